@@ -1,0 +1,127 @@
+/**
+ * The one interface every use case is written against (modelled on oras-go v2):
+ * Storage (fetch, push, exists) → Target (+ resolve, tag) → Repository (+ tags, referrers,
+ * delete, manifest helpers). Implementations: the remote registry client (src/oci/remote) and
+ * the OCI image-layout folder (src/oci/layout). The message protocol never sees a URL.
+ */
+import type { Readable } from 'node:stream';
+import type { Descriptor } from './descriptor.ts';
+
+export interface OperationOptions {
+  signal?: AbortSignal;
+}
+
+export interface FetchOptions extends OperationOptions {
+  /** Called with the running count of bytes delivered so far. */
+  onProgress?: (bytes: number) => void;
+}
+
+export interface PushOptions extends OperationOptions {
+  /** Called with the running count of bytes sent so far. */
+  onProgress?: (bytes: number) => void;
+  /**
+   * For blobs: a repository (same registry) that already holds the blob; the implementation
+   * tries a cross-repository mount before uploading.
+   */
+  mountFrom?: string;
+}
+
+export interface PushResult {
+  /** The descriptor pushed (as given). */
+  descriptor: Descriptor;
+  /** True when the content already existed and no bytes were sent. */
+  skipped: boolean;
+  /**
+   * For manifests with a `subject`: the `OCI-Subject` the registry answered with, meaning it
+   * indexed the referrer itself. Undefined when it did not (the caller then maintains the
+   * referrers tag schema). The layout store always indexes referrers and reports the subject.
+   */
+  ociSubject?: string;
+}
+
+export interface ReadOnlyStorage {
+  /**
+   * A stream of the content. The stream is verified while it flows: it errors with
+   * DigestMismatchError (exit 4) when the bytes exceed `desc.size`, or at the end when the
+   * size or digest differ. NotFoundError (exit 5) when absent.
+   */
+  fetch(desc: Descriptor, options?: FetchOptions): Promise<Readable>;
+  exists(desc: Descriptor, options?: OperationOptions): Promise<boolean>;
+}
+
+export interface Storage extends ReadOnlyStorage {
+  /**
+   * Stores content under `desc`. A manifest media type (see isManifestMediaType) goes to the
+   * manifest store, anything else to the blob store. The content must hash to `desc.digest`
+   * and have `desc.size` bytes, or the push fails with DigestMismatchError and nothing is kept.
+   * A blob that already exists is not sent again (`skipped: true`).
+   */
+  push(desc: Descriptor, content: Readable | Uint8Array, options?: PushOptions): Promise<PushResult>;
+}
+
+export interface Target extends Storage {
+  /** A tag or a digest → the manifest's descriptor. NotFoundError when absent. */
+  resolve(reference: string, options?: OperationOptions): Promise<Descriptor>;
+  /** Points `tag` at the (already pushed) manifest `desc`. */
+  tag(desc: Descriptor, tag: string, options?: OperationOptions): Promise<void>;
+}
+
+export interface TagListOptions extends OperationOptions {
+  /** Page size hint (`n`). */
+  pageSize?: number;
+  /** Start after this tag (`last`). */
+  last?: string;
+}
+
+export interface ReferrersOptions extends OperationOptions {
+  /** Only referrers with this artifactType. Filtered client-side when the server did not. */
+  artifactType?: string;
+}
+
+export interface FetchedManifest {
+  descriptor: Descriptor;
+  bytes: Uint8Array;
+}
+
+/**
+ * What a page visitor returns: `false` stops the listing and no further request is sent;
+ * anything else continues.
+ */
+export type PageVisitor<T> = (page: T[]) => void | boolean | Promise<void | boolean>;
+
+export interface Repository extends Target {
+  /** A human-readable name: `host/name` or `oci:<path>`. Never contains credentials. */
+  readonly name: string;
+
+  /** Lists tags page by page (lexical order), until exhausted or the visitor returns false. */
+  tags(visit: PageVisitor<string>, options?: TagListOptions): Promise<void>;
+
+  /**
+   * Lists the manifests whose `subject` is `subject`, page by page. Through the Referrers API
+   * when the repository has it; otherwise through the referrers tag schema
+   * (`<alg>-<hex>` tag holding an image index). Each descriptor carries artifactType and
+   * annotations.
+   */
+  referrers(subject: Descriptor, visit: PageVisitor<Descriptor>, options?: ReferrersOptions): Promise<void>;
+
+  /**
+   * Whether the Referrers API is available (remote: detected by 200 vs 404 and remembered per
+   * repository; layout: always true, it indexes subjects itself).
+   */
+  referrersApiSupported(options?: OperationOptions): Promise<boolean>;
+
+  /** Deletes a manifest or blob by descriptor (a manifest media type deletes the manifest). */
+  delete(desc: Descriptor, options?: OperationOptions): Promise<void>;
+
+  /**
+   * Fetches a manifest by tag or digest, as exact bytes, refused above MAX_MANIFEST_BYTES
+   * and verified against its digest (exit 4 on mismatch).
+   */
+  fetchManifest(reference: string, options?: OperationOptions): Promise<FetchedManifest>;
+
+  /**
+   * Pushes exact manifest bytes (`desc.mediaType` as Content-Type), optionally under a tag.
+   * A registry-reported digest different from `desc.digest` fails the push (exit 4).
+   */
+  pushManifest(desc: Descriptor, bytes: Uint8Array, tag?: string, options?: OperationOptions): Promise<PushResult>;
+}
