@@ -1,0 +1,96 @@
+import type { Argv } from 'yargs';
+import { receiveEach, type ReceivedMessage, type ReceiveFailure } from '../../comms/receive.ts';
+import { errorJson, type Output } from '../output.ts';
+import { openRepo, resolvePolicy, resolveSigner, withGlobalOptions, withVerifyOptions, type GlobalArgs, type SignArgs, type VerifyArgs } from '../common.ts';
+import { createProgress, formatBytes } from '../progress.ts';
+import { parseSince } from '../parse.ts';
+
+export interface RecvArgs extends GlobalArgs, VerifyArgs, SignArgs {
+  repo: string;
+  me: string;
+  out: string;
+  since?: string;
+  max?: number;
+  'write-receipt': boolean;
+  'no-clobber': boolean;
+  parallel: number;
+}
+
+export function recvBuilder(y: Argv) {
+  return withVerifyOptions(withGlobalOptions(y))
+    .option('repo', { type: 'string', demandOption: true, describe: 'Mailbox: a registry repository or oci:<folder>' })
+    .option('me', { type: 'string', demandOption: true, describe: 'Your recipient identity' })
+    .option('out', { type: 'string', demandOption: true, describe: 'Folder to write received files into (created if missing)' })
+    .option('since', { type: 'string', describe: 'Only messages created since this RFC 3339 time or duration (30m, 2h, 7d), less 5 minutes of clock skew' })
+    .option('max', { type: 'number', describe: 'Receive at most this many messages (oldest first)' })
+    .option('write-receipt', { type: 'boolean', default: false, describe: 'Push an accepted (or rejected) receipt for each message' })
+    .option('no-clobber', { type: 'boolean', default: false, describe: 'Fail instead of writing name-1.ext when a file of that name exists' })
+    .option('parallel', { type: 'number', default: 4, describe: 'Chunks downloaded at once' })
+    .option('key', { type: 'string', describe: 'Sign receipts with this key (with --write-receipt)' })
+    .option('sign', { type: 'boolean', default: true, hidden: true })
+    .option('fulcio-url', { type: 'string', hidden: true })
+    .option('rekor-url', { type: 'string', hidden: true });
+}
+
+export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal): Promise<number> {
+  const policy = await resolvePolicy(args);
+  if (policy === false) out.note('--no-verify: signatures are NOT checked; anyone who can push to this repository can impersonate a sender');
+  // Receipts are signed when a signer is at hand; an unsigned receipt is still a receipt.
+  // An explicit --key that cannot be loaded is an error; no signer at all just means unsigned receipts.
+  const signer = !args['write-receipt'] ? undefined : args.key !== undefined ? await resolveSigner(args) : await resolveSigner(args).catch(() => undefined);
+  const repository = await openRepo(args.repo, args);
+  const progress = createProgress('recv', { enabled: !args.json });
+  let exit = 0;
+  let count = 0;
+  for await (const item of receiveEach({
+    repository,
+    me: args.me,
+    outDir: args.out,
+    verify: policy,
+    since: args.since === undefined ? undefined : parseSince(args.since),
+    max: args.max,
+    writeReceipt: args['write-receipt'],
+    signer,
+    onConflict: args['no-clobber'] ? 'fail' : 'suffix',
+    parallel: args.parallel,
+    signal,
+    onProgress: (p) => progress.update(p.bytesWritten, p.totalBytes),
+  })) {
+    progress.finish();
+    if ('error' in item) {
+      exit ||= reportFailure(item, out);
+    } else {
+      count++;
+      reportMessage(item, out);
+    }
+  }
+  if (!args.json && count === 0 && exit === 0) out.note(`no new messages for ${args.me}`);
+  return exit;
+}
+
+function reportMessage(m: ReceivedMessage, out: Output): void {
+  const json: Record<string, unknown> = {
+    digest: m.digest,
+    tag: m.tag,
+    messageId: m.messageId,
+    filename: m.filename,
+    path: m.path,
+    bytes: m.bytes,
+    sender: m.sender,
+    createdAt: m.createdAt,
+    verified: m.verified === null ? null : { kind: m.verified.kind, identity: m.verified.identity, issuer: m.verified.issuer },
+  };
+  if (m.receipt) json['receipt'] = { digest: m.receipt.digest, tag: m.receipt.tag, status: m.receipt.status };
+  const who = m.verified ? `${m.sender}, verified as ${m.verified.identity}` : `${m.sender}, unverified`;
+  out.result(json, `received ${m.path} (${formatBytes(m.bytes)}) from ${who}`);
+}
+
+function reportFailure(f: ReceiveFailure, out: Output): number {
+  const code = f.error.exitCode;
+  if (out.json) {
+    out.result({ digest: f.digest, tag: f.tag, error: errorJson(f.error), receipt: f.receipt ? { digest: f.receipt.digest, status: f.receipt.status } : undefined }, '');
+  } else {
+    out.note(`refused ${f.digest ?? f.tag}: ${f.error.message}${f.receipt ? ` (rejected receipt ${f.receipt.tag})` : ''}`);
+  }
+  return code;
+}

@@ -1,0 +1,86 @@
+import type { Argv } from 'yargs';
+import { send, type SendInput } from '../../comms/send.ts';
+import { UsageError } from '../../errors.ts';
+import { openRepo, resolveSigner, withGlobalOptions, withSignOptions, type GlobalArgs, type SignArgs } from '../common.ts';
+import type { Output } from '../output.ts';
+import { createProgress, formatBytes } from '../progress.ts';
+import { parseSize } from '../parse.ts';
+
+export interface SendArgs extends GlobalArgs, SignArgs {
+  file?: string;
+  repo: string;
+  recipient: string;
+  message?: string;
+  filename?: string;
+  sender?: string;
+  compress: 'gzip' | 'zstd';
+  level?: number;
+  'chunk-bytes': string;
+  parallel: number;
+  'ttl-seconds': number;
+  session?: string;
+}
+
+export function sendBuilder(y: Argv) {
+  return withSignOptions(withGlobalOptions(y))
+    .positional('file', { type: 'string', describe: 'The file to send, or - for stdin (omit with --message)' })
+    .option('repo', { type: 'string', demandOption: true, describe: 'Mailbox: a registry repository (ghcr.io/acme/mailbox) or oci:<folder>' })
+    .option('recipient', { type: 'string', demandOption: true, alias: 'to', describe: 'Who the message is for' })
+    .option('message', { type: 'string', alias: 'm', describe: 'Send this text (as message.txt) instead of a file' })
+    .option('filename', { type: 'string', describe: 'Name the recipient sees (default: the file\'s basename; stdin.bin for -)' })
+    .option('sender', { type: 'string', describe: 'Sender identity (default: COMMS_SENDER, else user@host)' })
+    .option('compress', { choices: ['gzip', 'zstd'] as const, default: 'gzip' as const, describe: 'Layer compression' })
+    .option('level', { type: 'number', describe: 'Compression level (gzip 1-9, default 6; zstd 1-19, default 3)' })
+    .option('chunk-bytes', { type: 'string', default: '104857600', describe: 'Chunk size in bytes (suffixes KiB, MiB, GiB accepted)' })
+    .option('parallel', { type: 'number', default: 4, describe: 'Chunks compressed and uploaded at once' })
+    .option('ttl-seconds', { type: 'number', default: 604800, describe: 'How long the message should live (for `comms gc`)' })
+    .option('session', { type: 'string', describe: 'Session UUID (default: a new one per run)' });
+}
+
+export async function runSend(args: SendArgs, out: Output, signal: AbortSignal): Promise<number> {
+  const input = sendInput(args);
+  const signer = await resolveSigner(args);
+  if (!signer) out.note('--no-sign: this message is NOT signed; recipients that verify (the default) will refuse it');
+  const repository = await openRepo(args.repo, args, { create: true });
+  const progress = createProgress('send', { enabled: !args.json });
+  const result = await send({
+    repository,
+    recipient: args.recipient,
+    input,
+    sender: args.sender,
+    compression: args.compress,
+    level: args.level,
+    chunkBytes: parseSize('--chunk-bytes', args['chunk-bytes']),
+    parallel: args.parallel,
+    ttlSeconds: args['ttl-seconds'],
+    sessionId: args.session,
+    signer,
+    signal,
+    onProgress: (p) => progress.update(p.bytesRead, p.totalBytes),
+  });
+  progress.finish();
+  const json: Record<string, unknown> = {
+    digest: result.digest,
+    tag: result.tag,
+    repository: result.repository,
+    messageId: result.messageId,
+    bytes: result.bytes,
+    chunks: result.chunks,
+    chunksSkipped: result.chunksSkipped,
+    compression: result.compression,
+    signed: result.bundle !== undefined,
+  };
+  if (result.bundle) json['bundle'] = { digest: result.bundle.digest, tag: result.bundle.tag };
+  out.result(json, `sent ${formatBytes(result.bytes)} in ${result.chunks} chunk(s) to ${args.recipient}: ${result.repository}:${result.tag}@${result.digest}${result.bundle ? ' (signed)' : ''}`);
+  return 0;
+}
+
+function sendInput(args: SendArgs): SendInput {
+  if (args.message !== undefined) {
+    if (args.file !== undefined) throw new UsageError('give either a file or --message, not both');
+    return { text: args.message, filename: args.filename };
+  }
+  if (args.file === undefined) throw new UsageError('nothing to send: give a file, - for stdin, or --message TEXT');
+  if (args.file === '-') return { stream: process.stdin, filename: args.filename ?? 'stdin.bin' };
+  return { path: args.file, filename: args.filename };
+}

@@ -1,0 +1,139 @@
+/** Options shared by commands: registry connection, signing and verification policy. */
+import { readFile } from 'node:fs/promises';
+import type { Argv } from 'yargs';
+import { defaultCredentialStore } from '../oci/auth/credentials.ts';
+import { openRepository } from '../oci/open.ts';
+import type { Repository } from '../oci/target.ts';
+import { loadKeySigner } from '../trust/key-signer.ts';
+import { keylessSignerFromEnv } from '../trust/keyless-signer.ts';
+import type { MessageSigner } from '../trust/signer.ts';
+import { loadTrustedRoot } from '../trust/trusted-root.ts';
+import type { TrustPolicy } from '../trust/verify.ts';
+import { UsageError } from '../errors.ts';
+
+export interface GlobalArgs {
+  json: boolean;
+  verbose: boolean;
+  'plain-http': boolean;
+  insecure: boolean;
+  'ca-file'?: string;
+  username?: string;
+  'password-stdin': boolean;
+}
+
+export function withGlobalOptions<T>(y: Argv<T>) {
+  return y
+    .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object per result on stdout' })
+    .option('verbose', { type: 'boolean', default: false, alias: 'v', describe: 'Print diagnostics (never secrets) on stderr' })
+    .option('plain-http', { type: 'boolean', default: false, describe: 'Use HTTP instead of HTTPS (always allowed for loopback hosts)' })
+    .option('insecure', { type: 'boolean', default: false, describe: 'Skip TLS certificate verification' })
+    .option('ca-file', { type: 'string', describe: 'PEM file of extra certificate authorities to trust' })
+    .option('username', { type: 'string', describe: 'Registry user name (else COMMS_REGISTRY_USERNAME, else docker config)' })
+    .option('password-stdin', { type: 'boolean', default: false, describe: 'Read the registry password or token from stdin' })
+    .group(['json', 'verbose'], 'Output:')
+    .group(['plain-http', 'insecure', 'ca-file', 'username', 'password-stdin'], 'Registry:');
+}
+
+/** Opens `--repo` (a registry repository or `oci:<path>`) with the connection flags applied. */
+export async function openRepo(repo: string, args: GlobalArgs, extra: { stdinPassword?: string; create?: boolean } = {}): Promise<Repository> {
+  const password = args['password-stdin'] ? extra.stdinPassword ?? (await readStdin()).replace(/\r?\n$/, '') : undefined;
+  if (args['password-stdin'] && !password) throw new UsageError('--password-stdin: nothing was read from stdin');
+  const credentials = defaultCredentialStore({ username: args.username, password });
+  return openRepository(repo, {
+    credentials,
+    plainHttp: args['plain-http'],
+    insecure: args.insecure,
+    caFile: args['ca-file'],
+    create: extra.create,
+  });
+}
+
+export async function readStdin(): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const c of process.stdin) parts.push(c as Buffer);
+  return Buffer.concat(parts).toString('utf8');
+}
+
+export interface SignArgs {
+  key?: string;
+  sign: boolean;
+  'fulcio-url'?: string;
+  'rekor-url'?: string;
+}
+
+export function withSignOptions<T>(y: Argv<T>) {
+  return y
+    .option('key', { type: 'string', describe: 'Sign with this ECDSA P-256 private key (PEM; passphrase from COMMS_KEY_PASSPHRASE)' })
+    .option('sign', { type: 'boolean', default: true, describe: 'Sign (default); --no-sign sends unsigned, explicitly' })
+    .option('fulcio-url', { type: 'string', describe: 'Fulcio URL for keyless signing (default: public-good instance)' })
+    .option('rekor-url', { type: 'string', describe: 'Rekor URL for keyless signing (default: public-good instance)' })
+    .group(['key', 'sign', 'fulcio-url', 'rekor-url'], 'Signing:');
+}
+
+/**
+ * The signer: --key, else COMMS_KEY (a key file named in the environment), else keyless when an
+ * OIDC token is available (SIGSTORE_ID_TOKEN, GitHub Actions). With none, and without --no-sign,
+ * stop: never an unsigned message by surprise.
+ */
+export async function resolveSigner(args: SignArgs, env: NodeJS.ProcessEnv = process.env): Promise<MessageSigner | undefined> {
+  if (!args.sign) return undefined;
+  const passphrase = env['COMMS_KEY_PASSPHRASE'];
+  const keyPath = args.key ?? env['COMMS_KEY'];
+  if (keyPath) return loadKeySigner(keyPath, passphrase ? { passphrase } : {});
+  const keyless = keylessSignerFromEnv({ fulcioURL: args['fulcio-url'], rekorURL: args['rekor-url'], env });
+  if (keyless) return keyless;
+  throw new UsageError(
+    'no signer available: sign with a key (--key FILE or COMMS_KEY; make one with `comms keygen`), ' +
+      'sign keylessly in CI (SIGSTORE_ID_TOKEN, or GitHub Actions with `id-token: write`), ' +
+      'or send unsigned on purpose with --no-sign',
+    { code: 'NO_SIGNER' },
+  );
+}
+
+export interface VerifyArgs {
+  verify: boolean;
+  'trusted-key'?: string[];
+  'certificate-identity'?: string;
+  'certificate-identity-regexp'?: string;
+  'certificate-oidc-issuer'?: string;
+  'trusted-root'?: string;
+  'require-sender-match': boolean;
+}
+
+export function withVerifyOptions<T>(y: Argv<T>) {
+  return y
+    .option('verify', { type: 'boolean', default: true, describe: 'Verify signatures before writing anything (default); --no-verify skips it, loudly' })
+    .option('trusted-key', { type: 'string', array: true, describe: 'Trust messages signed by this public key (PEM file; repeatable)' })
+    .option('certificate-identity', { type: 'string', describe: 'Keyless: the exact signer identity (email or URI) to trust' })
+    .option('certificate-identity-regexp', { type: 'string', describe: 'Keyless: a regular expression the signer identity must match' })
+    .option('certificate-oidc-issuer', { type: 'string', describe: 'Keyless: the OIDC issuer that must have vouched for the identity' })
+    .option('trusted-root', { type: 'string', describe: 'Sigstore trusted_root.json (default: the public-good TUF root, cached)' })
+    .option('require-sender-match', { type: 'boolean', default: false, describe: "Refuse a message whose dockercomms.sender differs from the verified signer's identity" })
+    .group(['verify', 'trusted-key', 'certificate-identity', 'certificate-identity-regexp', 'certificate-oidc-issuer', 'trusted-root', 'require-sender-match'], 'Verification:');
+}
+
+/** The trust policy from the flags, `false` for --no-verify; an empty policy is refused. */
+export async function resolvePolicy(args: VerifyArgs): Promise<TrustPolicy | false> {
+  if (!args.verify) return false;
+  const keys = await Promise.all((args['trusted-key'] ?? []).map((f) => readFile(f, 'utf8').catch((cause: unknown) => {
+    throw new UsageError(`--trusted-key ${f}: cannot read it (${(cause as NodeJS.ErrnoException).code ?? 'error'})`, { cause });
+  })));
+  const keyless = args['certificate-identity'] !== undefined || args['certificate-identity-regexp'] !== undefined;
+  if (keys.length === 0 && !keyless) {
+    throw new UsageError(
+      'signatures are verified before anything is written: trust a key with --trusted-key PEM, or a keyless ' +
+        'signer with --certificate-identity (or --certificate-identity-regexp) and --certificate-oidc-issuer; ' +
+        'or skip verification on purpose with --no-verify',
+      { code: 'NO_TRUST_POLICY' },
+    );
+  }
+  if (keyless && args['certificate-oidc-issuer'] === undefined) {
+    throw new UsageError('--certificate-identity needs --certificate-oidc-issuer (which issuer vouched for it)');
+  }
+  const policy: TrustPolicy = { trustedKeys: keys, requireSenderMatch: args['require-sender-match'] };
+  if (args['certificate-identity'] !== undefined) policy.certificateIdentity = args['certificate-identity'];
+  if (args['certificate-identity-regexp'] !== undefined) policy.certificateIdentityRegexp = args['certificate-identity-regexp'];
+  if (args['certificate-oidc-issuer'] !== undefined) policy.certificateOidcIssuer = args['certificate-oidc-issuer'];
+  if (keyless) policy.trustedRoot = await loadTrustedRoot({ path: args['trusted-root'] });
+  return policy;
+}

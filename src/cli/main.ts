@@ -1,0 +1,57 @@
+/**
+ * The `comms` command line. Each command parses its flags with yargs, runs a library use case,
+ * and prints results (human or --json) on stdout and diagnostics on stderr. The exit code comes
+ * from the typed error: 0 ok, 1 failure, 2 verification, 3 auth, 4 protocol/format/usage, 5 not found.
+ */
+import yargs, { type Argv } from 'yargs';
+import { ExitCode, UsageError } from '../errors.ts';
+import { createOutput, type Output } from './output.ts';
+import { ackBuilder, runAck, type AckArgs } from './commands/ack.ts';
+import { recvBuilder, runRecv, type RecvArgs } from './commands/recv.ts';
+import { runSend, sendBuilder, type SendArgs } from './commands/send.ts';
+import { VERSION } from '../index.ts';
+
+type Runner<A> = (args: A, out: Output, signal: AbortSignal) => Promise<number>;
+
+export async function main(argv: string[]): Promise<number> {
+  const controller = new AbortController();
+  const onSignal = () => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let exit: number = ExitCode.OK;
+  const wants = { json: argv.includes('--json'), verbose: argv.includes('--verbose') || argv.includes('-v') };
+  const run = <A extends { json: boolean; verbose: boolean }>(runner: Runner<A>) => async (args: A) => {
+    const out = createOutput({ json: args.json, verbose: args.verbose });
+    try {
+      exit = await runner(args, out, controller.signal);
+    } catch (err) {
+      exit = out.error(err);
+    }
+  };
+  try {
+    const cli = yargs(argv)
+      .scriptName('comms')
+      .usage('comms <command> [options]\n\nCarry messages and files through OCI registries (or an oci:<folder> mailbox).')
+      .command('send [file]', 'Send a file, stdin (-) or a text (--message) to a recipient', (y: Argv) => sendBuilder(y), run<SendArgs>(runSend) as never)
+      .command('recv', 'Receive your messages into a folder, verifying each before writing it', (y: Argv) => recvBuilder(y), run<RecvArgs>(runRecv) as never)
+      .command('ack', 'Push a receipt (accepted or rejected) for a message', (y: Argv) => ackBuilder(y), run<AckArgs>(runAck) as never)
+      .demandCommand(1, 'name a command: send, recv, ack (comms --help lists them all)')
+      .strict()
+      .recommendCommands()
+      .version(VERSION)
+      .help()
+      .alias('h', 'help')
+      .wrap(Math.min(110, process.stdout.columns || 100))
+      .exitProcess(false)
+      .fail((msg, err) => {
+        throw err ?? new UsageError(msg);
+      });
+    await cli.parseAsync();
+  } catch (err) {
+    exit = createOutput(wants).error(err instanceof Error && !(err instanceof UsageError) && (err as { name?: string }).name === 'YError' ? new UsageError(err.message) : err);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return exit;
+}

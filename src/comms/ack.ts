@@ -1,0 +1,99 @@
+/**
+ * ack: a receipt for a message — accepted or rejected, verified or not, with an optional reason —
+ * pushed under the v1.0 receipt tag (`receipt-<hex12>-<unix>-<rand6>`, so a v1.0 reader finds it)
+ * AND with `subject` = the message (a comms extension), so it is found through referrers.
+ */
+import type { Descriptor } from '../oci/descriptor.ts';
+import { parseDigest } from '../oci/digest.ts';
+import { EMPTY_JSON_BYTES, EMPTY_JSON_DIGEST, MediaType } from '../oci/mediatypes.ts';
+import type { OperationOptions, Repository } from '../oci/target.ts';
+import { ArtifactType, DEFAULT_TTL_SECONDS } from '../protocol/constants.ts';
+import { buildManifest, receiptAnnotations } from '../protocol/manifest.ts';
+import { receiptTag } from '../protocol/tags.ts';
+import { parseMessageManifest } from '../protocol/validate.ts';
+import type { MessageSigner } from '../trust/signer.ts';
+import { UsageError } from '../errors.ts';
+import { pushBundle, type PushedBundle } from './bundle.ts';
+import { pushReferrer } from './referrers.ts';
+import { defaultSender } from './send.ts';
+
+export type ReceiptStatus = 'accepted' | 'rejected';
+
+export interface AckOptions extends OperationOptions {
+  repository: Repository;
+  /** The message manifest digest (`sha256:…`). */
+  forDigest: string;
+  status: ReceiptStatus;
+  verified?: boolean;
+  reason?: string;
+  /** Who acknowledges (default: COMMS_SENDER or user@host). */
+  sender?: string;
+  /** Whom the receipt is for (default: the message's sender). */
+  recipient?: string;
+  ttlSeconds?: number;
+  signer?: MessageSigner;
+  now?: () => Date;
+  /** The message's descriptor and bytes when the caller already holds them (recv does). */
+  message?: { descriptor: Descriptor; bytes: Uint8Array };
+  /** Counts tag-schema writes (tests and --verbose). */
+  onIndexWrite?: (attempt: number) => void;
+}
+
+export interface AckResult {
+  digest: string;
+  tag: string;
+  forDigest: string;
+  status: ReceiptStatus;
+  verified: boolean;
+  indexedBy: 'registry' | 'tag-schema';
+  descriptor: Descriptor;
+  bundle?: PushedBundle;
+}
+
+export async function ack(options: AckOptions): Promise<AckResult> {
+  const repo = options.repository;
+  parseDigest(options.forDigest);
+  if (options.status !== 'accepted' && options.status !== 'rejected') {
+    throw new UsageError(`--status must be accepted or rejected, got ${String(options.status)}`);
+  }
+  const message = options.message ?? (await repo.fetchManifest(options.forDigest, { signal: options.signal }));
+  let recipient = options.recipient;
+  if (recipient === undefined) {
+    // The receipt goes back to whoever sent the message; a manifest that is not a valid message
+    // cannot name one, so the caller must.
+    try {
+      recipient = parseMessageManifest(message.bytes).sender;
+    } catch (cause) {
+      throw new UsageError(`${options.forDigest} is not a readable message; name the receipt's recipient explicitly`, { cause });
+    }
+  }
+  const createdAt = (options.now ?? (() => new Date()))();
+  const annotations = receiptAnnotations({
+    sender: options.sender ?? defaultSender(),
+    recipient,
+    createdAt,
+    ttlSeconds: options.ttlSeconds ?? DEFAULT_TTL_SECONDS,
+    forDigest: options.forDigest,
+    status: options.status,
+    verified: options.verified ?? false,
+    reason: options.reason,
+  });
+  const subject: Descriptor = { mediaType: message.descriptor.mediaType, digest: message.descriptor.digest, size: message.descriptor.size };
+  await repo.push({ mediaType: MediaType.EmptyJSON, digest: EMPTY_JSON_DIGEST, size: EMPTY_JSON_BYTES.length }, EMPTY_JSON_BYTES, { signal: options.signal });
+  const built = buildManifest({ artifactType: ArtifactType.Receipt, layers: [], subject, annotations });
+  const tag = receiptTag(options.forDigest, createdAt);
+  const pushed = await pushReferrer(repo, built.descriptor, built.bytes, subject, tag, { signal: options.signal, onIndexWrite: options.onIndexWrite });
+  const result: AckResult = {
+    digest: built.descriptor.digest,
+    tag,
+    forDigest: options.forDigest,
+    status: options.status,
+    verified: options.verified ?? false,
+    indexedBy: pushed.indexedBy,
+    descriptor: { ...built.descriptor, artifactType: ArtifactType.Receipt, annotations },
+  };
+  if (options.signer !== undefined) {
+    result.bundle = await pushBundle(repo, built.descriptor, built.bytes, options.signer, { signal: options.signal, now: createdAt });
+  }
+  return result;
+}

@@ -1,0 +1,40 @@
+/**
+ * The signature bundle artifact (wire-format.md "Bundle artifact"): one layer holding the
+ * Sigstore bundle JSON, `subject` = the signed manifest, tagged `bundle-<hex12>-<unix>-<rand6>`
+ * so a v1.0 reader finds it, and listed as a referrer of the signed manifest.
+ * Finding a bundle is written once here, for recv and verify alike (v1.0 wrote it twice).
+ */
+import type { Descriptor } from '../oci/descriptor.ts';
+import { digestOf } from '../oci/digest.ts';
+import { EMPTY_JSON_BYTES, EMPTY_JSON_DIGEST, MediaType } from '../oci/mediatypes.ts';
+import type { OperationOptions, Repository } from '../oci/target.ts';
+import { ArtifactType } from '../protocol/constants.ts';
+import { bundleManifest } from '../protocol/manifest.ts';
+import { bundleTag } from '../protocol/tags.ts';
+import type { MessageSigner } from '../trust/signer.ts';
+import { pushReferrer } from './referrers.ts';
+
+export interface PushedBundle {
+  digest: string;
+  tag: string;
+  descriptor: Descriptor;
+  signer: MessageSigner['kind'];
+}
+
+/** Signs `subjectBytes` (the manifest whose descriptor is `subject`) and pushes the bundle artifact. */
+export async function pushBundle(
+  repo: Repository,
+  subject: Descriptor,
+  subjectBytes: Uint8Array,
+  signer: MessageSigner,
+  options: OperationOptions & { now?: Date } = {},
+): Promise<PushedBundle> {
+  const signed = await signer.sign(subjectBytes, { signal: options.signal });
+  const layer: Descriptor = { mediaType: ArtifactType.Bundle, digest: digestOf(signed.bytes), size: signed.bytes.length };
+  await repo.push(layer, signed.bytes, { signal: options.signal });
+  await repo.push({ mediaType: MediaType.EmptyJSON, digest: EMPTY_JSON_DIGEST, size: EMPTY_JSON_BYTES.length }, EMPTY_JSON_BYTES, { signal: options.signal });
+  const built = bundleManifest(layer, subject);
+  const tag = bundleTag(subject.digest, options.now ?? new Date());
+  await pushReferrer(repo, built.descriptor, built.bytes, subject, tag, { signal: options.signal });
+  return { digest: built.descriptor.digest, tag, descriptor: built.descriptor, signer: signer.kind };
+}

@@ -1,0 +1,94 @@
+/**
+ * Discovery of the artifacts that refer to a message: the Referrers API (or the tag-schema index
+ * the Repository falls back to), UNION the v1.0-style tags (`receipt-<hex12>-…`, `bundle-<hex12>-…`)
+ * and, when asked, the inbox tags of the people a reply would be addressed to. The union is what
+ * makes the tag-schema fallback lose nothing: an entry clobbered in the index by a racing writer
+ * is still named by its own tag. Results are deduplicated by digest.
+ */
+import type { Descriptor, ImageManifest } from '../oci/descriptor.ts';
+import { MediaType } from '../oci/mediatypes.ts';
+import type { OperationOptions, Repository } from '../oci/target.ts';
+import { Annotation, ArtifactType } from '../protocol/constants.ts';
+import { bundleTagPrefix, inboxPrefix, receiptTagPrefix } from '../protocol/tags.ts';
+import { NotFoundError, ProtocolError } from '../errors.ts';
+import { mapLimit } from '../util/pool.ts';
+import { TagSnapshot } from './tag-snapshot.ts';
+
+export interface FindReferrersOptions extends OperationOptions {
+  artifactType?: string;
+  /** A tag listing shared across lookups; taken once here when absent and tags are needed. */
+  snapshot?: TagSnapshot;
+  /** Also look through these recipients' inbox tags for replies whose subject is the message. */
+  replyRecipients?: string[];
+  /**
+   * Where to look: `auto` (default) unions the Referrers API / tag-schema index with the v1.0-style
+   * tags; `referrers` uses the API or index only; `tag` uses the v1.0-style tags only.
+   */
+  source?: 'auto' | 'referrers' | 'tag';
+  concurrency?: number;
+}
+
+export async function findReferrers(repo: Repository, subject: Descriptor, options: FindReferrersOptions = {}): Promise<Descriptor[]> {
+  const found = new Map<string, Descriptor>();
+  const source = options.source ?? 'auto';
+  if (source !== 'tag') {
+    await repo.referrers(subject, (page) => {
+      for (const d of page) if (!found.has(d.digest)) found.set(d.digest, d);
+    }, { artifactType: options.artifactType, signal: options.signal });
+  }
+  if (source === 'referrers') return [...found.values()];
+
+  const wanted = (t: string) => options.artifactType === undefined || options.artifactType === t;
+  const prefixes: string[] = [];
+  if (wanted(ArtifactType.Receipt)) prefixes.push(receiptTagPrefix(subject.digest));
+  if (wanted(ArtifactType.Bundle)) prefixes.push(bundleTagPrefix(subject.digest));
+  if (wanted(ArtifactType.Message)) for (const r of options.replyRecipients ?? []) prefixes.push(inboxPrefix(r));
+  if (prefixes.length === 0) return [...found.values()];
+
+  const snapshot = options.snapshot ?? (await TagSnapshot.load(repo, { signal: options.signal }));
+  const candidates = prefixes.flatMap((p) => snapshot.withPrefix(p));
+  const known = new Set(found.keys());
+  const extra = await mapLimit(candidates, options.concurrency ?? 8, async (tag) => {
+    let fetched;
+    try {
+      fetched = await repo.fetchManifest(tag, { signal: options.signal });
+    } catch (err) {
+      // A tag deleted between listing and fetching (TTL clean-up) is simply gone.
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+    if (known.has(fetched.descriptor.digest)) return undefined;
+    const manifest = parseManifestLoose(fetched.bytes, tag);
+    if (manifest === undefined) return undefined;
+    const refersToSubject =
+      manifest.subject?.digest === subject.digest ||
+      // v1.0 receipts carry no subject: they name the message in an annotation.
+      (manifest.artifactType === ArtifactType.Receipt && manifest.annotations?.[Annotation.ReceiptFor] === subject.digest);
+    if (!refersToSubject) return undefined;
+    const artifactType = manifest.artifactType ?? manifest.config.mediaType;
+    if (!wanted(artifactType)) return undefined;
+    const d: Descriptor = {
+      mediaType: fetched.descriptor.mediaType,
+      digest: fetched.descriptor.digest,
+      size: fetched.descriptor.size,
+      artifactType,
+    };
+    if (manifest.annotations !== undefined) d.annotations = manifest.annotations;
+    return d;
+  }, options.signal);
+  for (const d of extra) if (d !== undefined && !found.has(d.digest)) found.set(d.digest, d);
+  return [...found.values()];
+}
+
+function parseManifestLoose(bytes: Uint8Array, tag: string): ImageManifest | undefined {
+  let m: unknown;
+  try {
+    m = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (cause) {
+    throw new ProtocolError(`manifest at tag ${tag} is not JSON`, { cause, code: 'MANIFEST_INVALID' });
+  }
+  const x = m as ImageManifest;
+  if (typeof x !== 'object' || x === null || x.schemaVersion !== 2 || typeof x.config !== 'object' || x.config === null) return undefined;
+  if (x.mediaType !== undefined && x.mediaType !== MediaType.ImageManifest) return undefined;
+  return x;
+}

@@ -1,0 +1,118 @@
+/**
+ * Writing a received message into the output folder: chunks are fetched (bounded parallelism),
+ * checked while streaming (layer digest by the Target, tar shape and size by the chunk reader),
+ * and written at their offsets into a temporary file in the same folder; then fsync, a byte-count
+ * check, and an atomic link onto a name that does not exist yet. Any failure removes the
+ * temporary file: a message that fails a check leaves nothing behind, and nothing existing is
+ * ever overwritten.
+ */
+import { randomBytes } from 'node:crypto';
+import { link, open, unlink, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Repository } from '../oci/target.ts';
+import { readChunk } from '../protocol/chunk-reader.ts';
+import type { MessageInfo } from '../protocol/validate.ts';
+import { CommsError, ProtocolError } from '../errors.ts';
+import { forEachLimit } from '../util/pool.ts';
+
+export type ConflictPolicy = 'suffix' | 'fail';
+
+export interface MaterializeOptions {
+  outDir: string;
+  parallel?: number;
+  onConflict?: ConflictPolicy;
+  signal?: AbortSignal;
+  onProgress?: (bytesWritten: number) => void;
+}
+
+export class FileExistsError extends CommsError {
+  constructor(message: string) {
+    super(message, { code: 'FILE_EXISTS' });
+  }
+}
+
+/** Returns the path of the file written. */
+export async function materialize(repo: Repository, info: MessageInfo, options: MaterializeOptions): Promise<string> {
+  const tmpPath = path.join(options.outDir, `.comms-${randomBytes(6).toString('hex')}.part`);
+  const fh = await open(tmpPath, 'wx', 0o600);
+  let closed = false;
+  let written = 0;
+  try {
+    await forEachLimit(info.layers, options.parallel ?? 4, async (layer, i) => {
+      const expected = i === info.layers.length - 1 ? info.totalBytes - info.chunkBytes * i : info.chunkBytes;
+      if (expected <= 0 || expected > info.chunkBytes) {
+        throw new ProtocolError(`chunk ${i}: total_bytes ${info.totalBytes} does not fit ${info.chunkCount} chunks of ${info.chunkBytes}`, { code: 'TOTAL_BYTES_MISMATCH' });
+      }
+      const compressed = await repo.fetch(layer, { signal: options.signal });
+      const raw = readChunk(compressed, { index: i, chunkBytes: info.chunkBytes, compression: info.compression });
+      const got = await writeAt(fh, raw, i * info.chunkBytes, (n) => {
+        written += n;
+        options.onProgress?.(written);
+      }, options.signal);
+      if (got !== expected) {
+        throw new ProtocolError(`chunk ${i} holds ${got} bytes, expected ${expected} (total_bytes ${info.totalBytes}, chunk_bytes ${info.chunkBytes})`, { code: 'TOTAL_BYTES_MISMATCH' });
+      }
+    }, options.signal);
+    if (written !== info.totalBytes) {
+      throw new ProtocolError(`received ${written} bytes, the manifest says total_bytes ${info.totalBytes}`, { code: 'TOTAL_BYTES_MISMATCH' });
+    }
+    await fh.truncate(info.totalBytes);
+    await fh.sync();
+    await fh.close();
+    closed = true;
+    const finalPath = await linkNoClobber(tmpPath, options.outDir, info.filename, options.onConflict ?? 'suffix');
+    await unlink(tmpPath);
+    await syncDir(options.outDir);
+    return finalPath;
+  } catch (err) {
+    if (!closed) await fh.close().catch(() => undefined);
+    await unlink(tmpPath).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function writeAt(fh: FileHandle, source: NodeJS.ReadableStream, start: number, onBytes: (n: number) => void, signal?: AbortSignal): Promise<number> {
+  let pos = start;
+  let count = 0;
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      fh.write(chunk, 0, chunk.length, pos).then(
+        ({ bytesWritten }) => {
+          pos += bytesWritten;
+          count += bytesWritten;
+          onBytes(bytesWritten);
+          cb();
+        },
+        (e: unknown) => cb(e as Error),
+      );
+    },
+  });
+  await pipeline(source, sink, { signal });
+  return count;
+}
+
+/** `name`, then `name-1.ext`, `name-2.ext`…: link(2) fails when the target exists, so no race overwrites. */
+async function linkNoClobber(tmpPath: string, dir: string, filename: string, policy: ConflictPolicy): Promise<string> {
+  const ext = path.extname(filename);
+  const stem = ext === filename ? filename : filename.slice(0, filename.length - ext.length);
+  for (let n = 0; n < 10000; n++) {
+    const candidate = path.join(dir, n === 0 ? filename : `${stem}-${n}${ext}`);
+    try {
+      await link(tmpPath, candidate);
+      return candidate;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (policy === 'fail') throw new FileExistsError(`${candidate} already exists (--no-clobber): not overwritten`);
+    }
+  }
+  throw new FileExistsError(`no free name for ${filename} in ${dir}`);
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const d = await open(dir, 'r').catch(() => undefined);
+  if (d === undefined) return;
+  await d.sync().catch(() => undefined);
+  await d.close();
+}

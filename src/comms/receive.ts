@@ -1,0 +1,196 @@
+/**
+ * recv: list the inbox tags once (page by page, keeping this recipient's prefix), fetch the
+ * matching manifests with bounded concurrency, validate each, dedupe by message id and digest,
+ * apply --since / --max, verify each message's signature before a byte of it is written, and
+ * materialise it atomically into the output folder. Optionally push a receipt.
+ */
+import { mkdir, stat } from 'node:fs/promises';
+import type { Descriptor } from '../oci/descriptor.ts';
+import type { Repository } from '../oci/target.ts';
+import { inboxPrefix } from '../protocol/tags.ts';
+import { parseMessageManifest, type MessageInfo } from '../protocol/validate.ts';
+import type { MessageSigner } from '../trust/signer.ts';
+import type { TrustPolicy } from '../trust/verify.ts';
+import { CommsError, NotFoundError, UsageError, VerificationError } from '../errors.ts';
+import { mapLimit } from '../util/pool.ts';
+import { ack, type AckResult } from './ack.ts';
+import { materialize, type ConflictPolicy } from './materialize.ts';
+import { TagSnapshot } from './tag-snapshot.ts';
+import { verifyMessage, type VerifiedMessage } from './verify-message.ts';
+
+/** v1.0's clock-skew allowance for --since. */
+export const SINCE_SKEW_MS = 5 * 60 * 1000;
+
+export interface ReceiveOptions {
+  repository: Repository;
+  me: string;
+  outDir: string;
+  /** Verify before materialising (the default): a policy, or `false` for the explicit --no-verify. */
+  verify: TrustPolicy | false;
+  since?: Date;
+  max?: number;
+  writeReceipt?: boolean;
+  /** Signs receipts when given. */
+  signer?: MessageSigner;
+  onConflict?: ConflictPolicy;
+  parallel?: number;
+  /** Manifests fetched at once. */
+  concurrency?: number;
+  maxTotalBytes?: number;
+  /** Skip these message ids / digests (watch mode's memory of what was delivered). */
+  skip?: { messageIds: Set<string>; digests: Set<string> };
+  signal?: AbortSignal;
+  onProgress?: (p: { digest: string; bytesWritten: number; totalBytes: number }) => void;
+  /** Called for each message that fails a check; the run goes on with the others. */
+  onError?: (failure: ReceiveFailure) => void;
+}
+
+export interface ReceivedMessage {
+  digest: string;
+  tag: string;
+  messageId: string;
+  filename: string;
+  path: string;
+  bytes: number;
+  sender: string;
+  recipient: string;
+  createdAt: string;
+  verified: VerifiedMessage | null;
+  receipt?: AckResult;
+}
+
+export interface ReceiveFailure {
+  digest?: string;
+  tag: string;
+  error: CommsError;
+  receipt?: AckResult;
+}
+
+export interface ReceiveResult {
+  messages: ReceivedMessage[];
+  failures: ReceiveFailure[];
+}
+
+interface Candidate {
+  tag: string;
+  descriptor: Descriptor;
+  bytes: Uint8Array;
+  info: MessageInfo;
+}
+
+export async function receive(options: ReceiveOptions): Promise<ReceiveResult> {
+  const messages: ReceivedMessage[] = [];
+  const failures: ReceiveFailure[] = [];
+  for await (const item of receiveEach(options)) {
+    if ('error' in item) failures.push(item);
+    else messages.push(item);
+  }
+  return { messages, failures };
+}
+
+/** The same as receive(), one result (or failure) at a time, as each message is done. */
+export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<ReceivedMessage | ReceiveFailure> {
+  const repo = options.repository;
+  if (options.me === '') throw new UsageError('--me must not be empty');
+  if (options.max !== undefined && (!Number.isInteger(options.max) || options.max < 1)) throw new UsageError(`--max must be a positive integer, got ${options.max}`);
+  await mkdir(options.outDir, { recursive: true });
+  if (!(await stat(options.outDir)).isDirectory()) throw new UsageError(`--out ${options.outDir} is not a folder`);
+
+  const snapshot = await TagSnapshot.load(repo, { signal: options.signal });
+  const tags = snapshot.withPrefix(inboxPrefix(options.me));
+  const fetched = await mapLimit(tags, options.concurrency ?? 8, async (tag): Promise<Candidate | ReceiveFailure | undefined> => {
+    try {
+      const m = await repo.fetchManifest(tag, { signal: options.signal });
+      if (options.skip?.digests.has(m.descriptor.digest)) return undefined;
+      const info = parseMessageManifest(m.bytes, { maxTotalBytes: options.maxTotalBytes });
+      return { tag, descriptor: m.descriptor, bytes: m.bytes, info };
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined; // deleted since listing (TTL clean-up)
+      if (err instanceof CommsError && (err.exitCode === 4 || err.exitCode === 2)) return { tag, error: err };
+      throw err;
+    }
+  }, options.signal);
+
+  const seenIds = new Set<string>(options.skip?.messageIds ?? []);
+  const seenDigests = new Set<string>();
+  const sinceMs = options.since === undefined ? undefined : options.since.getTime() - SINCE_SKEW_MS;
+  const candidates: Candidate[] = [];
+  for (const c of fetched) {
+    if (c === undefined) continue;
+    if ('error' in c) {
+      options.onError?.(c);
+      yield c;
+      continue;
+    }
+    if (c.info.recipient !== options.me) continue;
+    if (sinceMs !== undefined && c.info.createdAt.getTime() < sinceMs) continue;
+    if (seenDigests.has(c.descriptor.digest) || seenIds.has(c.info.messageId)) continue;
+    seenDigests.add(c.descriptor.digest);
+    seenIds.add(c.info.messageId);
+    candidates.push(c);
+  }
+  candidates.sort((a, b) => a.info.createdAt.getTime() - b.info.createdAt.getTime() || (a.tag < b.tag ? -1 : 1));
+  const chosen = options.max === undefined ? candidates : candidates.slice(0, options.max);
+
+  for (const c of chosen) {
+    options.signal?.throwIfAborted();
+    let verified: VerifiedMessage | null = null;
+    try {
+      if (options.verify !== false) {
+        verified = await verifyMessage(repo, c.descriptor, c.bytes, { policy: options.verify, sender: c.info.sender, snapshot, signal: options.signal });
+      }
+      const path = await materialize(repo, c.info, {
+        outDir: options.outDir,
+        parallel: options.parallel,
+        onConflict: options.onConflict,
+        signal: options.signal,
+        onProgress: (n) => options.onProgress?.({ digest: c.descriptor.digest, bytesWritten: n, totalBytes: c.info.totalBytes }),
+      });
+      const received: ReceivedMessage = {
+        digest: c.descriptor.digest,
+        tag: c.tag,
+        messageId: c.info.messageId,
+        filename: c.info.filename,
+        path,
+        bytes: c.info.totalBytes,
+        sender: c.info.sender,
+        recipient: c.info.recipient,
+        createdAt: c.info.createdAt.toISOString(),
+        verified,
+      };
+      if (options.writeReceipt) {
+        received.receipt = await ack({
+          repository: repo,
+          forDigest: c.descriptor.digest,
+          status: 'accepted',
+          verified: verified !== null,
+          sender: options.me,
+          recipient: c.info.sender,
+          signer: options.signer,
+          message: { descriptor: c.descriptor, bytes: c.bytes },
+          signal: options.signal,
+        });
+      }
+      yield received;
+    } catch (err) {
+      if (!(err instanceof CommsError) || (err.exitCode !== 2 && err.exitCode !== 4)) throw err;
+      const failure: ReceiveFailure = { digest: c.descriptor.digest, tag: c.tag, error: err };
+      if (options.writeReceipt) {
+        failure.receipt = await ack({
+          repository: repo,
+          forDigest: c.descriptor.digest,
+          status: 'rejected',
+          verified: false,
+          reason: err instanceof VerificationError ? `verification failed: ${err.message}` : `invalid message: ${err.message}`,
+          sender: options.me,
+          recipient: c.info.sender,
+          signer: options.signer,
+          message: { descriptor: c.descriptor, bytes: c.bytes },
+          signal: options.signal,
+        });
+      }
+      options.onError?.(failure);
+      yield failure;
+    }
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * Pushing and discovering artifacts that point at another one through `subject`.
+ *
+ * When the registry indexes referrers itself (it answers a manifest PUT with `OCI-Subject`, or
+ * it is the layout store), nothing more is written. Otherwise the client maintains the OCI
+ * referrers tag schema: the image index under tag `<alg>-<hex>` of the subject gains the new
+ * descriptor. That read-modify-write can race with another writer, so after writing, the client
+ * reads the index back and re-applies its entry until it is present (bounded). Discovery also
+ * unions what the v1.0-style tags name (see discover.ts), so an entry clobbered in the index is
+ * still found.
+ */
+import { randomInt } from 'node:crypto';
+import type { Descriptor, ImageIndex, ImageManifest } from '../oci/descriptor.ts';
+import { digestOf, parseDigest } from '../oci/digest.ts';
+import { MediaType } from '../oci/mediatypes.ts';
+import type { OperationOptions, PushResult, Repository } from '../oci/target.ts';
+import { CommsError, NotFoundError, ProtocolError } from '../errors.ts';
+
+/** The referrers tag schema's tag for a subject digest: `sha256:abc…` → `sha256-abc…`. */
+export function referrersTagFor(subjectDigest: string): string {
+  const { algorithm, hex } = parseDigest(subjectDigest);
+  // The tag grammar caps tags at 128 characters; sha512 hex is truncated as the spec says.
+  return `${algorithm}-${hex}`.slice(0, 128);
+}
+
+export interface PushReferrerOptions extends OperationOptions {
+  /** Attempts to get our descriptor into the index when other writers race us. */
+  maxAttempts?: number;
+  /** Called once per tag-schema write, so tests (and --verbose) can count them. */
+  onIndexWrite?: (attempt: number) => void;
+}
+
+export interface PushReferrerResult extends PushResult {
+  /** How the referrer was made discoverable. */
+  indexedBy: 'registry' | 'tag-schema';
+}
+
+/**
+ * Pushes a manifest that has a `subject`, under `tag` when given, and makes sure it is listed as
+ * a referrer of that subject.
+ */
+export async function pushReferrer(
+  repo: Repository,
+  descriptor: Descriptor,
+  bytes: Uint8Array,
+  subject: Descriptor,
+  tag: string | undefined,
+  options: PushReferrerOptions = {},
+): Promise<PushReferrerResult> {
+  const pushed = await repo.pushManifest(descriptor, bytes, tag, options);
+  if (pushed.ociSubject !== undefined) {
+    if (pushed.ociSubject !== subject.digest) {
+      throw new ProtocolError(
+        `registry indexed the referrer under subject ${pushed.ociSubject}, expected ${subject.digest}`,
+        { code: 'OCI_SUBJECT_MISMATCH' },
+      );
+    }
+    return { ...pushed, indexedBy: 'registry' };
+  }
+  await addToReferrersIndex(repo, subject.digest, referrerEntry(descriptor, bytes), options);
+  return { ...pushed, indexedBy: 'tag-schema' };
+}
+
+/**
+ * The descriptor a referrers list holds for a manifest: mediaType, digest, size, the manifest's
+ * artifactType (else its config media type) and its annotations, as the Referrers API returns.
+ */
+export function referrerEntry(descriptor: Descriptor, bytes: Uint8Array): Descriptor {
+  const m = JSON.parse(new TextDecoder().decode(bytes)) as ImageManifest;
+  const entry: Descriptor = { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size };
+  const artifactType = m.artifactType ?? m.config?.mediaType;
+  if (artifactType !== undefined) entry.artifactType = artifactType;
+  if (m.annotations !== undefined && Object.keys(m.annotations).length > 0) entry.annotations = { ...m.annotations };
+  return entry;
+}
+
+/** Adds `entry` to the tag-schema index of `subjectDigest`, re-applying until it sticks. */
+export async function addToReferrersIndex(
+  repo: Repository,
+  subjectDigest: string,
+  entry: Descriptor,
+  options: PushReferrerOptions = {},
+): Promise<void> {
+  const tag = referrersTagFor(subjectDigest);
+  const maxAttempts = options.maxAttempts ?? 12;
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    options.signal?.throwIfAborted();
+    const current = await readReferrersIndex(repo, tag, options);
+    if (attempt > 1 && current.manifests.some((d) => d.digest === entry.digest)) return;
+    const manifests = current.manifests.filter((d) => d.digest !== entry.digest);
+    manifests.push(entry);
+    const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests };
+    const bytes = new TextEncoder().encode(JSON.stringify(index));
+    const desc: Descriptor = { mediaType: MediaType.ImageIndex, digest: digestOf(bytes), size: bytes.length };
+    options.onIndexWrite?.(attempt);
+    await repo.pushManifest(desc, bytes, tag, options);
+    // Read back after a short, jittered pause: a racing writer that read before our write
+    // replaces our index with one that lacks our entry; the next round puts it back.
+    await sleep(randomInt(20, 80 + 40 * attempt), options.signal);
+    const after = await readReferrersIndex(repo, tag, options);
+    if (after.manifests.some((d) => d.digest === entry.digest)) {
+      // Stable once a later read still shows it; a single confirmation can precede a clobber.
+      await sleep(randomInt(50, 150), options.signal);
+      const confirm = await readReferrersIndex(repo, tag, options);
+      if (confirm.manifests.some((d) => d.digest === entry.digest)) return;
+    }
+  }
+  throw new CommsError(
+    `could not add ${entry.digest} to the referrers index ${tag} after ${maxAttempts} attempts (other writers kept replacing it)`,
+    { code: 'REFERRERS_INDEX_CONTENDED' },
+  );
+}
+
+/** Reads the tag-schema index (an absent tag is an empty index). */
+export async function readReferrersIndex(repo: Repository, tag: string, options: OperationOptions = {}): Promise<ImageIndex> {
+  let fetched;
+  try {
+    fetched = await repo.fetchManifest(tag, options);
+  } catch (err) {
+    if (err instanceof NotFoundError) return { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] };
+    throw err;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(fetched.bytes));
+  } catch (cause) {
+    throw new ProtocolError(`referrers index ${tag} is not JSON`, { cause, code: 'REFERRERS_INDEX_INVALID' });
+  }
+  const manifests = (parsed as { manifests?: unknown }).manifests;
+  if (typeof parsed !== 'object' || parsed === null || !Array.isArray(manifests)) {
+    throw new ProtocolError(`referrers index ${tag} is not an image index`, { code: 'REFERRERS_INDEX_INVALID' });
+  }
+  return { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: manifests.filter(isDescriptorLike) };
+}
+
+function isDescriptorLike(d: unknown): d is Descriptor {
+  const x = d as Descriptor;
+  return typeof x === 'object' && x !== null && typeof x.digest === 'string' && typeof x.mediaType === 'string' && typeof x.size === 'number';
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,217 @@
+/**
+ * send: a file, a stream or a literal text → chunk layers (streamed, spooled to temp files so
+ * memory does not grow with the file), uploaded with bounded parallelism (a layer already in the
+ * registry is skipped, so a re-run after an interruption sends only what is missing), then the
+ * message manifest under its inbox tag, then — when a signer is given — the signature bundle.
+ */
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import type { Descriptor } from '../oci/descriptor.ts';
+import { EMPTY_JSON_BYTES, EMPTY_JSON_DIGEST, MediaType } from '../oci/mediatypes.ts';
+import type { Repository } from '../oci/target.ts';
+import { ArtifactType, DEFAULT_CHUNK_BYTES, DEFAULT_TTL_SECONDS, MAX_CHUNKS, MAX_TOTAL_BYTES } from '../protocol/constants.ts';
+import { writeChunks, type SpooledChunk } from '../protocol/chunk-writer.ts';
+import { buildManifest, messageAnnotations } from '../protocol/manifest.ts';
+import { inboxTag } from '../protocol/tags.ts';
+import { sanitizeFilename } from '../protocol/filename.ts';
+import { forEachLimit } from '../util/pool.ts';
+import { UsageError } from '../errors.ts';
+import type { MessageSigner } from '../trust/signer.ts';
+import { pushBundle, type PushedBundle } from './bundle.ts';
+import { pushReferrer } from './referrers.ts';
+
+export type Compression = 'gzip' | 'zstd';
+
+/** What to send: a file path, a stream (stdin), or a literal text sent as a small file. */
+export type SendInput =
+  | { path: string; filename?: string }
+  | { stream: Readable; filename: string }
+  | { text: string; filename?: string };
+
+export interface SendProgress {
+  phase: 'upload';
+  /** Raw payload bytes read and chunked so far. */
+  bytesRead: number;
+  /** Compressed bytes uploaded so far (skipped layers count as uploaded). */
+  bytesUploaded: number;
+  /** Total payload size when known (files and texts), else undefined (streams). */
+  totalBytes: number | undefined;
+  chunksDone: number;
+}
+
+export interface SendOptions {
+  repository: Repository;
+  recipient: string;
+  input: SendInput;
+  sender?: string;
+  compression?: Compression;
+  /** Compression level (gzip 1–9, zstd 1–19). */
+  level?: number;
+  chunkBytes?: number;
+  parallel?: number;
+  ttlSeconds?: number;
+  /** Session UUID (its first 8 hex characters go into the inbox tag). */
+  sessionId?: string;
+  messageId?: string;
+  /** For replies: the message this one answers. */
+  subject?: Descriptor;
+  /** Extra (extension) annotations on the message manifest. */
+  annotations?: Record<string, string>;
+  signer?: MessageSigner;
+  signal?: AbortSignal;
+  onProgress?: (p: SendProgress) => void;
+  /** Folder for spooled layers (default: the OS temp folder). */
+  spoolDir?: string;
+  now?: () => Date;
+}
+
+export interface SendResult {
+  digest: string;
+  tag: string;
+  repository: string;
+  messageId: string;
+  bytes: number;
+  chunks: number;
+  /** Layers that were already in the registry and were not uploaded again. */
+  chunksSkipped: number;
+  compression: Compression;
+  descriptor: Descriptor;
+  bundle?: PushedBundle;
+}
+
+export function defaultSender(): string {
+  const env = process.env['COMMS_SENDER'];
+  if (env) return env;
+  let user = 'unknown';
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // no passwd entry (containers): keep the placeholder
+  }
+  return `${user}@${os.hostname()}`;
+}
+
+export async function send(options: SendOptions): Promise<SendResult> {
+  const repo = options.repository;
+  const compression = options.compression ?? 'gzip';
+  const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+  const parallel = options.parallel ?? 4;
+  const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
+  const now = options.now ?? (() => new Date());
+  const sender = options.sender ?? defaultSender();
+  checkPositiveInt('chunk-bytes', chunkBytes);
+  checkPositiveInt('parallel', parallel);
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 0) throw new UsageError(`--ttl-seconds must be a non-negative integer, got ${ttlSeconds}`);
+  if (compression !== 'gzip' && compression !== 'zstd') throw new UsageError(`--compress must be gzip or zstd, got ${String(compression)}`);
+  if (options.recipient === '') throw new UsageError('the recipient must not be empty');
+
+  const { stream, filename, totalBytes } = await openInput(options.input);
+  if (totalBytes !== undefined) {
+    if (totalBytes > MAX_TOTAL_BYTES) throw new UsageError(`the input has ${totalBytes} bytes, more than the protocol's limit of ${MAX_TOTAL_BYTES}`);
+    if (Math.ceil(totalBytes / chunkBytes) > MAX_CHUNKS) {
+      throw new UsageError(`${totalBytes} bytes in chunks of ${chunkBytes} makes more than ${MAX_CHUNKS} chunks: raise --chunk-bytes`);
+    }
+  }
+  const messageId = options.messageId ?? randomUUID();
+  const sessionId = options.sessionId ?? randomUUID();
+  const createdAt = now();
+  const spoolRoot = await mkdtemp(path.join(options.spoolDir ?? os.tmpdir(), 'comms-send-'));
+  const progress: SendProgress = { phase: 'upload', bytesRead: 0, bytesUploaded: 0, totalBytes, chunksDone: 0 };
+  const layers: Descriptor[] = [];
+  let chunksSkipped = 0;
+  let rawTotal = 0;
+  try {
+    const chunks = writeChunks(stream, { chunkBytes, compression, level: options.level, spoolDir: spoolRoot, signal: options.signal });
+    await forEachLimit(chunks, parallel, async (chunk: SpooledChunk) => {
+      try {
+        progress.bytesRead += chunk.rawBytes;
+        rawTotal += chunk.rawBytes;
+        if (chunk.index >= MAX_CHUNKS) throw new UsageError(`the input needs more than ${MAX_CHUNKS} chunks: raise --chunk-bytes`);
+        let sentBefore = 0;
+        const result = await repo.push(chunk.descriptor, createReadStream(chunk.path), {
+          signal: options.signal,
+          onProgress: (n) => {
+            progress.bytesUploaded += n - sentBefore;
+            sentBefore = n;
+            options.onProgress?.({ ...progress });
+          },
+        });
+        if (result.skipped) {
+          chunksSkipped++;
+          progress.bytesUploaded += chunk.descriptor.size - sentBefore;
+        }
+        layers[chunk.index] = chunk.descriptor;
+        progress.chunksDone++;
+        options.onProgress?.({ ...progress });
+      } finally {
+        await chunk.dispose();
+      }
+    }, options.signal);
+  } finally {
+    await rm(spoolRoot, { recursive: true, force: true });
+  }
+  if (totalBytes !== undefined && rawTotal !== totalBytes) {
+    throw new UsageError(`the input changed while it was being sent: expected ${totalBytes} bytes, read ${rawTotal}`);
+  }
+
+  await repo.push({ mediaType: MediaType.EmptyJSON, digest: EMPTY_JSON_DIGEST, size: EMPTY_JSON_BYTES.length }, EMPTY_JSON_BYTES, { signal: options.signal });
+  const annotations = messageAnnotations({
+    sender,
+    recipient: options.recipient,
+    createdAt,
+    ttlSeconds,
+    filename,
+    totalBytes: rawTotal,
+    // wire-format.md: the chunk size used, or total_bytes when that is smaller.
+    chunkBytes: Math.min(chunkBytes, rawTotal),
+    chunkCount: layers.length,
+    compression,
+    messageId,
+    extra: options.annotations,
+  });
+  const built = buildManifest({ artifactType: ArtifactType.Message, layers, subject: options.subject, annotations });
+  const tag = inboxTag({ recipient: options.recipient, date: createdAt, sessionId, messageId });
+  if (options.subject !== undefined) {
+    await pushReferrer(repo, built.descriptor, built.bytes, options.subject, tag, { signal: options.signal });
+  } else {
+    await repo.pushManifest(built.descriptor, built.bytes, tag, { signal: options.signal });
+  }
+  const result: SendResult = {
+    digest: built.descriptor.digest,
+    tag,
+    repository: repo.name,
+    messageId,
+    bytes: rawTotal,
+    chunks: layers.length,
+    chunksSkipped,
+    compression,
+    descriptor: built.descriptor,
+  };
+  if (options.signer !== undefined) {
+    result.bundle = await pushBundle(repo, built.descriptor, built.bytes, options.signer, { signal: options.signal, now: createdAt });
+  }
+  return result;
+}
+
+async function openInput(input: SendInput): Promise<{ stream: Readable; filename: string; totalBytes: number | undefined }> {
+  if ('text' in input) {
+    const bytes = Buffer.from(input.text, 'utf8');
+    return { stream: Readable.from([bytes]), filename: sanitizeFilename(input.filename ?? 'message.txt'), totalBytes: bytes.length };
+  }
+  if ('path' in input) {
+    const st = await stat(input.path).catch((cause: unknown) => {
+      throw new UsageError(`cannot read ${input.path}: ${(cause as NodeJS.ErrnoException).code ?? 'error'}`, { cause });
+    });
+    if (!st.isFile()) throw new UsageError(`${input.path} is not a regular file`);
+    return { stream: createReadStream(input.path), filename: sanitizeFilename(input.filename ?? path.basename(input.path)), totalBytes: st.size };
+  }
+  return { stream: input.stream, filename: sanitizeFilename(input.filename), totalBytes: undefined };
+}
+
+function checkPositiveInt(name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 1) throw new UsageError(`--${name} must be a positive integer, got ${v}`);
+}

@@ -1,0 +1,56 @@
+/**
+ * One listing of a repository's tags, taken once and shared by every lookup in a run, so a busy
+ * inbox costs (tag pages) requests, not (tag pages × messages) as v1.0's per-message listing does.
+ */
+import type { OperationOptions, Repository } from '../oci/target.ts';
+
+export class TagSnapshot {
+  private readonly sorted: string[];
+
+  private constructor(tags: string[]) {
+    this.sorted = [...new Set(tags)].sort();
+  }
+
+  static async load(repo: Repository, options: OperationOptions & { pageSize?: number } = {}): Promise<TagSnapshot> {
+    const all: string[] = [];
+    await repo.tags((page) => {
+      all.push(...page);
+    }, { signal: options.signal, pageSize: options.pageSize ?? 1000 });
+    return new TagSnapshot(all);
+  }
+
+  static of(tags: string[]): TagSnapshot {
+    return new TagSnapshot(tags);
+  }
+
+  get size(): number {
+    return this.sorted.length;
+  }
+
+  has(tag: string): boolean {
+    const i = this.lowerBound(tag);
+    return this.sorted[i] === tag;
+  }
+
+  /** Every tag that starts with `prefix`, in lexical order (binary search, no full scan). */
+  withPrefix(prefix: string): string[] {
+    const out: string[] = [];
+    for (let i = this.lowerBound(prefix); i < this.sorted.length; i++) {
+      const t = this.sorted[i]!;
+      if (!t.startsWith(prefix)) break;
+      out.push(t);
+    }
+    return out;
+  }
+
+  private lowerBound(key: string): number {
+    let lo = 0;
+    let hi = this.sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.sorted[mid]! < key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
