@@ -1,0 +1,25 @@
+/** Signing and verification of messages with Sigstore bundles. */
+export type { MessageSigner, SignedBundle } from './signer.ts';
+export { KeyError, SigningError } from './errors.ts';
+export { keyIdOf } from './key-id.ts';
+export { createKeySigner, loadKeySigner, type KeySigner, type KeySignerOptions } from './key-signer.ts';
+export { generateKeyPair, type GenerateKeyPairOptions } from './keygen.ts';
+export {
+  createKeylessSigner,
+  DEFAULT_FULCIO_URL,
+  DEFAULT_REKOR_URL,
+  keylessSignerFromEnv,
+  type KeylessSigner,
+  type KeylessSignerOptions,
+} from './keyless-signer.ts';
+export { identityTokenSource, type IdentityTokenSource } from './identity-token.ts';
+export {
+  defaultTufCacheDir,
+  loadPublicGoodTrustedRoot,
+  loadTrustedRoot,
+  loadTrustedRootFile,
+  parseTrustedRoot,
+  PUBLIC_GOOD_TUF_MIRROR,
+  type PublicGoodTrustedRootOptions,
+} from './trusted-root.ts';
+export { senderMatches, verifyMessageBundle, type TrustPolicy, type VerifiedSigner, type VerifyContext } from './verify.ts';

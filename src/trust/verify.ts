@@ -1,0 +1,333 @@
+/**
+ * Verifying a message's Sigstore bundle against a trust policy, before anything is materialised.
+ *
+ * The bundle's `messageSignature` must cover exactly the message manifest: its messageDigest must
+ * equal the message digest, the manifest bytes must hash to that digest, and the signature must
+ * verify over those bytes (@sigstore/verify). Then the signer must be one the policy trusts:
+ * - key-signed bundles: one of `trustedKeys` (PEM public keys);
+ * - keyless bundles: the certificate chains to the trusted root's Fulcio CA, carries an SCT, and the
+ *   signature is in a trusted Rekor log while the certificate was valid; and the certificate's
+ *   identity (SAN) and OIDC issuer match `certificateIdentity` / `certificateIdentityRegexp` and
+ *   `certificateOidcIssuer`.
+ * An empty policy is refused: comms never accepts "any identity".
+ *
+ * Every failure is a VerificationError (exit 2) whose `code` says which check failed and whose
+ * message says why, in words a person can act on.
+ */
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { bundleFromJSON, isBundleWithMessageSignature, type Bundle, type BundleWithMessageSignature } from '@sigstore/bundle';
+import { X509Certificate } from '@sigstore/core';
+import { HashAlgorithm, TrustedRoot } from '@sigstore/protobuf-specs';
+import { toSignedEntity, toTrustMaterial, Verifier, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
+import { VerificationError } from '../errors.ts';
+import { parseDigest } from '../oci/digest.ts';
+import { keyIdOf } from './key-id.ts';
+import { toTrustedRoot } from './trusted-root.ts';
+
+export interface TrustPolicy {
+  /** PEM public keys whose signatures are accepted. */
+  trustedKeys?: string[];
+  /** Exact certificate identity (SAN: email or URI) a keyless signature must carry. */
+  certificateIdentity?: string;
+  /** A regular expression the certificate identity must match (unanchored, as in cosign). */
+  certificateIdentityRegexp?: string;
+  /** Exact OIDC issuer a keyless certificate must carry; required with an identity. */
+  certificateOidcIssuer?: string;
+  /** Sigstore TrustedRoot JSON; required to verify keyless bundles (see trusted-root.ts). */
+  trustedRoot?: object | undefined;
+  /** Also require the message's claimed sender to be the verified signer (see VerifyContext, senderMatches). */
+  requireSenderMatch?: boolean;
+}
+
+export interface VerifiedSigner {
+  kind: 'key' | 'keyless';
+  /** The key id (hex sha256 of the DER public key), or the certificate SAN (email or URI). */
+  identity: string;
+  /** The OIDC issuer of a keyless certificate. */
+  issuer?: string;
+  /** The key id of a key-signed bundle. */
+  keyId?: string;
+}
+
+/**
+ * What the message claims about itself. When a context is passed and the policy sets
+ * requireSenderMatch, the claimed sender must be present and match the verified signer; without a
+ * context the sender is not checked here, and the caller applies `senderMatches` itself.
+ */
+export interface VerifyContext {
+  /** The message's claimed sender (`dockercomms.sender`). */
+  sender?: string;
+}
+
+/** Bundles are a few KiB; anything this large is not one. */
+const MAX_BUNDLE_BYTES = 4 * 1024 * 1024;
+
+const DIGEST_ALGORITHMS: Partial<Record<HashAlgorithm, 'sha256' | 'sha512'>> = {
+  [HashAlgorithm.SHA2_256]: 'sha256',
+  [HashAlgorithm.SHA2_512]: 'sha512',
+};
+
+/**
+ * Verifies `bundleBytes` (the bundle blob) over `artifact` (the message manifest bytes), whose
+ * digest the message is known by (`expectedDigest`, `sha256:<hex>`), against `policy`.
+ * Resolves with who signed; rejects with VerificationError.
+ */
+export async function verifyMessageBundle(
+  bundleBytes: Uint8Array,
+  artifact: Uint8Array,
+  expectedDigest: string,
+  policy: TrustPolicy,
+  context?: VerifyContext,
+): Promise<VerifiedSigner> {
+  const checked = checkPolicy(policy);
+  const expected = checkArtifact(artifact, expectedDigest);
+  const bundle = parseBundle(bundleBytes);
+  checkCoveredDigest(bundle, expected);
+
+  const content = bundle.verificationMaterial.content;
+  const verified =
+    content.$case === 'publicKey'
+      ? verifyKeySigned(bundle, artifact, content.publicKey.hint, checked)
+      : verifyKeyless(bundle, artifact, checked);
+
+  if (policy.requireSenderMatch && context !== undefined) {
+    const sender = context.sender;
+    if (sender === undefined || sender === '') {
+      throw fail('SENDER_UNKNOWN', 'the policy requires the sender to match the signer, but the message names no sender');
+    }
+    if (!senderMatches(verified, sender)) {
+      throw fail('SENDER_MISMATCH', `the message claims to be from ${quote(sender)} but was signed by ${describeSigner(verified)}`);
+    }
+  }
+  return verified;
+}
+
+/**
+ * Whether a message's claimed sender names the verified signer:
+ * - keyless: the sender equals the certificate identity (SAN) exactly; an email identity is
+ *   compared without regard to case;
+ * - key: the sender equals the key id (64 hex characters, any case, optionally `sha256:`-prefixed).
+ *   Mapping a human name to a key is the caller's configuration, not this function's.
+ * An empty sender never matches.
+ */
+export function senderMatches(verified: VerifiedSigner, sender: string): boolean {
+  if (sender === '') return false;
+  if (verified.kind === 'key') {
+    const id = verified.keyId ?? verified.identity;
+    const claimed = sender.toLowerCase().replace(/^sha256:/, '');
+    return /^[0-9a-f]{64}$/.test(claimed) && claimed === id.toLowerCase();
+  }
+  if (sender === verified.identity) return true;
+  return isEmail(verified.identity) && sender.toLowerCase() === verified.identity.toLowerCase();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface CheckedPolicy {
+  keys: { id: string; key: KeyObject }[];
+  identity: string | undefined;
+  identityRegexp: RegExp | undefined;
+  issuer: string | undefined;
+  trustedRoot: TrustedRoot | undefined;
+}
+
+function checkPolicy(policy: TrustPolicy): CheckedPolicy {
+  const keys = (policy.trustedKeys ?? []).map((pem, i) => {
+    let key: KeyObject;
+    try {
+      key = createPublicKey({ key: pem, format: 'pem' });
+    } catch (err) {
+      throw fail('POLICY_INVALID', `trusted key #${i + 1} is not a PEM public key`, err);
+    }
+    // createPublicKey also accepts a private key; keep only its public half.
+    return { id: keyIdOf(key), key };
+  });
+  const identity = nonEmpty(policy.certificateIdentity);
+  const regexpSource = nonEmpty(policy.certificateIdentityRegexp);
+  const issuer = nonEmpty(policy.certificateOidcIssuer);
+  let identityRegexp: RegExp | undefined;
+  if (regexpSource !== undefined) {
+    try {
+      identityRegexp = new RegExp(regexpSource);
+    } catch (err) {
+      throw fail('POLICY_INVALID', `the certificate identity regexp ${quote(regexpSource)} is not a valid regular expression`, err);
+    }
+  }
+  const wantsIdentity = identity !== undefined || identityRegexp !== undefined;
+  if (keys.length === 0 && !wantsIdentity) {
+    throw fail(
+      'POLICY_EMPTY',
+      issuer !== undefined
+        ? 'the policy names an OIDC issuer but no certificate identity: add --certificate-identity or --certificate-identity-regexp'
+        : 'no trust policy: name --trusted-key, or --certificate-identity (or --certificate-identity-regexp) with --certificate-oidc-issuer; comms does not accept a signature from anyone',
+    );
+  }
+  if (wantsIdentity && issuer === undefined) {
+    throw fail('POLICY_INCOMPLETE', 'a certificate identity needs its OIDC issuer: add --certificate-oidc-issuer');
+  }
+  const trustedRoot = policy.trustedRoot === undefined ? undefined : toTrustedRoot(policy.trustedRoot);
+  return { keys, identity, identityRegexp, issuer, trustedRoot };
+}
+
+function checkArtifact(artifact: Uint8Array, expectedDigest: string): { algorithm: 'sha256' | 'sha512'; hex: string; digest: string } {
+  let parsed;
+  try {
+    parsed = parseDigest(expectedDigest);
+  } catch (err) {
+    throw fail('DIGEST_INVALID', `the message digest ${quote(expectedDigest)} is not a valid digest`, err);
+  }
+  const actual = createHash(parsed.algorithm).update(artifact).digest('hex');
+  if (actual !== parsed.hex) {
+    throw fail('ARTIFACT_DIGEST_MISMATCH', `the manifest bytes hash to ${parsed.algorithm}:${actual}, but the message is ${expectedDigest}: the manifest was altered`);
+  }
+  return { ...parsed, digest: expectedDigest };
+}
+
+function parseBundle(bytes: Uint8Array): BundleWithMessageSignature {
+  if (bytes.byteLength > MAX_BUNDLE_BYTES) {
+    throw fail('BUNDLE_MALFORMED', `the bundle is ${bytes.byteLength} bytes, more than any Sigstore bundle (limit ${MAX_BUNDLE_BYTES})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (err) {
+    throw fail('BUNDLE_MALFORMED', 'the bundle is not JSON', err);
+  }
+  let bundle: Bundle;
+  try {
+    bundle = bundleFromJSON(json);
+  } catch (err) {
+    const fields = (err as { fields?: unknown }).fields;
+    const which = Array.isArray(fields) && fields.length > 0 ? `: invalid ${fields.slice(0, 5).join(', ')}` : '';
+    throw fail('BUNDLE_MALFORMED', `the bundle is not a valid Sigstore bundle${which}`, err);
+  }
+  if (!isBundleWithMessageSignature(bundle)) {
+    throw fail('BUNDLE_UNSUPPORTED', 'the bundle holds a DSSE envelope, not a message signature over the manifest');
+  }
+  if (bundle.verificationMaterial?.content === undefined) {
+    throw fail('BUNDLE_MALFORMED', 'the bundle has no verification material');
+  }
+  return bundle;
+}
+
+function checkCoveredDigest(bundle: BundleWithMessageSignature, expected: { algorithm: string; hex: string; digest: string }): void {
+  const md = bundle.content.messageSignature.messageDigest;
+  const algorithm = DIGEST_ALGORITHMS[md.algorithm];
+  const covered = `${algorithm ?? `hash-algorithm-${md.algorithm}`}:${Buffer.from(md.digest).toString('hex')}`;
+  if (algorithm !== expected.algorithm || Buffer.from(md.digest).toString('hex') !== expected.hex) {
+    throw fail('BUNDLE_DIGEST_MISMATCH', `the bundle covers ${covered} but the message is ${expected.digest}: it is the signature of another message`);
+  }
+}
+
+function verifyKeySigned(bundle: BundleWithMessageSignature, artifact: Uint8Array, hint: string, policy: CheckedPolicy): VerifiedSigner {
+  const signedBy = hint === '' ? 'a key with no hint' : `key ${quote(hint)}`;
+  if (policy.keys.length === 0) {
+    throw fail('POLICY_MISMATCH', `the message is signed with ${signedBy}, but the policy trusts no keys (only keyless identities)`);
+  }
+  let entity: SignedEntity;
+  try {
+    entity = toSignedEntity(bundle, Buffer.from(artifact));
+  } catch (err) {
+    throw fail('BUNDLE_MALFORMED', 'the bundle cannot be read', err);
+  }
+  // Without a trusted root, a key-signed bundle stands on its key alone: log entries and
+  // timestamps it may carry cannot be checked, so they are not counted (cosign's --insecure-ignore-tlog).
+  if (policy.trustedRoot === undefined) entity = { ...entity, tlogEntries: [], timestamps: [] };
+  // The hint is the signer's claim; a matching key is tried first, but any trusted key may verify.
+  const byHint = policy.keys.filter((k) => k.id === hint.toLowerCase());
+  const candidates = [...byHint, ...policy.keys.filter((k) => !byHint.includes(k))];
+  let lastError: unknown;
+  for (const candidate of candidates) {
+    const material = trustMaterial(policy.trustedRoot, candidate.key);
+    try {
+      new Verifier(material, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(entity);
+      return { kind: 'key', identity: candidate.id, keyId: candidate.id };
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  const trusted = policy.keys.map((k) => k.id.slice(0, 16)).join(', ');
+  if (byHint.length > 0) {
+    throw fail('SIGNATURE_INVALID', `the signature does not verify with trusted key ${hint.slice(0, 16)}: the manifest or the bundle was altered`, lastError);
+  }
+  throw fail('UNTRUSTED_KEY', `the message is signed with ${signedBy}, which is not one of the trusted keys (${trusted}), and no trusted key verifies its signature`, lastError);
+}
+
+function verifyKeyless(bundle: BundleWithMessageSignature, artifact: Uint8Array, policy: CheckedPolicy): VerifiedSigner {
+  const claimed = claimedIdentity(bundle);
+  if (policy.identity === undefined && policy.identityRegexp === undefined) {
+    throw fail('POLICY_MISMATCH', `the message is signed keylessly (certificate for ${quote(claimed)}), but the policy names no certificate identity, only trusted keys`);
+  }
+  if (policy.trustedRoot === undefined) {
+    throw fail('TRUSTED_ROOT_UNAVAILABLE', 'the message is signed keylessly, and verifying it needs a Sigstore trusted root (--trusted-root FILE, or the public-good root)');
+  }
+  let signer;
+  try {
+    const entity = toSignedEntity(bundle, Buffer.from(artifact));
+    signer = new Verifier(trustMaterial(policy.trustedRoot)).verify(entity);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const reason = err instanceof Error ? err.message : String(err);
+    throw fail('SIGNATURE_INVALID', `the keyless signature does not verify against the trusted root${typeof code === 'string' ? ` (${code})` : ''}: ${reason}`, err);
+  }
+  const san = signer.identity?.subjectAlternativeName;
+  const issuer = signer.identity?.extensions?.issuer;
+  if (san === undefined || san === '') {
+    throw fail('IDENTITY_MISMATCH', 'the signing certificate carries no identity (subject alternative name)');
+  }
+  if (policy.identity !== undefined && san !== policy.identity) {
+    throw fail('IDENTITY_MISMATCH', `identity mismatch: signed by ${quote(san)}, but the policy requires ${quote(policy.identity)}`);
+  }
+  if (policy.identityRegexp !== undefined && !policy.identityRegexp.test(san)) {
+    throw fail('IDENTITY_MISMATCH', `identity mismatch: signed by ${quote(san)}, which does not match ${quote(policy.identityRegexp.source)}`);
+  }
+  if (issuer !== policy.issuer) {
+    throw fail('ISSUER_MISMATCH', `issuer mismatch: the certificate was issued on a token from ${quote(issuer ?? '(none)')}, but the policy requires ${quote(policy.issuer ?? '')}`);
+  }
+  return { kind: 'keyless', identity: san, ...(issuer !== undefined ? { issuer } : {}) };
+}
+
+const EMPTY_ROOT = TrustedRoot.fromJSON({});
+
+function trustMaterial(root: TrustedRoot | undefined, key?: KeyObject): TrustMaterial {
+  const material = toTrustMaterial(root ?? EMPTY_ROOT);
+  if (key === undefined) return material;
+  return { ...material, publicKey: () => ({ publicKey: key, validFor: () => true }) };
+}
+
+/** The certificate's SAN before anything is verified: for messages only, never for decisions. */
+function claimedIdentity(bundle: BundleWithMessageSignature): string {
+  try {
+    const content = bundle.verificationMaterial.content;
+    const raw =
+      content.$case === 'certificate'
+        ? content.certificate.rawBytes
+        : content.$case === 'x509CertificateChain'
+          ? content.x509CertificateChain.certificates[0]?.rawBytes
+          : undefined;
+    return raw === undefined ? '(no certificate)' : (X509Certificate.parse(Buffer.from(raw)).subjectAltName ?? '(no identity)');
+  } catch {
+    return '(unreadable certificate)';
+  }
+}
+
+function describeSigner(v: VerifiedSigner): string {
+  return v.kind === 'key' ? `key ${v.identity}` : `${quote(v.identity)} (issuer ${quote(v.issuer ?? '(none)')})`;
+}
+
+function isEmail(identity: string): boolean {
+  return !/^[a-z][a-z0-9+.-]*:/i.test(identity) && identity.includes('@');
+}
+
+function nonEmpty(s: string | undefined): string | undefined {
+  return s === undefined || s === '' ? undefined : s;
+}
+
+/** Quotes an untrusted string for a message: JSON escaping, bounded length. */
+function quote(s: string): string {
+  return JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}…` : s);
+}
+
+function fail(code: string, message: string, cause?: unknown): VerificationError {
+  return new VerificationError(message, { code, ...(cause !== undefined ? { cause } : {}) });
+}
