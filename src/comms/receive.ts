@@ -38,7 +38,7 @@ export interface ReceiveOptions {
   concurrency?: number;
   maxTotalBytes?: number;
   /** Skip these message ids / digests (watch mode's memory of what was delivered). */
-  skip?: { messageIds: Set<string>; digests: Set<string> };
+  skip?: { tags?: Set<string>; messageIds: Set<string>; digests: Set<string> };
   signal?: AbortSignal;
   onProgress?: (p: { digest: string; bytesWritten: number; totalBytes: number }) => void;
   /** Called for each message that fails a check; the run goes on with the others. */
@@ -97,7 +97,7 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
   if (!(await stat(options.outDir)).isDirectory()) throw new UsageError(`--out ${options.outDir} is not a folder`);
 
   const snapshot = await TagSnapshot.load(repo, { signal: options.signal });
-  const tags = snapshot.withPrefix(inboxPrefix(options.me));
+  const tags = snapshot.withPrefix(inboxPrefix(options.me)).filter((t) => !options.skip?.tags?.has(t));
   const fetched = await mapLimit(tags, options.concurrency ?? 8, async (tag): Promise<Candidate | ReceiveFailure | undefined> => {
     try {
       const m = await repo.fetchManifest(tag, { signal: options.signal });
