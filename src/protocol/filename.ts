@@ -1,0 +1,129 @@
+/**
+ * Filenames carried in `dockercomms.filename`.
+ *
+ * Outgoing: `sanitizeFilename` turns a local path into the basename v1.0 would send
+ * (basename, trim spaces, remove backslashes; '', '.', '..', '/' → 'file'), hardened by comms:
+ * control characters, NUL and bidirectional-override characters are removed, and the result is
+ * cut to 255 UTF-8 bytes (keeping a short extension) so that every name comms sends also passes
+ * its own receiving check.
+ *
+ * Incoming: `isSafeFilename` decides whether a received name is already a plain basename. The
+ * validator refuses a message whose name is not (exit 4) rather than quietly renaming it, so a
+ * traversal such as `../../etc/passwd` or `/abs/x` ends the receive before anything is written.
+ */
+
+/** Go's unicode.IsSpace, which v1.0's strings.TrimSpace uses (differs from JS trim on U+0085, U+FEFF). */
+function isGoSpace(cp: number): boolean {
+  return (
+    (cp >= 0x09 && cp <= 0x0d) ||
+    cp === 0x20 ||
+    cp === 0x85 ||
+    cp === 0xa0 ||
+    cp === 0x1680 ||
+    (cp >= 0x2000 && cp <= 0x200a) ||
+    cp === 0x2028 ||
+    cp === 0x2029 ||
+    cp === 0x202f ||
+    cp === 0x205f ||
+    cp === 0x3000
+  );
+}
+
+/**
+ * Characters a filename must never carry: C0 controls (NUL included), DEL, C1 controls, and the
+ * bidirectional formatting characters that make `txt.exe` display as `exe.txt`.
+ */
+export function isForbiddenFilenameChar(cp: number): boolean {
+  return (
+    cp <= 0x1f ||
+    (cp >= 0x7f && cp <= 0x9f) ||
+    cp === 0x200e ||
+    cp === 0x200f ||
+    (cp >= 0x202a && cp <= 0x202e) ||
+    (cp >= 0x2066 && cp <= 0x2069) ||
+    // Lone surrogates cannot be encoded as UTF-8 and would reach the filesystem as U+FFFD.
+    (cp >= 0xd800 && cp <= 0xdfff)
+  );
+}
+
+/** Longest name in UTF-8 bytes that common filesystems (NAME_MAX) accept. */
+export const MAX_FILENAME_BYTES = 255;
+
+function goTrimSpace(s: string): string {
+  const cps = Array.from(s);
+  let start = 0;
+  let end = cps.length;
+  while (start < end && isGoSpace(cps[start]!.codePointAt(0)!)) start++;
+  while (end > start && isGoSpace(cps[end - 1]!.codePointAt(0)!)) end--;
+  return cps.slice(start, end).join('');
+}
+
+/** Go's filepath.Base on Unix: trailing slashes dropped, last element; '' → '.', all slashes → '/'. */
+function goBase(path: string): string {
+  if (path === '') return '.';
+  let p = path;
+  while (p.length > 0 && p.endsWith('/')) p = p.slice(0, -1);
+  const i = p.lastIndexOf('/');
+  if (i >= 0) p = p.slice(i + 1);
+  return p === '' ? '/' : p;
+}
+
+function utf8Length(s: string): number {
+  return Buffer.byteLength(s, 'utf8');
+}
+
+/** Cuts `s` to at most `max` UTF-8 bytes on a code point boundary. */
+function cutUtf8(s: string, max: number): string {
+  let out = '';
+  let bytes = 0;
+  for (const ch of s) {
+    const n = utf8Length(ch);
+    if (bytes + n > max) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
+}
+
+function shorten(name: string): string {
+  if (utf8Length(name) <= MAX_FILENAME_BYTES) return name;
+  const dot = name.lastIndexOf('.');
+  const ext = dot > 0 ? name.slice(dot) : '';
+  if (ext !== '' && utf8Length(ext) <= 32) return cutUtf8(name.slice(0, dot), MAX_FILENAME_BYTES - utf8Length(ext)) + ext;
+  return cutUtf8(name, MAX_FILENAME_BYTES);
+}
+
+/** The name to send for a local path (v1.0's SanitizeFilename plus the hardening above). */
+export function sanitizeFilename(name: string): string {
+  let base = goBase(name);
+  base = Array.from(base)
+    .filter((ch) => !isForbiddenFilenameChar(ch.codePointAt(0)!))
+    .join('');
+  base = goTrimSpace(base);
+  base = base.replaceAll('\\', '');
+  // Removing a backslash can expose spaces v1.0 would keep; comms trims again.
+  base = goTrimSpace(base);
+  if (base === '' || base === '.' || base === '..' || base === '/') return 'file';
+  base = shorten(base);
+  return base === '' || base === '.' || base === '..' ? 'file' : base;
+}
+
+/** Why `name` is not a plain basename, or undefined when it is one. */
+export function filenameProblem(name: string): string | undefined {
+  if (typeof name !== 'string' || name === '') return 'it is empty';
+  if (name === '.' || name === '..') return `it is ${JSON.stringify(name)}`;
+  if (name.includes('/')) return 'it contains a slash (a path, not a basename)';
+  if (name.includes('\\')) return 'it contains a backslash';
+  for (const ch of name) {
+    const cp = ch.codePointAt(0)!;
+    if (isForbiddenFilenameChar(cp)) return `it contains the control or formatting character U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+  }
+  if (goTrimSpace(name) === '') return 'it is only white space';
+  if (utf8Length(name) > MAX_FILENAME_BYTES) return `it is longer than ${MAX_FILENAME_BYTES} bytes`;
+  return undefined;
+}
+
+/** True when an incoming name may be written as it is: a plain basename, nothing hostile in it. */
+export function isSafeFilename(name: string): boolean {
+  return filenameProblem(name) === undefined;
+}
