@@ -1,0 +1,108 @@
+/**
+ * The layout's `index.json` (an OCI image index) as the record of manifests and tags.
+ *
+ * Model: each tag is one `manifests[]` entry carrying `org.opencontainers.image.ref.name`; a
+ * manifest with no tag is one entry without it, so every manifest pushed stays reachable from
+ * index.json (as oras-go's layout store does). A manifest that gains a tag loses its untagged
+ * entry; one whose last tag moves elsewhere gets it back. Unknown fields and entries written by
+ * other tools are preserved as they are.
+ */
+import { ProtocolError } from '../../errors.ts';
+import type { Descriptor } from '../descriptor.ts';
+import { ANNOTATION_REF_NAME, MediaType } from '../mediatypes.ts';
+
+export interface IndexDocument {
+  schemaVersion: 2;
+  mediaType?: string;
+  manifests: Descriptor[];
+  [field: string]: unknown;
+}
+
+export function emptyIndex(): IndexDocument {
+  return { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] };
+}
+
+export function parseIndex(bytes: Uint8Array, where: string): IndexDocument {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (err) {
+    throw new ProtocolError(`${where} is not valid JSON`, { code: 'LAYOUT_INVALID', cause: err });
+  }
+  const d = doc as Partial<IndexDocument> | null;
+  if (d === null || typeof d !== 'object' || Array.isArray(d) || d.schemaVersion !== 2 || !Array.isArray(d.manifests)) {
+    throw new ProtocolError(`${where} is not an OCI image index (schemaVersion 2 with manifests[])`, { code: 'LAYOUT_INVALID' });
+  }
+  for (const m of d.manifests) {
+    if (m === null || typeof m !== 'object' || typeof m.digest !== 'string' || typeof m.mediaType !== 'string' || typeof m.size !== 'number') {
+      throw new ProtocolError(`${where} has a manifests[] entry that is not a descriptor`, { code: 'LAYOUT_INVALID' });
+    }
+  }
+  return d as IndexDocument;
+}
+
+export function serializeIndex(doc: IndexDocument): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(doc));
+}
+
+export function refName(entry: Descriptor): string | undefined {
+  return entry.annotations?.[ANNOTATION_REF_NAME];
+}
+
+/** What resolve() answers: the manifest's identity, without the layout's own annotations. */
+export function publicDescriptor(entry: Descriptor): Descriptor {
+  const out: Descriptor = { mediaType: entry.mediaType, digest: entry.digest, size: entry.size };
+  if (entry.artifactType !== undefined) out.artifactType = entry.artifactType;
+  return out;
+}
+
+function entryFor(desc: Descriptor, tag?: string): Descriptor {
+  const out = publicDescriptor(desc);
+  if (tag !== undefined) out.annotations = { [ANNOTATION_REF_NAME]: tag };
+  return out;
+}
+
+export function findTag(doc: IndexDocument, tag: string): Descriptor | undefined {
+  return doc.manifests.find((e) => refName(e) === tag);
+}
+
+export function findDigest(doc: IndexDocument, digest: string): Descriptor | undefined {
+  return doc.manifests.find((e) => e.digest === digest);
+}
+
+/** Every tag once, in lexical (code unit) order. */
+export function listTags(doc: IndexDocument): string[] {
+  const tags = new Set<string>();
+  for (const e of doc.manifests) {
+    const t = refName(e);
+    if (t !== undefined) tags.add(t);
+  }
+  return [...tags].sort();
+}
+
+/** Records a manifest without a tag, unless it is already recorded. Returns whether doc changed. */
+export function recordManifest(doc: IndexDocument, desc: Descriptor): boolean {
+  if (findDigest(doc, desc.digest) !== undefined) return false;
+  doc.manifests.push(entryFor(desc));
+  return true;
+}
+
+/** Points `tag` at `desc`, replacing the tag's previous entry. Returns whether doc changed. */
+export function setTag(doc: IndexDocument, desc: Descriptor, tag: string): boolean {
+  const current = doc.manifests.filter((e) => refName(e) === tag);
+  if (current.length === 1 && current[0]?.digest === desc.digest) return false;
+  doc.manifests = doc.manifests.filter((e) => refName(e) !== tag && !(e.digest === desc.digest && refName(e) === undefined));
+  doc.manifests.push(entryFor(desc, tag));
+  // A manifest whose last tag moved away stays reachable as an untagged entry.
+  for (const old of current) {
+    if (findDigest(doc, old.digest) === undefined) doc.manifests.push(entryFor(old));
+  }
+  return true;
+}
+
+/** Drops every entry (tagged or not) for `digest`. Returns whether doc changed. */
+export function removeManifest(doc: IndexDocument, digest: string): boolean {
+  const before = doc.manifests.length;
+  doc.manifests = doc.manifests.filter((e) => e.digest !== digest);
+  return doc.manifests.length !== before;
+}

@@ -1,0 +1,539 @@
+/**
+ * An OCI image-layout folder (image-spec image-layout.md) as a Repository.
+ *
+ * On disk:
+ *   oci-layout                  {"imageLayoutVersion":"1.0.0"}
+ *   index.json                  image index: one entry per tag (annotation
+ *                               org.opencontainers.image.ref.name) and one per untagged manifest,
+ *                               so every manifest pushed is reachable (see index-file.ts)
+ *   blobs/<alg>/<hex>           blobs and manifests alike, content-addressed
+ *   referrers/<alg>/<hex>/…     referrers index by subject, one file per referrer (see referrers-index.ts)
+ *   index.json.lock             the lock serialising index.json updates across processes (see lock.ts)
+ *   .tmp/                       temp files of writes in progress; never read; `sweepTemp` clears old ones
+ *
+ * Concurrency: blobs need no lock — content-addressed, written to .tmp and renamed into place.
+ * index.json is read-modify-written only under the lock and replaced atomically, so readers (who
+ * take no lock) always see a whole index. Referrer files are idempotent atomic creates.
+ * Order of a manifest push: blob, then referrer file, then index.json — a crash between steps
+ * leaves at worst an unreferenced blob, never an index entry for content that is not there.
+ */
+import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve as resolvePath } from 'node:path';
+import { Readable, Transform, type TransformCallback, pipeline } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { AbortError, CommsError, DigestMismatchError, NotFoundError, ProtocolError, UsageError } from '../../errors.ts';
+import type { Descriptor } from '../descriptor.ts';
+import { parseDigest, VerifyingStream } from '../digest.ts';
+import { isManifestMediaType, MAX_MANIFEST_BYTES, MediaType } from '../mediatypes.ts';
+import { validateTag } from '../reference.ts';
+import type {
+  FetchedManifest,
+  FetchOptions,
+  OperationOptions,
+  PageVisitor,
+  PushOptions,
+  PushResult,
+  ReferrersOptions,
+  Repository,
+  TagListOptions,
+} from '../target.ts';
+import { streamToFileAtomic, writeFileAtomic } from './atomic.ts';
+import {
+  emptyIndex,
+  findDigest,
+  findTag,
+  type IndexDocument,
+  listTags,
+  parseIndex,
+  publicDescriptor,
+  recordManifest,
+  removeManifest,
+  serializeIndex,
+  setTag,
+} from './index-file.ts';
+import { FileLock, type LockOptions } from './lock.ts';
+import { type ManifestFields, parseManifestFields } from './manifest-fields.ts';
+import { ReferrersIndex } from './referrers-index.ts';
+
+export interface OciLayoutOptions {
+  /** Create the folder, `oci-layout` and an empty `index.json` when absent (default false). */
+  create?: boolean;
+  /** Tuning of the index.json lock (tests use short timeouts). */
+  lock?: LockOptions;
+}
+
+const LAYOUT_VERSION = '1.0.0';
+const OCI_LAYOUT_BYTES = new TextEncoder().encode(JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION }));
+const DEFAULT_PAGE_SIZE = 100;
+const REFERRERS_PAGE_SIZE = 100;
+const DEFAULT_SWEEP_AGE_MS = 24 * 60 * 60 * 1000;
+
+function errCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function checkAbort(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError();
+}
+
+function checkSize(desc: Descriptor): void {
+  if (!Number.isSafeInteger(desc.size) || desc.size < 0) {
+    throw new ProtocolError(`descriptor ${desc.digest} has an invalid size ${String(desc.size)}`, { code: 'SIZE_INVALID' });
+  }
+}
+
+function ioError(err: unknown, what: string): CommsError {
+  if (err instanceof CommsError) return err;
+  return new CommsError(`${what}: ${(err as Error | undefined)?.message ?? String(err)}`, { code: 'IO_ERROR', cause: err });
+}
+
+/** Discards a push's input without reading it (the content is already stored). */
+function discard(content: Readable | Uint8Array): void {
+  if (content instanceof Readable && !content.destroyed) content.destroy();
+}
+
+async function readCapped(content: Readable | Uint8Array, cap: number): Promise<Uint8Array> {
+  if (!(content instanceof Readable)) return content;
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of content) {
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+    total += b.length;
+    if (total > cap) {
+      content.destroy();
+      throw new ProtocolError(`manifest exceeds ${cap} bytes`, { code: 'MANIFEST_TOO_LARGE' });
+    }
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks);
+}
+
+export class OciLayout implements Repository {
+  readonly name: string;
+  /** Absolute path of the layout folder. */
+  readonly root: string;
+  private readonly indexPath: string;
+  private readonly tmpDir: string;
+  private readonly lock: FileLock;
+  private readonly referrersIndex: ReferrersIndex;
+  private cached: { key: string; doc: IndexDocument } | undefined;
+
+  private constructor(path: string, root: string, options: OciLayoutOptions) {
+    this.name = `oci:${path}`;
+    this.root = root;
+    this.indexPath = join(root, 'index.json');
+    this.tmpDir = join(root, '.tmp');
+    this.lock = new FileLock(join(root, 'index.json.lock'), options.lock);
+    this.referrersIndex = new ReferrersIndex(join(root, 'referrers'), this.tmpDir);
+  }
+
+  /** Opens the layout at `path`; NotFoundError when it is not one and `create` is not set. */
+  static async open(path: string, options: OciLayoutOptions = {}): Promise<OciLayout> {
+    if (typeof path !== 'string' || path === '' || path.includes('\0')) {
+      throw new UsageError(`invalid layout path ${JSON.stringify(path)}`);
+    }
+    const root = resolvePath(path);
+    const layout = new OciLayout(path, root, options);
+    const markerPath = join(root, 'oci-layout');
+    let marker: string;
+    try {
+      marker = await readFile(markerPath, 'utf8');
+    } catch (err) {
+      const code = errCode(err);
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || options.create !== true) {
+        if (code === 'ENOENT' || code === 'ENOTDIR') throw new NotFoundError(`no OCI image layout at ${path}`, { cause: err });
+        throw ioError(err, `cannot read ${markerPath}`);
+      }
+      await layout.create();
+      return layout;
+    }
+    let version: unknown;
+    try {
+      version = (JSON.parse(marker) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+    } catch (err) {
+      throw new ProtocolError(`${markerPath} is not valid JSON`, { code: 'LAYOUT_INVALID', cause: err });
+    }
+    if (typeof version !== 'string' || !version.startsWith('1.')) {
+      throw new ProtocolError(`unsupported image layout version ${JSON.stringify(version)} in ${markerPath}`, { code: 'LAYOUT_INVALID' });
+    }
+    if (options.create === true) await layout.create();
+    return layout;
+  }
+
+  /** Idempotent and safe to race: each file is created only if absent. */
+  private async create(): Promise<void> {
+    try {
+      await mkdir(join(this.root, 'blobs'), { recursive: true });
+      await mkdir(this.tmpDir, { recursive: true });
+      await writeFileAtomic(this.tmpDir, this.indexPath, serializeIndex(emptyIndex()), 'create');
+      // oci-layout last: its presence is what makes the folder a layout to open() without create.
+      await writeFileAtomic(this.tmpDir, join(this.root, 'oci-layout'), OCI_LAYOUT_BYTES, 'create');
+    } catch (err) {
+      throw ioError(err, `cannot create an OCI image layout at ${this.root}`);
+    }
+  }
+
+  private blobPath(digest: string): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(this.root, 'blobs', algorithm, hex);
+  }
+
+  private async blobSize(digest: string): Promise<number | undefined> {
+    try {
+      const st = await stat(this.blobPath(digest));
+      return st.isFile() ? st.size : undefined;
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return undefined;
+      throw ioError(err, `cannot stat ${digest}`);
+    }
+  }
+
+  // ---- index.json -------------------------------------------------------------------------
+
+  /** The current index.json; cached per (inode, size, mtime), which every atomic replace changes. */
+  private async readIndex(): Promise<IndexDocument> {
+    let fh;
+    try {
+      fh = await open(this.indexPath, 'r');
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return emptyIndex();
+      throw ioError(err, `cannot read ${this.indexPath}`);
+    }
+    try {
+      const st = await fh.stat({ bigint: true });
+      const key = `${st.ino}:${st.size}:${st.mtimeNs}`;
+      if (this.cached?.key === key) return this.cached.doc;
+      const doc = parseIndex(await fh.readFile(), this.indexPath);
+      this.cached = { key, doc };
+      return doc;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Read-modify-write of index.json under the lock; the mutation returns whether it changed anything. */
+  private async updateIndex(mutate: (doc: IndexDocument) => boolean, signal?: AbortSignal): Promise<boolean> {
+    return this.lock.withLock(async () => {
+      let doc: IndexDocument;
+      try {
+        doc = parseIndex(await readFile(this.indexPath), this.indexPath);
+      } catch (err) {
+        if (errCode(err) !== 'ENOENT') throw ioError(err, `cannot read ${this.indexPath}`);
+        doc = emptyIndex();
+      }
+      if (!mutate(doc)) return false;
+      await writeFileAtomic(this.tmpDir, this.indexPath, serializeIndex(doc), 'replace');
+      return true;
+    }, signal);
+  }
+
+  // ---- Storage ----------------------------------------------------------------------------
+
+  async exists(desc: Descriptor, options: OperationOptions = {}): Promise<boolean> {
+    parseDigest(desc.digest);
+    checkAbort(options.signal);
+    return (await this.blobSize(desc.digest)) !== undefined;
+  }
+
+  async fetch(desc: Descriptor, options: FetchOptions = {}): Promise<Readable> {
+    const path = this.blobPath(desc.digest);
+    checkSize(desc);
+    checkAbort(options.signal);
+    let fh;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') throw new NotFoundError(`${desc.digest} not found in ${this.name}`, { cause: err });
+      throw ioError(err, `cannot open ${desc.digest}`);
+    }
+    const source = fh.createReadStream();
+    const verifier = new VerifyingStream(desc.digest, desc.size);
+    const onProgress = options.onProgress;
+    let out: Readable;
+    if (onProgress === undefined) {
+      out = pipeline(source, verifier, () => undefined);
+    } else {
+      let seen = 0;
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, cb: TransformCallback) {
+          seen += chunk.length;
+          onProgress(seen);
+          cb(null, chunk);
+        },
+      });
+      out = pipeline(source, verifier, counter, () => undefined);
+    }
+    const signal = options.signal;
+    if (signal !== undefined) {
+      const onAbort = (): void => {
+        out.destroy(new AbortError());
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      out.once('close', () => signal.removeEventListener('abort', onAbort));
+    }
+    return out;
+  }
+
+  async push(desc: Descriptor, content: Readable | Uint8Array, options: PushOptions = {}): Promise<PushResult> {
+    const path = this.blobPath(desc.digest);
+    checkSize(desc);
+    checkAbort(options.signal);
+    if (isManifestMediaType(desc.mediaType)) return this.pushManifestContent(desc, content, options);
+
+    if ((await this.blobSize(desc.digest)) === desc.size) {
+      discard(content);
+      return { descriptor: desc, skipped: true };
+    }
+    await mkdir(dirname(path), { recursive: true });
+    await mkdir(this.tmpDir, { recursive: true });
+    const source = content instanceof Readable ? content : Readable.from([Buffer.from(content.buffer, content.byteOffset, content.byteLength)]);
+    await streamToFileAtomic(this.tmpDir, path, source, desc, { onProgress: options.onProgress, signal: options.signal });
+    return { descriptor: desc, skipped: false };
+  }
+
+  /** push() of a manifest media type: skip the input when the stored copy is intact, else buffer it (≤ 4 MiB). */
+  private async pushManifestContent(desc: Descriptor, content: Readable | Uint8Array, options: PushOptions): Promise<PushResult> {
+    if (desc.size > MAX_MANIFEST_BYTES) {
+      discard(content);
+      throw new ProtocolError(`manifest ${desc.digest} is ${desc.size} bytes, above the ${MAX_MANIFEST_BYTES} limit`, { code: 'MANIFEST_TOO_LARGE' });
+    }
+    const stored = await this.readStoredManifest(desc).catch(() => undefined);
+    if (stored !== undefined) {
+      discard(content);
+      // Indexing again is idempotent, and repairs a push a crash interrupted after the blob.
+      const ociSubject = await this.indexManifest(desc, parseManifestFields(stored, desc.mediaType), undefined, options.signal);
+      return { descriptor: desc, skipped: true, ...(ociSubject !== undefined ? { ociSubject } : {}) };
+    }
+    const bytes = await readCapped(content, MAX_MANIFEST_BYTES);
+    const result = await this.pushManifest(desc, bytes, undefined, options);
+    options.onProgress?.(bytes.length);
+    return result;
+  }
+
+  // ---- Target -----------------------------------------------------------------------------
+
+  async resolve(reference: string, options: OperationOptions = {}): Promise<Descriptor> {
+    if (typeof reference === 'string' && reference.includes(':')) {
+      parseDigest(reference);
+      checkAbort(options.signal);
+      const entry = findDigest(await this.readIndex(), reference);
+      if (entry !== undefined) return publicDescriptor(entry);
+      return this.sniffManifest(reference);
+    }
+    validateTag(reference);
+    checkAbort(options.signal);
+    const entry = findTag(await this.readIndex(), reference);
+    if (entry === undefined) throw new NotFoundError(`tag ${reference} not found in ${this.name}`, { code: 'MANIFEST_UNKNOWN' });
+    return publicDescriptor(entry);
+  }
+
+  /**
+   * A manifest stored but not listed in index.json (written by another tool, e.g. a child of an
+   * index): its media type is read from the manifest itself.
+   */
+  private async sniffManifest(digest: string): Promise<Descriptor> {
+    const notFound = (): NotFoundError => new NotFoundError(`manifest ${digest} not found in ${this.name}`, { code: 'MANIFEST_UNKNOWN' });
+    const size = await this.blobSize(digest);
+    if (size === undefined || size > MAX_MANIFEST_BYTES) throw notFound();
+    const bytes = await this.readStoredManifest({ mediaType: '', digest, size }).catch(() => undefined);
+    if (bytes === undefined) throw notFound();
+    let doc: { mediaType?: unknown; manifests?: unknown; config?: unknown; schemaVersion?: unknown };
+    try {
+      doc = JSON.parse(new TextDecoder().decode(bytes)) as typeof doc;
+    } catch {
+      throw notFound();
+    }
+    if (doc === null || typeof doc !== 'object' || doc.schemaVersion !== 2) throw notFound();
+    const mediaType =
+      typeof doc.mediaType === 'string' ? doc.mediaType : Array.isArray(doc.manifests) ? MediaType.ImageIndex : doc.config !== undefined ? MediaType.ImageManifest : '';
+    if (!isManifestMediaType(mediaType)) throw notFound();
+    return { mediaType, digest, size };
+  }
+
+  async tag(desc: Descriptor, tag: string, options: OperationOptions = {}): Promise<void> {
+    validateTag(tag);
+    parseDigest(desc.digest);
+    checkAbort(options.signal);
+    if (!isManifestMediaType(desc.mediaType)) {
+      throw new ProtocolError(`cannot tag ${desc.digest}: ${desc.mediaType} is not a manifest media type`, { code: 'MANIFEST_INVALID' });
+    }
+    const size = await this.blobSize(desc.digest);
+    if (size === undefined) throw new NotFoundError(`manifest ${desc.digest} not found in ${this.name}`, { code: 'MANIFEST_UNKNOWN' });
+    if (size !== desc.size) throw new DigestMismatchError(`manifest ${desc.digest} is ${size} bytes, the descriptor says ${desc.size}`);
+    await this.updateIndex((doc) => setTag(doc, findDigest(doc, desc.digest) ?? desc, tag), options.signal);
+  }
+
+  // ---- Repository -------------------------------------------------------------------------
+
+  async tags(visit: PageVisitor<string>, options: TagListOptions = {}): Promise<void> {
+    const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+    if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new UsageError(`page size must be a positive integer, got ${pageSize}`);
+    checkAbort(options.signal);
+    const last = options.last;
+    const tags = listTags(await this.readIndex()).filter((t) => last === undefined || t > last);
+    for (let i = 0; i < tags.length; i += pageSize) {
+      checkAbort(options.signal);
+      if ((await visit(tags.slice(i, i + pageSize))) === false) return;
+    }
+  }
+
+  async referrers(subject: Descriptor, visit: PageVisitor<Descriptor>, options: ReferrersOptions = {}): Promise<void> {
+    parseDigest(subject.digest);
+    checkAbort(options.signal);
+    const found: Descriptor[] = [];
+    for (const d of await this.referrersIndex.list(subject.digest)) {
+      if (options.artifactType !== undefined && d.artifactType !== options.artifactType) continue;
+      // A referrer deleted by another tool leaves its file behind; only present manifests count.
+      if ((await this.blobSize(d.digest)) === undefined) continue;
+      found.push(d);
+    }
+    for (let i = 0; i < found.length; i += REFERRERS_PAGE_SIZE) {
+      checkAbort(options.signal);
+      if ((await visit(found.slice(i, i + REFERRERS_PAGE_SIZE))) === false) return;
+    }
+  }
+
+  async referrersApiSupported(_options?: OperationOptions): Promise<boolean> {
+    return true;
+  }
+
+  async delete(desc: Descriptor, options: OperationOptions = {}): Promise<void> {
+    const path = this.blobPath(desc.digest);
+    checkAbort(options.signal);
+    const recorded = findDigest(await this.readIndex(), desc.digest) !== undefined;
+    let removed = false;
+    if (recorded || isManifestMediaType(desc.mediaType)) {
+      // The subject is read before the bytes go, so the referrers file can go with them.
+      const size = await this.blobSize(desc.digest);
+      let fields: ManifestFields | undefined;
+      if (size !== undefined && size <= MAX_MANIFEST_BYTES) {
+        const bytes = await this.readStoredManifest({ mediaType: desc.mediaType, digest: desc.digest, size }).catch(() => undefined);
+        try {
+          fields = bytes !== undefined ? parseManifestFields(bytes, desc.mediaType) : undefined;
+        } catch {
+          fields = undefined;
+        }
+      }
+      removed = await this.updateIndex((doc) => removeManifest(doc, desc.digest), options.signal);
+      if (fields?.subject !== undefined) await this.referrersIndex.remove(fields.subject.digest, desc.digest);
+    }
+    try {
+      await rm(path);
+      removed = true;
+    } catch (err) {
+      if (errCode(err) !== 'ENOENT') throw ioError(err, `cannot delete ${desc.digest}`);
+    }
+    if (!removed) throw new NotFoundError(`${desc.digest} not found in ${this.name}`);
+  }
+
+  /** The stored bytes of a manifest, verified against `desc` (digest, and size when known). */
+  private async readStoredManifest(desc: Descriptor): Promise<Uint8Array> {
+    let fh;
+    try {
+      fh = await open(this.blobPath(desc.digest), 'r');
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') throw new NotFoundError(`manifest ${desc.digest} not found in ${this.name}`, { code: 'MANIFEST_UNKNOWN' });
+      throw ioError(err, `cannot open ${desc.digest}`);
+    }
+    let bytes: Buffer;
+    try {
+      const size = (await fh.stat()).size;
+      if (size > MAX_MANIFEST_BYTES) {
+        throw new ProtocolError(`manifest ${desc.digest} is ${size} bytes, above the ${MAX_MANIFEST_BYTES} limit`, { code: 'MANIFEST_TOO_LARGE' });
+      }
+      bytes = await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+    if (bytes.length !== desc.size) {
+      throw new DigestMismatchError(`stored manifest ${desc.digest} has ${bytes.length} bytes, its descriptor says ${desc.size}`);
+    }
+    const { algorithm } = parseDigest(desc.digest);
+    const actual = `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
+    if (actual !== desc.digest) throw new DigestMismatchError(`stored manifest ${desc.digest} is corrupt: its bytes hash to ${actual}`);
+    return bytes;
+  }
+
+  async fetchManifest(reference: string, options: OperationOptions = {}): Promise<FetchedManifest> {
+    const descriptor = await this.resolve(reference, options);
+    if (descriptor.size > MAX_MANIFEST_BYTES) {
+      throw new ProtocolError(`manifest ${descriptor.digest} is ${descriptor.size} bytes, above the ${MAX_MANIFEST_BYTES} limit`, {
+        code: 'MANIFEST_TOO_LARGE',
+      });
+    }
+    const bytes = await this.readStoredManifest(descriptor);
+    return { descriptor, bytes };
+  }
+
+  async pushManifest(desc: Descriptor, bytes: Uint8Array, tag?: string, options: OperationOptions = {}): Promise<PushResult> {
+    const path = this.blobPath(desc.digest);
+    if (tag !== undefined) validateTag(tag);
+    checkSize(desc);
+    checkAbort(options.signal);
+    if (!isManifestMediaType(desc.mediaType)) {
+      throw new ProtocolError(`${desc.mediaType} is not a manifest media type`, { code: 'MANIFEST_INVALID' });
+    }
+    if (bytes.length > MAX_MANIFEST_BYTES) {
+      throw new ProtocolError(`manifest is ${bytes.length} bytes, above the ${MAX_MANIFEST_BYTES} limit`, { code: 'MANIFEST_TOO_LARGE' });
+    }
+    const { algorithm } = parseDigest(desc.digest);
+    const actual = `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
+    if (bytes.length !== desc.size || actual !== desc.digest) {
+      throw new DigestMismatchError(`manifest bytes (${bytes.length} bytes, ${actual}) do not match the descriptor (${desc.size} bytes, ${desc.digest})`);
+    }
+    const fields = parseManifestFields(bytes, desc.mediaType);
+
+    const skipped = (await this.readStoredManifest(desc).catch(() => undefined)) !== undefined;
+    if (!skipped) {
+      await mkdir(dirname(path), { recursive: true });
+      await mkdir(this.tmpDir, { recursive: true });
+      await writeFileAtomic(this.tmpDir, path, bytes, 'replace');
+    }
+    const ociSubject = await this.indexManifest(desc, fields, tag, options.signal);
+    return { descriptor: desc, skipped, ...(ociSubject !== undefined ? { ociSubject } : {}) };
+  }
+
+  /** Records a stored manifest: its referrers file (when it has a subject), then index.json. */
+  private async indexManifest(desc: Descriptor, fields: ManifestFields, tag: string | undefined, signal?: AbortSignal): Promise<string | undefined> {
+    const current = await this.readIndex();
+    const settled = tag !== undefined ? findTag(current, tag)?.digest === desc.digest : findDigest(current, desc.digest) !== undefined;
+    if (fields.subject !== undefined) {
+      const referrer: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+      if (fields.artifactType !== undefined) referrer.artifactType = fields.artifactType;
+      if (fields.annotations !== undefined) referrer.annotations = fields.annotations;
+      await this.referrersIndex.add(fields.subject.digest, referrer);
+    }
+    const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+    if (fields.declaredArtifactType !== undefined) entry.artifactType = fields.declaredArtifactType;
+    // Re-pushing what index.json already says needs no lock.
+    if (!settled) await this.updateIndex((doc) => (tag !== undefined ? setTag(doc, entry, tag) : recordManifest(doc, entry)), signal);
+    return fields.subject?.digest;
+  }
+
+  // ---- maintenance ------------------------------------------------------------------------
+
+  /**
+   * Removes temp files older than `olderThanMs` (default one day) left by writers that crashed.
+   * A live writer's temp file is younger: its mtime moves with every chunk written.
+   */
+  async sweepTemp(olderThanMs = DEFAULT_SWEEP_AGE_MS): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.tmpDir);
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return 0;
+      throw ioError(err, `cannot list ${this.tmpDir}`);
+    }
+    let removed = 0;
+    const cutoff = Date.now() - olderThanMs;
+    for (const name of names) {
+      const p = join(this.tmpDir, name);
+      const st = await stat(p).catch(() => undefined);
+      if (st !== undefined && st.isFile() && st.mtimeMs < cutoff) {
+        await rm(p, { force: true });
+        removed += 1;
+      }
+    }
+    return removed;
+  }
+}
