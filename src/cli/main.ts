@@ -9,6 +9,10 @@ import { createOutput, type Output } from './output.ts';
 import { ackBuilder, runAck, type AckArgs } from './commands/ack.ts';
 import { recvBuilder, runRecv, type RecvArgs } from './commands/recv.ts';
 import { runSend, sendBuilder, type SendArgs } from './commands/send.ts';
+import { keygenBuilder, runKeygen, type KeygenArgs } from './commands/keygen.ts';
+import { replyBuilder, runReply, type ReplyArgs } from './commands/reply.ts';
+import { discoverBuilder, runDiscover, runThread, threadBuilder, type DiscoverArgs, type ThreadArgs } from './commands/thread.ts';
+import { runVerify, verifyBuilder, type VerifyCmdArgs } from './commands/verify.ts';
 import { VERSION } from '../index.ts';
 
 type Runner<A> = (args: A, out: Output, signal: AbortSignal) => Promise<number>;
@@ -35,7 +39,12 @@ export async function main(argv: string[]): Promise<number> {
       .command('send [file]', 'Send a file, stdin (-) or a text (--message) to a recipient', (y: Argv) => sendBuilder(y), run<SendArgs>(runSend) as never)
       .command('recv', 'Receive your messages into a folder, verifying each before writing it', (y: Argv) => recvBuilder(y), run<RecvArgs>(runRecv) as never)
       .command('ack', 'Push a receipt (accepted or rejected) for a message', (y: Argv) => ackBuilder(y), run<AckArgs>(runAck) as never)
-      .demandCommand(1, 'name a command: send, recv, ack (comms --help lists them all)')
+      .command('verify', 'Verify the signature of a message (or any signed artifact) against a trust policy', (y: Argv) => verifyBuilder(y), run<VerifyCmdArgs>(runVerify) as never)
+      .command('reply [file]', 'Answer a message: a message whose subject is the one you answer', (y: Argv) => replyBuilder(y), run<ReplyArgs>(runReply) as never)
+      .command('thread <digest>', 'Show a message with its replies, receipts and signatures as a tree', (y: Argv) => threadBuilder(y), run<ThreadArgs>(runThread) as never)
+      .command('discover <digest>', 'List the raw referrers of a manifest (like oras discover)', (y: Argv) => discoverBuilder(y), run<DiscoverArgs>(runDiscover) as never)
+      .command('keygen', 'Make an ECDSA P-256 signing key pair', (y: Argv) => keygenBuilder(y), run<KeygenArgs>(runKeygen) as never)
+      .demandCommand(1, 'name a command (comms --help lists them all)')
       .strict()
       .recommendCommands()
       .version(VERSION)

@@ -24,3 +24,13 @@ export function parseSince(value: string, now = new Date()): Date {
   }
   return new Date(value);
 }
+
+/** `500ms`, `5s`, `2m`, `1h`, or plain seconds → milliseconds. */
+export function parseDuration(flag: string, value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+  if (!m) throw new UsageError(`${flag}: ${JSON.stringify(value)} is not a duration (e.g. 500ms, 5s, 2m)`);
+  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  const ms = Math.round(Number(m[1]) * mult);
+  if (ms < 1) throw new UsageError(`${flag}: must be more than 0`);
+  return ms;
+}

@@ -3,7 +3,8 @@ import { receiveEach, type ReceivedMessage, type ReceiveFailure } from '../../co
 import { errorJson, type Output } from '../output.ts';
 import { openRepo, resolvePolicy, resolveSigner, withGlobalOptions, withVerifyOptions, type GlobalArgs, type SignArgs, type VerifyArgs } from '../common.ts';
 import { createProgress, formatBytes } from '../progress.ts';
-import { parseSince } from '../parse.ts';
+import { parseDuration, parseSince } from '../parse.ts';
+import { watch } from '../../comms/watch.ts';
 
 export interface RecvArgs extends GlobalArgs, VerifyArgs, SignArgs {
   repo: string;
@@ -14,6 +15,9 @@ export interface RecvArgs extends GlobalArgs, VerifyArgs, SignArgs {
   'write-receipt': boolean;
   'no-clobber': boolean;
   parallel: number;
+  watch: boolean;
+  interval: string;
+  'state-file'?: string;
 }
 
 export function recvBuilder(y: Argv) {
@@ -26,6 +30,9 @@ export function recvBuilder(y: Argv) {
     .option('write-receipt', { type: 'boolean', default: false, describe: 'Push an accepted (or rejected) receipt for each message' })
     .option('no-clobber', { type: 'boolean', default: false, describe: 'Fail instead of writing name-1.ext when a file of that name exists' })
     .option('parallel', { type: 'number', default: 4, describe: 'Chunks downloaded at once' })
+    .option('watch', { type: 'boolean', default: false, describe: 'Keep receiving as messages arrive, until Ctrl-C' })
+    .option('interval', { type: 'string', default: '5s', describe: 'With --watch: time between polls (e.g. 5s, 1m)' })
+    .option('state-file', { type: 'string', describe: 'With --watch: where delivered messages are recorded (default <out>/.comms-watch.json)' })
     .option('key', { type: 'string', describe: 'Sign receipts with this key (with --write-receipt)' })
     .option('sign', { type: 'boolean', default: true, hidden: true })
     .option('fulcio-url', { type: 'string', hidden: true })
@@ -42,20 +49,29 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
   const progress = createProgress('recv', { enabled: !args.json });
   let exit = 0;
   let count = 0;
-  for await (const item of receiveEach({
+  const common = {
     repository,
     me: args.me,
     outDir: args.out,
     verify: policy,
     since: args.since === undefined ? undefined : parseSince(args.since),
-    max: args.max,
+    max: args.watch ? undefined : args.max,
     writeReceipt: args['write-receipt'],
     signer,
     onConflict: args['no-clobber'] ? 'fail' : 'suffix',
     parallel: args.parallel,
     signal,
-    onProgress: (p) => progress.update(p.bytesWritten, p.totalBytes),
-  })) {
+    onProgress: (p: { bytesWritten: number; totalBytes: number }) => progress.update(p.bytesWritten, p.totalBytes),
+  };
+  const items = args.watch
+    ? watch({
+        ...common,
+        intervalMs: parseDuration('--interval', args.interval),
+        stateFile: args['state-file'],
+        onPollError: (err, ms) => out.note(`poll failed (${err instanceof Error ? err.message : String(err)}); retrying in ${Math.round(ms / 1000)} s`),
+      })
+    : receiveEach(common);
+  for await (const item of items) {
     progress.finish();
     if ('error' in item) {
       exit ||= reportFailure(item, out);
@@ -64,8 +80,9 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
       reportMessage(item, out);
     }
   }
-  if (!args.json && count === 0 && exit === 0) out.note(`no new messages for ${args.me}`);
-  return exit;
+  if (!args.json && count === 0 && exit === 0 && !args.watch) out.note(`no new messages for ${args.me}`);
+  // A watcher stopped by Ctrl-C has done its job.
+  return args.watch && signal.aborted ? 0 : exit;
 }
 
 function reportMessage(m: ReceivedMessage, out: Output): void {

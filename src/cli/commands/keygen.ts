@@ -1,0 +1,28 @@
+import type { Argv } from 'yargs';
+import { generateKeyPair } from '../../trust/keygen.ts';
+import { withGlobalOptions, type GlobalArgs } from '../common.ts';
+import type { Output } from '../output.ts';
+
+export interface KeygenArgs extends GlobalArgs {
+  out: string;
+}
+
+export function keygenBuilder(y: Argv) {
+  return withGlobalOptions(y).option('out', {
+    type: 'string',
+    default: 'comms',
+    describe: 'Write <out>.key (private, mode 0600) and <out>.pub; passphrase from COMMS_KEY_PASSPHRASE when set. Never overwrites.',
+  });
+}
+
+export async function runKeygen(args: KeygenArgs, out: Output): Promise<number> {
+  const privateKeyPath = `${args.out}.key`;
+  const publicKeyPath = `${args.out}.pub`;
+  const passphrase = process.env['COMMS_KEY_PASSPHRASE'];
+  const { keyId } = await generateKeyPair({ privateKeyPath, publicKeyPath, ...(passphrase ? { passphrase } : {}) });
+  out.result(
+    { privateKey: privateKeyPath, publicKey: publicKeyPath, keyId, encrypted: Boolean(passphrase) },
+    `wrote ${privateKeyPath} (private, 0600${passphrase ? ', encrypted' : ''}) and ${publicKeyPath}; key id ${keyId}`,
+  );
+  return 0;
+}
