@@ -269,7 +269,17 @@ const LAYOUT_PREFIX = 'oci:';
  */
 export function parseTargetRef(input: string): TargetRef {
   if (typeof input !== 'string') throw new InvalidReferenceError(`invalid reference: expected a string, got ${typeof input}`);
-  if (!input.startsWith(LAYOUT_PREFIX)) return { kind: 'remote', reference: parseReference(input) };
+  if (!input.startsWith(LAYOUT_PREFIX)) {
+    try {
+      return { kind: 'remote', reference: parseReference(input) };
+    } catch (err) {
+      // A filesystem path is a likely mistake for a layout folder: say how to write one.
+      if (err instanceof InvalidReferenceError && /^(?:\.{0,2}\/|~\/)/.test(input)) {
+        throw new InvalidReferenceError(`${err.message} (for an image-layout folder write oci:${input})`, { code: err.code, cause: err });
+      }
+      throw err;
+    }
+  }
 
   let path = input.slice(LAYOUT_PREFIX.length);
   let tag: string | undefined;

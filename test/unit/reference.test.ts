@@ -201,4 +201,7 @@ test('parseTargetRef refuses a malformed layout tag or digest rather than readin
     );
   }
   assert.throws(() => parseTargetRef('ghcr.io/A'), InvalidReferenceError);
+  for (const path of ['./box', '../box', '/tmp/box', '~/box']) {
+    assert.throws(() => parseTargetRef(path), (err: unknown) => err instanceof InvalidReferenceError && err.message.includes(`write oci:${path}`), path);
+  }
 });
