@@ -105,9 +105,11 @@ function signingError(err: unknown, token: string, fulcioURL: string, rekorURL: 
   return new SigningError(`keyless signing failed: ${detail}`, { code: 'SIGNING_FAILED', cause });
 }
 
+/** The error's message, plus its cause's when that adds something; bounded, servers can be verbose. */
 function describe(err: Error): string {
-  const inner = err.cause instanceof Error ? ` (${err.cause.message})` : '';
-  return `${err.message}${inner}`;
+  const inner = err.cause instanceof Error && !err.message.includes(err.cause.message) ? ` (${err.cause.message})` : '';
+  const text = `${err.message}${inner}`;
+  return text.length > 500 ? `${text.slice(0, 500)}…` : text;
 }
 
 function redact(text: string, token: string): string {

@@ -127,6 +127,7 @@ interface CheckedPolicy {
   keys: { id: string; key: KeyObject }[];
   identity: string | undefined;
   identityRegexp: RegExp | undefined;
+  identityRegexpSource: string | undefined;
   issuer: string | undefined;
   trustedRoot: TrustedRoot | undefined;
 }
@@ -166,7 +167,7 @@ function checkPolicy(policy: TrustPolicy): CheckedPolicy {
     throw fail('POLICY_INCOMPLETE', 'a certificate identity needs its OIDC issuer: add --certificate-oidc-issuer');
   }
   const trustedRoot = policy.trustedRoot === undefined ? undefined : toTrustedRoot(policy.trustedRoot);
-  return { keys, identity, identityRegexp, issuer, trustedRoot };
+  return { keys, identity, identityRegexp, identityRegexpSource: regexpSource, issuer, trustedRoot };
 }
 
 function checkArtifact(artifact: Uint8Array, expectedDigest: string): { algorithm: 'sha256' | 'sha512'; hex: string; digest: string } {
@@ -279,7 +280,7 @@ function verifyKeyless(bundle: BundleWithMessageSignature, artifact: Uint8Array,
     throw fail('IDENTITY_MISMATCH', `identity mismatch: signed by ${quote(san)}, but the policy requires ${quote(policy.identity)}`);
   }
   if (policy.identityRegexp !== undefined && !policy.identityRegexp.test(san)) {
-    throw fail('IDENTITY_MISMATCH', `identity mismatch: signed by ${quote(san)}, which does not match ${quote(policy.identityRegexp.source)}`);
+    throw fail('IDENTITY_MISMATCH', `identity mismatch: signed by ${quote(san)}, which does not match ${quote(policy.identityRegexpSource ?? '')}`);
   }
   if (issuer !== policy.issuer) {
     throw fail('ISSUER_MISMATCH', `issuer mismatch: the certificate was issued on a token from ${quote(issuer ?? '(none)')}, but the policy requires ${quote(policy.issuer ?? '')}`);

@@ -1,0 +1,300 @@
+/**
+ * Keyless signing and verification end to end, offline: @sigstore/mock's Fulcio and Rekor request
+ * handlers (its own CA, CT log and transparency log, with real keys and signatures) are served by a
+ * node:http server on loopback, and the signer reaches them over HTTP exactly as it reaches the
+ * public-good instance. The TrustedRoot is built from the mock's CA certificate and log keys.
+ */
+import assert from 'node:assert/strict';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { BUNDLE_V03_MEDIA_TYPE, bundleFromJSON, isBundleWithCertificateChain, isBundleWithMessageSignature } from '@sigstore/bundle';
+import { fulcioHandler, initializeCA, initializeCTLog, initializeTLog, rekorHandler, type HandlerFn } from '@sigstore/mock';
+import { TrustedRoot } from '@sigstore/protobuf-specs';
+import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
+import { ExitCode, VerificationError } from '../../src/errors.ts';
+import { SigningError } from '../../src/trust/errors.ts';
+import { keylessSignerFromEnv } from '../../src/trust/keyless-signer.ts';
+import type { SignedBundle } from '../../src/trust/signer.ts';
+import { verifyMessageBundle, type TrustPolicy } from '../../src/trust/verify.ts';
+
+const ISSUER = 'https://token.actions.githubusercontent.com';
+const IDENTITY = 'https://github.com/acme/app/.github/workflows/notify.yml@refs/heads/main';
+const manifest = new TextEncoder().encode('{"schemaVersion":2,"artifactType":"application/vnd.dockercomms.message.v1","n":1}');
+const digest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
+
+/** An unsigned JWT: the mock Fulcio reads claims without checking a signature, as its docs say. */
+function jwt(claims: Record<string, unknown>): string {
+  const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  return `${enc({ alg: 'none', typ: 'JWT' })}.${enc({ aud: 'sigstore', iat: now, exp: now + 600, ...claims })}.`;
+}
+
+interface Stub {
+  server: Server;
+  url: string;
+  requests: { method: string; url: string; headers: IncomingMessage['headers'] }[];
+}
+
+/** Serves `respond` on an ephemeral loopback port and records each request. */
+async function serve(respond: (req: IncomingMessage, body: string) => Promise<{ status: number; body: string | ArrayBufferView; type?: string }>): Promise<Stub> {
+  const requests: Stub['requests'] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+      respond(req, Buffer.concat(chunks).toString('utf8')).then(
+        (r) => {
+          res.writeHead(r.status, { 'content-type': r.type ?? 'text/plain' });
+          res.end(typeof r.body === 'string' ? r.body : bytes(r.body));
+        },
+        (err: unknown) => {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(String(err));
+        },
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { server, url: `http://127.0.0.1:${port}`, requests };
+}
+
+function mockService(path: string, fn: HandlerFn): Promise<Stub> {
+  return serve(async (req, body) => {
+    if (req.method !== 'POST' || req.url !== path) return { status: 404, body: 'not found' };
+    const r = await fn(body);
+    return { status: r.statusCode, body: r.response, type: r.contentType ?? 'text/plain' };
+  });
+}
+
+const bytes = (v: ArrayBufferView) => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+const b64 = (v: ArrayBufferView) => bytes(v).toString('base64');
+
+let fulcio: Stub;
+let rekor: Stub;
+let trustedRoot: object;
+let otherRoot: object;
+
+before(async () => {
+  const caKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const ctKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const tlogKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const ctlog = await initializeCTLog(ctKeys);
+  const ca = await initializeCA(caKeys, ctlog);
+  fulcio = await mockService('/api/v2/signingCert', fulcioHandler(ca).fn);
+  // Rekor puts its host in checkpoints, so its log is created once the server's URL is known.
+  let rekorFn: HandlerFn | undefined;
+  rekor = await serve(async (req, body) => {
+    if (rekorFn === undefined || req.method !== 'POST' || req.url !== '/api/v1/log/entries') return { status: 404, body: 'not found' };
+    const r = await rekorFn(body);
+    return { status: r.statusCode, body: r.response, type: r.contentType ?? 'text/plain' };
+  });
+  const tlog = await initializeTLog(rekor.url, tlogKeys);
+  rekorFn = rekorHandler(tlog).fn;
+
+  const start = new Date(Date.now() - 3600_000).toISOString();
+  const rootJSON = (caCert: ArrayBufferView) => ({
+    mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+    tlogs: [
+      {
+        baseUrl: rekor.url,
+        hashAlgorithm: 'SHA2_256',
+        publicKey: { rawBytes: b64(tlog.publicKey), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start } },
+        logId: { keyId: b64(createHash('sha256').update(tlog.publicKey).digest()) },
+      },
+    ],
+    certificateAuthorities: [
+      {
+        subject: { organization: 'sigstore.mock', commonName: 'sigstore' },
+        uri: fulcio.url,
+        certChain: { certificates: [{ rawBytes: b64(caCert) }] },
+        validFor: { start },
+      },
+    ],
+    ctlogs: [
+      {
+        baseUrl: 'https://ctfe.mock.invalid',
+        hashAlgorithm: 'SHA2_256',
+        publicKey: { rawBytes: b64(ctlog.publicKey), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start } },
+        logId: { keyId: b64(ctlog.logID) },
+      },
+    ],
+    timestampAuthorities: [],
+  });
+  trustedRoot = rootJSON(ca.rootCertificate);
+  // Same logs, but a CA that never issued anything: the certificate chain must not verify.
+  const strangerCA = await initializeCA(generateKeyPairSync('ec', { namedCurve: 'P-256' }), ctlog);
+  otherRoot = rootJSON(strangerCA.rootCertificate);
+});
+
+after(() => {
+  fulcio?.server.close();
+  rekor?.server.close();
+});
+
+async function signKeyless(env: Record<string, string>): Promise<SignedBundle> {
+  const signer = keylessSignerFromEnv({ fulcioURL: fulcio.url, rekorURL: rekor.url, env });
+  assert.ok(signer, 'a token source was expected');
+  assert.equal(signer.kind, 'keyless');
+  return signer.sign(manifest);
+}
+
+async function refused(policy: TrustPolicy, bundle: Uint8Array, code: string, text: RegExp): Promise<void> {
+  const err = await verifyMessageBundle(bundle, manifest, digest, policy).then(
+    () => assert.fail('verification was expected to fail'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof VerificationError, `expected VerificationError, got ${String(err)}`);
+  assert.equal(err.exitCode, ExitCode.VERIFICATION);
+  assert.equal(err.code, code, err.message);
+  assert.match(err.message, text);
+}
+
+describe('keyless signing against local Fulcio and Rekor', () => {
+  let signed: SignedBundle;
+  before(async () => {
+    signed = await signKeyless({ SIGSTORE_ID_TOKEN: jwt({ iss: ISSUER, sub: IDENTITY }) });
+  });
+
+  it('asks Fulcio for a certificate and Rekor for a log entry, and packages a v0.3 bundle with the leaf certificate', () => {
+    assert.ok(fulcio.requests.some((r) => r.method === 'POST' && r.url === '/api/v2/signingCert'));
+    assert.ok(rekor.requests.some((r) => r.method === 'POST' && r.url === '/api/v1/log/entries'));
+    assert.equal(signed.mediaType, BUNDLE_V03_MEDIA_TYPE);
+    const bundle = bundleFromJSON(JSON.parse(new TextDecoder().decode(signed.bytes)));
+    assert.ok(isBundleWithMessageSignature(bundle));
+    assert.ok(!isBundleWithCertificateChain(bundle), 'v0.3 carries the single leaf certificate, not a chain');
+    assert.equal(bundle.verificationMaterial.content.$case, 'certificate');
+    assert.equal(bundle.verificationMaterial.tlogEntries.length, 1);
+    assert.equal(bundle.verificationMaterial.tlogEntries[0]?.kindVersion?.kind, 'hashedrekord');
+  });
+
+  it('verifies with the right identity and issuer', async () => {
+    const verified = await verifyMessageBundle(signed.bytes, manifest, digest, { certificateIdentity: IDENTITY, certificateOidcIssuer: ISSUER, trustedRoot });
+    assert.deepEqual(verified, { kind: 'keyless', identity: IDENTITY, issuer: ISSUER });
+  });
+
+  it('verifies with an identity regexp that matches', async () => {
+    const verified = await verifyMessageBundle(signed.bytes, manifest, digest, {
+      certificateIdentityRegexp: '^https://github\\.com/acme/app/\\.github/workflows/[^/]+@refs/heads/main$',
+      certificateOidcIssuer: ISSUER,
+      trustedRoot,
+    });
+    assert.equal(verified.identity, IDENTITY);
+  });
+
+  it('refuses a wrong identity', async () => {
+    await refused({ certificateIdentity: 'https://github.com/evil/app/.github/workflows/notify.yml@refs/heads/main', certificateOidcIssuer: ISSUER, trustedRoot }, signed.bytes, 'IDENTITY_MISMATCH', /identity mismatch: signed by "https:\/\/github.com\/acme\/app/);
+  });
+
+  it('refuses a wrong issuer', async () => {
+    await refused({ certificateIdentity: IDENTITY, certificateOidcIssuer: 'https://accounts.google.com', trustedRoot }, signed.bytes, 'ISSUER_MISMATCH', /issuer mismatch/);
+  });
+
+  it('refuses an identity regexp that does not match', async () => {
+    await refused({ certificateIdentityRegexp: '^https://github\\.com/other-org/', certificateOidcIssuer: ISSUER, trustedRoot }, signed.bytes, 'IDENTITY_MISMATCH', /does not match "\^https:\/\/github\\\\\.com\/other-org\/"/);
+  });
+
+  it('refuses a certificate from a CA the trusted root does not name', async () => {
+    await refused({ certificateIdentity: IDENTITY, certificateOidcIssuer: ISSUER, trustedRoot: otherRoot }, signed.bytes, 'SIGNATURE_INVALID', /does not verify against the trusted root/);
+  });
+
+  it('refuses a bundle whose transparency-log entry was removed', async () => {
+    const json = JSON.parse(new TextDecoder().decode(signed.bytes));
+    json.verificationMaterial.tlogEntries = [];
+    await refused({ certificateIdentity: IDENTITY, certificateOidcIssuer: ISSUER, trustedRoot }, new TextEncoder().encode(JSON.stringify(json)), 'SIGNATURE_INVALID', /TIMESTAMP_ERROR|TLOG/);
+  });
+
+  it('refuses without a trusted root, and refuses when the policy trusts only keys', async () => {
+    await refused({ certificateIdentity: IDENTITY, certificateOidcIssuer: ISSUER }, signed.bytes, 'TRUSTED_ROOT_UNAVAILABLE', /trusted root/);
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    await refused({ trustedKeys: [publicKey.export({ format: 'pem', type: 'spki' }).toString()], trustedRoot }, signed.bytes, 'POLICY_MISMATCH', new RegExp(`signed keylessly \\(certificate for "${IDENTITY.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"\\)`));
+  });
+
+  it('refuses an identity without an issuer', async () => {
+    await refused({ certificateIdentity: IDENTITY, trustedRoot }, signed.bytes, 'POLICY_INCOMPLETE', /--certificate-oidc-issuer/);
+  });
+
+  it('is a standard bundle: @sigstore/verify, called directly, verifies it with the trusted root and policy', () => {
+    const bundle = bundleFromJSON(JSON.parse(new TextDecoder().decode(signed.bytes)));
+    const verifier = new Verifier(toTrustMaterial(TrustedRoot.fromJSON(trustedRoot)));
+    const signer = verifier.verify(toSignedEntity(bundle, Buffer.from(manifest)), { subjectAlternativeName: IDENTITY, extensions: { issuer: ISSUER } });
+    assert.equal(signer.identity?.subjectAlternativeName, IDENTITY);
+    assert.throws(() => verifier.verify(toSignedEntity(bundle, Buffer.from(manifest)), { subjectAlternativeName: 'someone-else' }));
+  });
+});
+
+describe('identity token sources', () => {
+  it('finds no keyless signer when the environment has no token source', () => {
+    assert.equal(keylessSignerFromEnv({ env: {} }), undefined);
+    assert.equal(keylessSignerFromEnv({ env: { ACTIONS_ID_TOKEN_REQUEST_URL: 'http://127.0.0.1:9/x' } }), undefined);
+  });
+
+  it('prefers an explicit token, then SIGSTORE_ID_TOKEN, then GitHub Actions', () => {
+    const gha = { ACTIONS_ID_TOKEN_REQUEST_URL: 'http://127.0.0.1:9/x', ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'r' };
+    assert.equal(keylessSignerFromEnv({ identityToken: 'a.b.c', env: { SIGSTORE_ID_TOKEN: 'x', ...gha } })?.tokenSource, 'explicit');
+    assert.equal(keylessSignerFromEnv({ env: { SIGSTORE_ID_TOKEN: 'x', ...gha } })?.tokenSource, 'SIGSTORE_ID_TOKEN');
+    assert.equal(keylessSignerFromEnv({ env: gha })?.tokenSource, 'github-actions');
+  });
+
+  it('defaults to the public-good Fulcio and Rekor', () => {
+    const signer = keylessSignerFromEnv({ env: { SIGSTORE_ID_TOKEN: 'x' } });
+    assert.equal(signer?.fulcioURL, 'https://fulcio.sigstore.dev');
+    assert.equal(signer?.rekorURL, 'https://rekor.sigstore.dev');
+  });
+
+  it('signs with the GitHub Actions ambient OIDC token (audience sigstore, bearer request token)', async () => {
+    const token = jwt({ iss: ISSUER, sub: IDENTITY });
+    const oidc = await serve(async (req) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (req.headers.authorization !== 'Bearer request-secret' || url.searchParams.get('audience') !== 'sigstore') return { status: 403, body: 'no' };
+      return { status: 200, body: JSON.stringify({ value: token }), type: 'application/json' };
+    });
+    try {
+      const signed = await signKeyless({ ACTIONS_ID_TOKEN_REQUEST_URL: `${oidc.url}/token?api-version=2.0`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'request-secret' });
+      assert.equal(oidc.requests.length, 1);
+      const verified = await verifyMessageBundle(signed.bytes, manifest, digest, { certificateIdentity: IDENTITY, certificateOidcIssuer: ISSUER, trustedRoot });
+      assert.equal(verified.identity, IDENTITY);
+
+      // A refused request token is a typed error that names the endpoint, not the secret.
+      const err = await signKeyless({ ACTIONS_ID_TOKEN_REQUEST_URL: `${oidc.url}/token`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'wrong-secret' }).catch((e: unknown) => e);
+      assert.ok(err instanceof SigningError);
+      assert.equal(err.code, 'IDENTITY_TOKEN_FETCH');
+      assert.equal(err.status, 403);
+      assert.ok(!err.message.includes('wrong-secret'));
+    } finally {
+      oidc.server.close();
+    }
+  });
+
+  it('rejects a malformed token before contacting Fulcio, without echoing it', async () => {
+    const before = fulcio.requests.length;
+    const secret = 'not-a-jwt-but-secret-looking-0123456789';
+    const err = await signKeyless({ SIGSTORE_ID_TOKEN: secret }).catch((e: unknown) => e);
+    assert.ok(err instanceof SigningError);
+    assert.equal(err.code, 'IDENTITY_TOKEN_INVALID');
+    assert.ok(!err.message.includes(secret));
+    const unverifiedEmail = jwt({ iss: ISSUER, sub: 'x', email: 'alice@example.com', email_verified: false });
+    const err2 = await signKeyless({ SIGSTORE_ID_TOKEN: unverifiedEmail }).catch((e: unknown) => e);
+    assert.ok(err2 instanceof SigningError);
+    assert.equal(err2.code, 'IDENTITY_TOKEN_INVALID');
+    assert.equal(fulcio.requests.length, before);
+  });
+
+  it('reports a Fulcio that refuses, as FULCIO_FAILED, with the token redacted', async () => {
+    const token = jwt({ iss: ISSUER, sub: IDENTITY });
+    const broken = await serve(async (_req, body) => ({ status: 400, body: JSON.stringify({ message: `bad request: ${body}` }), type: 'application/json' }));
+    try {
+      const signer = keylessSignerFromEnv({ fulcioURL: broken.url, rekorURL: rekor.url, identityToken: token });
+      const err = await signer!.sign(manifest).catch((e: unknown) => e);
+      assert.ok(err instanceof SigningError);
+      assert.equal(err.code, 'FULCIO_FAILED');
+      assert.ok(!err.message.includes(token), 'the token must not appear in the message');
+      for (let e: unknown = err.cause; e instanceof Error; e = e.cause) assert.ok(!e.message.includes(token), 'nor in a cause');
+    } finally {
+      broken.server.close();
+    }
+  });
+});
