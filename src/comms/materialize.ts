@@ -1,13 +1,14 @@
 /**
  * Writing a received message into the output folder: chunks are fetched (bounded parallelism),
  * checked while streaming (layer digest by the Target, tar shape and size by the chunk reader),
- * and written at their offsets into a temporary file in the same folder; then fsync, a byte-count
+ * and written at their offsets into a temporary file on the same filesystem; then fsync, a byte-count
  * check, and an atomic link onto a name that does not exist yet. Any failure removes the
  * temporary file: a message that fails a check leaves nothing behind, and nothing existing is
  * ever overwritten.
  */
 import { randomBytes } from 'node:crypto';
-import { link, open, unlink, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -25,6 +26,8 @@ export interface MaterializeOptions {
   onConflict?: ConflictPolicy;
   signal?: AbortSignal;
   onProgress?: (bytesWritten: number) => void;
+  /** From scratchDirFor(outDir); computed when absent. */
+  scratchDir?: string;
 }
 
 export class FileExistsError extends CommsError {
@@ -33,9 +36,41 @@ export class FileExistsError extends CommsError {
   }
 }
 
+/**
+ * Where partial files go: a scratch folder on the same filesystem as the output folder (so the
+ * final link is atomic), outside it when the OS temp folder shares that filesystem — then a recv
+ * killed mid-transfer leaves nothing at all in --out — else a hidden `.comms-partial` inside it.
+ * Partial files are named `<pid>-<random>.part`; those of dead processes are swept on each run.
+ */
+export async function scratchDirFor(outDir: string): Promise<string> {
+  const [o, t] = await Promise.all([stat(outDir), stat(os.tmpdir()).catch(() => undefined)]);
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  const dir = t !== undefined && t.dev === o.dev ? path.join(os.tmpdir(), `comms-partial-${uid}`) : path.join(outDir, '.comms-partial');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await sweepStalePartials(dir);
+  return dir;
+}
+
+async function sweepStalePartials(dir: string): Promise<void> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const m = /^(\d+)-[0-9a-f]+\.part$/.exec(name);
+    if (m && !isAlive(Number(m[1]))) await unlink(path.join(dir, name)).catch(() => undefined);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Returns the path of the file written. */
 export async function materialize(repo: Repository, info: MessageInfo, options: MaterializeOptions): Promise<string> {
-  const tmpPath = path.join(options.outDir, `.comms-${randomBytes(6).toString('hex')}.part`);
+  const scratch = options.scratchDir ?? (await scratchDirFor(options.outDir));
+  const tmpPath = path.join(scratch, `${process.pid}-${randomBytes(6).toString('hex')}.part`);
   const fh = await open(tmpPath, 'wx', 0o600);
   let closed = false;
   let written = 0;

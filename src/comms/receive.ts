@@ -14,7 +14,7 @@ import type { TrustPolicy } from '../trust/verify.ts';
 import { CommsError, NotFoundError, UsageError, VerificationError } from '../errors.ts';
 import { mapLimit } from '../util/pool.ts';
 import { ack, type AckResult } from './ack.ts';
-import { materialize, type ConflictPolicy } from './materialize.ts';
+import { materialize, scratchDirFor, type ConflictPolicy } from './materialize.ts';
 import { TagSnapshot } from './tag-snapshot.ts';
 import { verifyMessage, type VerifiedMessage } from './verify-message.ts';
 
@@ -96,6 +96,7 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
   await mkdir(options.outDir, { recursive: true });
   if (!(await stat(options.outDir)).isDirectory()) throw new UsageError(`--out ${options.outDir} is not a folder`);
 
+  const scratchDir = await scratchDirFor(options.outDir);
   const snapshot = await TagSnapshot.load(repo, { signal: options.signal });
   const tags = snapshot.withPrefix(inboxPrefix(options.me)).filter((t) => !options.skip?.tags?.has(t));
   const fetched = await mapLimit(tags, options.concurrency ?? 8, async (tag): Promise<Candidate | ReceiveFailure | undefined> => {
@@ -143,6 +144,7 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
         outDir: options.outDir,
         parallel: options.parallel,
         onConflict: options.onConflict,
+        scratchDir,
         signal: options.signal,
         onProgress: (n) => options.onProgress?.({ digest: c.descriptor.digest, bytesWritten: n, totalBytes: c.info.totalBytes }),
       });

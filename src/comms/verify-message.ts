@@ -6,7 +6,7 @@
 import type { Descriptor, ImageManifest } from '../oci/descriptor.ts';
 import type { OperationOptions, Repository } from '../oci/target.ts';
 import { ArtifactType } from '../protocol/constants.ts';
-import { verifyMessageBundle, senderMatches, type TrustPolicy, type VerifiedSigner } from '../trust/verify.ts';
+import { verifyMessageBundle, type TrustPolicy, type VerifiedSigner } from '../trust/verify.ts';
 import { CommsError, VerificationError } from '../errors.ts';
 import { findReferrers } from './discover.ts';
 import type { TagSnapshot } from './tag-snapshot.ts';
@@ -45,10 +45,7 @@ export async function verifyMessage(
   for (const b of bundles) {
     try {
       const bundleBytes = await fetchBundleBytes(repo, b, options);
-      const verified = await verifyMessageBundle(bundleBytes, messageBytes, message.digest, options.policy);
-      if (options.policy.requireSenderMatch && options.sender !== undefined && !senderMatches(verified, options.sender)) {
-        throw new VerificationError(`message claims sender ${JSON.stringify(options.sender)} but was signed by ${JSON.stringify(verified.identity)}`, { code: 'SENDER_MISMATCH' });
-      }
+      const verified = await verifyMessageBundle(bundleBytes, messageBytes, message.digest, options.policy, { sender: options.sender });
       return { ...verified, bundleDigest: b.digest };
     } catch (err) {
       // Only verification and format problems move on to the next bundle; a transport or auth
