@@ -1,0 +1,33 @@
+/**
+ * A child process for the concurrent-writers test: waits for "go" on stdin, then opens the layout
+ * (creating it if needed) and, for each i, pushes a distinct blob and a manifest tagged
+ * `w<worker>-<i>` that references it. Prints "ready" first and "done" at the end.
+ * Usage: node layout-writer.ts <layout path> <worker id> <count>
+ */
+import { createInterface } from 'node:readline';
+import { digestOf } from '../../src/oci/digest.ts';
+import { OciLayout } from '../../src/oci/layout/index.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
+
+const [root, worker, countText] = process.argv.slice(2);
+if (root === undefined || worker === undefined || countText === undefined) throw new Error('usage: layout-writer.ts <root> <worker> <count>');
+const count = Number(countText);
+
+const lines = createInterface({ input: process.stdin });
+process.stdout.write('ready\n');
+for await (const line of lines) if (line.trim() === 'go') break;
+lines.close();
+
+const layout = await OciLayout.open(root, { create: true });
+const enc = new TextEncoder();
+for (let i = 0; i < count; i++) {
+  const data = enc.encode(`worker ${worker} blob ${i}`);
+  const layer = { mediaType: 'application/octet-stream', digest: digestOf(data), size: data.length };
+  await layout.push(layer, data);
+  const config = enc.encode(`{"worker":"${worker}","i":${i}}`);
+  const configDesc = { mediaType: 'application/vnd.example.config+json', digest: digestOf(config), size: config.length };
+  await layout.push(configDesc, config);
+  const manifest = enc.encode(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, config: configDesc, layers: [layer] }));
+  await layout.pushManifest({ mediaType: MediaType.ImageManifest, digest: digestOf(manifest), size: manifest.length }, manifest, `w${worker}-${i}`);
+}
+process.stdout.write('done\n');

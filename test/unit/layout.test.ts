@@ -1,0 +1,336 @@
+/**
+ * OciLayout behaviour the Repository contract cannot see: the files on disk, corruption, crash
+ * debris, hostile digests, the index.json lock and its stale-lock recovery.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { AbortError, CommsError, DigestMismatchError, InvalidReferenceError, NotFoundError, ProtocolError } from '../../src/errors.ts';
+import type { Descriptor } from '../../src/oci/descriptor.ts';
+import { digestOf } from '../../src/oci/digest.ts';
+import { OciLayout } from '../../src/oci/layout/index.ts';
+import { ANNOTATION_REF_NAME, EMPTY_JSON_BYTES, EMPTY_JSON_DIGEST, MAX_MANIFEST_BYTES, MediaType } from '../../src/oci/mediatypes.ts';
+
+const enc = new TextEncoder();
+const EMPTY: Descriptor = { mediaType: MediaType.EmptyJSON, digest: EMPTY_JSON_DIGEST, size: 2 };
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'comms-layout-'));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function blob(text: string): { desc: Descriptor; bytes: Uint8Array } {
+  const bytes = enc.encode(text);
+  return { desc: { mediaType: 'application/octet-stream', digest: digestOf(bytes), size: bytes.length }, bytes };
+}
+
+function manifest(fields: { annotations?: Record<string, string>; subject?: Descriptor; artifactType?: string } = {}): { desc: Descriptor; bytes: Uint8Array } {
+  const bytes = enc.encode(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, config: EMPTY, layers: [EMPTY], ...fields }));
+  return { desc: { mediaType: MediaType.ImageManifest, digest: digestOf(bytes), size: bytes.length }, bytes };
+}
+
+async function readAll(s: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function readJson(path: string): Promise<any> {
+  return JSON.parse(await readFile(path, 'utf8'));
+}
+
+function blobFile(root: string, digest: string): string {
+  const [alg, hex] = digest.split(':') as [string, string];
+  return join(root, 'blobs', alg, hex);
+}
+
+/** The pid of a process that has exited (so certainly not holding anything). */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+  await new Promise((resolve) => child.once('exit', resolve));
+  assert.ok(child.pid !== undefined);
+  return child.pid;
+}
+
+describe('OciLayout on disk', () => {
+  it('open without create on a missing folder is NotFoundError; create writes a spec-valid layout', async () => {
+    await withDir(async (dir) => {
+      const root = join(dir, 'store');
+      await assert.rejects(OciLayout.open(root), NotFoundError);
+      await mkdir(root);
+      await assert.rejects(OciLayout.open(root), NotFoundError, 'a plain folder is not a layout');
+
+      const layout = await OciLayout.open(root, { create: true });
+      assert.equal(layout.name, `oci:${root}`);
+      assert.equal(await readFile(join(root, 'oci-layout'), 'utf8'), '{"imageLayoutVersion":"1.0.0"}');
+      assert.deepEqual(await readJson(join(root, 'index.json')), { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] });
+      assert.ok((await stat(join(root, 'blobs'))).isDirectory());
+      await OciLayout.open(root); // now it is one
+
+      await writeFile(join(root, 'oci-layout'), '{"imageLayoutVersion":"2.0.0"}');
+      await assert.rejects(OciLayout.open(root), ProtocolError);
+    });
+  });
+
+  it('create keeps an existing index.json (a second creator never empties it)', async () => {
+    await withDir(async (dir) => {
+      const a = await OciLayout.open(dir, { create: true });
+      await a.push(EMPTY, EMPTY_JSON_BYTES);
+      const m = manifest({ annotations: { keep: 'me' } });
+      await a.pushManifest(m.desc, m.bytes, 'kept');
+      const b = await OciLayout.open(dir, { create: true });
+      assert.equal((await b.resolve('kept')).digest, m.desc.digest);
+    });
+  });
+
+  it('index.json holds one entry per tag and one per untagged manifest; blobs live at blobs/<alg>/<hex>', async () => {
+    await withDir(async (dir) => {
+      const layout = await OciLayout.open(dir, { create: true });
+      await layout.push(EMPTY, EMPTY_JSON_BYTES);
+      const a = manifest({ annotations: { n: 'a' } });
+      const b = manifest({ annotations: { n: 'b' }, artifactType: 'application/vnd.example.b' });
+      await layout.pushManifest(a.desc, a.bytes, 'v1');
+      await layout.tag(a.desc, 'v1-alias');
+      await layout.pushManifest(b.desc, b.bytes);
+
+      let index = await readJson(join(dir, 'index.json'));
+      assert.equal(index.schemaVersion, 2);
+      assert.equal(index.mediaType, MediaType.ImageIndex);
+      const summary = (idx: any): string[] =>
+        idx.manifests.map((e: any) => `${e.digest}|${e.annotations?.[ANNOTATION_REF_NAME] ?? '-'}|${e.artifactType ?? '-'}`).sort();
+      assert.deepEqual(
+        summary(index),
+        [`${a.desc.digest}|v1|-`, `${a.desc.digest}|v1-alias|-`, `${b.desc.digest}|-|application/vnd.example.b`].sort(),
+      );
+      for (const e of index.manifests) {
+        assert.equal(e.mediaType, MediaType.ImageManifest);
+        assert.deepEqual(await readFile(blobFile(dir, e.digest)), Buffer.from(e.digest === a.desc.digest ? a.bytes : b.bytes));
+      }
+
+      // Moving both of a's tags to b leaves a reachable as an untagged entry, b no longer untagged.
+      await layout.tag(b.desc, 'v1');
+      await layout.tag(b.desc, 'v1-alias');
+      index = await readJson(join(dir, 'index.json'));
+      assert.deepEqual(
+        summary(index),
+        [`${a.desc.digest}|-|-`, `${b.desc.digest}|v1|application/vnd.example.b`, `${b.desc.digest}|v1-alias|application/vnd.example.b`].sort(),
+      );
+    });
+  });
+
+  it('a blob corrupted on disk is detected by fetch and fetchManifest', async () => {
+    await withDir(async (dir) => {
+      const layout = await OciLayout.open(dir, { create: true });
+      const { desc, bytes } = blob('precious bytes that must not change');
+      await layout.push(desc, bytes);
+      const flipped = Buffer.from(bytes);
+      flipped[3] = flipped[3]! ^ 0xff;
+      await writeFile(blobFile(dir, desc.digest), flipped);
+      await assert.rejects(async () => readAll(await layout.fetch(desc)), DigestMismatchError);
+      await writeFile(blobFile(dir, desc.digest), Buffer.concat([Buffer.from(bytes), Buffer.from('tail')]));
+      await assert.rejects(async () => readAll(await layout.fetch(desc)), DigestMismatchError);
+
+      await layout.push(EMPTY, EMPTY_JSON_BYTES);
+      const m = manifest({ annotations: { corrupt: 'soon' } });
+      await layout.pushManifest(m.desc, m.bytes, 'm');
+      await writeFile(blobFile(dir, m.desc.digest), Buffer.from(m.bytes).reverse());
+      await assert.rejects(layout.fetchManifest('m'), DigestMismatchError);
+    });
+  });
+
+  it('a failed or aborted push leaves no temp file and no blob behind', async () => {
+    await withDir(async (dir) => {
+      const layout = await OciLayout.open(dir, { create: true });
+      const { desc, bytes } = blob('some content to push');
+      const liar = { ...desc, digest: blob('different content!!!').desc.digest };
+      await assert.rejects(layout.push(liar, Readable.from([Buffer.from(bytes)])), DigestMismatchError);
+
+      // A source that fails half-way (a network drop, a read error).
+      const failing = new Readable({
+        read() {
+          this.push(Buffer.from('first half'));
+          this.destroy(new Error('source broke'));
+        },
+      });
+      await assert.rejects(layout.push(desc, failing), CommsError);
+
+      const controller = new AbortController();
+      controller.abort();
+      await assert.rejects(layout.push(desc, bytes, { signal: controller.signal }), AbortError);
+
+      assert.deepEqual(await readdir(join(dir, '.tmp')), []);
+      assert.equal(await layout.exists(desc), false);
+      assert.equal(await layout.exists(liar), false);
+    });
+  });
+
+  it('push of an existing blob does not read the input', async () => {
+    await withDir(async (dir) => {
+      const layout = await OciLayout.open(dir, { create: true });
+      const { desc, bytes } = blob('stored once');
+      await layout.push(desc, bytes);
+      let read = false;
+      const input = new Readable({
+        read() {
+          read = true;
+          this.push(null);
+        },
+      });
+      const result = await layout.push(desc, input);
+      assert.equal(result.skipped, true);
+      assert.equal(read, false);
+      assert.equal(input.destroyed, true, 'the unread input is released');
+    });
+  });
+
+  it('hostile digests are refused before any file is touched', async () => {
+    await withDir(async (dir) => {
+      const root = join(dir, 'store');
+      const layout = await OciLayout.open(root, { create: true });
+      const before = (await readdir(dir)).sort();
+      for (const digest of ['sha256:../../../escape', 'sha256/../../escape', '../escape', 'sha256:' + '0'.repeat(63) + '/', 'sha1:' + '0'.repeat(40)]) {
+        const desc = { mediaType: 'application/octet-stream', digest, size: 1 };
+        await assert.rejects(layout.push(desc, enc.encode('x')), InvalidReferenceError);
+        await assert.rejects(layout.pushManifest({ ...desc, mediaType: MediaType.ImageManifest }, enc.encode('x')), InvalidReferenceError);
+        await assert.rejects(layout.delete(desc), InvalidReferenceError);
+        await assert.rejects(layout.referrers(desc, () => undefined), InvalidReferenceError);
+      }
+      assert.deepEqual((await readdir(dir)).sort(), before);
+      assert.deepEqual(await readdir(join(root, 'blobs')), []);
+    });
+  });
+
+  it('pushManifest refuses bytes that are not a manifest of the declared type, storing nothing', async () => {
+    await withDir(async (dir) => {
+      const layout = await OciLayout.open(dir, { create: true });
+      const cases: Array<[string, Uint8Array]> = [
+        ['not JSON', enc.encode('{nope')],
+        ['wrong mediaType', enc.encode(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] }))],
+        ['no layers', enc.encode(JSON.stringify({ schemaVersion: 2, config: EMPTY }))],
+        ['bad subject', enc.encode(JSON.stringify({ schemaVersion: 2, config: EMPTY, layers: [], subject: { mediaType: 'x', digest: 'sha256:zz', size: 1 } }))],
+      ];
+      for (const [why, bytes] of cases) {
+        const desc: Descriptor = { mediaType: MediaType.ImageManifest, digest: digestOf(bytes), size: bytes.length };
+        await assert.rejects(layout.pushManifest(desc, bytes, 'x'), ProtocolError, why);
+        assert.equal(await layout.exists(desc), false, why);
+      }
+      const huge = new Uint8Array(MAX_MANIFEST_BYTES + 1).fill(0x20);
+      await assert.rejects(
+        layout.pushManifest({ mediaType: MediaType.ImageManifest, digest: digestOf(huge), size: huge.length }, huge),
+        ProtocolError,
+      );
+      await assert.rejects(layout.resolve('x'), NotFoundError);
+    });
+  });
+
+  it('fetchManifest refuses a stored manifest above 4 MiB', async () => {
+    await withDir(async (dir) => {
+      const layout = await OciLayout.open(dir, { create: true });
+      const big = new Uint8Array(MAX_MANIFEST_BYTES + 10).fill(0x20);
+      const desc: Descriptor = { mediaType: 'application/octet-stream', digest: digestOf(big), size: big.length };
+      await layout.push(desc, big);
+      // Another tool's index.json naming it as a manifest.
+      const index = await readJson(join(dir, 'index.json'));
+      index.manifests.push({ ...desc, mediaType: MediaType.ImageManifest, annotations: { [ANNOTATION_REF_NAME]: 'big' } });
+      await writeFile(join(dir, 'index.json'), JSON.stringify(index));
+      await assert.rejects(layout.fetchManifest('big'), ProtocolError);
+    });
+  });
+
+  it('keeps a referrers file per subject, dropped when the referrer is deleted', async () => {
+    await withDir(async (dir) => {
+      const layout = await OciLayout.open(dir, { create: true });
+      await layout.push(EMPTY, EMPTY_JSON_BYTES);
+      const subject = manifest({ annotations: { role: 'subject' } });
+      await layout.pushManifest(subject.desc, subject.bytes, 'subject');
+      const ref = manifest({ subject: subject.desc, artifactType: 'application/vnd.example.sig', annotations: { k: 'v' } });
+      const result = await layout.push(ref.desc, Readable.from([Buffer.from(ref.bytes)]));
+      assert.equal(result.ociSubject, subject.desc.digest);
+
+      const [, shex] = subject.desc.digest.split(':') as [string, string];
+      const [, rhex] = ref.desc.digest.split(':') as [string, string];
+      const file = join(dir, 'referrers', 'sha256', shex, `sha256-${rhex}.json`);
+      assert.deepEqual(await readJson(file), { ...ref.desc, artifactType: 'application/vnd.example.sig', annotations: { k: 'v' } });
+      const index = await readJson(join(dir, 'index.json'));
+      assert.ok(index.manifests.some((e: Descriptor) => e.digest === ref.desc.digest && e.annotations === undefined), 'the untagged referrer is recorded');
+
+      // Pushing it again is skipped, still reports the subject, and does not duplicate anything.
+      const again = await layout.pushManifest(ref.desc, ref.bytes);
+      assert.equal(again.skipped, true);
+      assert.equal(again.ociSubject, subject.desc.digest);
+
+      await layout.delete(ref.desc);
+      await assert.rejects(stat(file), { code: 'ENOENT' });
+      const left: Descriptor[] = [];
+      await layout.referrers(subject.desc, (page) => void left.push(...page));
+      assert.deepEqual(left, []);
+      assert.ok(!(await readJson(join(dir, 'index.json'))).manifests.some((e: Descriptor) => e.digest === ref.desc.digest));
+    });
+  });
+
+  it('sweepTemp removes old temp files and keeps fresh ones', async () => {
+    await withDir(async (dir) => {
+      const layout = await OciLayout.open(dir, { create: true });
+      await writeFile(join(dir, '.tmp', 'old.blob'), 'crashed writer');
+      await writeFile(join(dir, '.tmp', 'new.blob'), 'live writer');
+      const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+      await utimes(join(dir, '.tmp', 'old.blob'), twoDaysAgo, twoDaysAgo);
+      assert.equal(await layout.sweepTemp(), 1);
+      assert.deepEqual(await readdir(join(dir, '.tmp')), ['new.blob']);
+    });
+  });
+});
+
+describe('OciLayout index.json lock', () => {
+  async function seeded(dir: string, lock: { staleMs?: number; timeoutMs?: number }): Promise<{ layout: OciLayout; m: Descriptor }> {
+    const setup = await OciLayout.open(dir, { create: true });
+    await setup.push(EMPTY, EMPTY_JSON_BYTES);
+    const m = manifest({ annotations: { lock: 'test' } });
+    await setup.pushManifest(m.desc, m.bytes);
+    return { layout: await OciLayout.open(dir, { lock }), m: m.desc };
+  }
+
+  it('recovers a lock left by a dead process without waiting for it to age', async () => {
+    await withDir(async (dir) => {
+      // staleMs of an hour: only the dead-pid rule can free this lock within timeoutMs.
+      const { layout, m } = await seeded(dir, { staleMs: 3_600_000, timeoutMs: 10_000 });
+      const lockFile = join(dir, 'index.json.lock');
+      await writeFile(lockFile, JSON.stringify({ pid: await deadPid(), host: hostname(), created: Date.now(), token: 'crashed' }));
+      await layout.tag(m, 'after-crash');
+      assert.equal((await layout.resolve('after-crash')).digest, m.digest);
+      await assert.rejects(stat(lockFile), { code: 'ENOENT' });
+    });
+  });
+
+  it('waits for a live holder and gives up with LOCK_TIMEOUT, leaving its lock alone', async () => {
+    await withDir(async (dir) => {
+      const { layout, m } = await seeded(dir, { staleMs: 3_600_000, timeoutMs: 300 });
+      const lockFile = join(dir, 'index.json.lock');
+      const held = JSON.stringify({ pid: process.pid, host: hostname(), created: Date.now(), token: 'alive' });
+      await writeFile(lockFile, held);
+      await assert.rejects(layout.tag(m, 'blocked'), (err: unknown) => err instanceof CommsError && err.code === 'LOCK_TIMEOUT');
+      assert.equal(await readFile(lockFile, 'utf8'), held);
+      await assert.rejects(layout.resolve('blocked'), NotFoundError);
+    });
+  });
+
+  it('breaks a lock older than staleMs even when its pid cannot be checked (another host)', async () => {
+    await withDir(async (dir) => {
+      const { layout, m } = await seeded(dir, { staleMs: 1_000, timeoutMs: 10_000 });
+      await writeFile(
+        join(dir, 'index.json.lock'),
+        JSON.stringify({ pid: 1, host: `not-${hostname()}`, created: Date.now() - 60_000, token: 'elsewhere' }),
+      );
+      await layout.tag(m, 'after-timeout');
+      assert.equal((await layout.resolve('after-timeout')).digest, m.digest);
+    });
+  });
+});
