@@ -249,7 +249,12 @@ function verifyKeySigned(bundle: BundleWithMessageSignature, artifact: Uint8Arra
   }
   const trusted = policy.keys.map((k) => k.id.slice(0, 16)).join(', ');
   if (byHint.length > 0) {
-    throw fail('SIGNATURE_INVALID', `the signature does not verify with trusted key ${hint.slice(0, 16)}: the manifest or the bundle was altered`, lastError);
+    const code = (lastError as { code?: unknown } | undefined)?.code;
+    const why =
+      code === 'SIGNATURE_ERROR' || typeof code !== 'string'
+        ? 'the manifest or the bundle was altered'
+        : `${code}: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
+    throw fail('SIGNATURE_INVALID', `the signature does not verify with trusted key ${hint.slice(0, 16)}: ${why}`, lastError);
   }
   throw fail('UNTRUSTED_KEY', `the message is signed with ${signedBy}, which is not one of the trusted keys (${trusted}), and no trusted key verifies its signature`, lastError);
 }

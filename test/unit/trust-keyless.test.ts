@@ -13,8 +13,9 @@ import { BUNDLE_V03_MEDIA_TYPE, bundleFromJSON, isBundleWithCertificateChain, is
 import { fulcioHandler, initializeCA, initializeCTLog, initializeTLog, rekorHandler, type HandlerFn } from '@sigstore/mock';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
-import { ExitCode, VerificationError } from '../../src/errors.ts';
+import { AbortError, ExitCode, VerificationError } from '../../src/errors.ts';
 import { SigningError } from '../../src/trust/errors.ts';
+import { createKeySigner } from '../../src/trust/key-signer.ts';
 import { keylessSignerFromEnv } from '../../src/trust/keyless-signer.ts';
 import type { SignedBundle } from '../../src/trust/signer.ts';
 import { verifyMessageBundle, type TrustPolicy } from '../../src/trust/verify.ts';
@@ -295,6 +296,53 @@ describe('identity token sources', () => {
       for (let e: unknown = err.cause; e instanceof Error; e = e.cause) assert.ok(!e.message.includes(token), 'nor in a cause');
     } finally {
       broken.server.close();
+    }
+  });
+});
+
+describe('key signing with the opt-in Rekor witness', () => {
+  it('records the key signature in Rekor; with a trusted root the entry is verified, without one the key alone decides', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString();
+    const before = rekor.requests.length;
+    const signer = createKeySigner(privateKey.export({ format: 'pem', type: 'pkcs8' }), { rekorURL: rekor.url });
+    const signed = await signer.sign(manifest);
+    assert.equal(rekor.requests.length, before + 1);
+    const json = signed.json as { verificationMaterial: { tlogEntries?: unknown[] } };
+    assert.equal(json.verificationMaterial.tlogEntries?.length, 1);
+
+    assert.equal((await verifyMessageBundle(signed.bytes, manifest, digest, { trustedKeys: [pem], trustedRoot })).keyId, signer.keyId);
+    assert.equal((await verifyMessageBundle(signed.bytes, manifest, digest, { trustedKeys: [pem] })).keyId, signer.keyId);
+    // A root whose log is not the one that recorded the entry: the entry does not verify.
+    const foreign = JSON.parse(JSON.stringify(trustedRoot));
+    foreign.tlogs[0].publicKey.rawBytes = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
+    await assert.rejects(verifyMessageBundle(signed.bytes, manifest, digest, { trustedKeys: [pem], trustedRoot: foreign }), (err: unknown) => {
+      assert.ok(err instanceof VerificationError);
+      assert.equal(err.code, 'SIGNATURE_INVALID');
+      assert.match(err.message, /TLOG/);
+      return true;
+    });
+  });
+});
+
+describe('cancellation', () => {
+  it('abandons a keyless signing whose token request hangs, as soon as the signal fires', async () => {
+    let arrived!: () => void;
+    const requested = new Promise<void>((resolve) => (arrived = resolve));
+    const hanging = await serve(() => {
+      arrived();
+      return new Promise(() => {});
+    });
+    try {
+      const signer = keylessSignerFromEnv({ fulcioURL: fulcio.url, rekorURL: rekor.url, env: { ACTIONS_ID_TOKEN_REQUEST_URL: `${hanging.url}/t`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'r' } });
+      const controller = new AbortController();
+      const pending = signer!.sign(manifest, { signal: controller.signal });
+      await requested;
+      controller.abort();
+      await assert.rejects(pending, AbortError);
+    } finally {
+      hanging.server.closeAllConnections();
+      hanging.server.close();
     }
   });
 });
