@@ -47,6 +47,8 @@ it('skopeo reads a layout OciLayout wrote, and OciLayout reads what skopeo copie
     const chunks: Buffer[] = [];
     for await (const c of await copied.fetch(layer)) chunks.push(c as Buffer);
     assert.deepEqual(Buffer.concat(chunks), Buffer.from(data));
+    await copied.tag(desc, 'retagged'); // a layout skopeo created is writable by us too
+    assert.equal((await copied.resolve('retagged')).digest, desc.digest);
 
     assert.equal((await layout.resolve('v1')).digest, desc.digest);
     assert.equal((await layout.resolve('from-skopeo')).digest, desc.digest);

@@ -276,6 +276,26 @@ describe('OciLayout on disk', () => {
     });
   });
 
+  it('reindexReferrers indexes referrers another tool wrote without the referrers folder', async () => {
+    await withDir(async (dir) => {
+      const layout = await OciLayout.open(dir, { create: true });
+      await layout.push(EMPTY, EMPTY_JSON_BYTES);
+      const subject = manifest({ annotations: { role: 'subject' } });
+      await layout.pushManifest(subject.desc, subject.bytes, 'subject');
+      const ref = manifest({ subject: subject.desc, artifactType: 'application/vnd.example.sig' });
+      await layout.pushManifest(ref.desc, ref.bytes, 'sig');
+      await rm(join(dir, 'referrers'), { recursive: true });
+      const list = async (): Promise<string[]> => {
+        const out: string[] = [];
+        await layout.referrers(subject.desc, (page) => void out.push(...page.map((d) => d.digest)));
+        return out;
+      };
+      assert.deepEqual(await list(), []);
+      assert.equal(await layout.reindexReferrers(), 1);
+      assert.deepEqual(await list(), [ref.desc.digest]);
+    });
+  });
+
   it('sweepTemp removes old temp files and keeps fresh ones', async () => {
     await withDir(async (dir) => {
       const layout = await OciLayout.open(dir, { create: true });

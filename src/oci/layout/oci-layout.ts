@@ -11,6 +11,10 @@
  *   index.json.lock             the lock serialising index.json updates across processes (see lock.ts)
  *   .tmp/                       temp files of writes in progress; never read; `sweepTemp` clears old ones
  *
+ * Referrers: found through referrers/ (written when a manifest with a subject is pushed), so a
+ * query costs O(referrers of that subject) and never reads the store's other blobs. Content
+ * another tool put in the folder is indexed by `reindexReferrers()`.
+ *
  * Concurrency: blobs need no lock — content-addressed, written to .tmp and renamed into place.
  * index.json is read-modify-written only under the lock and replaced atomically, so readers (who
  * take no lock) always see a whole index. Referrer files are idempotent atomic creates.
@@ -108,6 +112,14 @@ async function readCapped(content: Readable | Uint8Array, cap: number): Promise<
   return Buffer.concat(chunks);
 }
 
+/** A referrer as the Referrers API lists it: the manifest's identity, artifactType and annotations. */
+function referrerDescriptor(desc: Descriptor, fields: ManifestFields): Descriptor {
+  const out: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+  if (fields.artifactType !== undefined) out.artifactType = fields.artifactType;
+  if (fields.annotations !== undefined) out.annotations = fields.annotations;
+  return out;
+}
+
 export class OciLayout implements Repository {
   readonly name: string;
   /** Absolute path of the layout folder. */
@@ -156,7 +168,12 @@ export class OciLayout implements Repository {
     if (typeof version !== 'string' || !version.startsWith('1.')) {
       throw new ProtocolError(`unsupported image layout version ${JSON.stringify(version)} in ${markerPath}`, { code: 'LAYOUT_INVALID' });
     }
-    if (options.create === true) await layout.create();
+    if (options.create === true) {
+      await layout.create();
+    } else {
+      // A layout written by another tool has no temp folder yet; a read-only one never needs it.
+      await mkdir(layout.tmpDir, { recursive: true }).catch(() => undefined);
+    }
     return layout;
   }
 
@@ -497,12 +514,7 @@ export class OciLayout implements Repository {
   private async indexManifest(desc: Descriptor, fields: ManifestFields, tag: string | undefined, signal?: AbortSignal): Promise<string | undefined> {
     const current = await this.readIndex();
     const settled = tag !== undefined ? findTag(current, tag)?.digest === desc.digest : findDigest(current, desc.digest) !== undefined;
-    if (fields.subject !== undefined) {
-      const referrer: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
-      if (fields.artifactType !== undefined) referrer.artifactType = fields.artifactType;
-      if (fields.annotations !== undefined) referrer.annotations = fields.annotations;
-      await this.referrersIndex.add(fields.subject.digest, referrer);
-    }
+    if (fields.subject !== undefined) await this.referrersIndex.add(fields.subject.digest, referrerDescriptor(desc, fields));
     const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
     if (fields.declaredArtifactType !== undefined) entry.artifactType = fields.declaredArtifactType;
     // Re-pushing what index.json already says needs no lock.
@@ -511,6 +523,31 @@ export class OciLayout implements Repository {
   }
 
   // ---- maintenance ------------------------------------------------------------------------
+
+  /**
+   * Records the subjects of the manifests index.json lists, for content another tool (skopeo,
+   * oras) wrote into the folder without our referrers index. Reads each listed manifest once;
+   * returns how many referrers it recorded. Unreadable or invalid manifests are passed over.
+   */
+  async reindexReferrers(options: OperationOptions = {}): Promise<number> {
+    const seen = new Set<string>();
+    let recorded = 0;
+    for (const entry of (await this.readIndex()).manifests) {
+      checkAbort(options.signal);
+      if (seen.has(entry.digest) || !isManifestMediaType(entry.mediaType) || entry.size > MAX_MANIFEST_BYTES) continue;
+      seen.add(entry.digest);
+      let fields: ManifestFields;
+      try {
+        fields = parseManifestFields(await this.readStoredManifest(entry), entry.mediaType);
+      } catch {
+        continue;
+      }
+      if (fields.subject === undefined) continue;
+      await this.referrersIndex.add(fields.subject.digest, referrerDescriptor(entry, fields));
+      recorded += 1;
+    }
+    return recorded;
+  }
 
   /**
    * Removes temp files older than `olderThanMs` (default one day) left by writers that crashed.
