@@ -1,0 +1,221 @@
+/**
+ * RegistryClient: what several repositories on the same registries share — the undici Agent
+ * (keep-alive pools, a bounded number of connections per origin, TLS trust), the scheme chosen
+ * per registry, the credential store, the token cache and the referrers-support cache — and the
+ * layered Send each request goes through: retry → auth → redirect → transport.
+ */
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { Agent } from 'undici';
+import { UsageError } from '../../errors.ts';
+import type { CredentialStore } from '../auth/credentials.ts';
+import { isLoopbackHost, parseReference, registryEndpointHost, type Reference } from '../reference.ts';
+import { authLayer } from './auth.ts';
+import { isCertificateError, networkError } from './error-map.ts';
+import { compose, discard, type HttpRequest, type HttpResponse, type Send } from './http.ts';
+import { redirectLayer } from './redirect.ts';
+import { DEFAULT_RETRY, retryLayer, type RetryPolicy } from './retry.ts';
+import { RemoteRepository } from './repository.ts';
+import { TokenCache } from './token-cache.ts';
+import { undiciTransport, type RequestEvent } from './transport.ts';
+
+export type { RequestEvent } from './transport.ts';
+
+export interface ClientOptions {
+  /** Where credentials come from; default none (anonymous, plus whatever a token realm grants). */
+  credentials?: CredentialStore;
+  /**
+   * true: plain HTTP. false: HTTPS. Unset: HTTPS, except for a loopback registry, where the
+   * client tries HTTPS first and falls back to plain HTTP when the server does not speak TLS.
+   */
+  plainHttp?: boolean;
+  /** Skip TLS certificate verification (only when asked). */
+  insecure?: boolean;
+  /** A PEM file of CA certificates trusted in addition to the system's. */
+  caFile?: string;
+  userAgent?: string;
+  /** Parallel connections per registry origin (default 8). */
+  maxConcurrency?: number;
+  retry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+  /** Called once per HTTP exchange (tests count requests with it; `--verbose` prints it). */
+  onRequest?: (e: RequestEvent) => void;
+  /** Bytes per PATCH of a chunked blob upload (default 8 MiB; raised to the registry's minimum). */
+  chunkSize?: number;
+  /** Blobs up to this size are uploaded in one PUT from memory (default 4 MiB). */
+  monolithicMaxBytes?: number;
+}
+
+export const DEFAULT_MAX_CONCURRENCY = 8;
+export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
+export const DEFAULT_MONOLITHIC_MAX_BYTES = 4 * 1024 * 1024;
+const DEFAULT_USER_AGENT = 'comms (+https://github.com/opencontainers/distribution-spec)';
+
+/** Error codes meaning "the server answered the TLS hello with something that is not TLS". */
+const NOT_TLS_CODES: ReadonlySet<string> = new Set([
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'ERR_SSL_PACKET_LENGTH_TOO_LONG',
+  'ERR_SSL_HTTP_REQUEST',
+  'EPROTO',
+  'ECONNRESET',
+  'UND_ERR_SOCKET',
+]);
+
+function firstCode(err: unknown): string | undefined {
+  for (let e: unknown = err, d = 0; e !== null && typeof e === 'object' && d < 5; e = (e as { cause?: unknown }).cause, d++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}
+
+interface RegistryState {
+  ready: Promise<{ base: URL; send: Send }>;
+}
+
+export class RegistryClient {
+  readonly options: Readonly<ClientOptions>;
+  readonly tokens = new TokenCache();
+  readonly retry: RetryPolicy;
+  readonly chunkSize: number;
+  readonly monolithicMaxBytes: number;
+  private readonly agent: Agent;
+  private readonly transport: Send;
+  private readonly tokenSend: Send;
+  private readonly registries = new Map<string, RegistryState>();
+  private readonly referrersSupport = new Map<string, boolean>();
+
+  constructor(options: ClientOptions = {}) {
+    this.options = { ...options };
+    this.retry = { ...DEFAULT_RETRY, ...stripUndefined(options.retry ?? {}) };
+    this.chunkSize = positiveInt(options.chunkSize, DEFAULT_CHUNK_SIZE, 'chunkSize');
+    this.monolithicMaxBytes = positiveInt(options.monolithicMaxBytes, DEFAULT_MONOLITHIC_MAX_BYTES, 'monolithicMaxBytes');
+    const connections = positiveInt(options.maxConcurrency, DEFAULT_MAX_CONCURRENCY, 'maxConcurrency');
+    let ca: string[] | undefined;
+    if (options.caFile !== undefined) {
+      let pem: string;
+      try {
+        pem = readFileSync(options.caFile, 'utf8');
+      } catch (cause) {
+        throw new UsageError(`cannot read the CA file ${options.caFile}`, { cause });
+      }
+      // `ca` replaces Node's trust store, so the public roots are kept beside the extra CA.
+      ca = [...rootCertificates, pem];
+    }
+    this.agent = new Agent({
+      connections,
+      keepAliveTimeout: 30_000,
+      connect: {
+        ...(ca !== undefined ? { ca } : {}),
+        rejectUnauthorized: options.insecure !== true,
+      },
+    });
+    this.transport = undiciTransport(this.agent, { userAgent: options.userAgent ?? DEFAULT_USER_AGENT, onRequest: options.onRequest });
+    this.tokenSend = compose(this.transport, retryLayer(this.retry), redirectLayer());
+  }
+
+  /** Opens a repository on this client (shares its connections, tokens and caches). */
+  repository(reference: string | Reference): RemoteRepository {
+    return new RemoteRepository(this, typeof reference === 'string' ? parseReference(reference) : reference);
+  }
+
+  /** The base URL (`scheme://host[:port]`) requests to `registry` go to. */
+  async endpoint(registry: string, signal?: AbortSignal): Promise<URL> {
+    return (await this.state(registry, signal)).base;
+  }
+
+  /**
+   * Sends `req` to `registry` through retry, auth and redirect; a failed connection becomes a
+   * CommsError naming the registry (never a raw socket error).
+   */
+  async send(registry: string, req: HttpRequest, operation: string): Promise<HttpResponse> {
+    const { send } = await this.state(registry, req.signal);
+    try {
+      return await send(req);
+    } catch (err) {
+      throw networkError(err, { registry, repository: req.repository, operation }, req.signal);
+    }
+  }
+
+  /** The remembered Referrers API support of `registry/repository` (undefined: not yet known). */
+  referrersApiSupport(registry: string, repository: string): boolean | undefined {
+    return this.referrersSupport.get(`${registry}/${repository}`);
+  }
+
+  rememberReferrersApiSupport(registry: string, repository: string, supported: boolean): void {
+    this.referrersSupport.set(`${registry}/${repository}`, supported);
+  }
+
+  /** Closes the pooled connections. */
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  private state(registry: string, signal?: AbortSignal): Promise<{ base: URL; send: Send }> {
+    let s = this.registries.get(registry);
+    if (s === undefined) {
+      const ready = this.prepare(registry, signal);
+      s = { ready };
+      this.registries.set(registry, s);
+      // A failed preparation (registry down during the probe) is tried again next time.
+      ready.catch(() => {
+        if (this.registries.get(registry) === s) this.registries.delete(registry);
+      });
+    }
+    return s.ready;
+  }
+
+  private async prepare(registry: string, signal?: AbortSignal): Promise<{ base: URL; send: Send }> {
+    const host = registryEndpointHost(registry);
+    const scheme = await this.chooseScheme(registry, host, signal);
+    const base = new URL(`${scheme}://${host}`);
+    const plain = this.options.plainHttp === true;
+    const send = compose(
+      this.transport,
+      retryLayer(this.retry),
+      authLayer({
+        registry,
+        origin: base.origin,
+        credentials: this.options.credentials,
+        tokens: this.tokens,
+        tokenSend: this.tokenSend,
+        allowHttpRealm: (realm) => plain || isLoopbackHost(realm.host),
+      }),
+      redirectLayer(),
+    );
+    return { base, send };
+  }
+
+  private async chooseScheme(registry: string, host: string, signal?: AbortSignal): Promise<'http' | 'https'> {
+    if (this.options.plainHttp === true) return 'http';
+    if (this.options.plainHttp === false || !isLoopbackHost(host)) return 'https';
+    // A loopback registry: probe HTTPS once; a server that answers the TLS hello with plain
+    // HTTP is spoken to over HTTP from then on. A certificate problem is not a reason to fall
+    // back — that registry does speak TLS, and the real request reports the certificate error.
+    try {
+      const res = await this.transport({ method: 'GET', url: new URL(`https://${host}/v2/`), signal });
+      await discard(res);
+      return 'https';
+    } catch (err) {
+      if (isCertificateError(err)) return 'https';
+      const code = firstCode(err);
+      if (code !== undefined && NOT_TLS_CODES.has(code)) return 'http';
+      throw networkError(err, { registry, operation: 'connect' }, signal);
+    }
+  }
+}
+
+/** Opens a remote repository from `registry/name` (a tag or digest in the string is ignored). */
+export function openRemoteRepository(reference: string | Reference, options?: ClientOptions | RegistryClient): RemoteRepository {
+  const client = options instanceof RegistryClient ? options : new RegistryClient(options);
+  return client.repository(reference);
+}
+
+function positiveInt(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) throw new UsageError(`${name} must be a positive integer, got ${value}`);
+  return value;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

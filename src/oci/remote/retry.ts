@@ -1,0 +1,114 @@
+/**
+ * The retry layer: exponential backoff with full jitter on 429, 502, 503, 504 and on dropped or
+ * refused connections, honouring Retry-After, with a bounded number of attempts. Only requests
+ * that are idempotent AND whose body can be sent again are repeated; anything else is returned
+ * (or thrown) as it came, so a half-sent stream is never blindly replayed.
+ */
+import { AbortError } from '../../errors.ts';
+import { discard, header, isIdempotent, isReplayable, type Layer } from './http.ts';
+
+export interface RetryPolicy {
+  /** Total attempts including the first (1 disables retries). */
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 5, baseDelayMs: 200, maxDelayMs: 10_000 };
+
+/** A server asking us to come back later than this is not waited for. */
+export const MAX_RETRY_AFTER_MS = 60_000;
+
+export const RETRYABLE_STATUS: ReadonlySet<number> = new Set([429, 502, 503, 504]);
+
+/** Error codes (node and undici) of a connection that dropped, was refused or timed out. */
+const TRANSIENT_CODES: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+]);
+
+/** Whether `err` (or an error in its cause chain) is a transient network failure, judged by code. */
+export function isTransientNetworkError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== null && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && TRANSIENT_CODES.has(code)) return true;
+  }
+  return false;
+}
+
+/** Retry-After as milliseconds from `now`: delta-seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+/** Full jitter: uniform in [0, min(maxDelay, base * 2^(attempt-1))]. */
+export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
+  return Math.floor(random() * ceiling);
+}
+
+/** Waits `ms`, or rejects with AbortError as soon as `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new AbortError(undefined, { cause: signal.reason }));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new AbortError(undefined, { cause: signal?.reason }));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export interface RetryLayerOptions {
+  /** Replaces the timer (tests record the delays instead of waiting them). */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  random?: () => number;
+  now?: () => number;
+}
+
+export function retryLayer(policy: RetryPolicy = DEFAULT_RETRY, options: RetryLayerOptions = {}): Layer {
+  const wait = options.sleep ?? sleep;
+  const random = options.random ?? Math.random;
+  const now = options.now ?? Date.now;
+  const maxAttempts = Math.max(1, Math.floor(policy.maxAttempts));
+  return (next) => async (req) => {
+    const repeatable = isIdempotent(req) && isReplayable(req.body);
+    for (let attempt = 1; ; attempt++) {
+      const last = !repeatable || attempt >= maxAttempts;
+      let res;
+      try {
+        res = await next({ ...req, attempt });
+      } catch (err) {
+        if (last || req.signal?.aborted || !isTransientNetworkError(err)) throw err;
+        await wait(backoffDelay(attempt, policy, random), req.signal);
+        continue;
+      }
+      if (last || !RETRYABLE_STATUS.has(res.status)) return res;
+      const retryAfter = parseRetryAfter(header(res, 'retry-after'), now());
+      if (retryAfter !== undefined && retryAfter > MAX_RETRY_AFTER_MS) return res;
+      await discard(res);
+      await wait(retryAfter ?? backoffDelay(attempt, policy, random), req.signal);
+    }
+  };
+}
