@@ -106,3 +106,14 @@ export function removeManifest(doc: IndexDocument, digest: string): boolean {
   doc.manifests = doc.manifests.filter((e) => e.digest !== digest);
   return doc.manifests.length !== before;
 }
+
+/** Removes `tag`; a manifest left without any entry stays reachable untagged. Returns whether doc changed. */
+export function removeTag(doc: IndexDocument, tag: string): boolean {
+  const current = doc.manifests.filter((e) => refName(e) === tag);
+  if (current.length === 0) return false;
+  doc.manifests = doc.manifests.filter((e) => refName(e) !== tag);
+  for (const old of current) {
+    if (findDigest(doc, old.digest) === undefined) doc.manifests.push(entryFor(old));
+  }
+  return true;
+}

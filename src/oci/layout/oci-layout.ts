@@ -52,6 +52,7 @@ import {
   publicDescriptor,
   recordManifest,
   removeManifest,
+  removeTag,
   serializeIndex,
   setTag,
 } from './index-file.ts';
@@ -378,6 +379,14 @@ export class OciLayout implements Repository {
     if (size === undefined) throw new NotFoundError(`manifest ${desc.digest} not found in ${this.name}`, { code: 'MANIFEST_UNKNOWN' });
     if (size !== desc.size) throw new DigestMismatchError(`manifest ${desc.digest} is ${size} bytes, the descriptor says ${desc.size}`);
     await this.updateIndex((doc) => setTag(doc, findDigest(doc, desc.digest) ?? desc, tag), options.signal);
+  }
+
+  /** Removes `tag`; its manifest stays, reachable by digest. NotFoundError when there is no such tag. */
+  async untag(tag: string, options: OperationOptions = {}): Promise<void> {
+    validateTag(tag);
+    checkAbort(options.signal);
+    const removed = await this.updateIndex((doc) => removeTag(doc, tag), options.signal);
+    if (!removed) throw new NotFoundError(`tag ${tag} not found in ${this.name}`, { code: 'MANIFEST_UNKNOWN' });
   }
 
   // ---- Repository -------------------------------------------------------------------------
