@@ -1,0 +1,86 @@
+/**
+ * `HEAD|GET|DELETE /v2/<name>/blobs/<digest>`. A whole-blob GET streams through the layout's
+ * verifying fetch (a corrupt file ends the response early instead of serving wrong bytes); a
+ * Range GET reads the requested slice of the file (`Accept-Ranges: bytes`, 206, 416).
+ */
+import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { RegistryHttpError, toRegistryError } from './errors.ts';
+import type { RequestContext } from './context.ts';
+import { sendEmpty } from './http.ts';
+import { blobFile, blobSize } from './repositories.ts';
+
+const OCTET = 'application/octet-stream';
+
+type ByteRange = { start: number; end: number } | 'unsatisfiable' | undefined;
+
+/**
+ * A single `bytes=a-b`, `bytes=a-` or `bytes=-n` range against a blob of `size` bytes. Anything
+ * else (several ranges, another unit, nonsense) is ignored and the whole blob is sent, as RFC 9110
+ * allows.
+ */
+export function parseRange(header: string | undefined, size: number): ByteRange {
+  if (header === undefined) return undefined;
+  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
+  if (m === null) return undefined;
+  const [, a = '', b = ''] = m;
+  if (a === '' && b === '') return undefined;
+  if (a === '') {
+    const suffix = Number(b);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(a);
+  const end = b === '' ? size - 1 : Math.min(Number(b), size - 1);
+  if (b !== '' && Number(b) < start) return undefined;
+  if (start >= size) return 'unsatisfiable';
+  return { start, end };
+}
+
+export async function handleBlob(ctx: RequestContext, name: string, digest: string): Promise<void> {
+  const { req, res } = ctx;
+  const layout = await ctx.repos.get(name);
+  if (req.method === 'DELETE') {
+    try {
+      await layout.delete({ mediaType: OCTET, digest, size: 0 }, { signal: ctx.signal });
+    } catch (err) {
+      throw toRegistryError(err, 'BLOB_UNKNOWN');
+    }
+    sendEmpty(res, 202);
+    return;
+  }
+  const size = await blobSize(layout, digest);
+  if (size === undefined) throw new RegistryHttpError('BLOB_UNKNOWN', `blob ${digest} unknown to repository ${name}`, { detail: { digest } });
+  const headers = {
+    'content-type': OCTET,
+    'docker-content-digest': digest,
+    'accept-ranges': 'bytes',
+    etag: `"${digest}"`,
+  };
+  const range = parseRange(typeof req.headers.range === 'string' ? req.headers.range : undefined, size);
+  if (range === 'unsatisfiable') {
+    sendEmpty(res, 416, { ...headers, 'content-range': `bytes */${size}` });
+    return;
+  }
+  if (range !== undefined) {
+    res.writeHead(206, { ...headers, 'content-length': range.end - range.start + 1, 'content-range': `bytes ${range.start}-${range.end}/${size}` });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    await pipeline(createReadStream(blobFile(layout, digest), { start: range.start, end: range.end }), res);
+    return;
+  }
+  if (req.method === 'HEAD') {
+    sendEmpty(res, 200, { ...headers, 'content-length': size });
+    return;
+  }
+  let body;
+  try {
+    body = await layout.fetch({ mediaType: OCTET, digest, size }, { signal: ctx.signal });
+  } catch (err) {
+    throw toRegistryError(err, 'BLOB_UNKNOWN');
+  }
+  res.writeHead(200, { ...headers, 'content-length': size });
+  await pipeline(body, res);
+}

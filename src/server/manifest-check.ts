@@ -1,0 +1,78 @@
+/**
+ * What a manifest PUT must be before anything is stored: JSON of the media type it is pushed as,
+ * schemaVersion 2, well-formed descriptors; and the content it references, which the caller checks
+ * exists (config and layers for an image manifest, child manifests for an index). The `subject`
+ * is only checked for form: the spec lets a referrer arrive before its subject.
+ */
+import type { Descriptor } from '../oci/descriptor.ts';
+import { isDigest } from '../oci/digest.ts';
+import { MediaType } from '../oci/mediatypes.ts';
+import { RegistryHttpError } from './errors.ts';
+
+export interface CheckedManifest {
+  isIndex: boolean;
+  /** Blobs that must exist: config and layers (non-distributable layers with `urls` excepted). */
+  blobs: Descriptor[];
+  /** Manifests that must exist: an index's children. */
+  manifests: Descriptor[];
+  subject?: Descriptor;
+  /** The manifest's own artifactType field. */
+  artifactType?: string;
+}
+
+function invalid(message: string): RegistryHttpError {
+  return new RegistryHttpError('MANIFEST_INVALID', message);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function descriptor(v: unknown, where: string): Descriptor {
+  if (!isObject(v)) throw invalid(`${where} is not a descriptor object`);
+  if (typeof v.mediaType !== 'string' || v.mediaType === '') throw invalid(`${where}.mediaType is missing`);
+  if (typeof v.digest !== 'string' || !isDigest(v.digest)) throw invalid(`${where}.digest is not a valid digest`);
+  if (typeof v.size !== 'number' || !Number.isSafeInteger(v.size) || v.size < 0) throw invalid(`${where}.size is not a non-negative integer`);
+  if (v.urls !== undefined && (!Array.isArray(v.urls) || !v.urls.every((u) => typeof u === 'string'))) throw invalid(`${where}.urls is not a list of strings`);
+  if (v.annotations !== undefined) annotations(v.annotations, `${where}.annotations`);
+  return v as unknown as Descriptor;
+}
+
+function annotations(v: unknown, where: string): void {
+  if (!isObject(v) || !Object.values(v).every((x) => typeof x === 'string')) throw invalid(`${where} is not a map of strings`);
+}
+
+/** Parses and checks `bytes` pushed with Content-Type `mediaType` (already known to be a manifest type). */
+export function checkManifest(bytes: Uint8Array, mediaType: string): CheckedManifest {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw invalid('the manifest is not valid UTF-8 JSON');
+  }
+  if (!isObject(doc)) throw invalid('the manifest is not a JSON object');
+  if (doc.schemaVersion !== 2) throw invalid('schemaVersion must be 2');
+  if (doc.mediaType !== undefined && doc.mediaType !== mediaType) {
+    throw invalid(`the manifest's mediaType ${JSON.stringify(doc.mediaType)} differs from its Content-Type ${mediaType}`);
+  }
+  if ((mediaType === MediaType.DockerManifest || mediaType === MediaType.DockerManifestList) && doc.mediaType === undefined) {
+    throw invalid(`a ${mediaType} must carry its mediaType field`);
+  }
+  if (doc.artifactType !== undefined && (typeof doc.artifactType !== 'string' || doc.artifactType === '')) throw invalid('artifactType is not a string');
+  if (doc.annotations !== undefined) annotations(doc.annotations, 'annotations');
+  const isIndex = mediaType === MediaType.ImageIndex || mediaType === MediaType.DockerManifestList;
+  const out: CheckedManifest = { isIndex, blobs: [], manifests: [] };
+  if (isIndex) {
+    if (!Array.isArray(doc.manifests)) throw invalid('an image index needs a manifests list');
+    out.manifests = doc.manifests.map((m, i) => descriptor(m, `manifests[${i}]`));
+  } else {
+    if (doc.manifests !== undefined) throw invalid('an image manifest has no manifests list (push it as an image index)');
+    const config = descriptor(doc.config, 'config');
+    if (!Array.isArray(doc.layers)) throw invalid('an image manifest needs a layers list');
+    const layers = doc.layers.map((l, i) => descriptor(l, `layers[${i}]`));
+    out.blobs = [config, ...layers.filter((l) => l.urls === undefined || l.urls.length === 0)];
+  }
+  if (doc.subject !== undefined) out.subject = descriptor(doc.subject, 'subject');
+  if (typeof doc.artifactType === 'string') out.artifactType = doc.artifactType;
+  return out;
+}
