@@ -48,6 +48,12 @@ export interface TokenIssuerOptions {
   users?: Record<string, string>;
   /** Seconds a token lives (JWT exp and the `expires_in` field). Default 300. */
   expiresIn?: number;
+  /**
+   * Seconds until the JWT's `exp` when it should differ from the advertised `expires_in`.
+   * distribution 2.8 allows 60 s of clock skew on exp and nbf, so a token the registry rejects as
+   * expired needs a lifetime of -61 or less.
+   */
+  tokenLifetime?: number;
   /** Default: a valid user gets every action it asks for; anonymous gets none. */
   policy?: GrantPolicy;
 }
@@ -63,8 +69,10 @@ export interface TokenIssuer {
   username: string;
   password: string;
   users: Record<string, string>;
-  /** Seconds a newly issued token lives; tests may change it between requests. */
+  /** Seconds a newly issued token lives (`expires_in` and exp); tests may change it between requests. */
   expiresIn: number;
+  /** When set, the JWT exp is now + tokenLifetime instead of now + expiresIn. */
+  tokenLifetime: number | undefined;
   /** Token requests answered so far (any status). */
   readonly requestCount: number;
   readonly requests: readonly IssuerRequest[];
@@ -176,7 +184,7 @@ export async function startTokenIssuer(options: TokenIssuerOptions = {}): Promis
       iss: issuerName,
       sub: user ?? '',
       aud: opts.audience ?? service,
-      exp: now + (opts.expiresIn ?? api.expiresIn),
+      exp: now + (opts.expiresIn ?? api.tokenLifetime ?? api.expiresIn),
       nbf: now - 1,
       iat: now,
       jti: randomUUID(),
@@ -296,6 +304,7 @@ export async function startTokenIssuer(options: TokenIssuerOptions = {}): Promis
     password: firstUser[1],
     users,
     expiresIn: options.expiresIn ?? 300,
+    tokenLifetime: options.tokenLifetime,
     get requestCount() {
       return requests.length;
     },
