@@ -15,7 +15,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { AbortError, CommsError, UsageError } from '../errors.ts';
@@ -197,20 +197,7 @@ async function* generate(input: Readable, options: WriteChunksOptions, stats: Ch
         data = () => readFile(rawPath, size);
       }
       inFlight.push(layerPath);
-      const tap = new DigestTap();
-      await pipeline(
-        async function* () {
-          yield encodeTarHeader(chunkEntryName(index), size);
-          yield* data();
-          const pad = paddingFor(size);
-          if (pad > 0) yield Buffer.alloc(pad);
-          yield Buffer.from(END_OF_ARCHIVE);
-        },
-        compressor(compression, options.level),
-        tap,
-        createWriteStream(layerPath, { flags: 'wx' }),
-        signal === undefined ? {} : { signal },
-      );
+      const tap = await compressTo(layerPath, index, size, data(), compressor(compression, options.level), signal);
       for (const p of inFlight) if (p !== layerPath) await rm(p, { force: true });
       inFlight = [];
       stats.chunkCount++;
@@ -241,6 +228,66 @@ async function* generate(input: Readable, options: WriteChunksOptions, stats: Ch
     for (const p of inFlight) await rm(p, { force: true });
     await reader.close();
   }
+}
+
+/**
+ * Writes the tar framing of `data` through `zip` into `layerPath`, hashing on the way.
+ *
+ * The compressor is fed by hand, each write awaited, then ended with no data, rather than by
+ * pipeline(): Node's zlib finishes the frame inside the last chunk or in a separate empty step
+ * depending on whether end() arrived before that chunk was processed, and zstd's bytes differ
+ * between the two. Awaiting each write makes it always the separate step, so the layer bytes,
+ * and the digests that resumed uploads rely on, are the same on every run. Reading the next
+ * input piece overlaps the compression of the current one.
+ */
+async function compressTo(
+  layerPath: string,
+  index: number,
+  size: number,
+  data: AsyncIterable<Buffer>,
+  zip: zlib.Gzip | zlib.ZstdCompress,
+  signal: AbortSignal | undefined,
+): Promise<DigestTap> {
+  const tap = new DigestTap();
+  let firstError: unknown;
+  const feeding = (async () => {
+    if (!(await write(zip, encodeTarHeader(chunkEntryName(index), size)))) return;
+    const it = data[Symbol.asyncIterator]();
+    try {
+      let next = it.next();
+      for (;;) {
+        const r = await next;
+        if (r.done === true) break;
+        next = it.next();
+        // If the write fails the read-ahead is abandoned; keep its rejection from going unhandled.
+        next.catch(() => {});
+        if (!(await write(zip, r.value))) return;
+      }
+    } finally {
+      await it.return?.();
+    }
+    const pad = paddingFor(size);
+    if (pad > 0 && !(await write(zip, Buffer.alloc(pad)))) return;
+    if (!(await write(zip, Buffer.from(END_OF_ARCHIVE)))) return;
+    zip.end();
+  })().catch((err: unknown) => {
+    firstError ??= err;
+    zip.destroy(err as Error);
+  });
+  const flowing = pipeline(zip, tap, createWriteStream(layerPath, { flags: 'wx' }), signal === undefined ? {} : { signal }).catch((err: unknown) => {
+    firstError ??= err;
+  });
+  await Promise.all([feeding, flowing]);
+  if (firstError !== undefined) throw firstError;
+  return tap;
+}
+
+/** Writes and waits until the chunk is processed; false when the stream was destroyed (its pipeline reports why). */
+function write(w: Writable, chunk: Buffer): Promise<boolean> {
+  if (w.destroyed) return Promise.resolve(false);
+  return new Promise<boolean>((resolve) => {
+    w.write(chunk, (err) => resolve(err === undefined || err === null));
+  });
 }
 
 async function* readExactly(reader: ByteReader, size: number, totalBytes: number): AsyncGenerator<Buffer> {
