@@ -262,8 +262,9 @@ async function chunked(io: RepoIO, desc: Descriptor, content: Readable | Uint8Ar
       p.copy(buffer, fill, 0, n);
       fill += n;
       p = p.subarray(n);
-      // The chunk completing the blob is held back until the digest has been checked.
-      if (fill === buffer.length && read < desc.size) {
+      // The chunk completing the blob (nothing after it, read or unread) is held back until
+      // the digest has been checked.
+      if (fill === buffer.length && (read < desc.size || p.length > 0)) {
         state = await patchChunk(io, state, buffer.subarray(0, fill), operation, signal);
         session.location = state.location;
         fill = 0;
