@@ -208,6 +208,59 @@ describe('registry harness', () => {
     assert.equal(res.status, 200);
     assert.deepEqual(Buffer.from(await res.arrayBuffer()), blob);
   });
+
+  test('an upload begun before kill() resumes after restart(), and not once the secret changes', async (t) => {
+    const r = await registry(t, 'plain');
+    if (!r) return;
+    const data = Buffer.alloc(64 * 1024, 7);
+    const half = data.length / 2;
+    const begin = async (): Promise<URL> => {
+      const post = await fetch(`${r.url}/v2/harness/resume/blobs/uploads/`, { method: 'POST' });
+      await post.arrayBuffer();
+      const patch = await fetch(new URL(post.headers.get('location') ?? '', r.url), {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/octet-stream', 'content-range': `0-${half - 1}` },
+        body: data.subarray(0, half),
+      });
+      await patch.arrayBuffer();
+      assert.equal(patch.status, 202);
+      const url = new URL(patch.headers.get('location') ?? '', r.url);
+      url.searchParams.set('digest', sha256(data));
+      return url;
+    };
+    const finish = async (url: URL): Promise<number> => {
+      const put = await fetch(url, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: data.subarray(half) });
+      await put.arrayBuffer();
+      return put.status;
+    };
+
+    const kept = await begin();
+    await r.kill();
+    await r.restart();
+    assert.equal(await finish(kept), 201);
+
+    const orphaned = await begin();
+    await r.kill();
+    await r.restart({ httpSecret: 'a-different-secret' });
+    assert.equal(await finish(orphaned), 404);
+  });
+});
+
+describe('tool checks', () => {
+  test('a missing tool is false outside CI and an error naming it and the install script in CI', (t) => {
+    const saved = process.env.CI;
+    t.after(() => {
+      if (saved === undefined) delete process.env.CI;
+      else process.env.CI = saved;
+    });
+    process.env.CI = '';
+    assert.equal(requireTools('comms-no-such-tool-1'), false);
+    assert.equal(requireTools('sh'), true);
+    for (const value of ['true', '1']) {
+      process.env.CI = value;
+      assert.throws(() => requireTools('sh', 'comms-no-such-tool-1'), /comms-no-such-tool-1.*scripts\/install-test-deps\.sh/);
+    }
+  });
 });
 
 describe('credential helper fixture', () => {

@@ -68,8 +68,12 @@ export interface RegistryServer {
   stop(): Promise<void>;
   /** SIGKILL now and wait for the process to be gone (fault tests). The issuer keeps running. */
   kill(): Promise<void>;
-  /** Starts again on the same port, storage and config (stops first if running). */
-  restart(): Promise<void>;
+  /**
+   * Starts again on the same port, storage and config (stops first if running). Uploads begun
+   * before keep working, because http.secret stays; pass a new `httpSecret` to model a registry
+   * whose secret changes on restart (registry:2 without one): their upload URLs then answer 404.
+   */
+  restart(options?: { httpSecret?: string }): Promise<void>;
   /** Everything the server wrote to stdout/stderr so far, across restarts. */
   logs(): string;
   [Symbol.asyncDispose](): Promise<void>;
@@ -314,10 +318,14 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Regi
       if (current) await terminate(current, 'SIGKILL');
       current = undefined;
     },
-    async restart() {
+    async restart(restartOptions = {}) {
       if (issuerClosed) throw new Error('registry was stopped (issuer closed); start a new one instead of restart()');
       if (current) await terminate(current, 'SIGTERM');
       current = undefined;
+      if (restartOptions.httpSecret !== undefined) {
+        configBase.secret = restartOptions.httpSecret;
+        await writeRegistryConfig(configFile, { ...configBase, port });
+      }
       appendFileSync(logFile, `--- restart ${new Date().toISOString()} ---\n`);
       current = await launch();
       server.pid = current.pid;
