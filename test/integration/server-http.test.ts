@@ -133,7 +133,7 @@ async function followLinks<T>(server: RunningServer, path: string, pick: (r: Rep
     const r = await call(server, 'GET', next);
     assert.equal(r.status, 200, r.body.toString());
     pages.push(pick(r));
-    const link = r.headers.link;
+    const link = r.headers.link as string | undefined;
     if (link === undefined) {
       next = undefined;
     } else {
@@ -635,7 +635,8 @@ describe('Basic auth', () => {
   });
 
   it('without or with wrong credentials: 401 UNAUTHORIZED with WWW-Authenticate Basic', async () => {
-    for (const headers of [{}, { authorization: basic('alice', 'wrong') }, { authorization: basic('mallory', 'wonderland') }, { authorization: 'Bearer abc' }]) {
+    const attempts: Record<string, string>[] = [{}, { authorization: basic('alice', 'wrong') }, { authorization: basic('mallory', 'wonderland') }, { authorization: 'Bearer abc' }];
+    for (const headers of attempts) {
       const r = await call(secured, 'GET', '/v2/', { headers });
       assert.equal(r.status, 401);
       assert.equal(r.headers['www-authenticate'], 'Basic realm="comms"');
