@@ -187,6 +187,33 @@ describe('registry harness', () => {
     assert.match(late.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
   });
 
+  test('token mode: the OAuth2 POST flow (password, then refresh_token) yields tokens the registry accepts', async (t) => {
+    const r = await registry(t, 'token');
+    if (!r?.issuer || !r.username || !r.password) return assert.ok(!r, 'token mode must provide an issuer and user');
+    const issuer = r.issuer;
+    const form = (fields: Record<string, string>) =>
+      fetch(issuer.realm, { method: 'POST', body: new URLSearchParams({ service: issuer.service, ...fields }) });
+    const scope = 'repository:harness/oauth:pull,push';
+
+    const badLogin = await form({ grant_type: 'password', username: r.username, password: 'nope', scope });
+    assert.equal(badLogin.status, 401);
+    await badLogin.arrayBuffer();
+
+    const login = await form({ grant_type: 'password', username: r.username, password: r.password, scope });
+    assert.equal(login.status, 200);
+    const { refresh_token: refreshToken } = (await login.json()) as { refresh_token: string };
+    assert.equal(refreshToken, issuer.refreshTokenFor(r.username));
+
+    const refreshed = await form({ grant_type: 'refresh_token', refresh_token: refreshToken, scope });
+    assert.equal(refreshed.status, 200);
+    const { access_token: accessToken } = (await refreshed.json()) as { access_token: string };
+    assert.equal((await pushBlob(r.url, 'harness/oauth', Buffer.from('via refresh token'), { authorization: `Bearer ${accessToken}` })).putStatus, 201);
+
+    const unknown = await form({ grant_type: 'refresh_token', refresh_token: 'refresh-unknown', scope });
+    assert.equal(unknown.status, 401);
+    await unknown.arrayBuffer();
+  });
+
   test('kill() then restart() serves the blob pushed before, on the same port and storage', async (t) => {
     const r = await registry(t, 'plain');
     if (!r) return;

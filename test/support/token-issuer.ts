@@ -292,6 +292,8 @@ export async function startTokenIssuer(options: TokenIssuerOptions = {}): Promis
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
+  // A forgotten close() must not keep the test process alive; in-flight requests still do.
+  server.unref();
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('token issuer has no TCP address');
 
