@@ -120,7 +120,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const maxManifestBytes = options.maxManifestBytes ?? MAX_MANIFEST_BYTES;
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
-    void serve({ req, res, auth, repos, uploads, maxManifestBytes, shutdown: shutdown.signal, log });
+    serve({ req, res, auth, repos, uploads, maxManifestBytes, shutdown: shutdown.signal, log }).catch((err: unknown) => {
+      // Only a failure while answering an error lands here; the connection is all that is left to close.
+      log(`failed to answer ${req.method ?? '?'} ${req.url ?? ''}: ${(err as Error)?.message ?? String(err)}`);
+      res.destroy();
+    });
   };
   const server: Server = tls !== undefined ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler) : createHttpServer(handler);
   // Large blobs take as long as they take; an idle connection is still dropped (headersTimeout, keep-alive).

@@ -23,6 +23,8 @@ import { startServer, type RunningServer } from '../../src/server/index.ts';
 import { testPki } from '../support/certs.ts';
 import { tempDir, type TempDir } from '../support/tools.ts';
 
+const FIXTURES = new URL('../../fixtures/server/manifests/', import.meta.url).pathname;
+
 // ---- raw HTTP --------------------------------------------------------------------------------
 
 interface Reply {
@@ -369,6 +371,14 @@ describe('hostile requests get the right 4xx and OCI code, and leave the store u
     await refused('PUT', `/v2/${name}/manifests/${md5}`, 400, 'DIGEST_INVALID', { body: manifest({}).bytes, headers: { 'content-type': MediaType.ImageManifest } });
     await refused('GET', `/v2/${name}/referrers/${md5}`, 400, 'DIGEST_INVALID');
     await refused('GET', `/v2/${name}/blobs/sha256:..%2F..%2F..%2Fetc%2Fpasswd`, 400, 'DIGEST_INVALID');
+  });
+
+  it('every hostile manifest body in fixtures/server/manifests is MANIFEST_INVALID', async () => {
+    const files = (await readdir(FIXTURES)).filter((f) => f.endsWith('.json'));
+    assert.ok(files.length >= 10);
+    for (const f of files) {
+      await refused('PUT', `/v2/${name}/manifests/fixture`, 400, 'MANIFEST_INVALID', { body: await readFile(join(FIXTURES, f)), headers: { 'content-type': MediaType.ImageManifest } });
+    }
   });
 
   it('malformed manifests are MANIFEST_INVALID', async () => {
