@@ -13,6 +13,7 @@ import { keygenBuilder, runKeygen, type KeygenArgs } from './commands/keygen.ts'
 import { replyBuilder, runReply, type ReplyArgs } from './commands/reply.ts';
 import { discoverBuilder, runDiscover, runThread, threadBuilder, type DiscoverArgs, type ThreadArgs } from './commands/thread.ts';
 import { runVerify, verifyBuilder, type VerifyCmdArgs } from './commands/verify.ts';
+import { runServe, serveBuilder, type ServeArgs } from '../server/cli.ts';
 import { VERSION } from '../index.ts';
 
 type Runner<A> = (args: A, out: Output, signal: AbortSignal) => Promise<number>;
@@ -44,6 +45,7 @@ export async function main(argv: string[]): Promise<number> {
       .command('thread <digest>', 'Show a message with its replies, receipts and signatures as a tree', (y: Argv) => threadBuilder(y), run<ThreadArgs>(runThread) as never)
       .command('discover <digest>', 'List the raw referrers of a manifest (like oras discover)', (y: Argv) => discoverBuilder(y), run<DiscoverArgs>(runDiscover) as never)
       .command('keygen', 'Make an ECDSA P-256 signing key pair', (y: Argv) => keygenBuilder(y), run<KeygenArgs>(runKeygen) as never)
+      .command('serve', 'Run a local OCI registry (Distribution v1.1 with the Referrers API) over a folder', (y: Argv) => serveBuilder(y), run<ServeArgs>(runServe) as never)
       .demandCommand(1, 'name a command (comms --help lists them all)')
       .strict()
       .recommendCommands()

@@ -71,7 +71,8 @@ function isAlive(pid: number): boolean {
 export async function materialize(repo: Repository, info: MessageInfo, options: MaterializeOptions): Promise<string> {
   const scratch = options.scratchDir ?? (await scratchDirFor(options.outDir));
   const tmpPath = path.join(scratch, `${process.pid}-${randomBytes(6).toString('hex')}.part`);
-  const fh = await open(tmpPath, 'wx', 0o600);
+  // 0o666 less the umask, as any file a user creates; the partial file lives outside --out.
+  const fh = await open(tmpPath, 'wx', 0o666);
   let closed = false;
   let written = 0;
   try {

@@ -5,6 +5,7 @@
  */
 import type { Descriptor } from '../oci/descriptor.ts';
 import { parseDigest } from '../oci/digest.ts';
+import { ExtensionAnnotation } from '../protocol/constants.ts';
 import { parseMessageManifest } from '../protocol/validate.ts';
 import { send, type SendOptions, type SendResult } from './send.ts';
 
@@ -26,6 +27,12 @@ export async function reply(options: ReplyOptions): Promise<ReplyResult> {
   const info = parseMessageManifest(original.bytes);
   const subject: Descriptor = { mediaType: original.descriptor.mediaType, digest: original.descriptor.digest, size: original.descriptor.size };
   const recipient = options.recipient ?? info.sender;
-  const result = await send({ ...options, recipient, subject });
+  const annotations = {
+    ...options.annotations,
+    [ExtensionAnnotation.ReplyTo]: original.descriptor.digest,
+    // A conversation keeps the id of its first message; a reply to a v1.0 message starts one.
+    [ExtensionAnnotation.ThreadId]: info.threadId ?? info.messageId,
+  };
+  const result = await send({ ...options, recipient, subject, annotations });
   return { ...result, inReplyTo: options.to, recipient };
 }

@@ -5,6 +5,7 @@ import { openRepo, resolvePolicy, resolveSigner, withGlobalOptions, withVerifyOp
 import { createProgress, formatBytes } from '../progress.ts';
 import { parseDuration, parseSince } from '../parse.ts';
 import { watch } from '../../comms/watch.ts';
+import type { ConflictPolicy } from '../../comms/materialize.ts';
 
 export interface RecvArgs extends GlobalArgs, VerifyArgs, SignArgs {
   repo: string;
@@ -58,7 +59,7 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
     max: args.watch ? undefined : args.max,
     writeReceipt: args['write-receipt'],
     signer,
-    onConflict: args['no-clobber'] ? 'fail' : 'suffix',
+    onConflict: (args['no-clobber'] ? 'fail' : 'suffix') as ConflictPolicy,
     parallel: args.parallel,
     signal,
     onProgress: (p: { bytesWritten: number; totalBytes: number }) => progress.update(p.bytesWritten, p.totalBytes),
