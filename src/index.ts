@@ -1,1 +1,39 @@
+/**
+ * The comms library. Every use case takes a typed options object with an AbortSignal and
+ * progress callbacks, prints nothing, and throws CommsError subclasses that carry an exit code.
+ */
 export const VERSION = '0.1.0';
+
+export * from './errors.ts';
+
+// The OCI layer: references, the Target interface and its two implementations.
+export type { Descriptor, ImageManifest, ImageIndex } from './oci/descriptor.ts';
+export type { Repository, Target, Storage, ReadOnlyStorage, PushResult, FetchOptions, PushOptions, OperationOptions, PageVisitor, ReferrersOptions, TagListOptions, FetchedManifest } from './oci/target.ts';
+export { openRepository, type OpenOptions } from './oci/open.ts';
+export { OciLayout } from './oci/layout/index.ts';
+export { openRemoteRepository, type ClientOptions } from './oci/remote/index.ts';
+export { parseReference, parseTargetRef, formatReference, type Reference, type TargetRef } from './oci/reference.ts';
+export { defaultCredentialStore, DockerConfigCredentialStore, EnvCredentialStore, StaticCredentialStore, ChainCredentialStore, type Credential, type CredentialStore } from './oci/auth/credentials.ts';
+export { digestOf, parseDigest } from './oci/digest.ts';
+
+// The protocol: media types, annotations, tags.
+export { ArtifactType, ChunkMediaType, Annotation, ExtensionAnnotation, DEFAULT_CHUNK_BYTES, DEFAULT_TTL_SECONDS } from './protocol/constants.ts';
+export { recipientTag, inboxPrefix } from './protocol/tags.ts';
+export { parseMessageManifest, type MessageInfo } from './protocol/validate.ts';
+
+// Use cases.
+export { send, defaultSender, type SendOptions, type SendResult, type SendInput, type SendProgress } from './comms/send.ts';
+export { receive, receiveEach, type ReceiveOptions, type ReceiveResult, type ReceivedMessage, type ReceiveFailure } from './comms/receive.ts';
+export { ack, type AckOptions, type AckResult } from './comms/ack.ts';
+export { reply, type ReplyOptions, type ReplyResult } from './comms/reply.ts';
+export { thread, type ThreadNode } from './comms/thread.ts';
+export { findReferrers, type FindReferrersOptions } from './comms/discover.ts';
+export { watch, type WatchOptions } from './comms/watch.ts';
+export { waitForReply, waitForReceipt, TimeoutError, type WaitOptions } from './comms/wait.ts';
+export { verifyMessage, type VerifiedMessage } from './comms/verify-message.ts';
+
+// Trust: signers and verification.
+export { loadKeySigner, createKeySigner, generateKeyPair, keylessSignerFromEnv, verifyMessageBundle, loadTrustedRoot, type MessageSigner, type TrustPolicy, type VerifiedSigner } from './trust/index.ts';
+
+// The local registry.
+export { startServer } from './server/index.ts';
