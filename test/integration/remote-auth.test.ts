@@ -40,7 +40,7 @@ async function roundTrip(repo: Repository): Promise<void> {
 
 function secretFree(err: unknown, ...secrets: string[]): void {
   const e = err as Error;
-  const everything = JSON.stringify({ message: e.message, stack: e.stack, ...e, cause: String((e as { cause?: unknown }).cause) });
+  const everything = JSON.stringify({ ...e, message: e.message, stack: e.stack, cause: String((e as { cause?: unknown }).cause) });
   for (const s of secrets) {
     assert.ok(!everything.includes(s), 'a secret appears in the error');
     assert.ok(!everything.includes(Buffer.from(s).toString('base64')), 'a base64 secret appears in the error');

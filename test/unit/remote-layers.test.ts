@@ -337,7 +337,7 @@ describe('auth layer', () => {
       assert.equal(err.exitCode, ExitCode.AUTH);
       assert.match(err.message, new RegExp(registry.host.replace('.', '\\.')));
       assert.match(err.message, /team\/app/);
-      const everything = JSON.stringify({ message: err.message, stack: err.stack, ...err });
+      const everything = JSON.stringify({ ...err, message: err.message, stack: err.stack });
       assert.ok(!everything.includes(password), 'the password must not appear');
       assert.ok(!everything.includes(Buffer.from(`alice:${password}`).toString('base64')), 'nor its base64');
       // Exactly one retry after the challenge: no loop on a refused password.
