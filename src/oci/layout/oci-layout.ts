@@ -21,9 +21,11 @@
  * Order of a manifest push: blob, then referrer file, then index.json — a crash between steps
  * leaves at worst an unreferenced blob, never an index entry for content that is not there.
  */
-import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath } from 'node:path';
-import { Readable, Transform, type TransformCallback, pipeline } from 'node:stream';
+import { Readable, Transform, type TransformCallback, pipeline, Writable } from 'node:stream';
+import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { AbortError, CommsError, DigestMismatchError, NotFoundError, ProtocolError, UsageError } from '../../errors.ts';
 import type { Descriptor } from '../descriptor.ts';
@@ -41,7 +43,7 @@ import type {
   Repository,
   TagListOptions,
 } from '../target.ts';
-import { streamToFileAtomic, writeFileAtomic } from './atomic.ts';
+import { fsyncDir, streamToFileAtomic, tempPath, writeFileAtomic } from './atomic.ts';
 import {
   emptyIndex,
   findDigest,
@@ -307,6 +309,55 @@ export class OciLayout implements Repository {
     const source = content instanceof Readable ? content : Readable.from([Buffer.from(content.buffer, content.byteOffset, content.byteLength)]);
     await streamToFileAtomic(this.tmpDir, path, source, desc, { onProgress: options.onProgress, signal: options.signal });
     return { descriptor: desc, skipped: false };
+  }
+
+  /**
+   * push() of a blob that is already a complete file on this filesystem (the registry's finished
+   * upload), without copying it: the file is hard-linked into the temp folder, verified there by
+   * hashing, and renamed into place. The caller's file is left where it is and must never be
+   * written again — it may now be the stored blob itself. Where a hard link is impossible (another
+   * filesystem) the file's bytes are pushed as by push().
+   */
+  async pushFile(desc: Descriptor, file: string, options: PushOptions = {}): Promise<PushResult> {
+    const path = this.blobPath(desc.digest);
+    checkSize(desc);
+    checkAbort(options.signal);
+    if (isManifestMediaType(desc.mediaType) || (await this.blobSize(desc.digest)) === desc.size) {
+      return this.push(desc, createReadStream(file), options);
+    }
+    await mkdir(dirname(path), { recursive: true });
+    await mkdir(this.tmpDir, { recursive: true });
+    const tmp = tempPath(this.tmpDir, 'blob');
+    try {
+      await link(file, tmp);
+    } catch (err) {
+      const code = errCode(err);
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EMLINK') throw ioError(err, `cannot link ${file} into ${this.name}`);
+      return this.push(desc, createReadStream(file), options);
+    }
+    try {
+      await pipelineAsync(
+        createReadStream(tmp),
+        new VerifyingStream(desc.digest, desc.size),
+        new Writable({ write: (_chunk, _enc, cb) => cb() }),
+        options.signal !== undefined ? { signal: options.signal } : {},
+      );
+      const fh = await open(tmp, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, path);
+      await fsyncDir(dirname(path));
+      options.onProgress?.(desc.size);
+      return { descriptor: desc, skipped: false };
+    } catch (err) {
+      if ((err as Error | undefined)?.name === 'AbortError') throw new AbortError(undefined, { cause: err });
+      throw ioError(err, `storing ${desc.digest} failed`);
+    } finally {
+      await rm(tmp, { force: true });
+    }
   }
 
   /** push() of a manifest media type: skip the input when the stored copy is intact, else buffer it (≤ 4 MiB). */
