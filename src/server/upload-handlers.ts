@@ -5,10 +5,9 @@
  * commit), `GET` (status) and `DELETE` (cancel).
  *
  * Commit order: the digest is computed over everything received and compared with the one the
- * client claims BEFORE anything enters the repository; only then is the data streamed into the
- * layout store, which verifies it again on the way and renames it into place atomically.
+ * client claims BEFORE anything enters the repository; only then is the file handed to the layout
+ * store, which links it into its temp folder, verifies it again and renames it into place.
  */
-import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { parseDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
@@ -95,7 +94,8 @@ async function commit(ctx: RequestContext, session: UploadSession, digest: strin
   const layout = await ctx.repos.getOrCreate(session.name);
   const desc: Descriptor = { mediaType: OCTET, digest, size: got.size };
   try {
-    await layout.push(desc, createReadStream(session.dataPath), { signal: ctx.signal });
+    // Hard-linked into the store when possible (no copy); the session file is never written again.
+    await layout.pushFile(desc, session.dataPath, { signal: ctx.signal });
   } catch (err) {
     throw toRegistryError(err, 'BLOB_UPLOAD_INVALID');
   }

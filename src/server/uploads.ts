@@ -6,6 +6,8 @@
  *
  * A chunk is appended all or nothing: when the request fails or breaks off midway, the file is
  * truncated back and the hash restored, so the session's Range always reports whole chunks.
+ * On commit the data file is hard-linked into the repository's blob store, so a data file with
+ * more than one link is never written again.
  * Sessions idle for longer than the TTL are removed by `sweep()`.
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
@@ -109,6 +111,11 @@ export class UploadStore {
     const start = await this.size(session);
     const state = await this.liveState(session, start);
     const before = state.hash.copy();
+    // A second link means the file was handed to the blob store (a commit a crash interrupted):
+    // writing to it now would change a stored blob.
+    if ((await stat(session.dataPath)).nlink > 1) {
+      throw new RegistryHttpError('BLOB_UPLOAD_INVALID', 'this upload was already committed; complete it with PUT or start a new one');
+    }
     const fh = await open(session.dataPath, 'r+');
     let written = 0;
     try {
