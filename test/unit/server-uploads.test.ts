@@ -1,7 +1,10 @@
 /** Upload sessions on disk: all-or-nothing chunks, a hash that survives a restart, the owner check, expiry. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, utimes } from 'node:fs/promises';
+import { link, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DigestMismatchError } from '../../src/errors.ts';
+import { OciLayout } from '../../src/oci/layout/index.ts';
 import { Readable } from 'node:stream';
 import { digestOf } from '../../src/oci/digest.ts';
 import { RegistryHttpError } from '../../src/server/errors.ts';
@@ -68,5 +71,35 @@ describe('UploadStore', () => {
     assert.equal(await store.sweep(), 2);
     await assert.rejects(store.get('r', old.id), RegistryHttpError);
     assert.equal((await store.get('r', fresh.id)).id, fresh.id);
+  });
+});
+
+describe('committing a session into the layout store', () => {
+  it('pushFile links a verified file into the store without copying, and refuses a mismatch leaving nothing', async () => {
+    await using dir = await tempDir('comms-uploads-');
+    const layout = await OciLayout.open(join(dir.path, 'repo'), { create: true });
+    const file = join(dir.path, 'upload.data');
+    await writeFile(file, 'finished upload');
+    const desc = { mediaType: 'application/octet-stream', digest: digestOf('finished upload'), size: 15 };
+    const lie = { ...desc, digest: digestOf('something else!') };
+    await assert.rejects(layout.pushFile(lie, file), DigestMismatchError);
+    assert.equal(await layout.exists(lie), false);
+    assert.deepEqual(await readdir(join(dir.path, 'repo', '.tmp')), [], 'no temp link left behind');
+    assert.equal((await layout.pushFile(desc, file)).skipped, false);
+    const stored = join(dir.path, 'repo', 'blobs', 'sha256', desc.digest.slice(7));
+    assert.equal((await stat(stored)).ino, (await stat(file)).ino, 'the same file, not a copy');
+    assert.equal((await layout.pushFile(desc, file)).skipped, true);
+  });
+
+  it('a session whose file is linked into the store (a commit cut short) is never appended to', async () => {
+    await using dir = await tempDir('comms-uploads-');
+    const store = new UploadStore(dir.path, 60_000);
+    await store.init();
+    const s = await store.create('r');
+    await store.append(s, body('committed bytes'));
+    const blob = join(dir.path, 'blob');
+    await link(s.dataPath, blob);
+    await assert.rejects(store.append(s, body('more')), (e: unknown) => e instanceof RegistryHttpError && e.code === 'BLOB_UPLOAD_INVALID');
+    assert.equal(await readFile(blob, 'utf8'), 'committed bytes');
   });
 });
