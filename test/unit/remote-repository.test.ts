@@ -246,6 +246,29 @@ describe('blob upload', () => {
     });
   });
 
+  it('an upload aborted through its AbortSignal stops, and its session is deleted', async () => {
+    const blob = randomBytes(900 * 1024);
+    const up = await uploadServer(undefined);
+    const c = client({ chunkSize: 256 * 1024, monolithicMaxBytes: 64 * 1024 });
+    await using(up.server, c, async () => {
+      const controller = new AbortController();
+      let pulled = 0;
+      // The source aborts the operation once two chunks' worth has been read.
+      const source = Readable.from(
+        (function* () {
+          for (let off = 0; off < blob.length; off += 64 * 1024) {
+            pulled += 64 * 1024;
+            if (pulled > 512 * 1024) controller.abort();
+            yield blob.subarray(off, off + 64 * 1024);
+          }
+        })(),
+      );
+      await assert.rejects(c.repository(`${up.server.host}/a/b`).push(blobDesc(blob), source, { signal: controller.signal }), AbortError);
+      assert.deepEqual(up.puts, []);
+      assert.equal(up.server.log.at(-1)?.split(' ')[0], 'DELETE');
+    });
+  });
+
   it('a blob mounted from another repository is not uploaded', async () => {
     const server = await fake((req, res) => {
       if (req.method === 'HEAD') return void res.writeHead(404).end();

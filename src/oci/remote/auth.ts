@@ -7,7 +7,7 @@
  * A second 401 is handed back for the error mapping to turn into AuthError. Secrets never go
  * into an error message, and never to another origin or a plain-HTTP realm on the network.
  */
-import { AuthError, ProtocolError } from '../../errors.ts';
+import { AbortError, AuthError, ProtocolError } from '../../errors.ts';
 import type { Credential, CredentialStore } from '../auth/credentials.ts';
 import { parseWWWAuthenticate } from '../auth/challenge.ts';
 import { errorFor, parseErrorBody } from './error-map.ts';
@@ -33,7 +33,29 @@ type KnownScheme = { scheme: 'basic' } | { scheme: 'bearer'; realm: string; serv
 /** The default lifetime of a token whose issuer did not say (distribution token spec). */
 export const DEFAULT_TOKEN_LIFETIME_S = 60;
 const MAX_TOKEN_RESPONSE = 1024 * 1024;
+/** A token request shared by several operations is bounded by time, not by one caller's signal. */
+const TOKEN_TIMEOUT_MS = 60_000;
 const CLIENT_ID = 'comms';
+
+/** Waits for a shared promise, giving up (for this caller only) when its own signal aborts. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return p;
+  if (signal.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new AbortError(undefined, { cause: signal.reason }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
 
 function basicHeader(cred: Credential): string | undefined {
   if (cred.username === undefined || cred.password === undefined) return undefined;
@@ -47,11 +69,12 @@ export function authLayer(options: AuthLayerOptions): Layer {
 
   const getCredential = (signal?: AbortSignal): Promise<Credential | undefined> => {
     if (options.credentials === undefined) return Promise.resolve(undefined);
-    credential ??= options.credentials.get(registry, signal ? { signal } : {}).catch((err: unknown) => {
+    // One lookup (maybe a credential-helper run) serves every request; each caller may stop waiting.
+    credential ??= options.credentials.get(registry).catch((err: unknown) => {
       credential = undefined;
       throw err;
     });
-    return credential;
+    return untilAborted(credential, signal);
   };
 
   const cacheKey = (scopes: string[]): string => `${registry}|${scopeKey(scopes)}`;
@@ -60,7 +83,8 @@ export function authLayer(options: AuthLayerOptions): Layer {
     repository === undefined ? `registry ${registry}` : `registry ${registry}, repository ${repository}`;
 
   async function fetchToken(realmText: string, service: string | undefined, scopes: string[], req: HttpRequest): Promise<IssuedToken> {
-    const cred = await getCredential(req.signal);
+    const signal = AbortSignal.timeout(TOKEN_TIMEOUT_MS);
+    const cred = await getCredential();
     if (cred?.registryToken !== undefined) return { token: cred.registryToken, expiresIn: DEFAULT_TOKEN_LIFETIME_S };
     let realm: URL;
     try {
@@ -86,7 +110,7 @@ export function authLayer(options: AuthLayerOptions): Layer {
         body: form.toString(),
         // Asking for a token twice has no effect beyond the first ask.
         idempotent: true,
-        signal: req.signal,
+        signal,
       };
     } else {
       const url = new URL(realm.href);
@@ -98,7 +122,7 @@ export function authLayer(options: AuthLayerOptions): Layer {
         headers.authorization = basic;
         url.searchParams.set('account', cred.username);
       }
-      tokenReq = { method: 'GET', url, headers, signal: req.signal };
+      tokenReq = { method: 'GET', url, headers, signal };
     }
     const res = await options.tokenSend(tokenReq);
     const body = await readLimited(res.body, MAX_TOKEN_RESPONSE);
@@ -126,7 +150,10 @@ export function authLayer(options: AuthLayerOptions): Layer {
   }
 
   const bearer = (scheme: Extract<KnownScheme, { scheme: 'bearer' }>, scopes: string[], req: HttpRequest): Promise<string> =>
-    tokens.get(cacheKey(scopes), () => fetchToken(scheme.realm, scheme.service, scopes, req));
+    untilAborted(
+      tokens.get(cacheKey(scopes), () => fetchToken(scheme.realm, scheme.service, scopes, req)),
+      req.signal,
+    );
 
   /** The Authorization header to send before any challenge, when the scheme is known. */
   async function preauthorize(scopes: string[], req: HttpRequest): Promise<string | undefined> {

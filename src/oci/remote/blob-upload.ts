@@ -10,7 +10,7 @@
  * many bytes the registry kept (its Range) and sends the rest, instead of replaying it.
  */
 import { Readable } from 'node:stream';
-import { CommsError, DigestMismatchError, ProtocolError } from '../../errors.ts';
+import { AbortError, CommsError, DigestMismatchError, ProtocolError } from '../../errors.ts';
 import type { Descriptor } from '../descriptor.ts';
 import { hasherFor, parseDigest } from '../digest.ts';
 import { validateRepositoryName } from '../reference.ts';
@@ -252,7 +252,7 @@ async function chunked(io: RepoIO, desc: Descriptor, content: Readable | Uint8Ar
   let read = 0;
   let state: PatchState = { location: session.location, offset: 0 };
   for await (const piece of pieces(content, chunkSize)) {
-    signal?.throwIfAborted();
+    if (signal?.aborted) throw new AbortError(`${operation}: aborted`, { cause: signal.reason, registry: io.registry });
     read += piece.length;
     if (read > desc.size) throw new DigestMismatchError(`${operation}: the content is larger than its descriptor's size ${desc.size}`);
     hash.update(piece);

@@ -13,6 +13,8 @@ export interface RepoIO {
   url(path: string, signal?: AbortSignal): Promise<URL>;
   /** Sends through retry/auth/redirect; connection failures come back as typed CommsErrors. */
   send(req: Omit<HttpRequest, 'repository'>, operation: string): Promise<HttpResponse>;
+  /** Reads a response body up to `limit` bytes (undefined beyond); a dropped connection becomes a typed error. */
+  read(res: HttpResponse, limit: number, operation: string, signal?: AbortSignal): Promise<Buffer | undefined>;
   /** The typed error for an unexpected response (its body is read and released). */
   fail(res: HttpResponse, operation: string): Promise<CommsError>;
   /** Token scopes for this repository (`repository:<name>:<actions>`). */

@@ -25,7 +25,7 @@ import type {
 import { downloadBlob } from './blob-download.ts';
 import { blobExists, uploadBlob } from './blob-upload.ts';
 import type { RegistryClient } from './client.ts';
-import { parseErrorBody, responseError } from './error-map.ts';
+import { networkError, parseErrorBody, responseError } from './error-map.ts';
 import { discard, header, headerValues, readLimited, type HttpResponse } from './http.ts';
 import { nextLink } from './link.ts';
 import { filterByArtifactType, indexManifests, referrersTag } from './referrers.ts';
@@ -90,6 +90,13 @@ export class RemoteRepository implements Repository {
       url: async (path, signal) => new URL(`/v2/${repository}/${path}`, await client.endpoint(registry, signal)),
       send: (req, operation) => client.send(registry, { ...req, repository }, operation),
       fail: (res, operation) => responseError(res, { registry, repository, operation }),
+      read: async (res, limit, operation, signal) => {
+        try {
+          return await readLimited(res.body, limit);
+        } catch (err) {
+          throw networkError(err, { registry, repository, operation }, signal);
+        }
+      },
       scopes: (...actions) => [scopeFor(repository, actions)],
     };
   }
@@ -122,9 +129,12 @@ export class RemoteRepository implements Repository {
   async push(desc: Descriptor, content: Readable | Uint8Array, options: PushOptions = {}): Promise<PushResult> {
     checkDescriptor(desc);
     if (!isManifestMediaType(desc.mediaType)) return uploadBlob(this.io, desc, content, options);
+    if (desc.size > MAX_MANIFEST_BYTES) {
+      throw new ProtocolError(`manifest ${desc.digest} is ${desc.size} bytes, more than the ${MAX_MANIFEST_BYTES} allowed`, { code: 'MANIFEST_TOO_LARGE' });
+    }
     let bytes: Uint8Array;
     if (content instanceof Readable) {
-      const read = await readLimited(content, Math.min(desc.size, MAX_MANIFEST_BYTES));
+      const read = await readLimited(content, desc.size);
       if (read === undefined) throw new DigestMismatchError(`manifest ${desc.digest}: the content is larger than its descriptor's size ${desc.size}`);
       bytes = read;
     } else {
@@ -242,7 +252,7 @@ export class RemoteRepository implements Repository {
       const res = await this.io.send({ method: 'GET', url, scopes: this.io.scopes('pull'), signal }, operation);
       if (res.status !== 200) throw await this.io.fail(res, operation);
       const next = nextLink(headerValues(res, 'link'), url);
-      const body = await readLimited(res.body, MAX_TAG_PAGE_BYTES);
+      const body = await this.io.read(res, MAX_TAG_PAGE_BYTES, operation, signal);
       let tags: unknown;
       try {
         tags = body === undefined ? undefined : (JSON.parse(body.toString('utf8')) as { tags?: unknown }).tags;
@@ -281,7 +291,7 @@ export class RemoteRepository implements Repository {
         const filtered = headerValues(res, 'oci-filters-applied')
           .flatMap((v) => v.split(','))
           .some((f) => f.trim() === 'artifactType');
-        const body = await readLimited(res.body, MAX_MANIFEST_BYTES);
+        const body = await this.io.read(res, MAX_MANIFEST_BYTES, operation, signal);
         if (body === undefined) throw new ProtocolError(`${operation}: a page is larger than ${MAX_MANIFEST_BYTES} bytes`, { code: 'INDEX_TOO_LARGE' });
         const page = filterByArtifactType(indexManifests(body, operation), filtered ? undefined : artifactType);
         if (page.length > 0 && (await visit(page)) === false) return;
@@ -385,7 +395,7 @@ export class RemoteRepository implements Repository {
       res.body.destroy();
       throw tooLarge();
     }
-    const bytes = await readLimited(res.body, MAX_MANIFEST_BYTES);
+    const bytes = await this.io.read(res, MAX_MANIFEST_BYTES, operation, signal);
     if (bytes === undefined) throw tooLarge();
     const reported = header(res, 'docker-content-digest');
     // Hash with the algorithm the reference (or else the registry) names; sha256 otherwise.
