@@ -26,13 +26,25 @@ import { requireTool, skipMessage, tempDir } from '../support/tools.ts';
 const MiB = 1024 * 1024;
 const empty: Descriptor = { mediaType: MediaType.EmptyJSON, digest: EMPTY_JSON_DIGEST, size: 2 };
 
-/** `total` bytes as 1 MiB pieces of one random block, each stamped with its index (never held whole). */
-function* generated(total: number, block: Buffer): Generator<Buffer> {
+/**
+ * `total` bytes as 1 MiB pieces of one random block, each stamped with its index (never held
+ * whole). `reuse` hands out one buffer over and over, for consumers done with each piece at once.
+ */
+function* generated(total: number, block: Buffer, reuse = false): Generator<Buffer> {
+  const shared = reuse ? Buffer.from(block) : undefined;
   for (let off = 0, i = 0; off < total; off += block.length, i++) {
-    const piece = Buffer.from(block.subarray(0, Math.min(block.length, total - off)));
+    const n = Math.min(block.length, total - off);
+    const piece = shared ? shared.subarray(0, n) : Buffer.from(block.subarray(0, n));
     piece.writeUInt32BE(i, 0);
     yield piece;
   }
+}
+
+/** The descriptor of generated(total, block), hashed without allocating. */
+function generatedDesc(total: number, block: Buffer): Descriptor {
+  const hash = createHash('sha256');
+  for (const piece of generated(total, block, true)) hash.update(piece);
+  return { mediaType: 'application/octet-stream', digest: `sha256:${hash.digest('hex')}`, size: total };
 }
 
 function smallManifest(note: string): { desc: Descriptor; bytes: Uint8Array } {
@@ -83,9 +95,7 @@ if (!requireTool('docker-registry')) {
     it('uploads a 300 MiB stream in chunks and downloads it verified while streaming', async (t) => {
       const size = 300 * MiB;
       const block = randomBytes(MiB);
-      const hash = createHash('sha256');
-      for (const piece of generated(size, block)) hash.update(piece);
-      const desc: Descriptor = { mediaType: 'application/octet-stream', digest: `sha256:${hash.digest('hex')}`, size };
+      const desc = generatedDesc(size, block);
       const repo = open().repository(`${server.host}/big/blob`);
 
       const baseline = process.memoryUsage().rss;
@@ -191,9 +201,7 @@ if (!requireTool('docker-registry')) {
     it('survives the registry being killed and restarted in the middle of a chunked upload', async (t) => {
       const size = 24 * MiB;
       const block = randomBytes(MiB);
-      const hash = createHash('sha256');
-      for (const piece of generated(size, block)) hash.update(piece);
-      const desc: Descriptor = { mediaType: 'application/octet-stream', digest: `sha256:${hash.digest('hex')}`, size };
+      const desc = generatedDesc(size, block);
       let restarting: Promise<void> | undefined;
       const c = open({
         chunkSize: 4 * MiB,

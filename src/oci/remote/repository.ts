@@ -106,7 +106,7 @@ export class RemoteRepository implements Repository {
   async fetch(desc: Descriptor, options: FetchOptions = {}): Promise<Readable> {
     checkDescriptor(desc);
     if (!isManifestMediaType(desc.mediaType)) return downloadBlob(this.io, desc, options);
-    const { bytes } = await this.getManifest(desc.digest, 'GET', desc.mediaType, options.signal);
+    const { bytes } = await this.getManifest(desc.digest, desc.mediaType, options.signal);
     if (bytes.length !== desc.size) {
       throw new DigestMismatchError(`manifest ${desc.digest} has ${bytes.length} bytes, its descriptor says ${desc.size}`, { registry: this.io.registry });
     }
@@ -152,13 +152,13 @@ export class RemoteRepository implements Repository {
     const head = await this.headManifest(reference, undefined, options.signal);
     if (head !== undefined) return head;
     // The HEAD lacked a digest, size or type: read the manifest itself.
-    return (await this.getManifest(reference, 'GET', undefined, options.signal)).descriptor;
+    return (await this.getManifest(reference, undefined, options.signal)).descriptor;
   }
 
   async tag(desc: Descriptor, tag: string, options: OperationOptions = {}): Promise<void> {
     validateTag(tag);
     checkDescriptor(desc);
-    const fetched = await this.getManifest(desc.digest, 'GET', desc.mediaType, options.signal);
+    const fetched = await this.getManifest(desc.digest, desc.mediaType, options.signal);
     const mediaType = isManifestMediaType(desc.mediaType) ? desc.mediaType : fetched.descriptor.mediaType;
     await this.pushManifest({ ...fetched.descriptor, mediaType }, fetched.bytes, tag, options);
   }
@@ -167,7 +167,7 @@ export class RemoteRepository implements Repository {
 
   async fetchManifest(reference: string, options: OperationOptions = {}): Promise<FetchedManifest> {
     checkReference(reference);
-    return this.getManifest(reference, 'GET', undefined, options.signal);
+    return this.getManifest(reference, undefined, options.signal);
   }
 
   async pushManifest(desc: Descriptor, bytes: Uint8Array, tag?: string, options: OperationOptions = {}): Promise<PushResult> {
@@ -302,7 +302,7 @@ export class RemoteRepository implements Repository {
     // No Referrers API: the referrers tag schema, an image index under `<alg>-<hex>`.
     let fetched: FetchedManifest;
     try {
-      fetched = await this.getManifest(referrersTag(subject.digest), 'GET', MediaType.ImageIndex, signal);
+      fetched = await this.getManifest(referrersTag(subject.digest), MediaType.ImageIndex, signal);
     } catch (err) {
       if (err instanceof NotFoundError) return;
       throw err;
@@ -375,11 +375,11 @@ export class RemoteRepository implements Repository {
   }
 
   /** GET of a manifest: exact bytes, capped, and verified against the digest. */
-  private async getManifest(reference: string, method: 'GET', mediaType: string | undefined, signal?: AbortSignal): Promise<FetchedManifest> {
+  private async getManifest(reference: string, mediaType: string | undefined, signal?: AbortSignal): Promise<FetchedManifest> {
     const operation = `fetch manifest ${reference}`;
     const res = await this.io.send(
       {
-        method,
+        method: 'GET',
         url: await this.io.url(`manifests/${reference}`, signal),
         headers: { accept: acceptFor(mediaType) },
         scopes: this.io.scopes('pull'),
