@@ -127,8 +127,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
   };
   const server: Server = tls !== undefined ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler) : createHttpServer(handler);
-  // Large blobs take as long as they take; an idle connection is still dropped (headersTimeout, keep-alive).
+  // Large blobs take as long as they take; a connection on which nothing moves for 5 minutes is dropped.
   server.requestTimeout = 0;
+  server.setTimeout(5 * 60 * 1000);
 
   await new Promise<void>((resolveListen, rejectListen) => {
     const onError = (err: NodeJS.ErrnoException): void => {
