@@ -41,7 +41,8 @@ export async function openRepo(repo: string, args: GlobalArgs, extra: { stdinPas
   const credentials = defaultCredentialStore({ username: args.username, password });
   return openRepository(repo, {
     credentials,
-    plainHttp: args['plain-http'],
+    // Unset unless --plain-http is given: a loopback registry is then probed (TLS, else plain HTTP).
+    plainHttp: args['plain-http'] ? true : undefined,
     insecure: args.insecure,
     caFile: args['ca-file'],
     create: extra.create,
