@@ -14,7 +14,8 @@ export interface RecvArgs extends GlobalArgs, VerifyArgs, SignArgs {
   since?: string;
   max?: number;
   'write-receipt': boolean;
-  'no-clobber': boolean;
+  /** --no-clobber sets it false (yargs reads a `--no-` prefix as the negation of the option). */
+  clobber: boolean;
   parallel: number;
   watch: boolean;
   interval: string;
@@ -29,7 +30,7 @@ export function recvBuilder(y: Argv) {
     .option('since', { type: 'string', describe: 'Only messages created since this RFC 3339 time or duration (30m, 2h, 7d), less 5 minutes of clock skew' })
     .option('max', { type: 'number', describe: 'Receive at most this many messages (oldest first)' })
     .option('write-receipt', { type: 'boolean', default: false, describe: 'Push an accepted (or rejected) receipt for each message' })
-    .option('no-clobber', { type: 'boolean', default: false, describe: 'Fail instead of writing name-1.ext when a file of that name exists' })
+    .option('clobber', { type: 'boolean', default: true, describe: 'Write name-1.ext when a file of that name exists; --no-clobber fails instead (nothing is ever overwritten)' })
     .option('parallel', { type: 'number', default: 4, describe: 'Chunks downloaded at once' })
     .option('watch', { type: 'boolean', default: false, describe: 'Keep receiving as messages arrive, until Ctrl-C' })
     .option('interval', { type: 'string', default: '5s', describe: 'With --watch: time between polls (e.g. 5s, 1m)' })
@@ -59,7 +60,7 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
     max: args.watch ? undefined : args.max,
     writeReceipt: args['write-receipt'],
     signer,
-    onConflict: (args['no-clobber'] ? 'fail' : 'suffix') as ConflictPolicy,
+    onConflict: (args.clobber ? 'suffix' : 'fail') as ConflictPolicy,
     parallel: args.parallel,
     signal,
     onProgress: (p: { bytesWritten: number; totalBytes: number }) => progress.update(p.bytesWritten, p.totalBytes),
