@@ -74,7 +74,15 @@ export function referrerEntry(descriptor: Descriptor, bytes: Uint8Array): Descri
   return entry;
 }
 
-/** Adds `entry` to the tag-schema index of `subjectDigest`, re-applying until it sticks. */
+/**
+ * Adds `entry` to the tag-schema index of `subjectDigest`, re-applying until it sticks.
+ *
+ * Without a conditional write there is no way to make the read-modify-write atomic, so the
+ * waits are sized by how long a read-modify-write takes here (measured, not guessed): a writer
+ * that read the index before our write needs about that long to push its (stale) copy, so the
+ * read-back waits at least that long, and the final confirmation twice that. A miss backs off
+ * with full jitter so that a crowd of writers spreads out instead of colliding again.
+ */
 export async function addToReferrersIndex(
   repo: Repository,
   subjectDigest: string,
@@ -82,33 +90,62 @@ export async function addToReferrersIndex(
   options: PushReferrerOptions = {},
 ): Promise<void> {
   const tag = referrersTagFor(subjectDigest);
-  const maxAttempts = options.maxAttempts ?? 12;
+  const maxAttempts = options.maxAttempts ?? 16;
+  const has = (index: ImageIndex) => index.manifests.some((d) => d.digest === entry.digest);
+  // The slowest read-modify-write seen so far; loopback registries take a few milliseconds, a
+  // busy machine or a distant registry far longer.
+  let rmwMs = MIN_SETTLE_MS;
+  let lastTransient: unknown;
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     options.signal?.throwIfAborted();
-    const current = await readReferrersIndex(repo, tag, options);
-    if (attempt > 1 && current.manifests.some((d) => d.digest === entry.digest)) return;
-    const manifests = current.manifests.filter((d) => d.digest !== entry.digest);
-    manifests.push(entry);
-    const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests };
-    const bytes = new TextEncoder().encode(JSON.stringify(index));
-    const desc: Descriptor = { mediaType: MediaType.ImageIndex, digest: digestOf(bytes), size: bytes.length };
-    options.onIndexWrite?.(attempt);
-    await repo.pushManifest(desc, bytes, tag, options);
-    // Read back after a short, jittered pause: a racing writer that read before our write
-    // replaces our index with one that lacks our entry; the next round puts it back.
-    await sleep(randomInt(20, 80 + 40 * attempt), options.signal);
-    const after = await readReferrersIndex(repo, tag, options);
-    if (after.manifests.some((d) => d.digest === entry.digest)) {
-      // Stable once a later read still shows it; a single confirmation can precede a clobber.
-      await sleep(randomInt(50, 150), options.signal);
-      const confirm = await readReferrersIndex(repo, tag, options);
-      if (confirm.manifests.some((d) => d.digest === entry.digest)) return;
+    try {
+      const started = Date.now();
+      const current = await readReferrersIndex(repo, tag, options);
+      if (!has(current)) {
+        const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [...current.manifests, entry] };
+        const bytes = new TextEncoder().encode(JSON.stringify(index));
+        const desc: Descriptor = { mediaType: MediaType.ImageIndex, digest: digestOf(bytes), size: bytes.length };
+        options.onIndexWrite?.(attempt);
+        await repo.pushManifest(desc, bytes, tag, options);
+      }
+      rmwMs = Math.max(rmwMs, Date.now() - started);
+      // Read back once a racing writer that read before our write has had time to push its
+      // copy; it replaces our index with one that lacks our entry, and the next round puts it back.
+      await sleep(jitter(rmwMs), options.signal);
+      if (has(await readReferrersIndex(repo, tag, options))) {
+        // A single sighting can precede a late clobber (a chain of stale writers): confirm later.
+        await sleep(jitter(2 * rmwMs), options.signal);
+        if (has(await readReferrersIndex(repo, tag, options))) return;
+      }
+    } catch (err) {
+      // docker-registry's filesystem store rewrites a tag's link file in place, so a read racing
+      // another writer's tag push can get a 500; that is the same collision, so back off and retry.
+      if (!isTransientRegistryError(err)) throw err;
+      lastTransient = err;
     }
+    if (attempt === maxAttempts) break;
+    // Missed: back off with full jitter, growing with each miss, so a crowd spreads out.
+    await sleep(randomInt(0, Math.min(MAX_BACKOFF_MS, rmwMs * 2 ** Math.min(attempt, 6)) + 1), options.signal);
   }
   throw new CommsError(
     `could not add ${entry.digest} to the referrers index ${tag} after ${maxAttempts} attempts (other writers kept replacing it)`,
-    { code: 'REFERRERS_INDEX_CONTENDED' },
+    { code: 'REFERRERS_INDEX_CONTENDED', cause: lastTransient },
   );
+}
+
+/** The shortest read-back wait. */
+const MIN_SETTLE_MS = 50;
+/** The ceiling of the back-off after a miss. */
+const MAX_BACKOFF_MS = 5000;
+
+/** Uniform in [ms, 2·ms]: never shorter than the measured window, and desynchronised. */
+function jitter(ms: number): number {
+  return ms + randomInt(0, Math.max(1, Math.round(ms)) + 1);
+}
+
+/** A registry-side failure (HTTP 5xx) that another try may not meet. */
+function isTransientRegistryError(err: unknown): boolean {
+  return err instanceof CommsError && err.status !== undefined && err.status >= 500 && err.status <= 599;
 }
 
 /** Reads the tag-schema index (an absent tag is an empty index). */
