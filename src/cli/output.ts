@@ -23,11 +23,12 @@ export function createOutput(opts: { json: boolean; verbose: boolean; stdout?: N
     result(obj, human) {
       stdout.write(opts.json ? `${JSON.stringify(obj)}\n` : `${human}\n`);
     },
+    // With --json, stderr stays machine-readable too: each diagnostic is a JSON line.
     note(message) {
-      stderr.write(`comms: ${message}\n`);
+      stderr.write(opts.json ? `${JSON.stringify({ note: message })}\n` : `comms: ${message}\n`);
     },
     debug(message) {
-      if (opts.verbose) stderr.write(`comms: ${message}\n`);
+      if (opts.verbose) stderr.write(opts.json ? `${JSON.stringify({ debug: message })}\n` : `comms: ${message}\n`);
     },
     error(err) {
       const code = exitCodeOf(err);
