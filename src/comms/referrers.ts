@@ -11,16 +11,19 @@
  */
 import { randomInt } from 'node:crypto';
 import type { Descriptor, ImageIndex, ImageManifest } from '../oci/descriptor.ts';
-import { digestOf, parseDigest } from '../oci/digest.ts';
+import { digestOf } from '../oci/digest.ts';
+import { referrersTag } from '../oci/remote/referrers.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { OperationOptions, PushResult, Repository } from '../oci/target.ts';
 import { CommsError, NotFoundError, ProtocolError } from '../errors.ts';
 
-/** The referrers tag schema's tag for a subject digest: `sha256:abc…` → `sha256-abc…`. */
+/**
+ * The referrers tag schema's tag for a subject digest: `sha256:abc…` → `sha256-abc…`. The same
+ * function the remote client reads the index with (the spec truncates the algorithm to 32 and the
+ * hex to 64 characters), so writer and reader always agree on the tag, sha512 included.
+ */
 export function referrersTagFor(subjectDigest: string): string {
-  const { algorithm, hex } = parseDigest(subjectDigest);
-  // The tag grammar caps tags at 128 characters; sha512 hex is truncated as the spec says.
-  return `${algorithm}-${hex}`.slice(0, 128);
+  return referrersTag(subjectDigest);
 }
 
 export interface PushReferrerOptions extends OperationOptions {
