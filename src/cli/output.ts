@@ -21,25 +21,25 @@ export function createOutput(opts: { json: boolean; verbose: boolean; stdout?: N
     json: opts.json,
     verbose: opts.verbose,
     result(obj, human) {
-      stdout.write(opts.json ? `${JSON.stringify(obj)}\n` : `${human}\n`);
+      stdout.write(opts.json ? `${jsonLine(obj)}\n` : `${visible(human)}\n`);
     },
     // With --json, stderr stays machine-readable too: each diagnostic is a JSON line.
     note(message) {
-      stderr.write(opts.json ? `${JSON.stringify({ note: message })}\n` : `comms: ${message}\n`);
+      stderr.write(opts.json ? `${jsonLine({ note: message })}\n` : `comms: ${visible(message)}\n`);
     },
     debug(message) {
-      if (opts.verbose) stderr.write(opts.json ? `${JSON.stringify({ debug: message })}\n` : `comms: ${message}\n`);
+      if (opts.verbose) stderr.write(opts.json ? `${jsonLine({ debug: message })}\n` : `comms: ${visible(message)}\n`);
     },
     error(err) {
       const code = exitCodeOf(err);
       if (opts.json) {
-        stderr.write(`${JSON.stringify({ error: errorJson(err) })}\n`);
+        stderr.write(`${jsonLine({ error: errorJson(err) })}\n`);
       } else {
-        stderr.write(`comms: error: ${messageOf(err)}\n`);
+        stderr.write(`comms: error: ${visible(messageOf(err))}\n`);
         if (opts.verbose) {
           let cause = (err as { cause?: unknown }).cause;
           while (cause !== undefined && cause !== null) {
-            stderr.write(`  caused by: ${messageOf(cause)}\n`);
+            stderr.write(`  caused by: ${visible(messageOf(cause))}\n`);
             cause = (cause as { cause?: unknown }).cause;
           }
         }
@@ -62,4 +62,18 @@ export function errorJson(err: unknown): object {
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+// Messages quote what a registry or a message said (filenames, error bodies); a terminal must not
+// act on control characters (ESC, C1 CSI) or bidirectional overrides in them. Human text shows them
+// as \uXXXX; JSON escapes them the same way (JSON.stringify leaves C1 and bidi characters raw).
+const TERMINAL_UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const escapeChar = (ch: string): string => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+function visible(text: string): string {
+  return text.replace(TERMINAL_UNSAFE, escapeChar);
+}
+
+function jsonLine(obj: object): string {
+  return JSON.stringify(obj).replace(TERMINAL_UNSAFE, escapeChar);
 }
