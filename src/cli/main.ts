@@ -18,6 +18,25 @@ import { VERSION } from '../index.ts';
 
 type Runner<A> = (args: A, out: Output, signal: AbortSignal) => Promise<number>;
 
+/**
+ * yargs re-parses a positional as `--file -`, where a lone `-` reads as a flag, so `send -`
+ * arrived as an empty file name. A bare `-` is swapped for this token (NUL never occurs in a real
+ * argument) before parsing and swapped back by a middleware before any command sees it.
+ */
+const DASH = '\u0000-';
+
+function protectDash(argv: string[]): string[] {
+  const end = argv.indexOf('--');
+  return argv.map((a, i) => (a === '-' && (end === -1 || i < end) ? DASH : a));
+}
+
+function restoreDash(args: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(args)) {
+    if (v === DASH) args[k] = '-';
+    else if (Array.isArray(v)) args[k] = v.map((x) => (x === DASH ? '-' : x));
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
   const onSignal = () => controller.abort(new Error('interrupted'));
@@ -34,8 +53,9 @@ export async function main(argv: string[]): Promise<number> {
     }
   };
   try {
-    const cli = yargs(argv)
+    const cli = yargs(protectDash(argv))
       .scriptName('comms')
+      .middleware(restoreDash)
       .usage('comms <command> [options]\n\nCarry messages and files through OCI registries (or an oci:<folder> mailbox).')
       .command('send [file]', 'Send a file, stdin (-) or a text (--message) to a recipient', (y: Argv) => sendBuilder(y), run<SendArgs>(runSend) as never)
       .command('recv', 'Receive your messages into a folder, verifying each before writing it', (y: Argv) => recvBuilder(y), run<RecvArgs>(runRecv) as never)
