@@ -12,7 +12,7 @@
  * parallel holds at most N spool files (plus the one being written).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
@@ -319,11 +319,24 @@ async function spoolRaw(reader: ByteReader, rawPath: string, chunkBytes: number,
   return n;
 }
 
+/**
+ * The spooled raw piece, read into two buffers used in turn: compressTo awaits each write (so a
+ * yielded buffer is consumed before the piece after next is read into it), and reusing them
+ * spares the garbage collector a chunk's worth of short-lived buffers.
+ */
 async function* readFile(rawPath: string, size: number): AsyncGenerator<Buffer> {
-  let seen = 0;
-  for await (const b of createReadStream(rawPath, { highWaterMark: 256 * 1024 })) {
-    seen += (b as Buffer).length;
-    yield b as Buffer;
+  const fh = await open(rawPath, 'r');
+  try {
+    const buffers = [Buffer.allocUnsafe(Math.min(PIECE_BYTES, Math.max(size, 1))), Buffer.allocUnsafe(Math.min(PIECE_BYTES, Math.max(size, 1)))];
+    let pos = 0;
+    for (let turn = 0; pos < size; turn ^= 1) {
+      const buf = buffers[turn]!;
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
+      if (bytesRead === 0) throw inputChanged(`spool file ${rawPath} holds ${pos} bytes, expected ${size}`);
+      pos += bytesRead;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
   }
-  if (seen !== size) throw inputChanged(`spool file ${rawPath} holds ${seen} bytes, expected ${size}`);
 }
