@@ -260,6 +260,35 @@ test('an input that does not match the announced total fails with INPUT_CHANGED 
   }
 });
 
+test('an input stream that fails mid-way fails the writer with its own error and leaves nothing', async () => {
+  for (const knownTotal of [true, false]) {
+    const dir = spoolDir();
+    try {
+      const failure = new Error('disk read error');
+      let sent = 0;
+      const input = new Readable({
+        read() {
+          if (sent < 3 * CB) {
+            sent += 1000;
+            this.push(randomBytes(1000));
+          } else this.destroy(failure);
+        },
+      });
+      const opts: WriteChunksOptions = { chunkBytes: CB, compression: 'gzip', spoolDir: dir };
+      if (knownTotal) opts.totalBytes = 10 * CB;
+      await assert.rejects(
+        (async () => {
+          for await (const c of writeChunks(input, opts)) await c.dispose();
+        })(),
+        (err) => err === failure,
+      );
+      assert.deepEqual(readdirSync(dir), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+});
+
 test('more chunks than allowed is refused (before reading, when the total is known)', async () => {
   const dir = spoolDir();
   try {
