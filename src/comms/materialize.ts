@@ -14,6 +14,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Repository } from '../oci/target.ts';
 import { readChunk } from '../protocol/chunk-reader.ts';
+import { chunkRawSize } from '../protocol/sizes.ts';
 import type { MessageInfo } from '../protocol/validate.ts';
 import { CommsError, ProtocolError } from '../errors.ts';
 import { forEachLimit } from '../util/pool.ts';
@@ -77,12 +78,11 @@ export async function materialize(repo: Repository, info: MessageInfo, options: 
   let written = 0;
   try {
     await forEachLimit(info.layers, options.parallel ?? 4, async (layer, i) => {
-      const expected = i === info.layers.length - 1 ? info.totalBytes - info.chunkBytes * i : info.chunkBytes;
-      if (expected <= 0 || expected > info.chunkBytes) {
-        throw new ProtocolError(`chunk ${i}: total_bytes ${info.totalBytes} does not fit ${info.chunkCount} chunks of ${info.chunkBytes}`, { code: 'TOTAL_BYTES_MISMATCH' });
-      }
+      // The validator already checked that total_bytes fits chunk_bytes × chunk_count.
+      const expected = chunkRawSize(info.totalBytes, info.chunkBytes, i);
       const compressed = await repo.fetch(layer, { signal: options.signal });
-      const raw = readChunk(compressed, { index: i, chunkBytes: info.chunkBytes, compression: info.compression });
+      // The reader stops a chunk that decompresses past its expected size, while streaming.
+      const raw = readChunk(compressed, { index: i, chunkBytes: info.chunkBytes, compression: info.compression, expectedBytes: expected });
       const got = await writeAt(fh, raw, i * info.chunkBytes, (n) => {
         written += n;
         options.onProgress?.(written);

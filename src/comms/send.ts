@@ -13,7 +13,8 @@ import { Readable } from 'node:stream';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { EMPTY_JSON_BYTES, EMPTY_JSON_DIGEST, MediaType } from '../oci/mediatypes.ts';
 import type { Repository } from '../oci/target.ts';
-import { ArtifactType, DEFAULT_CHUNK_BYTES, DEFAULT_TTL_SECONDS, MAX_CHUNKS, MAX_TOTAL_BYTES } from '../protocol/constants.ts';
+import { ArtifactType, DEFAULT_CHUNK_BYTES, DEFAULT_TTL_SECONDS, MAX_TOTAL_BYTES } from '../protocol/constants.ts';
+import { effectiveChunkBytes } from '../protocol/sizes.ts';
 import { writeChunks, type SpooledChunk } from '../protocol/chunk-writer.ts';
 import { buildManifest, messageAnnotations } from '../protocol/manifest.ts';
 import { inboxTag } from '../protocol/tags.ts';
@@ -110,11 +111,8 @@ export async function send(options: SendOptions): Promise<SendResult> {
   if (options.recipient === '') throw new UsageError('the recipient must not be empty');
 
   const { stream, filename, totalBytes } = await openInput(options.input);
-  if (totalBytes !== undefined) {
-    if (totalBytes > MAX_TOTAL_BYTES) throw new UsageError(`the input has ${totalBytes} bytes, more than the protocol's limit of ${MAX_TOTAL_BYTES}`);
-    if (Math.ceil(totalBytes / chunkBytes) > MAX_CHUNKS) {
-      throw new UsageError(`${totalBytes} bytes in chunks of ${chunkBytes} makes more than ${MAX_CHUNKS} chunks: raise --chunk-bytes`);
-    }
+  if (totalBytes !== undefined && totalBytes > MAX_TOTAL_BYTES) {
+    throw new UsageError(`the input has ${totalBytes} bytes, more than the protocol's limit of ${MAX_TOTAL_BYTES}`);
   }
   const messageId = options.messageId ?? randomUUID();
   const sessionId = options.sessionId ?? randomUUID();
@@ -125,12 +123,13 @@ export async function send(options: SendOptions): Promise<SendResult> {
   let chunksSkipped = 0;
   let rawTotal = 0;
   try {
-    const chunks = writeChunks(stream, { chunkBytes, compression, level: options.level, spoolDir: spoolRoot, signal: options.signal });
+    // A known size lets the writer stream each chunk straight into its tar entry (one pass);
+    // the writer also refuses more than MAX_CHUNKS chunks, and a file that changes size meanwhile.
+    const chunks = writeChunks(stream, { chunkBytes, compression, level: options.level, spoolDir: spoolRoot, signal: options.signal, totalBytes });
     await forEachLimit(chunks, parallel, async (chunk: SpooledChunk) => {
       try {
         progress.bytesRead += chunk.rawBytes;
         rawTotal += chunk.rawBytes;
-        if (chunk.index >= MAX_CHUNKS) throw new UsageError(`the input needs more than ${MAX_CHUNKS} chunks: raise --chunk-bytes`);
         let sentBefore = 0;
         const result = await repo.push(chunk.descriptor, createReadStream(chunk.path), {
           signal: options.signal,
@@ -166,8 +165,7 @@ export async function send(options: SendOptions): Promise<SendResult> {
     ttlSeconds,
     filename,
     totalBytes: rawTotal,
-    // wire-format.md: the chunk size used, or total_bytes when that is smaller.
-    chunkBytes: Math.min(chunkBytes, rawTotal),
+    chunkBytes: effectiveChunkBytes(rawTotal, chunkBytes),
     chunkCount: layers.length,
     compression,
     messageId,
