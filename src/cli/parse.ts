@@ -34,3 +34,9 @@ export function parseDuration(flag: string, value: string): number {
   if (ms < 1) throw new UsageError(`${flag}: must be more than 0`);
   return ms;
 }
+
+/** A count flag (`--parallel`, `--max`): a positive integer, else a UsageError naming the flag. */
+export function parsePositiveInt(flag: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) throw new UsageError(`${flag} must be a positive integer, got ${value}`);
+  return value;
+}

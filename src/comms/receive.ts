@@ -93,6 +93,7 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
   const repo = options.repository;
   if (options.me === '') throw new UsageError('--me must not be empty');
   if (options.max !== undefined && (!Number.isInteger(options.max) || options.max < 1)) throw new UsageError(`--max must be a positive integer, got ${options.max}`);
+  if (options.parallel !== undefined && (!Number.isInteger(options.parallel) || options.parallel < 1)) throw new UsageError(`--parallel must be a positive integer, got ${options.parallel}`);
   await mkdir(options.outDir, { recursive: true });
   if (!(await stat(options.outDir)).isDirectory()) throw new UsageError(`--out ${options.outDir} is not a folder`);
 

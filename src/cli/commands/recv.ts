@@ -3,7 +3,7 @@ import { receiveEach, type ReceivedMessage, type ReceiveFailure } from '../../co
 import { errorJson, type Output } from '../output.ts';
 import { openRepo, resolvePolicy, resolveSigner, withGlobalOptions, withVerifyOptions, type GlobalArgs, type SignArgs, type VerifyArgs } from '../common.ts';
 import { createProgress, formatBytes } from '../progress.ts';
-import { parseDuration, parseSince } from '../parse.ts';
+import { parseDuration, parsePositiveInt, parseSince } from '../parse.ts';
 import { watch } from '../../comms/watch.ts';
 import type { ConflictPolicy } from '../../comms/materialize.ts';
 
@@ -42,6 +42,11 @@ export function recvBuilder(y: Argv) {
 }
 
 export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal): Promise<number> {
+  // Flags are checked before anything is opened or created (an oci: mailbox, --out).
+  const since = args.since === undefined ? undefined : parseSince(args.since);
+  parsePositiveInt('--parallel', args.parallel);
+  if (args.max !== undefined) parsePositiveInt('--max', args.max);
+  const intervalMs = args.watch ? parseDuration('--interval', args.interval) : 0;
   const policy = await resolvePolicy(args);
   if (policy === false) out.note('--no-verify: signatures are NOT checked; anyone who can push to this repository can impersonate a sender');
   // Receipts are signed when a signer is at hand; an unsigned receipt is still a receipt.
@@ -56,7 +61,7 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
     me: args.me,
     outDir: args.out,
     verify: policy,
-    since: args.since === undefined ? undefined : parseSince(args.since),
+    since,
     max: args.watch ? undefined : args.max,
     writeReceipt: args['write-receipt'],
     signer,
@@ -68,7 +73,7 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
   const items = args.watch
     ? watch({
         ...common,
-        intervalMs: parseDuration('--interval', args.interval),
+        intervalMs,
         stateFile: args['state-file'],
         onPollError: (err, ms) => out.note(`poll failed (${err instanceof Error ? err.message : String(err)}); retrying in ${Math.round(ms / 1000)} s`),
       })

@@ -1,10 +1,11 @@
+import { stat } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { send, type SendInput } from '../../comms/send.ts';
 import { UsageError } from '../../errors.ts';
 import { openRepo, resolveSigner, withGlobalOptions, withSignOptions, type GlobalArgs, type SignArgs } from '../common.ts';
 import type { Output } from '../output.ts';
 import { createProgress, formatBytes } from '../progress.ts';
-import { parseSize } from '../parse.ts';
+import { parsePositiveInt, parseSize } from '../parse.ts';
 
 export interface SendArgs extends GlobalArgs, SignArgs {
   file?: string;
@@ -38,7 +39,12 @@ export function sendBuilder(y: Argv) {
 }
 
 export async function runSend(args: SendArgs, out: Output, signal: AbortSignal): Promise<number> {
+  // Every flag and the input are checked before the mailbox is opened: opening an oci: mailbox
+  // creates it, and a refused command must leave nothing behind.
   const input = sendInput(args);
+  const chunkBytes = parseSize('--chunk-bytes', args['chunk-bytes']);
+  parsePositiveInt('--parallel', args.parallel);
+  if ('path' in input) await checkRegularFile(input.path);
   const signer = await resolveSigner(args);
   if (!signer) out.note('--no-sign: this message is NOT signed; recipients that verify (the default) will refuse it');
   const repository = await openRepo(args.repo, args, { create: true });
@@ -50,7 +56,7 @@ export async function runSend(args: SendArgs, out: Output, signal: AbortSignal):
     sender: args.sender,
     compression: args.compress,
     level: args.level,
-    chunkBytes: parseSize('--chunk-bytes', args['chunk-bytes']),
+    chunkBytes,
     parallel: args.parallel,
     ttlSeconds: args['ttl-seconds'],
     sessionId: args.session,
@@ -83,4 +89,12 @@ function sendInput(args: SendArgs): SendInput {
   if (args.file === undefined) throw new UsageError('nothing to send: give a file, - for stdin, or --message TEXT');
   if (args.file === '-') return { stream: process.stdin, filename: args.filename ?? 'stdin.bin' };
   return { path: args.file, filename: args.filename };
+}
+
+/** The same refusals send() makes for a path, made before anything is opened. */
+async function checkRegularFile(file: string): Promise<void> {
+  const st = await stat(file).catch((cause: unknown) => {
+    throw new UsageError(`cannot read ${file}: ${(cause as NodeJS.ErrnoException).code ?? 'error'}`, { cause });
+  });
+  if (!st.isFile()) throw new UsageError(`${file} is not a regular file`);
 }
