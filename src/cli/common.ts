@@ -46,6 +46,11 @@ export async function openRepo(repo: string, args: GlobalArgs, extra: { stdinPas
     insecure: args.insecure,
     caFile: args['ca-file'],
     create: extra.create,
+    // --verbose traces each HTTP exchange; the client redacts query secrets from the URL and
+    // never exposes headers, so no credential reaches this line.
+    ...(args.verbose ? { onRequest: (e: { method: string; url: string; status?: number; attempt: number }) => {
+      process.stderr.write(`comms: ${e.method} ${e.url} → ${e.status ?? 'no response'}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}\n`);
+    } } : {}),
   });
 }
 

@@ -38,7 +38,9 @@ export function recvBuilder(y: Argv) {
     .option('key', { type: 'string', describe: 'Sign receipts with this key (with --write-receipt)' })
     .option('sign', { type: 'boolean', default: true, hidden: true })
     .option('fulcio-url', { type: 'string', hidden: true })
-    .option('rekor-url', { type: 'string', hidden: true });
+    .option('rekor-url', { type: 'string', hidden: true })
+    .example('$0 recv --repo ghcr.io/acme/mailbox --me bob --out ./inbox --trusted-key alice.pub', 'receive messages signed by alice\'s key')
+    .example('$0 recv --repo ghcr.io/acme/ci --me ops --out ./in --certificate-identity-regexp "^https://github.com/acme/" --certificate-oidc-issuer https://token.actions.githubusercontent.com --watch', 'follow messages signed keylessly by acme\'s GitHub workflows');
 }
 
 export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal): Promise<number> {

@@ -35,7 +35,10 @@ export function sendBuilder(y: Argv) {
     .option('chunk-bytes', { type: 'string', default: '104857600', describe: 'Chunk size in bytes (suffixes KiB, MiB, GiB accepted)' })
     .option('parallel', { type: 'number', default: 4, describe: 'Chunks compressed and uploaded at once' })
     .option('ttl-seconds', { type: 'number', default: 604800, describe: 'How long the message should live (for `comms gc`)' })
-    .option('session', { type: 'string', describe: 'Session UUID (default: a new one per run)' });
+    .option('session', { type: 'string', describe: 'Session UUID (default: a new one per run)' })
+    .example('$0 send report.pdf --repo ghcr.io/acme/mailbox --to bob --key me.key', 'send a file, signed with a local key')
+    .example('$0 send --message "deploy 1.4.2 ok" --repo ghcr.io/acme/ci --to ops', 'in CI: signed keylessly with the job\'s OIDC identity')
+    .example('tar c dir | $0 send - --filename dir.tar --repo oci:./mailbox --to bob --no-sign', 'stdin into a folder mailbox, unsigned on purpose');
 }
 
 export async function runSend(args: SendArgs, out: Output, signal: AbortSignal): Promise<number> {
