@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RegistryClient, type RequestEvent } from '../../src/oci/remote/index.ts';
+import { RegistryClient, type ClientOptions, type RequestEvent } from '../../src/oci/remote/index.ts';
 import type { RemoteRepository } from '../../src/oci/remote/repository.ts';
 import { startServer, type RunningServer } from '../../src/server/index.ts';
 import { startRegistry, type RegistryServer } from './registry.ts';
@@ -78,9 +78,9 @@ export interface CountingRepo {
   close(): Promise<void>;
 }
 
-export function countingRepo(reference: string): CountingRepo {
+export function countingRepo(reference: string, options: Omit<ClientOptions, 'onRequest'> = {}): CountingRepo {
   const requests: RequestEvent[] = [];
-  const client = new RegistryClient({ plainHttp: true, onRequest: (e) => requests.push(e) });
+  const client = new RegistryClient({ plainHttp: true, ...options, onRequest: (e) => requests.push(e) });
   const count = (method: string, path: RegExp) => requests.filter((r) => r.method === method && path.test(new URL(r.url).pathname)).length;
   return {
     repo: client.repository(reference),
