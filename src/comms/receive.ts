@@ -113,7 +113,9 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
     }
   }, options.signal);
 
-  const seenIds = new Set<string>(options.skip?.messageIds ?? []);
+  // Copies sharing a message id are all kept until one of them is delivered: dropping them by id
+  // before verification would let a forged copy (same id, listed first) suppress the genuine one.
+  const deliveredIds = new Set<string>(options.skip?.messageIds ?? []);
   const seenDigests = new Set<string>();
   const sinceMs = options.since === undefined ? undefined : options.since.getTime() - SINCE_SKEW_MS;
   const candidates: Candidate[] = [];
@@ -126,16 +128,16 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
     }
     if (c.info.recipient !== options.me) continue;
     if (sinceMs !== undefined && c.info.createdAt.getTime() < sinceMs) continue;
-    if (seenDigests.has(c.descriptor.digest) || seenIds.has(c.info.messageId)) continue;
+    if (seenDigests.has(c.descriptor.digest) || deliveredIds.has(c.info.messageId)) continue;
     seenDigests.add(c.descriptor.digest);
-    seenIds.add(c.info.messageId);
     candidates.push(c);
   }
   candidates.sort((a, b) => a.info.createdAt.getTime() - b.info.createdAt.getTime() || (a.tag < b.tag ? -1 : 1));
-  const chosen = options.max === undefined ? candidates : candidates.slice(0, options.max);
+  const chosen = options.max === undefined ? candidates : firstMessages(candidates, options.max);
 
   for (const c of chosen) {
     options.signal?.throwIfAborted();
+    if (deliveredIds.has(c.info.messageId)) continue; // another copy of it was delivered
     let verified: VerifiedMessage | null = null;
     try {
       if (options.verify !== false) {
@@ -161,6 +163,7 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
         createdAt: c.info.createdAt.toISOString(),
         verified,
       };
+      deliveredIds.add(c.info.messageId);
       if (options.writeReceipt) {
         received.receipt = await ack({
           repository: repo,
@@ -196,4 +199,15 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
       yield failure;
     }
   }
+}
+
+/** The candidates of the first `max` distinct message ids (--max counts messages, not copies). */
+function firstMessages(candidates: Candidate[], max: number): Candidate[] {
+  const ids = new Set<string>();
+  return candidates.filter((c) => {
+    if (ids.has(c.info.messageId)) return true;
+    if (ids.size >= max) return false;
+    ids.add(c.info.messageId);
+    return true;
+  });
 }
