@@ -367,6 +367,35 @@ for (const store of stores) {
       });
     }
 
+    it('a forged copy with the same message id, sorting first, does not suppress the genuine message', async (t) => {
+      if (!store.available()) return t.skip(skipMessage('docker-registry'));
+      const ref = store.ref('same-id');
+      const s = await sendSigned(ref);
+      const r = await openRepository(ref);
+      const original = await fetchJson(r, s.digest);
+      // Same dockercomms.message.id, an hour older, under an inbox tag that lists first.
+      const m = structuredClone(original.manifest);
+      const created = new Date(Date.parse(m.annotations![Annotation.CreatedAt]!) - 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      m.annotations = { ...m.annotations, [Annotation.Filename]: 'invoice.pdf', [Annotation.CreatedAt]: created };
+      const bytes = new TextEncoder().encode(goManifest(m));
+      const forged: Descriptor = { mediaType: MediaType.ImageManifest, digest: digestOf(bytes), size: bytes.length };
+      const forgedTag = s.tag.replace(/-[0-9a-f]{8}-([0-9a-f]{8})$/, '-00000000-$1');
+      assert.ok(forgedTag < s.tag);
+      await r.pushManifest(forged, bytes, forgedTag);
+
+      const out = await freshOut();
+      const res = await cli(['recv', '--repo', ref, '--me', 'bob', '--out', out, '--trusted-key', path.join(keys, 'alice.pub'), '--json']);
+      assert.equal(res.code, 2, 'the forgery is reported');
+      const lines = jsonLines(res.stdout);
+      const refused = lines.filter((l) => 'error' in l);
+      const received = lines.filter((l) => !('error' in l));
+      assert.deepEqual(refused.map((l) => l['digest']), [forged.digest]);
+      assert.match((refused[0]!['error'] as { message: string }).message, /no signature bundle refers to/);
+      assert.deepEqual(received.map((l) => l['digest']), [s.digest], 'the genuine message is still delivered');
+      assert.deepEqual(await listAll(out), ['numbers.txt']);
+      assert.equal(await readFile(path.join(out, 'numbers.txt'), 'utf8'), PAYLOAD);
+    });
+
     it('send with no signer at all stops, naming --key, keyless in CI and --no-sign, and pushes nothing', async (t) => {
       if (!store.available()) return t.skip(skipMessage('docker-registry'));
       const ref = store.ref('no-signer');
