@@ -10,7 +10,7 @@ import { MediaType } from '../oci/mediatypes.ts';
 import type { OperationOptions, Repository } from '../oci/target.ts';
 import { Annotation, ArtifactType } from '../protocol/constants.ts';
 import { bundleTagPrefix, inboxPrefix, receiptTagPrefix } from '../protocol/tags.ts';
-import { NotFoundError, ProtocolError } from '../errors.ts';
+import { CommsError, ExitCode, NotFoundError } from '../errors.ts';
 import { mapLimit } from '../util/pool.ts';
 import { TagSnapshot } from './tag-snapshot.ts';
 
@@ -53,12 +53,14 @@ export async function findReferrers(repo: Repository, subject: Descriptor, optio
     try {
       fetched = await repo.fetchManifest(tag, { signal: options.signal });
     } catch (err) {
-      // A tag deleted between listing and fetching (TTL clean-up) is simply gone.
-      if (err instanceof NotFoundError) return undefined;
+      // A tag deleted between listing and fetching (TTL clean-up) is simply gone. Anyone who can
+      // push can put junk under a `bundle-<hex12>-` tag (not JSON, over 4 MiB, corrupt): it refers
+      // to nothing, and must not stop the genuine referrers from being found.
+      if (err instanceof NotFoundError || (err instanceof CommsError && err.exitCode === ExitCode.PROTOCOL)) return undefined;
       throw err;
     }
     if (known.has(fetched.descriptor.digest)) return undefined;
-    const manifest = parseManifestLoose(fetched.bytes, tag);
+    const manifest = parseManifestLoose(fetched.bytes);
     if (manifest === undefined) return undefined;
     const refersToSubject =
       manifest.subject?.digest === subject.digest ||
@@ -80,12 +82,13 @@ export async function findReferrers(repo: Repository, subject: Descriptor, optio
   return [...found.values()];
 }
 
-function parseManifestLoose(bytes: Uint8Array, tag: string): ImageManifest | undefined {
+/** The manifest when it is an image manifest; undefined for anything else (not JSON included). */
+function parseManifestLoose(bytes: Uint8Array): ImageManifest | undefined {
   let m: unknown;
   try {
     m = JSON.parse(new TextDecoder().decode(bytes));
-  } catch (cause) {
-    throw new ProtocolError(`manifest at tag ${tag} is not JSON`, { cause, code: 'MANIFEST_INVALID' });
+  } catch {
+    return undefined;
   }
   const x = m as ImageManifest;
   if (typeof x !== 'object' || x === null || x.schemaVersion !== 2 || typeof x.config !== 'object' || x.config === null) return undefined;
