@@ -38,6 +38,7 @@ import { keyIdOf } from '../../src/trust/key-id.ts';
 import { loadKeySigner } from '../../src/trust/key-signer.ts';
 import type { MessageSigner, SignedBundle } from '../../src/trust/signer.ts';
 import { cleanEnv, jsonLines, listAll, runCli, type CliResult } from '../support/hostile-cli.ts';
+import { plantLayoutManifest } from '../support/hostile-store.ts';
 import { startRegistry, type RegistryServer } from '../support/registry.ts';
 import { mockIdentityToken, startSigstoreMock, type SigstoreMock } from '../support/sigstore-mock.ts';
 import { requireTool, skipMessage, tempDir, type TempDir } from '../support/tools.ts';
@@ -395,6 +396,22 @@ for (const store of stores) {
       assert.deepEqual(await listAll(out), ['numbers.txt']);
       assert.equal(await readFile(path.join(out, 'numbers.txt'), 'utf8'), PAYLOAD);
     });
+
+    if (store.label === 'oci: layout') {
+      it('junk planted under bundle- tags of the message (not JSON, over 4 MiB) does not block the genuine bundle', async () => {
+        const ref = store.ref('junk-bundle-tags');
+        const s = await sendSigned(ref);
+        const root = ref.slice('oci:'.length);
+        const hex12 = s.digest.slice(7, 19);
+        await plantLayoutManifest(root, `bundle-${hex12}-1-000000`, new TextEncoder().encode('this is not JSON'));
+        await plantLayoutManifest(root, `bundle-${hex12}-1-000001`, new TextEncoder().encode(`{"schemaVersion":2,"pad":"${'x'.repeat(5 * 1024 * 1024)}"}`));
+        const out = await freshOut();
+        const r = await cli(['recv', '--repo', ref, '--me', 'bob', '--out', out, '--trusted-key', path.join(keys, 'alice.pub'), '--json']);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.equal(oneJson(r)['digest'], s.digest);
+        assert.deepEqual(await listAll(out), ['numbers.txt']);
+      });
+    }
 
     it('send with no signer at all stops, naming --key, keyless in CI and --no-sign, and pushes nothing', async (t) => {
       if (!store.available()) return t.skip(skipMessage('docker-registry'));
