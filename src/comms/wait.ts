@@ -53,12 +53,22 @@ async function waitFor(repo: Repository, subject: Descriptor, artifactType: stri
     }
     const left = deadline - Date.now();
     if (left <= 0) throw new TimeoutError(`no ${what} to ${subject.digest} in ${repo.name} within ${Math.round(timeoutMs / 1000)} s`);
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(resolve, Math.min(interval, left));
-      options.signal?.addEventListener('abort', () => {
-        clearTimeout(t);
-        reject(options.signal?.reason);
-      }, { once: true });
-    });
+    await pause(Math.min(interval, left), options.signal);
   }
+}
+
+/** Waits `ms`, or rejects with the abort reason; the abort listener goes when the wait ends. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    // A listener left behind per poll would pile up on a long wait's signal (hundreds over minutes).
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
