@@ -397,6 +397,30 @@ for (const store of stores) {
       assert.equal(await readFile(path.join(out, 'numbers.txt'), 'utf8'), PAYLOAD);
     });
 
+    it('a bundle whose blob is gone is a refusal of that message (exit 2), not the end of the run', async (t) => {
+      if (!store.available()) return t.skip(skipMessage('docker-registry'));
+      const ref = store.ref('bundle-blob-gone');
+      const good = await sendSigned(ref);
+      const orphan = await sendSigned(ref, ['--no-sign']);
+      const r = await openRepository(ref);
+      const message = await fetchJson(r, orphan.digest);
+      const pushed = await pushBundle(r, message.desc, message.bytes, await loadKeySigner(path.join(keys, 'alice.key')));
+      const layer = (await fetchJson(r, pushed.digest)).manifest.layers[0]!;
+      // Deleted after the bundle manifest was pushed: a registry with deletion on allows it.
+      await r.delete(layer);
+      assert.equal(await r.exists(layer), false);
+
+      const out = await freshOut();
+      const res = await cli(['recv', '--repo', ref, '--me', 'bob', '--out', out, '--trusted-key', path.join(keys, 'alice.pub'), '--json']);
+      assert.equal(res.code, 2, res.stdout + res.stderr);
+      const lines = jsonLines(res.stdout);
+      assert.deepEqual(lines.filter((l) => !('error' in l)).map((l) => l['digest']), [good.digest]);
+      const refused = lines.filter((l) => 'error' in l);
+      assert.deepEqual(refused.map((l) => l['digest']), [orphan.digest]);
+      assert.equal((refused[0]!['error'] as { exitCode: number }).exitCode, 2);
+      assert.deepEqual(await listAll(out), ['numbers.txt']);
+    });
+
     if (store.label === 'oci: layout') {
       it('junk planted under bundle- tags of the message (not JSON, over 4 MiB) does not block the genuine bundle', async () => {
         const ref = store.ref('junk-bundle-tags');
