@@ -179,7 +179,9 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
       }
       yield received;
     } catch (err) {
-      if (!(err instanceof CommsError) || (err.exitCode !== 2 && err.exitCode !== 4)) throw err;
+      // A message that fails a check, or whose chunk is gone from the store (deleted, or never
+      // pushed by whoever wrote it), is refused alone; the other messages are still received.
+      if (!(err instanceof CommsError) || (err.exitCode !== 2 && err.exitCode !== 4 && !(err instanceof NotFoundError))) throw err;
       const failure: ReceiveFailure = { digest: c.descriptor.digest, tag: c.tag, error: err };
       if (options.writeReceipt) {
         failure.receipt = await ack({
