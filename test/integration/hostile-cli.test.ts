@@ -14,6 +14,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import type { Descriptor } from '../../src/oci/descriptor.ts';
+import { openRepository } from '../../src/oci/open.ts';
 import { inboxPrefix } from '../../src/protocol/tags.ts';
 import { cleanEnv, jsonLines, listAll, runCli, type CliResult } from '../support/hostile-cli.ts';
 import { startHostileRegistry, type HostileRegistry } from '../support/hostile-registry.ts';
@@ -219,6 +221,37 @@ describe('an oversize manifest from a registry that sends one', () => {
       } finally {
         await stand.close();
       }
+    });
+  }
+});
+
+describe('a message whose chunk is missing from the store', () => {
+  for (const kind of ['docker-registry', 'oci: layout']) {
+    it(`${kind}: that message is refused (exit 5, nothing written) and the next one is still delivered`, async (t) => {
+      if (kind === 'docker-registry' && registry === undefined) return t.skip(skipMessage('docker-registry'));
+      const ref = kind === 'docker-registry' ? `${registry!.host}/hostile/missing-chunk` : `oci:${path.join(work.path, 'layouts', 'missing-chunk')}`;
+      const { out, tmp, env } = await runFolders(`missing-chunk-${kind.replace(/\W+/g, '-')}`);
+      const sent: { digest: string; tag: string }[] = [];
+      for (const text of ['first, its chunk will vanish', 'second, intact']) {
+        const r = await runCli(['send', '--repo', ref, '--to', 'bob', '--message', text, '--no-sign', '--json'], env);
+        assert.equal(r.code, 0, r.stderr);
+        sent.push(jsonLines(r.stdout)[0] as { digest: string; tag: string });
+      }
+      // Deleted after the manifest was pushed (a registry with deletion on allows it; a TTL sweep does it).
+      const repo = await openRepository(ref);
+      const layer = (JSON.parse(new TextDecoder().decode((await repo.fetchManifest(sent[0]!.digest)).bytes)) as { layers: Descriptor[] }).layers[0]!;
+      await repo.delete(layer);
+
+      const r = await runCli(['recv', '--repo', ref, '--me', 'bob', '--out', out, '--no-verify', '--json'], env);
+      assert.equal(r.code, 5, r.stdout + r.stderr);
+      const lines = jsonLines(r.stdout);
+      const refused = lines.filter((l) => 'error' in l);
+      assert.deepEqual(refused.map((l) => l['digest']), [sent[0]!.digest]);
+      assert.equal((refused[0]!['error'] as { exitCode: number }).exitCode, 5);
+      assert.deepEqual(lines.filter((l) => !('error' in l)).map((l) => l['digest']), [sent[1]!.digest]);
+      assert.deepEqual(await listAll(out), ['message.txt']);
+      const left = (await listAll(tmp)).filter((p) => !/^comms-partial-\d+$/.test(p));
+      assert.deepEqual(left, [], 'no partial file of the refused message');
     });
   }
 });
