@@ -5,6 +5,8 @@
  * makes the tag-schema fallback lose nothing: an entry clobbered in the index by a racing writer
  * is still named by its own tag. Results are deduplicated by digest.
  */
+import { randomInt } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Descriptor, ImageManifest } from '../oci/descriptor.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { OperationOptions, Repository } from '../oci/target.ts';
@@ -12,6 +14,7 @@ import { Annotation, ArtifactType } from '../protocol/constants.ts';
 import { bundleTagPrefix, inboxPrefix, receiptTagPrefix } from '../protocol/tags.ts';
 import { CommsError, ExitCode, NotFoundError } from '../errors.ts';
 import { mapLimit } from '../util/pool.ts';
+import { isTransientRegistryError } from './referrers.ts';
 import { TagSnapshot } from './tag-snapshot.ts';
 
 export interface FindReferrersOptions extends OperationOptions {
@@ -32,9 +35,7 @@ export async function findReferrers(repo: Repository, subject: Descriptor, optio
   const found = new Map<string, Descriptor>();
   const source = options.source ?? 'auto';
   if (source !== 'tag') {
-    await repo.referrers(subject, (page) => {
-      for (const d of page) if (!found.has(d.digest)) found.set(d.digest, d);
-    }, { artifactType: options.artifactType, signal: options.signal });
+    for (const d of await listReferrers(repo, subject, options)) if (!found.has(d.digest)) found.set(d.digest, d);
   }
   if (source === 'referrers') return [...found.values()];
 
@@ -83,6 +84,29 @@ export async function findReferrers(repo: Repository, subject: Descriptor, optio
 }
 
 /** The manifest when it is an image manifest; undefined for anything else (not JSON included). */
+/** Read attempts of the referrers listing when the registry answers 5xx. */
+const LISTING_ATTEMPTS = 4;
+
+/**
+ * The Referrers API or tag-schema listing, retried on a 5xx: docker-registry answers 500 to a read
+ * of the sha256-<hex> index that races a writer's push of it, which a waiting agent (waitForReceipt
+ * while recipients ack) meets routinely. Each attempt starts afresh, so no partial page is kept.
+ */
+async function listReferrers(repo: Repository, subject: Descriptor, options: FindReferrersOptions): Promise<Descriptor[]> {
+  for (let attempt = 1; ; attempt++) {
+    const listed: Descriptor[] = [];
+    try {
+      await repo.referrers(subject, (page) => {
+        listed.push(...page);
+      }, { artifactType: options.artifactType, signal: options.signal });
+      return listed;
+    } catch (err) {
+      if (attempt >= LISTING_ATTEMPTS || !isTransientRegistryError(err)) throw err;
+      await delay(randomInt(20, 50 * 2 ** attempt), undefined, { signal: options.signal });
+    }
+  }
+}
+
 function parseManifestLoose(bytes: Uint8Array): ImageManifest | undefined {
   let m: unknown;
   try {
