@@ -83,7 +83,10 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
   for await (const item of items) {
     progress.finish();
     if ('error' in item) {
-      exit ||= reportFailure(item, out);
+      // Every failure is reported; the exit code is the first one's. (`exit ||= report(…)` skipped
+      // the report of every failure after the first.)
+      const code = reportFailure(item, out);
+      exit ||= code;
     } else {
       count++;
       reportMessage(item, out);
