@@ -225,6 +225,26 @@ describe('an oversize manifest from a registry that sends one', () => {
   }
 });
 
+describe('hostile messages beside a genuine one', () => {
+  it('oci: layout: each hostile one is refused, the genuine one is delivered, exit 4', async () => {
+    const layout = path.join(work.path, 'layouts', 'mixed');
+    const { out, tmp, env } = await runFolders('mixed');
+    const good = await runCli(['send', '--repo', `oci:${layout}`, '--to', 'bob', '--message', 'the real one', '--no-sign', '--json'], env);
+    assert.equal(good.code, 0, good.stderr);
+    const hostile = ['traversal-filename', 'gzip-bomb', 'two-entries', 'wrong-entry-name'];
+    // Distinct inbox tags; the layer cases share one message id, so every copy must be tried.
+    for (const [i, name] of hostile.entries()) await storeInLayout(layout, `${TAG.slice(0, -8)}0000000${i}`, await loadHostileCase(name));
+    const r = await runCli(['recv', '--repo', `oci:${layout}`, '--me', 'bob', '--out', out, '--no-verify', '--json'], env);
+    assert.equal(r.code, 4, r.stderr);
+    const lines = jsonLines(r.stdout);
+    assert.deepEqual(lines.filter((l) => 'error' in l).map((l) => (l['error'] as { code: string }).code).sort(), ['CHUNK_TOO_LARGE', 'TAR_ENTRY_NAME', 'TAR_MULTIPLE_ENTRIES', 'UNSAFE_FILENAME']);
+    assert.deepEqual(lines.filter((l) => !('error' in l)).map((l) => l['digest']), [jsonLines(good.stdout)[0]!['digest']]);
+    assert.deepEqual(await listAll(out), ['message.txt']);
+    const left = (await listAll(tmp)).filter((p) => !/^comms-partial-\d+$/.test(p));
+    assert.deepEqual(left, []);
+  });
+});
+
 describe('a message whose chunk is missing from the store', () => {
   for (const kind of ['docker-registry', 'oci: layout']) {
     it(`${kind}: that message is refused (exit 5, nothing written) and the next one is still delivered`, async (t) => {
