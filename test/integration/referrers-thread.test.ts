@@ -112,6 +112,29 @@ for (const kind of backendKinds()) {
       }
     });
 
+    it('thread nests replies recursively: a reply to a reply, and a receipt for a reply, sit under that reply', async () => {
+      const c = countingRepo(backend.freshRepo('nested'));
+      try {
+        const repo = c.repo;
+        const m = await send({ repository: repo, recipient: 'bob', sender: 'alice', input: { text: 'm' } });
+        const r1 = await reply({ repository: repo, to: m.digest, sender: 'bob', input: { text: 'r1' } });
+        assert.equal(r1.recipient, 'alice');
+        const r2 = await reply({ repository: repo, to: r1.digest, sender: 'alice', input: { text: 'r2' } });
+        assert.equal(r2.recipient, 'bob', "a reply to bob's reply goes back to bob");
+        const r3 = await reply({ repository: repo, to: r2.digest, sender: 'bob', input: { text: 'r3' } });
+        const receipt = await ack({ repository: repo, forDigest: r1.digest, status: 'accepted', sender: 'alice' });
+        const root = await thread(repo, m.digest);
+        assert.deepEqual(root.children.map((n) => [n.kind, n.digest]), [['reply', r1.digest]]);
+        const n1 = root.children[0]!;
+        assert.deepEqual(new Set(n1.children.map((n) => n.digest)), new Set([r2.digest, receipt.digest]));
+        const n2 = n1.children.find((n) => n.digest === r2.digest)!;
+        assert.deepEqual(n2.children.map((n) => [n.kind, n.digest]), [['reply', r3.digest]]);
+        if (backend.referrersApi) assert.equal(c.tagSchemaWrites(), 0);
+      } finally {
+        await c.close();
+      }
+    });
+
     it('comms reply: the recipient defaults to the original sender, the reply has its own inbox tag, and that sender receives it', async () => {
       const ref = backend.freshRepo('reply');
       const c = countingRepo(ref);
