@@ -84,6 +84,21 @@ export async function findReferrers(repo: Repository, subject: Descriptor, optio
 }
 
 /** The manifest when it is an image manifest; undefined for anything else (not JSON included). */
+/**
+ * Whose inboxes a reply to this manifest can land in: its sender's (the default recipient of a
+ * reply) and its recipient's. Empty for a manifest that names neither (not a message).
+ */
+export function replyRecipientsOf(manifestBytes: Uint8Array): string[] {
+  let annotations: Record<string, unknown> | undefined;
+  try {
+    annotations = (JSON.parse(new TextDecoder().decode(manifestBytes)) as { annotations?: Record<string, unknown> }).annotations;
+  } catch {
+    return [];
+  }
+  const people = [annotations?.[Annotation.Sender], annotations?.[Annotation.Recipient]];
+  return [...new Set(people.filter((p): p is string => typeof p === 'string' && p !== ''))];
+}
+
 /** Read attempts of the referrers listing when the registry answers 5xx. */
 const LISTING_ATTEMPTS = 4;
 

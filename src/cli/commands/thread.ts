@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import { findReferrers } from '../../comms/discover.ts';
+import { findReferrers, replyRecipientsOf } from '../../comms/discover.ts';
 import { thread, type ThreadNode } from '../../comms/thread.ts';
 import { parseDigest } from '../../oci/digest.ts';
 import { openRepo, withGlobalOptions, type GlobalArgs } from '../common.ts';
@@ -53,8 +53,9 @@ export function discoverBuilder(y: Argv) {
 export async function runDiscover(args: DiscoverArgs, out: Output, signal: AbortSignal): Promise<number> {
   parseDigest(args.digest);
   const repository = await openRepo(args.repo, args);
-  const subject = await repository.resolve(args.digest, { signal });
-  const found = await findReferrers(repository, subject, { artifactType: args['artifact-type'], source: args.source, signal });
+  const { descriptor: subject, bytes } = await repository.fetchManifest(args.digest, { signal });
+  // Replies are also found through the inboxes they are addressed to (SPEC §9.2), as thread does.
+  const found = await findReferrers(repository, subject, { artifactType: args['artifact-type'], source: args.source, replyRecipients: replyRecipientsOf(bytes), signal });
   if (out.json) {
     for (const d of found) out.result({ digest: d.digest, mediaType: d.mediaType, size: d.size, artifactType: d.artifactType, annotations: d.annotations ?? {} }, '');
   } else {
