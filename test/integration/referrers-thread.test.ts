@@ -14,6 +14,7 @@ import { ack, findReferrers, loadKeySigner, reply, send, thread, type MessageSig
 import { inboxPrefix } from '../../src/protocol/tags.ts';
 import { ArtifactType, ExtensionAnnotation } from '../../src/protocol/constants.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
+import { digestOf } from '../../src/oci/digest.ts';
 import { backendKinds, countingRepo, describeRun, runComms, startBackend, TEST_KEY, TEST_PUB, type Backend } from '../support/referrers-backends.ts';
 import { tempDir } from '../support/tools.ts';
 
@@ -175,6 +176,32 @@ for (const kind of backendKinds()) {
     });
 
     if (kind === 'docker-registry') {
+      it('an index clobbered by a racing writer loses nothing: the receipt, bundle and reply tags still name them', async () => {
+        const ref = backend.freshRepo('clobber');
+        const c = countingRepo(ref);
+        try {
+          const repo = c.repo;
+          const m = await send({ repository: repo, recipient: 'bob', sender: 'alice', input: { text: 'm' }, signer });
+          const r = await reply({ repository: repo, to: m.digest, sender: 'bob', input: { text: 'r' } });
+          const receipt = await ack({ repository: repo, forDigest: m.digest, status: 'accepted', sender: 'bob' });
+          const all = new Set([m.bundle!.digest, r.digest, receipt.digest]);
+          // What a writer that read the index before all of these would push back: an index without them.
+          const empty = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] }));
+          await repo.pushManifest({ mediaType: MediaType.ImageIndex, digest: digestOf(empty), size: empty.length }, empty, `sha256-${hexOf(m.digest)}`);
+          assert.deepEqual(await findReferrers(repo, m.descriptor, { source: 'referrers' }), [], 'the index lists nothing now');
+
+          const root = await thread(repo, m.digest);
+          assert.deepEqual(new Set(root.children.map((n) => n.digest)), all);
+          const d = await runComms(['discover', '--repo', ref, m.digest, '--json', '--plain-http']);
+          assert.equal(d.code, 0, describeRun(d));
+          assert.deepEqual(new Set(d.json.map((l) => l['digest'])), all, 'comms discover finds the reply through the inbox tags too');
+          const found = await findReferrers(repo, m.descriptor, { replyRecipients: ['alice'] });
+          assert.deepEqual(new Set(found.map((x) => x.digest)), all);
+        } finally {
+          await c.close();
+        }
+      });
+
       it("a v1.0 reader's view: after ack, a receipt-<hex12>- tag names the receipt and the sha256-<hex> index lists it", async () => {
         const ref = backend.freshRepo('v10');
         const c = countingRepo(ref);
