@@ -7,13 +7,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { ack, findReferrers, loadKeySigner, reply, send, thread, type MessageSigner } from '../../src/index.ts';
 import { inboxPrefix } from '../../src/protocol/tags.ts';
 import { ArtifactType, ExtensionAnnotation } from '../../src/protocol/constants.ts';
-import { MediaType } from '../../src/oci/mediatypes.ts';
+import { EMPTY_JSON_BYTES, EMPTY_JSON_DIGEST, MediaType } from '../../src/oci/mediatypes.ts';
+import { pushReferrer } from '../../src/comms/referrers.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { backendKinds, countingRepo, describeRun, runComms, startBackend, TEST_KEY, TEST_PUB, type Backend } from '../support/referrers-backends.ts';
 import { tempDir } from '../support/tools.ts';
@@ -197,6 +199,26 @@ for (const kind of backendKinds()) {
           assert.deepEqual(new Set(d.json.map((l) => l['digest'])), all, 'comms discover finds the reply through the inbox tags too');
           const found = await findReferrers(repo, m.descriptor, { replyRecipients: ['alice'] });
           assert.deepEqual(new Set(found.map((x) => x.digest)), all);
+        } finally {
+          await c.close();
+        }
+      });
+
+      it('a sha512 subject: the index is written under sha512-<hex[:64]>, the tag the spec names and the client reads', async () => {
+        const c = countingRepo(backend.freshRepo('sha512'));
+        try {
+          const repo = c.repo;
+          const config = { mediaType: MediaType.EmptyJSON, digest: EMPTY_JSON_DIGEST, size: EMPTY_JSON_BYTES.length };
+          await repo.push(config, EMPTY_JSON_BYTES);
+          // The subject need not be stored (distribution refuses sha512 manifests); only its digest matters.
+          const subject = { mediaType: MediaType.ImageManifest, digest: `sha512:${createHash('sha512').update('a subject').digest('hex')}`, size: 9 };
+          const bytes = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: 'application/vnd.example.note', config, layers: [], subject }));
+          const desc = { mediaType: MediaType.ImageManifest, digest: digestOf(bytes), size: bytes.length };
+          const pushed = await pushReferrer(repo, desc, bytes, subject, 'a-note');
+          assert.equal(pushed.indexedBy, 'tag-schema');
+          assert.equal(c.count('PUT', new RegExp(`/manifests/sha512-${subject.digest.slice(7, 7 + 64)}$`)), 1);
+          const found = await findReferrers(repo, subject, { source: 'referrers' });
+          assert.deepEqual(found.map((d) => d.digest), [desc.digest]);
         } finally {
           await c.close();
         }
