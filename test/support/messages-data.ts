@@ -35,9 +35,10 @@ function textBlock(size: number, rand: () => number): Buffer {
 }
 
 /**
- * 1 MiB pieces of 64 KiB units, alternately drawn from a pool of random blocks (barely
- * compressible for gzip, whose window is 32 KiB) and a pool of text blocks (very compressible);
- * each unit is stamped with its position, so no two units of the file are equal.
+ * 1 MiB pieces of 64 KiB units: one in four drawn from a pool of random blocks (incompressible for
+ * gzip, whose window is 32 KiB), the rest from a pool of text blocks (very compressible) — the
+ * same 1/4 random, 3/4 text mix as bench/lib/data.ts. Each unit is stamped with its position, so
+ * no two units of the file are equal.
  */
 function* mixedPieces(totalBytes: number, seed: number): Generator<Buffer> {
   const rand = prng(seed);
@@ -51,7 +52,7 @@ function* mixedPieces(totalBytes: number, seed: number): Generator<Buffer> {
   for (let off = 0; off < totalBytes; off += PIECE) {
     const piece = Buffer.allocUnsafe(PIECE);
     for (let p = 0; p < PIECE; p += BLOCK, unit++) {
-      const pool = unit % 2 === 0 ? randomPool : textPool;
+      const pool = unit % 4 === 0 ? randomPool : textPool;
       pool[Math.floor(rand() * POOL)]!.copy(piece, p);
       piece.write(`#${String(unit).padStart(10, '0')}\n`, p, 'latin1');
     }
