@@ -5,8 +5,6 @@
  * makes the tag-schema fallback lose nothing: an entry clobbered in the index by a racing writer
  * is still named by its own tag. Results are deduplicated by digest.
  */
-import { randomInt } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Descriptor, ImageManifest } from '../oci/descriptor.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { OperationOptions, Repository } from '../oci/target.ts';
@@ -14,7 +12,6 @@ import { Annotation, ArtifactType } from '../protocol/constants.ts';
 import { bundleTagPrefix, inboxPrefix, receiptTagPrefix } from '../protocol/tags.ts';
 import { CommsError, ExitCode, NotFoundError } from '../errors.ts';
 import { mapLimit } from '../util/pool.ts';
-import { isTransientRegistryError } from './referrers.ts';
 import { TagSnapshot } from './tag-snapshot.ts';
 
 export interface FindReferrersOptions extends OperationOptions {
@@ -35,7 +32,11 @@ export async function findReferrers(repo: Repository, subject: Descriptor, optio
   const found = new Map<string, Descriptor>();
   const source = options.source ?? 'auto';
   if (source !== 'tag') {
-    for (const d of await listReferrers(repo, subject, options)) if (!found.has(d.digest)) found.set(d.digest, d);
+    // A 5xx on these reads (docker-registry's answer to a read racing a tag write) is retried by
+    // the client's retry layer, like every idempotent request.
+    await repo.referrers(subject, (page) => {
+      for (const d of page) if (!found.has(d.digest)) found.set(d.digest, d);
+    }, { artifactType: options.artifactType, signal: options.signal });
   }
   if (source === 'referrers') return [...found.values()];
 
@@ -83,7 +84,6 @@ export async function findReferrers(repo: Repository, subject: Descriptor, optio
   return [...found.values()];
 }
 
-/** The manifest when it is an image manifest; undefined for anything else (not JSON included). */
 /**
  * Whose inboxes a reply to this manifest can land in: its sender's (the default recipient of a
  * reply) and its recipient's. Empty for a manifest that names neither (not a message).
@@ -99,29 +99,7 @@ export function replyRecipientsOf(manifestBytes: Uint8Array): string[] {
   return [...new Set(people.filter((p): p is string => typeof p === 'string' && p !== ''))];
 }
 
-/** Read attempts of the referrers listing when the registry answers 5xx. */
-const LISTING_ATTEMPTS = 4;
-
-/**
- * The Referrers API or tag-schema listing, retried on a 5xx: docker-registry answers 500 to a read
- * of the sha256-<hex> index that races a writer's push of it, which a waiting agent (waitForReceipt
- * while recipients ack) meets routinely. Each attempt starts afresh, so no partial page is kept.
- */
-async function listReferrers(repo: Repository, subject: Descriptor, options: FindReferrersOptions): Promise<Descriptor[]> {
-  for (let attempt = 1; ; attempt++) {
-    const listed: Descriptor[] = [];
-    try {
-      await repo.referrers(subject, (page) => {
-        listed.push(...page);
-      }, { artifactType: options.artifactType, signal: options.signal });
-      return listed;
-    } catch (err) {
-      if (attempt >= LISTING_ATTEMPTS || !isTransientRegistryError(err)) throw err;
-      await delay(randomInt(20, 50 * 2 ** attempt), undefined, { signal: options.signal });
-    }
-  }
-}
-
+/** The manifest when it is an image manifest; undefined for anything else (not JSON included). */
 function parseManifestLoose(bytes: Uint8Array): ImageManifest | undefined {
   let m: unknown;
   try {

@@ -147,7 +147,7 @@ function jitter(ms: number): number {
 }
 
 /** A registry-side failure (HTTP 5xx) that another try may not meet. */
-export function isTransientRegistryError(err: unknown): boolean {
+function isTransientRegistryError(err: unknown): boolean {
   return err instanceof CommsError && err.status !== undefined && err.status >= 500 && err.status <= 599;
 }
 

@@ -133,6 +133,30 @@ describe('retry layer', () => {
     assert.equal(backoffDelay(10, policy, () => 0.5), 500, 'the ceiling is maxDelayMs');
   });
 
+  it('retries a 500 for a read (GET) but never for a write (PUT)', async () => {
+    const answered = new Map<string, number>();
+    const server = await fake((req, res) => {
+      const n = (answered.get(req.method ?? '') ?? 0) + 1;
+      answered.set(req.method ?? '', n);
+      res.writeHead(n === 1 ? 500 : 200).end();
+    });
+    try {
+      await withAgent(async (base) => {
+        const send = compose(base, retryLayer(policy, { sleep: async () => undefined }));
+        const read = await send({ method: 'GET', url: new URL(`${server.origin}/v2/r/manifests/sha256-abc`) });
+        assert.equal(read.status, 200, 'the read was tried again after its 500');
+        await text(read);
+        const write = await send({ method: 'PUT', url: new URL(`${server.origin}/v2/r/manifests/t`), body: new Uint8Array([1]), idempotent: true });
+        assert.equal(write.status, 500, 'the write was handed back as it came');
+        await text(write);
+      });
+      assert.equal(server.seen.filter((x) => x.method === 'GET').length, 2);
+      assert.equal(server.seen.filter((x) => x.method === 'PUT').length, 1);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('retries a GET whose connection was reset, and a refused connection', async () => {
     let n = 0;
     const server = await fake((req, res) => {

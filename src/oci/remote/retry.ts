@@ -1,6 +1,6 @@
 /**
- * The retry layer: exponential backoff with full jitter on 429, 502, 503, 504 and on dropped or
- * refused connections, honouring Retry-After, with a bounded number of attempts. Only requests
+ * The retry layer: exponential backoff with full jitter on 429, 502, 503, 504 (and 500 for reads)
+ * and on dropped or refused connections, honouring Retry-After, with a bounded number of attempts. Only requests
  * that are idempotent AND whose body can be sent again are repeated; anything else is returned
  * (or thrown) as it came, so a half-sent stream is never blindly replayed.
  */
@@ -20,6 +20,15 @@ export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 5, baseDelayMs: 200, ma
 export const MAX_RETRY_AFTER_MS = 60_000;
 
 export const RETRYABLE_STATUS: ReadonlySet<number> = new Set([429, 502, 503, 504]);
+
+/**
+ * A 500 is retried for reads only: distribution's filesystem store answers 500 to a GET of a tag
+ * whose link file another client is rewriting at that moment (measured: ~5% of reads of a
+ * referrers index under 20 concurrent writers). A read changes nothing, so trying again is safe.
+ */
+function retryableStatus(status: number, method: string): boolean {
+  return RETRYABLE_STATUS.has(status) || (status === 500 && (method === 'GET' || method === 'HEAD'));
+}
 
 /** Error codes (node and undici) of a connection that dropped, was refused or timed out. */
 const TRANSIENT_CODES: ReadonlySet<string> = new Set([
@@ -104,7 +113,7 @@ export function retryLayer(policy: RetryPolicy = DEFAULT_RETRY, options: RetryLa
         await wait(backoffDelay(attempt, policy, random), req.signal);
         continue;
       }
-      if (last || !RETRYABLE_STATUS.has(res.status)) return res;
+      if (last || !retryableStatus(res.status, req.method)) return res;
       const retryAfter = parseRetryAfter(header(res, 'retry-after'), now());
       if (retryAfter !== undefined && retryAfter > MAX_RETRY_AFTER_MS) return res;
       await discard(res);
