@@ -292,7 +292,8 @@ describe('hostile names and flags', () => {
     ['HOST/Mailbox', /invalid repository name "Mailbox": it must be lowercase/],
     ['HOST/a/../b', /path component "\.\."/],
     ['HOST/mbox@sha256:abc', /invalid sha256 digest "sha256:abc"/],
-    ['HOST/mbox:bad tag!', /tag|reference/],
+    ['HOST/mbox:bad tag!', /invalid reference "[^"]+": it contains whitespace/],
+    ['HOST/mbox:-leading-dash', /invalid tag "-leading-dash"/],
   ];
   for (const [ref, says] of badRefs) {
     it(`--repo ${JSON.stringify(ref)} is refused with exit 4 before any request, by recv and send`, async () => {
