@@ -45,7 +45,7 @@ export interface AckResult {
   forDigest: string;
   status: ReceiptStatus;
   verified: boolean;
-  indexedBy: 'registry' | 'tag-schema';
+  indexedBy: 'registry' | 'tag-schema' | 'tag-only';
   descriptor: Descriptor;
   bundle?: PushedBundle;
 }

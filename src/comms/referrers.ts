@@ -34,8 +34,11 @@ export interface PushReferrerOptions extends OperationOptions {
 }
 
 export interface PushReferrerResult extends PushResult {
-  /** How the referrer was made discoverable. */
-  indexedBy: 'registry' | 'tag-schema';
+  /**
+   * How the referrer was made discoverable: the registry's Referrers API, the tag-schema index,
+   * or (when other writers kept replacing the index past the bound) only its own tag.
+   */
+  indexedBy: 'registry' | 'tag-schema' | 'tag-only';
 }
 
 /**
@@ -60,7 +63,14 @@ export async function pushReferrer(
     }
     return { ...pushed, indexedBy: 'registry' };
   }
-  await addToReferrersIndex(repo, subject.digest, referrerEntry(descriptor, bytes), options);
+  try {
+    await addToReferrersIndex(repo, subject.digest, referrerEntry(descriptor, bytes), options);
+  } catch (err) {
+    // The artifact and its own tag are stored, and discovery finds it through that tag (SPEC §9.3):
+    // failing here would make a caller push it again. Report that only the tag records it.
+    if (err instanceof CommsError && err.code === 'REFERRERS_INDEX_CONTENDED') return { ...pushed, indexedBy: 'tag-only' };
+    throw err;
+  }
   return { ...pushed, indexedBy: 'tag-schema' };
 }
 

@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pushReferrer, referrersTagFor } from '../../src/comms/referrers.ts';
+import { NotFoundError } from '../../src/errors.ts';
+import { OciLayout } from '../../src/oci/layout/index.ts';
+import type { Repository } from '../../src/oci/target.ts';
+import { buildManifest } from '../../src/protocol/manifest.ts';
+import { ArtifactType } from '../../src/protocol/constants.ts';
+import { EMPTY_JSON_BYTES, EMPTY_JSON_DIGEST, MediaType } from '../../src/oci/mediatypes.ts';
+
+/**
+ * A registry without the Referrers API whose tag-schema index another writer clobbers every time
+ * (reads of it always come back empty): the referrer's own push must still succeed, reported as
+ * recorded by its tag only, and must not throw (a caller would push a duplicate).
+ */
+test('a referrer whose index entry keeps being clobbered is stored and reported as tag-only, not thrown', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'comms-ref-'));
+  try {
+    const layout = await OciLayout.open(dir, { create: true });
+    let indexWrites = 0;
+    const clobbered: Repository = new Proxy(layout, {
+      get(target, prop, receiver) {
+        if (prop === 'pushManifest') {
+          return async (...args: Parameters<Repository['pushManifest']>) => {
+            const r = await target.pushManifest(...args);
+            return { ...r, ociSubject: undefined }; // no Referrers API
+          };
+        }
+        if (prop === 'fetchManifest') {
+          return async (ref: string, o?: object) => {
+            if (ref.startsWith('sha256-')) throw new NotFoundError(`${ref} clobbered`);
+            return target.fetchManifest(ref, o);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    await layout.push({ mediaType: MediaType.EmptyJSON, digest: EMPTY_JSON_DIGEST, size: 2 }, EMPTY_JSON_BYTES);
+    const subject = buildManifest({ artifactType: ArtifactType.Message, layers: [], annotations: { a: '1' } });
+    await layout.pushManifest(subject.descriptor, subject.bytes, 'subject');
+    const receipt = buildManifest({ artifactType: ArtifactType.Receipt, layers: [], subject: subject.descriptor, annotations: { b: '2' } });
+    const r = await pushReferrer(clobbered, receipt.descriptor, receipt.bytes, subject.descriptor, 'receipt-x', {
+      maxAttempts: 2,
+      onIndexWrite: () => void indexWrites++,
+    });
+    assert.equal(r.indexedBy, 'tag-only');
+    assert.equal(indexWrites, 2, 'it tried the index each attempt');
+    assert.equal((await layout.resolve('receipt-x')).digest, receipt.descriptor.digest, 'the referrer and its own tag are stored');
+    assert.equal(referrersTagFor(subject.descriptor.digest), `sha256-${subject.descriptor.digest.slice(7)}`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
