@@ -18,6 +18,7 @@ import { chunkRawSize } from '../protocol/sizes.ts';
 import type { MessageInfo } from '../protocol/validate.ts';
 import { CommsError, ProtocolError } from '../errors.ts';
 import { forEachLimit } from '../util/pool.ts';
+import { isPidAlive } from '../util/process.ts';
 
 export type ConflictPolicy = 'suffix' | 'fail';
 
@@ -55,16 +56,7 @@ export async function scratchDirFor(outDir: string): Promise<string> {
 async function sweepStalePartials(dir: string): Promise<void> {
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const m = /^(\d+)-[0-9a-f]+\.part$/.exec(name);
-    if (m && !isAlive(Number(m[1]))) await unlink(path.join(dir, name)).catch(() => undefined);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if (m && !isPidAlive(Number(m[1]))) await unlink(path.join(dir, name)).catch(() => undefined);
   }
 }
 

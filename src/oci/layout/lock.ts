@@ -17,6 +17,7 @@ import { open, readFile, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, CommsError } from '../../errors.ts';
+import { isPidAlive } from '../../util/process.ts';
 
 export interface LockOptions {
   /** A lock older than this is taken to be abandoned (default 30 s; critical sections take ms). */
@@ -38,16 +39,6 @@ const MIN_BACKOFF_MS = 2;
 const MAX_BACKOFF_MS = 100;
 /** Breaking takes a few syscalls; a breaker file older than this belongs to a crashed breaker. */
 const BREAKER_STALE_MS = 5_000;
-
-function isPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function parseInfo(text: string): LockInfo | undefined {
   try {
