@@ -19,7 +19,7 @@ export async function openRepository(input: string, options: OpenOptions = {}): 
     if (ref.tag !== undefined || ref.digest !== undefined) {
       throw new InvalidReferenceError(`--repo names a mailbox, not a tag or digest: ${JSON.stringify(input)}`);
     }
-    return OciLayout.open(ref.path, { create: options.create ?? true });
+    return OciLayout.open(ref.path, { create: options.create ?? false });
   }
   if (ref.reference.tag !== undefined || ref.reference.digest !== undefined) {
     throw new InvalidReferenceError(`--repo names a repository, without a tag or digest: ${JSON.stringify(input)}`);
