@@ -12,8 +12,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
@@ -76,6 +75,13 @@ if (!requireTool('docker-registry')) {
     let work: TempDir;
     let bigFile: string;
     let bigSha: string;
+    /**
+     * The children's TMPDIR: a private folder on the same filesystem as --out, so the send's spool
+     * files (left behind by SIGKILL) go with the suite's folder, and no other test's recv sweeps
+     * the partial file this test watches before it has looked.
+     */
+    let childTmp: string;
+    const childEnv = () => ({ env: { TMPDIR: childTmp } });
     const sendArgs = (): string[] => [
       'send', bigFile, '--repo', `${registry.host}/${REPO}`, '--to', 'kim', '--sender', 'lee',
       '--chunk-bytes', '64MiB', '--compress', 'zstd', '--level', '1', '--parallel', '2', '--session', SESSION, '--key', TEST_KEY, '--json',
@@ -85,6 +91,8 @@ if (!requireTool('docker-registry')) {
 
     before(async () => {
       [registry, work] = await Promise.all([startRegistry({ mode: 'plain', accessLog: true, logLevel: 'error' }), tempDir('comms-msg-int-')]);
+      childTmp = join(work.path, 'tmp');
+      await mkdir(childTmp);
       bigFile = join(work.path, 'big.bin');
       bigSha = await writeMixedFile(bigFile, GiB, 7);
     });
@@ -95,7 +103,7 @@ if (!requireTool('docker-registry')) {
 
     it('(a) a send killed halfway, run again with the same --session, uploads only the missing chunks', async (t) => {
       const started = Date.now();
-      const child = spawnComms(sendArgs());
+      const child = spawnComms(sendArgs(), childEnv());
       const first = collect(child);
       await waitFor('half the chunks were stored', child, async () => (await storedBlobs(registry.storageDir)).size >= CHUNKS / 2);
       await killAndCollect(child, first);
@@ -103,7 +111,7 @@ if (!requireTool('docker-registry')) {
       assert.ok(storedBefore.size >= CHUNKS / 2 && storedBefore.size < CHUNKS, `${storedBefore.size} layers stored when killed`);
       const logMark = registry.logs().length;
 
-      const second = await collect(spawnComms(sendArgs()));
+      const second = await collect(spawnComms(sendArgs(), childEnv()));
       assert.equal(second.code, 0, second.stderr);
       const sent = second.json[0]!;
       assert.equal(sent['chunks'], CHUNKS);
@@ -127,11 +135,11 @@ if (!requireTool('docker-registry')) {
       const started = Date.now();
       const out = join(work.path, 'out');
       const recvArgs = ['recv', '--repo', `${registry.host}/${REPO}`, '--me', 'kim', '--out', out, '--trusted-key', TEST_PUB, '--json'];
-      // --out and the OS temp folder share a filesystem here, so partial files go to the scratch
-      // folder in the temp folder (materialize.ts, scratchDirFor).
-      const scratch = join(tmpdir(), `comms-partial-${process.getuid?.() ?? 0}`);
+      // --out and the children's temp folder share a filesystem, so partial files go to the
+      // scratch folder in the temp folder, outside --out (materialize.ts, scratchDirFor).
+      const scratch = join(childTmp, `comms-partial-${process.getuid?.() ?? 0}`);
 
-      const child = spawnComms(recvArgs);
+      const child = spawnComms(recvArgs, childEnv());
       const first = collect(child);
       const pid = child.pid!;
       let partial: string | undefined;
@@ -147,7 +155,7 @@ if (!requireTool('docker-registry')) {
       assert.deepEqual(await readdir(out), [], '--out holds nothing after the kill');
       assert.ok(partial !== undefined && (await stat(partial).then(() => true, () => false)), 'the dead process left its partial file in the scratch folder');
 
-      const second = await collect(spawnComms(recvArgs));
+      const second = await collect(spawnComms(recvArgs, childEnv()));
       assert.equal(second.code, 0, second.stderr);
       assert.equal(second.json.length, 1);
       assert.equal(second.json[0]!['digest'], sentDigest);
