@@ -154,12 +154,41 @@ async function main(): Promise<void> {
         console.log(await summarizeProfile(path.join(profDir, 'recv')));
         console.log('');
         console.log(await runStages({ file, comp, chunkBytes, parallel, registry, work }));
+        console.log(`\npeak RSS of comms under variants (${comp}, one run each), to see what the RSS is made of:`);
+        console.log(await rssVariants(node, CLI, file, comp, registry.host, work));
       }
     }
   } finally {
     await registry.stop();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * comms send and recv once each under variants that move one memory knob: glibc's malloc arenas
+ * (zlib and fs work run on libuv threads, each may get an arena) and V8's young generation
+ * (short-lived Buffers and their wrappers); plus the floor, `comms --help`.
+ */
+async function rssVariants(node: string, cli: string, file: string, comp: Compression, host: string, work: string): Promise<string> {
+  const floor = await measure(node, [cli, '--help']);
+  const rows: string[][] = [['`comms --help` (start-up floor)', '—', fmt.rss(floor.maxRssKiB), '—', '—']];
+  const variants: [string, NodeJS.ProcessEnv, string[]][] = [
+    ['default', {}, []],
+    ['MALLOC_ARENA_MAX=2', { MALLOC_ARENA_MAX: '2' }, []],
+    ['node --max-semi-space-size=1', {}, ['--max-semi-space-size=1']],
+  ];
+  let i = 0;
+  for (const [label, env, flags] of variants) {
+    const repo = `${host}/bench/rss-${comp}-${i++}`;
+    const e = { ...process.env, ...env };
+    const s = await measure(node, [...flags, cli, 'send', file, '--repo', repo, '--recipient', RECIPIENT, '--plain-http', '--no-sign', '--compress', comp, '--chunk-bytes', String(chunkBytes), '--parallel', String(parallel), '--json'], { env: e });
+    const outDir = path.join(work, 'rss-recv');
+    await rm(outDir, { recursive: true, force: true });
+    const r = await measure(node, [...flags, cli, 'recv', '--repo', repo, '--me', RECIPIENT, '--plain-http', '--out', outDir, '--no-verify', '--parallel', String(parallel), '--json'], { env: e });
+    await rm(outDir, { recursive: true, force: true });
+    rows.push([label, fmt.s(s.wallMs), fmt.rss(s.maxRssKiB), fmt.s(r.wallMs), fmt.rss(r.maxRssKiB)]);
+  }
+  return table(['variant', 'send wall', 'send peak RSS', 'recv wall', 'recv peak RSS'], rows);
 }
 
 /** Sum of the layer sizes of the manifest at `tag`. */
