@@ -26,7 +26,7 @@ const GiB = 1024 * MiB;
 const SMALL_CHUNK = 64 * KiB;
 const BIG_CHUNK = 64 * MiB;
 /**
- * The 1 GiB cases use the default levels (gzip 6, zstd 3): the four took about 2.5 minutes on the
+ * The 1 GiB cases use the default levels (gzip 6, zstd 3): the four took 2.3–2.7 minutes on the
  * shared 2-core machine (level 1 saved only ~15 s, the random quarter of the data costs gzip the
  * same at every level). Should they grow past ~3 minutes, set level 1 here.
  */
