@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -20,6 +20,7 @@ import { buildManifest, messageAnnotations } from '../protocol/manifest.ts';
 import { inboxTag } from '../protocol/tags.ts';
 import { sanitizeFilename } from '../protocol/filename.ts';
 import { forEachLimit } from '../util/pool.ts';
+import { isPidAlive } from '../util/process.ts';
 import { UsageError } from '../errors.ts';
 import type { MessageSigner } from '../trust/signer.ts';
 import { pushBundle, type PushedBundle } from './bundle.ts';
@@ -117,7 +118,9 @@ export async function send(options: SendOptions): Promise<SendResult> {
   const messageId = options.messageId ?? randomUUID();
   const sessionId = options.sessionId ?? randomUUID();
   const createdAt = now();
-  const spoolRoot = await mkdtemp(path.join(options.spoolDir ?? os.tmpdir(), 'comms-send-'));
+  const spoolParent = options.spoolDir ?? os.tmpdir();
+  await sweepDeadSpools(spoolParent);
+  const spoolRoot = await mkdtemp(path.join(spoolParent, `comms-send-${process.pid}-`));
   const progress: SendProgress = { phase: 'upload', bytesRead: 0, bytesUploaded: 0, totalBytes, chunksDone: 0 };
   const layers: Descriptor[] = [];
   let chunksSkipped = 0;
@@ -193,6 +196,19 @@ export async function send(options: SendOptions): Promise<SendResult> {
     result.bundle = await pushBundle(repo, built.descriptor, built.bytes, options.signer, { signal: options.signal, now: createdAt });
   }
   return result;
+}
+
+/**
+ * Spool folders are named `comms-send-<pid>-<random>`; a send killed mid-upload cannot remove its
+ * own, so each send removes those whose process is gone.
+ */
+async function sweepDeadSpools(parent: string): Promise<void> {
+  for (const name of await readdir(parent).catch(() => [] as string[])) {
+    const m = /^comms-send-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
+    if (m && Number(m[1]) !== process.pid && !isPidAlive(Number(m[1]))) {
+      await rm(path.join(parent, name), { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
 }
 
 async function openInput(input: SendInput): Promise<{ stream: Readable; filename: string; totalBytes: number | undefined }> {
