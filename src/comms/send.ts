@@ -19,6 +19,7 @@ import { writeChunks, type SpooledChunk } from '../protocol/chunk-writer.ts';
 import { buildManifest, messageAnnotations } from '../protocol/manifest.ts';
 import { inboxTag } from '../protocol/tags.ts';
 import { sanitizeFilename } from '../protocol/filename.ts';
+import { isUuid } from '../protocol/manifest.ts';
 import { forEachLimit } from '../util/pool.ts';
 import { isPidAlive } from '../util/process.ts';
 import { UsageError } from '../errors.ts';
@@ -97,7 +98,29 @@ export function defaultSender(): string {
   return `${user}@${os.hostname()}`;
 }
 
+/**
+ * Checks everything about the options that needs no I/O, so a caller (the CLI) can refuse bad
+ * flags before it opens — and for oci:, creates — the mailbox. send() calls it too.
+ */
+export function checkSendOptions(options: { recipient?: string | undefined } & Pick<SendOptions, 'compression' | 'level' | 'chunkBytes' | 'parallel' | 'ttlSeconds' | 'sessionId' | 'messageId'>): void {
+  const compression = options.compression ?? 'gzip';
+  checkPositiveInt('chunk-bytes', options.chunkBytes ?? DEFAULT_CHUNK_BYTES);
+  checkPositiveInt('parallel', options.parallel ?? 4);
+  const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 0) throw new UsageError(`--ttl-seconds must be a non-negative integer, got ${ttlSeconds}`);
+  if (compression !== 'gzip' && compression !== 'zstd') throw new UsageError(`--compress must be gzip or zstd, got ${String(compression)}`);
+  if (options.level !== undefined) {
+    const [lo, hi] = compression === 'gzip' ? [0, 9] : [1, 19];
+    if (!Number.isInteger(options.level) || options.level < lo || options.level > hi) throw new UsageError(`--level for ${compression} must be ${lo}..${hi}, got ${options.level}`);
+  }
+  if (options.recipient === '') throw new UsageError('the recipient must not be empty');
+  // The tag carries the first 8 hex characters of each id (wire-format.md), so they must be UUIDs.
+  if (options.sessionId !== undefined && !isUuid(options.sessionId)) throw new UsageError(`--session must be a UUID, got ${JSON.stringify(options.sessionId)}`);
+  if (options.messageId !== undefined && !isUuid(options.messageId)) throw new UsageError(`the message id must be a UUID, got ${JSON.stringify(options.messageId)}`);
+}
+
 export async function send(options: SendOptions): Promise<SendResult> {
+  checkSendOptions(options);
   const repo = options.repository;
   const compression = options.compression ?? 'gzip';
   const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
@@ -105,11 +128,6 @@ export async function send(options: SendOptions): Promise<SendResult> {
   const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
   const now = options.now ?? (() => new Date());
   const sender = options.sender ?? defaultSender();
-  checkPositiveInt('chunk-bytes', chunkBytes);
-  checkPositiveInt('parallel', parallel);
-  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 0) throw new UsageError(`--ttl-seconds must be a non-negative integer, got ${ttlSeconds}`);
-  if (compression !== 'gzip' && compression !== 'zstd') throw new UsageError(`--compress must be gzip or zstd, got ${String(compression)}`);
-  if (options.recipient === '') throw new UsageError('the recipient must not be empty');
 
   const { stream, filename, totalBytes } = await openInput(options.input);
   if (totalBytes !== undefined && totalBytes > MAX_TOTAL_BYTES) {
@@ -176,11 +194,19 @@ export async function send(options: SendOptions): Promise<SendResult> {
   });
   const built = buildManifest({ artifactType: ArtifactType.Message, layers, subject: options.subject, annotations });
   const tag = inboxTag({ recipient: options.recipient, date: createdAt, sessionId, messageId });
+  // The manifest goes in by digest, then its signature, and only then the inbox tag: a receiver
+  // (a watcher above all) never sees a signed message before its bundle exists, which would fail
+  // verification and be recorded as refused.
   if (options.subject !== undefined) {
-    await pushReferrer(repo, built.descriptor, built.bytes, options.subject, tag, { signal: options.signal });
+    await pushReferrer(repo, built.descriptor, built.bytes, options.subject, undefined, { signal: options.signal });
   } else {
-    await repo.pushManifest(built.descriptor, built.bytes, tag, { signal: options.signal });
+    await repo.pushManifest(built.descriptor, built.bytes, undefined, { signal: options.signal });
   }
+  let bundle: PushedBundle | undefined;
+  if (options.signer !== undefined) {
+    bundle = await pushBundle(repo, built.descriptor, built.bytes, options.signer, { signal: options.signal, now: createdAt });
+  }
+  await repo.pushManifest(built.descriptor, built.bytes, tag, { signal: options.signal });
   const result: SendResult = {
     digest: built.descriptor.digest,
     tag,
@@ -192,9 +218,7 @@ export async function send(options: SendOptions): Promise<SendResult> {
     compression,
     descriptor: built.descriptor,
   };
-  if (options.signer !== undefined) {
-    result.bundle = await pushBundle(repo, built.descriptor, built.bytes, options.signer, { signal: options.signal, now: createdAt });
-  }
+  if (bundle !== undefined) result.bundle = bundle;
   return result;
 }
 

@@ -1,16 +1,16 @@
 import { stat } from 'node:fs/promises';
 import type { Argv } from 'yargs';
-import { send, type SendInput } from '../../comms/send.ts';
+import { checkSendOptions, send, type SendInput, type SendOptions } from '../../comms/send.ts';
 import { UsageError } from '../../errors.ts';
 import { openRepo, resolveSigner, withGlobalOptions, withSignOptions, type GlobalArgs, type SignArgs } from '../common.ts';
 import type { Output } from '../output.ts';
 import { createProgress, formatBytes } from '../progress.ts';
 import { parsePositiveInt, parseSize } from '../parse.ts';
 
-export interface SendArgs extends GlobalArgs, SignArgs {
+/** The flags of anything that sends a message: send and reply. */
+export interface MessageArgs extends GlobalArgs, SignArgs {
   file?: string;
   repo: string;
-  recipient: string;
   message?: string;
   filename?: string;
   sender?: string;
@@ -22,48 +22,65 @@ export interface SendArgs extends GlobalArgs, SignArgs {
   session?: string;
 }
 
-export function sendBuilder(y: Argv) {
+export interface SendArgs extends MessageArgs {
+  recipient: string;
+}
+
+export function withMessageOptions<T>(y: Argv<T>) {
   return withSignOptions(withGlobalOptions(y))
     .positional('file', { type: 'string', describe: 'The file to send, or - for stdin (omit with --message)' })
     .option('repo', { type: 'string', demandOption: true, describe: 'Mailbox: a registry repository (ghcr.io/acme/mailbox) or oci:<folder>' })
-    .option('recipient', { type: 'string', demandOption: true, alias: 'to', describe: 'Who the message is for' })
     .option('message', { type: 'string', alias: 'm', describe: 'Send this text (as message.txt) instead of a file' })
     .option('filename', { type: 'string', describe: 'Name the recipient sees (default: the file\'s basename; stdin.bin for -)' })
     .option('sender', { type: 'string', describe: 'Sender identity (default: COMMS_SENDER, else user@host)' })
     .option('compress', { choices: ['gzip', 'zstd'] as const, default: 'gzip' as const, describe: 'Layer compression' })
-    .option('level', { type: 'number', describe: 'Compression level (gzip 1-9, default 6; zstd 1-19, default 3)' })
+    .option('level', { type: 'number', describe: 'Compression level (gzip 0-9, default 6; zstd 1-19, default 3)' })
     .option('chunk-bytes', { type: 'string', default: '104857600', describe: 'Chunk size in bytes (suffixes KiB, MiB, GiB accepted)' })
     .option('parallel', { type: 'number', default: 4, describe: 'Chunks compressed and uploaded at once' })
-    .option('ttl-seconds', { type: 'number', default: 604800, describe: 'How long the message should live (for `comms gc`)' })
-    .option('session', { type: 'string', describe: 'Session UUID (default: a new one per run)' })
+    .option('ttl-seconds', { type: 'number', default: 604800, describe: 'How long the message should live (recorded for clean-up)' })
+    .option('session', { type: 'string', describe: 'Session UUID (default: a new one per run)' });
+}
+
+export function sendBuilder(y: Argv) {
+  return withMessageOptions(y)
+    .option('recipient', { type: 'string', demandOption: true, alias: 'to', describe: 'Who the message is for' })
     .example('$0 send report.pdf --repo ghcr.io/acme/mailbox --to bob --key me.key', 'send a file, signed with a local key')
     .example('$0 send --message "deploy 1.4.2 ok" --repo ghcr.io/acme/ci --to ops', 'in CI: signed keylessly with the job\'s OIDC identity')
     .example('tar c dir | $0 send - --filename dir.tar --repo oci:./mailbox --to bob --no-sign', 'stdin into a folder mailbox, unsigned on purpose');
 }
 
-export async function runSend(args: SendArgs, out: Output, signal: AbortSignal): Promise<number> {
-  // Every flag and the input are checked before the mailbox is opened: opening an oci: mailbox
-  // creates it, and a refused command must leave nothing behind.
-  const input = sendInput(args);
-  const chunkBytes = parseSize('--chunk-bytes', args['chunk-bytes']);
-  parsePositiveInt('--parallel', args.parallel);
-  if ('path' in input) await checkRegularFile(input.path);
-  const signer = await resolveSigner(args);
-  if (!signer) out.note('--no-sign: this message is NOT signed; recipients that verify (the default) will refuse it');
-  const repository = await openRepo(args.repo, args, { create: true });
-  const progress = createProgress('send', { enabled: !args.json });
-  const result = await send({
-    repository,
-    recipient: args.recipient,
+/**
+ * Every flag and the input are checked before the mailbox is opened — opening an oci: mailbox
+ * for sending creates it, and a refused command must leave nothing behind — then the signer is
+ * resolved. Returns what send() needs besides the repository.
+ */
+export async function prepareMessage(args: MessageArgs, recipient: string | undefined, out: Output, what: string): Promise<Omit<SendOptions, 'repository' | 'recipient'>> {
+  const input = messageInput(args);
+  const options: Omit<SendOptions, 'repository' | 'recipient'> = {
     input,
     sender: args.sender,
     compression: args.compress,
     level: args.level,
-    chunkBytes,
-    parallel: args.parallel,
+    chunkBytes: parseSize('--chunk-bytes', args['chunk-bytes']),
+    parallel: parsePositiveInt('--parallel', args.parallel),
     ttlSeconds: args['ttl-seconds'],
     sessionId: args.session,
-    signer,
+  };
+  checkSendOptions({ ...options, recipient });
+  if ('path' in input) await checkRegularFile(input.path);
+  const signer = await resolveSigner(args);
+  if (!signer) out.note(`--no-sign: this ${what} is NOT signed; recipients that verify (the default) will refuse it`);
+  return { ...options, signer };
+}
+
+export async function runSend(args: SendArgs, out: Output, signal: AbortSignal): Promise<number> {
+  const prepared = await prepareMessage(args, args.recipient, out, 'message');
+  const repository = await openRepo(args.repo, args, { create: true });
+  const progress = createProgress('send', { enabled: !args.json });
+  const result = await send({
+    ...prepared,
+    repository,
+    recipient: args.recipient,
     signal,
     onProgress: (p) => progress.update(p.bytesRead, p.totalBytes),
   });
@@ -84,13 +101,16 @@ export async function runSend(args: SendArgs, out: Output, signal: AbortSignal):
   return 0;
 }
 
-function sendInput(args: SendArgs): SendInput {
+function messageInput(args: MessageArgs): SendInput {
   if (args.message !== undefined) {
     if (args.file !== undefined) throw new UsageError('give either a file or --message, not both');
     return { text: args.message, filename: args.filename };
   }
   if (args.file === undefined) throw new UsageError('nothing to send: give a file, - for stdin, or --message TEXT');
-  if (args.file === '-') return { stream: process.stdin, filename: args.filename ?? 'stdin.bin' };
+  if (args.file === '-') {
+    if (args['password-stdin']) throw new UsageError('stdin can carry the password (--password-stdin) or the file (-), not both');
+    return { stream: process.stdin, filename: args.filename ?? 'stdin.bin' };
+  }
   return { path: args.file, filename: args.filename };
 }
 
