@@ -57,6 +57,8 @@ export interface ReceivedMessage {
   createdAt: string;
   verified: VerifiedMessage | null;
   receipt?: AckResult;
+  /** Set when --write-receipt could not push the receipt; the message itself was delivered. */
+  receiptError?: CommsError;
 }
 
 export interface ReceiveFailure {
@@ -64,6 +66,8 @@ export interface ReceiveFailure {
   tag: string;
   error: CommsError;
   receipt?: AckResult;
+  /** Set when the rejected receipt could not be pushed. */
+  receiptError?: CommsError;
 }
 
 export interface ReceiveResult {
@@ -135,6 +139,19 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
   candidates.sort((a, b) => a.info.createdAt.getTime() - b.info.createdAt.getTime() || (a.tag < b.tag ? -1 : 1));
   const chosen = options.max === undefined ? candidates : firstMessages(candidates, options.max);
 
+  const pushReceipt = (c: Candidate, status: 'accepted' | 'rejected', verified: boolean, reason: string | undefined) =>
+    ack({
+      repository: repo,
+      forDigest: c.descriptor.digest,
+      status,
+      verified,
+      reason,
+      sender: options.me,
+      recipient: c.info.sender,
+      signer: options.signer,
+      message: { descriptor: c.descriptor, bytes: c.bytes },
+      signal: options.signal,
+    });
   for (const c of chosen) {
     options.signal?.throwIfAborted();
     if (deliveredIds.has(c.info.messageId)) continue; // another copy of it was delivered
@@ -165,17 +182,12 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
       };
       deliveredIds.add(c.info.messageId);
       if (options.writeReceipt) {
-        received.receipt = await ack({
-          repository: repo,
-          forDigest: c.descriptor.digest,
-          status: 'accepted',
-          verified: verified !== null,
-          sender: options.me,
-          recipient: c.info.sender,
-          signer: options.signer,
-          message: { descriptor: c.descriptor, bytes: c.bytes },
-          signal: options.signal,
-        });
+        // The file is delivered whatever happens to its receipt: a failed receipt push is
+        // reported on the result, never turned into a refusal or an aborted run.
+        await pushReceipt(c, 'accepted', verified !== null, undefined).then(
+          (r) => void (received.receipt = r),
+          (e: unknown) => void (received.receiptError = asCommsError(e)),
+        );
       }
       yield received;
     } catch (err) {
@@ -184,18 +196,11 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
       if (!(err instanceof CommsError) || (err.exitCode !== 2 && err.exitCode !== 4 && !(err instanceof NotFoundError))) throw err;
       const failure: ReceiveFailure = { digest: c.descriptor.digest, tag: c.tag, error: err };
       if (options.writeReceipt) {
-        failure.receipt = await ack({
-          repository: repo,
-          forDigest: c.descriptor.digest,
-          status: 'rejected',
-          verified: false,
-          reason: err instanceof VerificationError ? `verification failed: ${err.message}` : `invalid message: ${err.message}`,
-          sender: options.me,
-          recipient: c.info.sender,
-          signer: options.signer,
-          message: { descriptor: c.descriptor, bytes: c.bytes },
-          signal: options.signal,
-        });
+        const reason = err instanceof VerificationError ? `verification failed: ${err.message}` : `invalid message: ${err.message}`;
+        await pushReceipt(c, 'rejected', false, reason).then(
+          (r) => void (failure.receipt = r),
+          (e: unknown) => void (failure.receiptError = asCommsError(e)),
+        );
       }
       options.onError?.(failure);
       yield failure;
@@ -212,4 +217,8 @@ function firstMessages(candidates: Candidate[], max: number): Candidate[] {
     ids.add(c.info.messageId);
     return true;
   });
+}
+
+function asCommsError(e: unknown): CommsError {
+  return e instanceof CommsError ? e : new CommsError(e instanceof Error ? e.message : String(e), { cause: e });
 }

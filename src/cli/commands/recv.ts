@@ -91,6 +91,11 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
       count++;
       reportMessage(item, out);
     }
+    // The message (or refusal) stands; the receipt that failed to go out still fails the run.
+    if (item.receiptError !== undefined) {
+      out.note(`could not push the receipt for ${item.digest ?? item.tag}: ${item.receiptError.message}`);
+      exit ||= item.receiptError.exitCode;
+    }
   }
   if (!args.json && count === 0 && exit === 0 && !args.watch) out.note(`no new messages for ${args.me}`);
   // A watcher stopped by Ctrl-C has done its job.
@@ -110,6 +115,7 @@ function reportMessage(m: ReceivedMessage, out: Output): void {
     verified: m.verified === null ? null : { kind: m.verified.kind, identity: m.verified.identity, issuer: m.verified.issuer },
   };
   if (m.receipt) json['receipt'] = { digest: m.receipt.digest, tag: m.receipt.tag, status: m.receipt.status };
+  if (m.receiptError) json['receiptError'] = errorJson(m.receiptError);
   const who = m.verified ? `${m.sender}, verified as ${m.verified.identity}` : `${m.sender}, unverified`;
   out.result(json, `received ${m.path} (${formatBytes(m.bytes)}) from ${who}`);
 }
