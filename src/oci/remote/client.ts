@@ -178,7 +178,9 @@ export class RegistryClient {
         credentials: this.options.credentials,
         tokens: this.tokens,
         tokenSend: this.tokenSend,
-        allowHttpRealm: (realm) => plain || isLoopbackHost(realm.host),
+        // A cleartext token realm gets our credentials in clear: only on loopback, or on the very
+        // host the user already chose to talk plain HTTP to — never a third host it names.
+        allowHttpRealm: (realm) => isLoopbackHost(realm.host) || (plain && realm.host === base.host),
       }),
       redirectLayer(),
     );
