@@ -1,14 +1,20 @@
 import type { Argv } from 'yargs';
 import { generateKeyPair } from '../../trust/keygen.ts';
-import { withGlobalOptions, type GlobalArgs } from '../common.ts';
+
 import type { Output } from '../output.ts';
 
-export interface KeygenArgs extends GlobalArgs {
+export interface KeygenArgs {
+  json: boolean;
+  verbose: boolean;
   out: string;
 }
 
 export function keygenBuilder(y: Argv) {
-  return withGlobalOptions(y).option('out', {
+  // No registry is involved: only the output options apply.
+  return y
+    .option('json', { type: 'boolean', default: false, describe: 'Print the result as one JSON object' })
+    .option('verbose', { type: 'boolean', default: false, alias: 'v', describe: 'Print diagnostics on stderr' })
+    .option('out', {
     type: 'string',
     default: 'comms',
     describe: 'Write <out>.key (private, mode 0600) and <out>.pub; passphrase from COMMS_KEY_PASSPHRASE when set. Never overwrites.',
