@@ -119,7 +119,7 @@ async function main(): Promise<void> {
               median(b.map((m) => m.cpuS)).toFixed(1),
               median(c.map((m) => m.cpuS)).toFixed(1),
               fmt.rss(median(b.map((m) => m.maxRssKiB))),
-              `${fmt.rss(Math.max(...c.map((m) => m.maxRssKiB)))} (max of ${c.length})`,
+              `max ${fmt.rss(Math.max(...c.map((m) => m.maxRssKiB)))} (${fmt.list(c.map((m) => m.maxRssKiB), (k) => (k / 1024).toFixed(1))})`,
             ];
           }),
         ),
