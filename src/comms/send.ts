@@ -15,7 +15,8 @@ import { EMPTY_JSON_BYTES, EMPTY_JSON_DIGEST, MediaType } from '../oci/mediatype
 import type { Repository } from '../oci/target.ts';
 import { ArtifactType, DEFAULT_CHUNK_BYTES, DEFAULT_TTL_SECONDS, MAX_TOTAL_BYTES } from '../protocol/constants.ts';
 import { effectiveChunkBytes } from '../protocol/sizes.ts';
-import { writeChunks, type SpooledChunk } from '../protocol/chunk-writer.ts';
+import { spoolFileChunk, writeChunks, type SpooledChunk } from '../protocol/chunk-writer.ts';
+import { totalChunks } from '../protocol/sizes.ts';
 import { buildManifest, messageAnnotations } from '../protocol/manifest.ts';
 import { inboxTag } from '../protocol/tags.ts';
 import { sanitizeFilename } from '../protocol/filename.ts';
@@ -129,7 +130,7 @@ export async function send(options: SendOptions): Promise<SendResult> {
   const now = options.now ?? (() => new Date());
   const sender = options.sender ?? defaultSender();
 
-  const { stream, filename, totalBytes } = await openInput(options.input);
+  const { source, filename, totalBytes } = await openInput(options.input);
   if (totalBytes !== undefined && totalBytes > MAX_TOTAL_BYTES) {
     throw new UsageError(`the input has ${totalBytes} bytes, more than the protocol's limit of ${MAX_TOTAL_BYTES}`);
   }
@@ -143,34 +144,51 @@ export async function send(options: SendOptions): Promise<SendResult> {
   const layers: Descriptor[] = [];
   let chunksSkipped = 0;
   let rawTotal = 0;
-  try {
-    // A known size lets the writer stream each chunk straight into its tar entry (one pass);
-    // the writer also refuses more than MAX_CHUNKS chunks, and a file that changes size meanwhile.
-    const chunks = writeChunks(stream, { chunkBytes, compression, level: options.level, spoolDir: spoolRoot, signal: options.signal, totalBytes });
-    await forEachLimit(chunks, parallel, async (chunk: SpooledChunk) => {
-      try {
-        progress.bytesRead += chunk.rawBytes;
-        rawTotal += chunk.rawBytes;
-        let sentBefore = 0;
-        const result = await repo.push(chunk.descriptor, createReadStream(chunk.path), {
-          signal: options.signal,
-          onProgress: (n) => {
-            progress.bytesUploaded += n - sentBefore;
-            sentBefore = n;
-            options.onProgress?.({ ...progress });
-          },
-        });
-        if (result.skipped) {
-          chunksSkipped++;
-          progress.bytesUploaded += chunk.descriptor.size - sentBefore;
-        }
-        layers[chunk.index] = chunk.descriptor;
-        progress.chunksDone++;
-        options.onProgress?.({ ...progress });
-      } finally {
-        await chunk.dispose();
+  // Uploads one spooled layer (skipped when the registry has it) and removes its spool file.
+  const upload = async (chunk: SpooledChunk): Promise<void> => {
+    try {
+      progress.bytesRead += chunk.rawBytes;
+      rawTotal += chunk.rawBytes;
+      let sentBefore = 0;
+      const result = await repo.push(chunk.descriptor, createReadStream(chunk.path), {
+        signal: options.signal,
+        onProgress: (n) => {
+          progress.bytesUploaded += n - sentBefore;
+          sentBefore = n;
+          options.onProgress?.({ ...progress });
+        },
+      });
+      if (result.skipped) {
+        chunksSkipped++;
+        progress.bytesUploaded += chunk.descriptor.size - sentBefore;
       }
-    }, options.signal);
+      layers[chunk.index] = chunk.descriptor;
+      progress.chunksDone++;
+      options.onProgress?.({ ...progress });
+    } finally {
+      await chunk.dispose();
+    }
+  };
+  try {
+    const chunkOptions = { chunkBytes, compression, level: options.level, spoolDir: spoolRoot, signal: options.signal };
+    if (source.file !== undefined) {
+      // A file: each worker compresses its own chunk from the file's byte range and uploads it,
+      // so compression runs on as many cores as --parallel allows, not one chunk at a time.
+      const { file, size } = source;
+      const count = totalChunks(size, chunkBytes);
+      await forEachLimit(Array.from({ length: count }, (_, i) => i), parallel, async (i) => {
+        await upload(await spoolFileChunk(file, i, { ...chunkOptions, totalBytes: size }));
+      }, options.signal);
+      const after = await stat(file);
+      if (after.size !== size) {
+        throw new UsageError(`${file} changed while it was being sent: it had ${size} bytes, now ${after.size}`, { code: 'INPUT_CHANGED' });
+      }
+    } else {
+      // A stream (stdin) or a text: cut in order; a known size still makes it one pass, and the
+      // writer refuses more than MAX_CHUNKS chunks and a stream that ends early or runs long.
+      const chunks = writeChunks(source.stream, { ...chunkOptions, totalBytes });
+      await forEachLimit(chunks, parallel, upload, options.signal);
+    }
   } finally {
     await rm(spoolRoot, { recursive: true, force: true });
   }
@@ -235,19 +253,25 @@ async function sweepDeadSpools(parent: string): Promise<void> {
   }
 }
 
-async function openInput(input: SendInput): Promise<{ stream: Readable; filename: string; totalBytes: number | undefined }> {
+interface OpenedInput {
+  source: { file: string; size: number; stream?: undefined } | { file?: undefined; stream: Readable };
+  filename: string;
+  totalBytes: number | undefined;
+}
+
+async function openInput(input: SendInput): Promise<OpenedInput> {
   if ('text' in input) {
     const bytes = Buffer.from(input.text, 'utf8');
-    return { stream: Readable.from([bytes]), filename: sanitizeFilename(input.filename ?? 'message.txt'), totalBytes: bytes.length };
+    return { source: { stream: Readable.from([bytes]) }, filename: sanitizeFilename(input.filename ?? 'message.txt'), totalBytes: bytes.length };
   }
   if ('path' in input) {
     const st = await stat(input.path).catch((cause: unknown) => {
       throw new UsageError(`cannot read ${input.path}: ${(cause as NodeJS.ErrnoException).code ?? 'error'}`, { cause });
     });
     if (!st.isFile()) throw new UsageError(`${input.path} is not a regular file`);
-    return { stream: createReadStream(input.path), filename: sanitizeFilename(input.filename ?? path.basename(input.path)), totalBytes: st.size };
+    return { source: { file: input.path, size: st.size }, filename: sanitizeFilename(input.filename ?? path.basename(input.path)), totalBytes: st.size };
   }
-  return { stream: input.stream, filename: sanitizeFilename(input.filename), totalBytes: undefined };
+  return { source: { stream: input.stream }, filename: sanitizeFilename(input.filename), totalBytes: undefined };
 }
 
 function checkPositiveInt(name: string, v: number): void {

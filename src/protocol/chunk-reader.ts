@@ -180,8 +180,8 @@ export function readChunk(compressed: Readable, options: ReadChunkOptions): Read
   checkOptions(options);
   const decompressor =
     options.compression === 'zstd'
-      ? zlib.createZstdDecompress()
-      : zlib.createGunzip();
+      ? zlib.createZstdDecompress({ chunkSize: 1024 * 1024 })
+      : zlib.createGunzip({ chunkSize: 1024 * 1024 });
   const out = new SingleEntryExtractor(options, options.maxOutput ?? maxChunkOutput(options.chunkBytes));
   const abort = (err: Error): void => {
     if (!out.destroyed) out.destroy(err);
