@@ -5,7 +5,6 @@
  */
 import type { Descriptor } from '../oci/descriptor.ts';
 import { parseDigest } from '../oci/digest.ts';
-import { EMPTY_JSON_BYTES, EMPTY_JSON_DIGEST, MediaType } from '../oci/mediatypes.ts';
 import type { OperationOptions, Repository } from '../oci/target.ts';
 import { ArtifactType, DEFAULT_TTL_SECONDS } from '../protocol/constants.ts';
 import { buildManifest, receiptAnnotations } from '../protocol/manifest.ts';
@@ -16,6 +15,7 @@ import { UsageError } from '../errors.ts';
 import { pushBundle, type PushedBundle } from './bundle.ts';
 import { pushReferrer } from './referrers.ts';
 import { defaultSender } from './send.ts';
+import { pushEmptyConfig } from './empty-config.ts';
 
 export type ReceiptStatus = 'accepted' | 'rejected';
 
@@ -79,7 +79,7 @@ export async function ack(options: AckOptions): Promise<AckResult> {
     reason: options.reason,
   });
   const subject: Descriptor = { mediaType: message.descriptor.mediaType, digest: message.descriptor.digest, size: message.descriptor.size };
-  await repo.push({ mediaType: MediaType.EmptyJSON, digest: EMPTY_JSON_DIGEST, size: EMPTY_JSON_BYTES.length }, EMPTY_JSON_BYTES, { signal: options.signal });
+  await pushEmptyConfig(repo, { signal: options.signal });
   const built = buildManifest({ artifactType: ArtifactType.Receipt, layers: [], subject, annotations });
   const tag = receiptTag(options.forDigest, createdAt);
   const pushed = await pushReferrer(repo, built.descriptor, built.bytes, subject, tag, { signal: options.signal, onIndexWrite: options.onIndexWrite });

@@ -6,13 +6,13 @@
  */
 import type { Descriptor } from '../oci/descriptor.ts';
 import { digestOf } from '../oci/digest.ts';
-import { EMPTY_JSON_BYTES, EMPTY_JSON_DIGEST, MediaType } from '../oci/mediatypes.ts';
 import type { OperationOptions, Repository } from '../oci/target.ts';
 import { ArtifactType } from '../protocol/constants.ts';
 import { bundleManifest } from '../protocol/manifest.ts';
 import { bundleTag } from '../protocol/tags.ts';
 import type { MessageSigner } from '../trust/signer.ts';
 import { pushReferrer } from './referrers.ts';
+import { pushEmptyConfig } from './empty-config.ts';
 
 export interface PushedBundle {
   digest: string;
@@ -32,7 +32,7 @@ export async function pushBundle(
   const signed = await signer.sign(subjectBytes, { signal: options.signal });
   const layer: Descriptor = { mediaType: ArtifactType.Bundle, digest: digestOf(signed.bytes), size: signed.bytes.length };
   await repo.push(layer, signed.bytes, { signal: options.signal });
-  await repo.push({ mediaType: MediaType.EmptyJSON, digest: EMPTY_JSON_DIGEST, size: EMPTY_JSON_BYTES.length }, EMPTY_JSON_BYTES, { signal: options.signal });
+  await pushEmptyConfig(repo, { signal: options.signal });
   const built = bundleManifest(layer, subject);
   const tag = bundleTag(subject.digest, options.now ?? new Date());
   await pushReferrer(repo, built.descriptor, built.bytes, subject, tag, { signal: options.signal });

@@ -11,7 +11,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Descriptor } from '../oci/descriptor.ts';
-import { EMPTY_JSON_BYTES, EMPTY_JSON_DIGEST, MediaType } from '../oci/mediatypes.ts';
 import type { Repository } from '../oci/target.ts';
 import { ArtifactType, DEFAULT_CHUNK_BYTES, DEFAULT_TTL_SECONDS, MAX_TOTAL_BYTES } from '../protocol/constants.ts';
 import { effectiveChunkBytes } from '../protocol/sizes.ts';
@@ -27,6 +26,7 @@ import { UsageError } from '../errors.ts';
 import type { MessageSigner } from '../trust/signer.ts';
 import { pushBundle, type PushedBundle } from './bundle.ts';
 import { pushReferrer } from './referrers.ts';
+import { pushEmptyConfig } from './empty-config.ts';
 
 export type Compression = 'gzip' | 'zstd';
 
@@ -196,7 +196,7 @@ export async function send(options: SendOptions): Promise<SendResult> {
     throw new UsageError(`the input changed while it was being sent: expected ${totalBytes} bytes, read ${rawTotal}`);
   }
 
-  await repo.push({ mediaType: MediaType.EmptyJSON, digest: EMPTY_JSON_DIGEST, size: EMPTY_JSON_BYTES.length }, EMPTY_JSON_BYTES, { signal: options.signal });
+  await pushEmptyConfig(repo, { signal: options.signal });
   const annotations = messageAnnotations({
     sender,
     recipient: options.recipient,
