@@ -17,6 +17,7 @@ import { ack, type AckResult } from './ack.ts';
 import { materialize, scratchDirFor, type ConflictPolicy } from './materialize.ts';
 import { TagSnapshot } from './tag-snapshot.ts';
 import { verifyMessage, type VerifiedMessage } from './verify-message.ts';
+import { checkAborted } from '../util/abort.ts';
 
 /** v1.0's clock-skew allowance for --since. */
 export const SINCE_SKEW_MS = 5 * 60 * 1000;
@@ -153,7 +154,7 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
       signal: options.signal,
     });
   for (const c of chosen) {
-    options.signal?.throwIfAborted();
+    checkAborted(options.signal);
     if (deliveredIds.has(c.info.messageId)) continue; // another copy of it was delivered
     let verified: VerifiedMessage | null = null;
     try {

@@ -16,6 +16,7 @@ import { referrersTag } from '../oci/remote/referrers.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { OperationOptions, PushResult, Repository } from '../oci/target.ts';
 import { CommsError, NotFoundError, ProtocolError } from '../errors.ts';
+import { abortErrorOf, checkAborted } from '../util/abort.ts';
 
 /**
  * The referrers tag schema's tag for a subject digest: `sha256:abc…` → `sha256-abc…`. The same
@@ -110,7 +111,7 @@ export async function addToReferrersIndex(
   let rmwMs = MIN_SETTLE_MS;
   let lastTransient: unknown;
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    options.signal?.throwIfAborted();
+    checkAborted(options.signal);
     try {
       const started = Date.now();
       const current = await readReferrersIndex(repo, tag, options);
@@ -190,14 +191,14 @@ function isDescriptorLike(d: unknown): d is Descriptor {
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
+    if (signal?.aborted) return reject(abortErrorOf(signal));
     const t = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
     const onAbort = () => {
       clearTimeout(t);
-      reject(signal?.reason);
+      if (signal) reject(abortErrorOf(signal));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });

@@ -9,6 +9,7 @@ import { Annotation, ArtifactType } from '../protocol/constants.ts';
 import { parseMessageManifest } from '../protocol/validate.ts';
 import { CommsError } from '../errors.ts';
 import { findReferrers } from './discover.ts';
+import { abortErrorOf, checkAborted } from '../util/abort.ts';
 
 export class TimeoutError extends CommsError {
   constructor(message: string) {
@@ -45,7 +46,7 @@ async function waitFor(repo: Repository, subject: Descriptor, artifactType: stri
   const interval = options.intervalMs ?? 2000;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    options.signal?.throwIfAborted();
+    checkAborted(options.signal);
     const found = await findReferrers(repo, subject, { artifactType, replyRecipients, signal: options.signal });
     if (found.length > 0) {
       const oldest = found.sort((a, b) => (a.annotations?.[Annotation.CreatedAt] ?? '').localeCompare(b.annotations?.[Annotation.CreatedAt] ?? ''))[0]!;
@@ -57,12 +58,12 @@ async function waitFor(repo: Repository, subject: Descriptor, artifactType: stri
   }
 }
 
-/** Waits `ms`, or rejects with the abort reason; the abort listener goes when the wait ends. */
+/** Waits `ms`, or rejects with AbortError; the abort listener goes when the wait ends. */
 function pause(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const onAbort = () => {
       clearTimeout(t);
-      reject(signal?.reason);
+      if (signal) reject(abortErrorOf(signal));
     };
     // A listener left behind per poll would pile up on a long wait's signal (hundreds over minutes).
     const t = setTimeout(() => {

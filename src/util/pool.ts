@@ -1,3 +1,5 @@
+import { checkAborted } from './abort.ts';
+
 /**
  * Runs async work over a source with at most `limit` tasks in flight. The source is pulled
  * lazily — only when a slot is free — so a generator that spools to disk never runs more than
@@ -26,7 +28,7 @@ export async function forEachLimit<T>(
 
   const worker = async (): Promise<void> => {
     while (failed === undefined) {
-      signal?.throwIfAborted();
+      checkAborted(signal);
       const r = await next();
       if (r.done) return;
       const i = index++;

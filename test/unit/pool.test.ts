@@ -52,3 +52,11 @@ test('mapLimit keeps input order', async () => {
   });
   assert.deepEqual(out, [10, 2, 6]);
 });
+
+test('an aborted pool rejects with AbortError (a CommsError) carrying the reason', async () => {
+  const { AbortError } = await import('../../src/errors.ts');
+  const controller = new AbortController();
+  const reason = new Error('caller gave up');
+  controller.abort(reason);
+  await assert.rejects(forEachLimit([1, 2, 3], 2, async () => undefined, controller.signal), (e: unknown) => e instanceof AbortError && e.cause === reason);
+});
