@@ -5,7 +5,7 @@
  * type stripping instead, as the tests do; that adds about 0.5 s of start-up and 30 MiB of RSS.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { argFlag, OUT_DIR, ROOT } from './common.ts';
 
@@ -26,5 +26,17 @@ export function prepareCli(): Cli {
   if (!existsSync(entry)) throw new Error(`building the CLI failed:\n${r.stdout}${r.stderr}`);
   // Type errors in files other sessions are editing do not stop tsc from emitting; say so.
   const note = r.status === 0 ? '' : ' (tsc reported type errors in the working tree; JavaScript was emitted anyway)';
-  return { argv: [process.execPath, entry], description: `the working tree built with tsconfig.build.json into bench/out/dist, run as JavaScript${note}` };
+  const flags = shimNodeFlags();
+  return {
+    argv: [process.execPath, ...flags, entry],
+    description: `the working tree built with tsconfig.build.json into bench/out/dist, run as JavaScript with bin/comms.js's Node flags (${flags.join(' ') || 'none'})${note}`,
+  };
+}
+
+/** The Node flags bin/comms.js's shebang passes (`#!/usr/bin/env -S node <flags>`), so the bench runs what users run. */
+function shimNodeFlags(): string[] {
+  const first = readFileSync(path.join(ROOT, 'bin', 'comms.js'), 'utf8').split('\n')[0] ?? '';
+  const words = first.replace(/^#!\S*\s*/, '').split(/\s+/).filter((w) => w !== '' && w !== '-S');
+  const i = words.indexOf('node');
+  return i < 0 ? [] : words.slice(i + 1);
 }
