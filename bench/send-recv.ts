@@ -47,7 +47,10 @@ async function main(): Promise<void> {
   const header = machineInfo();
   console.log(header);
   const cli = prepareCli();
-  const [node, CLI] = cli.argv as [string, string];
+  // argv: [node, ...bin/comms.js's Node flags, the built entry]
+  const node = cli.argv[0]!;
+  const CLI = cli.argv[cli.argv.length - 1]!;
+  const nodeFlags = cli.argv.slice(1, -1);
   console.log(`- comms CLI: ${cli.description}`);
   const file = await ensureMixedFile(path.join(OUT_DIR, `mixed-${sizeMiB}MiB.bin`), sizeMiB * MiB);
   const fileSize = (await stat(file)).size;
@@ -71,7 +74,7 @@ async function main(): Promise<void> {
             base.send.push(m);
             base.compressedBytes.push(await manifestBytes(registry.url, repos.base, 'msg'));
           } else {
-            const m = await measure(node, [CLI, 'send', file, '--repo', `${registry.host}/${repos.comms}`, '--recipient', RECIPIENT, '--plain-http', '--no-sign', '--compress', comp, '--chunk-bytes', String(chunkBytes), '--parallel', String(parallel), '--json']);
+            const m = await measure(node, [...nodeFlags, CLI, 'send', file, '--repo', `${registry.host}/${repos.comms}`, '--recipient', RECIPIENT, '--plain-http', '--no-sign', '--compress', comp, '--chunk-bytes', String(chunkBytes), '--parallel', String(parallel), '--json']);
             comms.send.push(m);
             const sent = JSON.parse(m.stdout.trim().split('\n').pop()!) as { tag: string };
             comms.compressedBytes.push(await manifestBytes(registry.url, repos.comms, sent.tag));
@@ -89,7 +92,7 @@ async function main(): Promise<void> {
             m = await measure('bash', [path.join(ROOT, 'bench/lib/baseline-recv.sh'), registry.url, repos.base, 'msg', String(chunkBytes), comp, String(parallel), received]);
             base.recv.push(m);
           } else {
-            m = await measure(node, [CLI, 'recv', '--repo', `${registry.host}/${repos.comms}`, '--me', RECIPIENT, '--plain-http', '--out', outDir, '--no-verify', '--parallel', String(parallel), '--json']);
+            m = await measure(node, [...nodeFlags, CLI, 'recv', '--repo', `${registry.host}/${repos.comms}`, '--me', RECIPIENT, '--plain-http', '--out', outDir, '--no-verify', '--parallel', String(parallel), '--json']);
             comms.recv.push(m);
             const names = await readdir(outDir);
             if (names.length !== 1) throw new Error(`comms recv wrote ${names.length} files`);

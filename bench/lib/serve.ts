@@ -20,7 +20,7 @@ export interface CommsServe {
 
 /** The standalone server script matching `cli` (JavaScript when built, TypeScript from source). */
 export function serveScriptFor(cli: Cli): string {
-  const entry = cli.argv[1]!;
+  const entry = cli.argv[cli.argv.length - 1]!;
   return entry.endsWith('.js') ? path.join(path.dirname(path.dirname(entry)), 'server', 'standalone.js') : path.join(ROOT, 'src', 'server', 'standalone.ts');
 }
 
