@@ -18,6 +18,8 @@ export interface SigstoreMock {
   /** Requests each service answered (method and path). */
   fulcioRequests: string[];
   rekorRequests: string[];
+  /** A TrustedRoot with the same logs but a CA that never issued anything: no chain verifies against it. */
+  strangerRoot(): Promise<object>;
   close(): Promise<void>;
 }
 
@@ -75,7 +77,7 @@ export async function startSigstoreMock(): Promise<SigstoreMock> {
   rekorFn = rekorHandler(tlog).fn;
 
   const start = new Date(Date.now() - 3600_000).toISOString();
-  const trustedRoot = {
+  const rootFor = (caCert: ArrayBufferView) => ({
     mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
     tlogs: [
       {
@@ -89,7 +91,7 @@ export async function startSigstoreMock(): Promise<SigstoreMock> {
       {
         subject: { organization: 'sigstore.mock', commonName: 'sigstore' },
         uri: fulcio.url,
-        certChain: { certificates: [{ rawBytes: b64(ca.rootCertificate) }] },
+        certChain: { certificates: [{ rawBytes: b64(caCert) }] },
         validFor: { start },
       },
     ],
@@ -102,7 +104,8 @@ export async function startSigstoreMock(): Promise<SigstoreMock> {
       },
     ],
     timestampAuthorities: [],
-  };
+  });
+  const trustedRoot = rootFor(ca.rootCertificate);
 
   return {
     fulcioURL: fulcio.url,
@@ -110,6 +113,9 @@ export async function startSigstoreMock(): Promise<SigstoreMock> {
     trustedRoot,
     fulcioRequests,
     rekorRequests,
+    async strangerRoot() {
+      return rootFor((await initializeCA(generateKeyPairSync('ec', { namedCurve: 'P-256' }), ctlog)).rootCertificate);
+    },
     async close() {
       for (const s of [fulcio.server, rekor.server]) {
         s.closeAllConnections();

@@ -10,7 +10,6 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { BUNDLE_V03_MEDIA_TYPE, bundleFromJSON, isBundleWithCertificateChain, isBundleWithMessageSignature } from '@sigstore/bundle';
-import { fulcioHandler, initializeCA, initializeCTLog, initializeTLog, rekorHandler, type HandlerFn } from '@sigstore/mock';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import { AbortError, ExitCode, VerificationError } from '../../src/errors.ts';
@@ -19,18 +18,12 @@ import { createKeySigner } from '../../src/trust/key-signer.ts';
 import { keylessSignerFromEnv } from '../../src/trust/keyless-signer.ts';
 import type { SignedBundle } from '../../src/trust/signer.ts';
 import { verifyMessageBundle, type TrustPolicy } from '../../src/trust/verify.ts';
+import { mockIdentityToken, startSigstoreMock, type SigstoreMock } from '../support/sigstore-mock.ts';
 
 const ISSUER = 'https://token.actions.githubusercontent.com';
 const IDENTITY = 'https://github.com/acme/app/.github/workflows/notify.yml@refs/heads/main';
 const manifest = new TextEncoder().encode('{"schemaVersion":2,"artifactType":"application/vnd.dockercomms.message.v1","n":1}');
 const digest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
-
-/** An unsigned JWT: the mock Fulcio reads claims without checking a signature, as its docs say. */
-function jwt(claims: Record<string, unknown>): string {
-  const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const now = Math.floor(Date.now() / 1000);
-  return `${enc({ alg: 'none', typ: 'JWT' })}.${enc({ aud: 'sigstore', iat: now, exp: now + 600, ...claims })}.`;
-}
 
 interface Stub {
   server: Server;
@@ -63,81 +56,24 @@ async function serve(respond: (req: IncomingMessage, body: string) => Promise<{ 
   return { server, url: `http://127.0.0.1:${port}`, requests };
 }
 
-function mockService(path: string, fn: HandlerFn): Promise<Stub> {
-  return serve(async (req, body) => {
-    if (req.method !== 'POST' || req.url !== path) return { status: 404, body: 'not found' };
-    const r = await fn(body);
-    return { status: r.statusCode, body: r.response, type: r.contentType ?? 'text/plain' };
-  });
-}
-
 const bytes = (v: ArrayBufferView) => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-const b64 = (v: ArrayBufferView) => bytes(v).toString('base64');
 
-let fulcio: Stub;
-let rekor: Stub;
+
+let mock: SigstoreMock;
 let trustedRoot: object;
 let otherRoot: object;
 
 before(async () => {
-  const caKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const ctKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const tlogKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const ctlog = await initializeCTLog(ctKeys);
-  const ca = await initializeCA(caKeys, ctlog);
-  fulcio = await mockService('/api/v2/signingCert', fulcioHandler(ca).fn);
-  // Rekor puts its host in checkpoints, so its log is created once the server's URL is known.
-  let rekorFn: HandlerFn | undefined;
-  rekor = await serve(async (req, body) => {
-    if (rekorFn === undefined || req.method !== 'POST' || req.url !== '/api/v1/log/entries') return { status: 404, body: 'not found' };
-    const r = await rekorFn(body);
-    return { status: r.statusCode, body: r.response, type: r.contentType ?? 'text/plain' };
-  });
-  const tlog = await initializeTLog(rekor.url, tlogKeys);
-  rekorFn = rekorHandler(tlog).fn;
-
-  const start = new Date(Date.now() - 3600_000).toISOString();
-  const rootJSON = (caCert: ArrayBufferView) => ({
-    mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
-    tlogs: [
-      {
-        baseUrl: rekor.url,
-        hashAlgorithm: 'SHA2_256',
-        publicKey: { rawBytes: b64(tlog.publicKey), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start } },
-        logId: { keyId: b64(createHash('sha256').update(tlog.publicKey).digest()) },
-      },
-    ],
-    certificateAuthorities: [
-      {
-        subject: { organization: 'sigstore.mock', commonName: 'sigstore' },
-        uri: fulcio.url,
-        certChain: { certificates: [{ rawBytes: b64(caCert) }] },
-        validFor: { start },
-      },
-    ],
-    ctlogs: [
-      {
-        baseUrl: 'https://ctfe.mock.invalid',
-        hashAlgorithm: 'SHA2_256',
-        publicKey: { rawBytes: b64(ctlog.publicKey), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start } },
-        logId: { keyId: b64(ctlog.logID) },
-      },
-    ],
-    timestampAuthorities: [],
-  });
-  trustedRoot = rootJSON(ca.rootCertificate);
+  mock = await startSigstoreMock();
+  trustedRoot = mock.trustedRoot;
   // Same logs, but a CA that never issued anything: the certificate chain must not verify.
-  const strangerCA = await initializeCA(generateKeyPairSync('ec', { namedCurve: 'P-256' }), ctlog);
-  otherRoot = rootJSON(strangerCA.rootCertificate);
+  otherRoot = await mock.strangerRoot();
 });
 
-after(() => {
-  fulcio?.server.close();
-  rekor?.server.close();
-});
+after(() => mock?.close());
 
 async function signKeyless(env: Record<string, string>): Promise<SignedBundle> {
-  const signer = keylessSignerFromEnv({ fulcioURL: fulcio.url, rekorURL: rekor.url, env });
+  const signer = keylessSignerFromEnv({ fulcioURL: mock.fulcioURL, rekorURL: mock.rekorURL, env });
   assert.ok(signer, 'a token source was expected');
   assert.equal(signer.kind, 'keyless');
   return signer.sign(manifest);
@@ -157,12 +93,12 @@ async function refused(policy: TrustPolicy, bundle: Uint8Array, code: string, te
 describe('keyless signing against local Fulcio and Rekor', () => {
   let signed: SignedBundle;
   before(async () => {
-    signed = await signKeyless({ SIGSTORE_ID_TOKEN: jwt({ iss: ISSUER, sub: IDENTITY }) });
+    signed = await signKeyless({ SIGSTORE_ID_TOKEN: mockIdentityToken({ iss: ISSUER, sub: IDENTITY }) });
   });
 
   it('asks Fulcio for a certificate and Rekor for a log entry, and packages a v0.3 bundle with the leaf certificate', () => {
-    assert.ok(fulcio.requests.some((r) => r.method === 'POST' && r.url === '/api/v2/signingCert'));
-    assert.ok(rekor.requests.some((r) => r.method === 'POST' && r.url === '/api/v1/log/entries'));
+    assert.ok(mock.fulcioRequests.includes('POST /api/v2/signingCert'));
+    assert.ok(mock.rekorRequests.includes('POST /api/v1/log/entries'));
     assert.equal(signed.mediaType, BUNDLE_V03_MEDIA_TYPE);
     const bundle = bundleFromJSON(JSON.parse(new TextDecoder().decode(signed.bytes)));
     assert.ok(isBundleWithMessageSignature(bundle));
@@ -247,7 +183,7 @@ describe('identity token sources', () => {
   });
 
   it('signs with the GitHub Actions ambient OIDC token (audience sigstore, bearer request token)', async () => {
-    const token = jwt({ iss: ISSUER, sub: IDENTITY });
+    const token = mockIdentityToken({ iss: ISSUER, sub: IDENTITY });
     const oidc = await serve(async (req) => {
       const url = new URL(req.url ?? '/', 'http://x');
       if (req.headers.authorization !== 'Bearer request-secret' || url.searchParams.get('audience') !== 'sigstore') return { status: 403, body: 'no' };
@@ -271,24 +207,24 @@ describe('identity token sources', () => {
   });
 
   it('rejects a malformed token before contacting Fulcio, without echoing it', async () => {
-    const before = fulcio.requests.length;
+    const before = mock.fulcioRequests.length;
     const secret = 'not-a-jwt-but-secret-looking-0123456789';
     const err = await signKeyless({ SIGSTORE_ID_TOKEN: secret }).catch((e: unknown) => e);
     assert.ok(err instanceof SigningError);
     assert.equal(err.code, 'IDENTITY_TOKEN_INVALID');
     assert.ok(!err.message.includes(secret));
-    const unverifiedEmail = jwt({ iss: ISSUER, sub: 'x', email: 'alice@example.com', email_verified: false });
+    const unverifiedEmail = mockIdentityToken({ iss: ISSUER, sub: 'x', email: 'alice@example.com', email_verified: false });
     const err2 = await signKeyless({ SIGSTORE_ID_TOKEN: unverifiedEmail }).catch((e: unknown) => e);
     assert.ok(err2 instanceof SigningError);
     assert.equal(err2.code, 'IDENTITY_TOKEN_INVALID');
-    assert.equal(fulcio.requests.length, before);
+    assert.equal(mock.fulcioRequests.length, before);
   });
 
   it('reports a Fulcio that refuses, as FULCIO_FAILED, with the token redacted', async () => {
-    const token = jwt({ iss: ISSUER, sub: IDENTITY });
+    const token = mockIdentityToken({ iss: ISSUER, sub: IDENTITY });
     const broken = await serve(async (_req, body) => ({ status: 400, body: JSON.stringify({ message: `bad request: ${body}` }), type: 'application/json' }));
     try {
-      const signer = keylessSignerFromEnv({ fulcioURL: broken.url, rekorURL: rekor.url, identityToken: token });
+      const signer = keylessSignerFromEnv({ fulcioURL: broken.url, rekorURL: mock.rekorURL, identityToken: token });
       const err = await signer!.sign(manifest).catch((e: unknown) => e);
       assert.ok(err instanceof SigningError);
       assert.equal(err.code, 'FULCIO_FAILED');
@@ -304,10 +240,10 @@ describe('key signing with the opt-in Rekor witness', () => {
   it('records the key signature in Rekor; with a trusted root the entry is verified, without one the key alone decides', async () => {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString();
-    const before = rekor.requests.length;
-    const signer = createKeySigner(privateKey.export({ format: 'pem', type: 'pkcs8' }), { rekorURL: rekor.url });
+    const before = mock.rekorRequests.length;
+    const signer = createKeySigner(privateKey.export({ format: 'pem', type: 'pkcs8' }), { rekorURL: mock.rekorURL });
     const signed = await signer.sign(manifest);
-    assert.equal(rekor.requests.length, before + 1);
+    assert.equal(mock.rekorRequests.length, before + 1);
     const json = signed.json as { verificationMaterial: { tlogEntries?: unknown[] } };
     assert.equal(json.verificationMaterial.tlogEntries?.length, 1);
 
@@ -334,7 +270,7 @@ describe('cancellation', () => {
       return new Promise(() => {});
     });
     try {
-      const signer = keylessSignerFromEnv({ fulcioURL: fulcio.url, rekorURL: rekor.url, env: { ACTIONS_ID_TOKEN_REQUEST_URL: `${hanging.url}/t`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'r' } });
+      const signer = keylessSignerFromEnv({ fulcioURL: mock.fulcioURL, rekorURL: mock.rekorURL, env: { ACTIONS_ID_TOKEN_REQUEST_URL: `${hanging.url}/t`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'r' } });
       const controller = new AbortController();
       const pending = signer!.sign(manifest, { signal: controller.signal });
       await requested;
