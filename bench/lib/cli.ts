@@ -24,7 +24,7 @@ export function prepareCli(): Cli {
   const r = spawnSync(tsc, ['-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', outDir, '--declaration', 'false', '--sourceMap', 'false'], { cwd: ROOT, encoding: 'utf8' });
   const entry = path.join(outDir, 'cli', 'run.js');
   if (!existsSync(entry)) throw new Error(`building the CLI failed:\n${r.stdout}${r.stderr}`);
-  // Type errors in files other sessions are editing do not stop tsc from emitting; say so.
+  // Type errors elsewhere in the working tree do not stop tsc from emitting; say so.
   const note = r.status === 0 ? '' : ' (tsc reported type errors in the working tree; JavaScript was emitted anyway)';
   const flags = shimNodeFlags();
   return {

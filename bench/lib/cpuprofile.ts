@@ -6,7 +6,8 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { table } from './common.ts';
+import { pathToFileURL } from 'node:url';
+import { ROOT, table } from './common.ts';
 
 interface ProfileNode {
   id: number;
@@ -21,11 +22,14 @@ interface Profile {
   timeDeltas: number[];
 }
 
+/** The repository root as a file URL prefix, stripped from frame URLs so labels are repository paths. */
+const ROOT_URL = `${pathToFileURL(ROOT).href}/`;
+
 function label(n: ProfileNode): string {
   const { functionName, url, lineNumber } = n.callFrame;
   const name = functionName === '' ? '(anonymous)' : functionName;
   if (url === '') return name;
-  const short = url.replace(/^file:\/\/.*?\/work\/main\//, '').replace(/^file:\/\/.*node_modules\//, 'node_modules/');
+  const short = url.replace(ROOT_URL, '').replace(/^file:\/\/.*node_modules\//, 'node_modules/');
   return `${name} ${short}:${lineNumber + 1}`;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Issue 6 acceptance: 20 processes ack the same message at the same moment on docker-registry
+ * 20 processes ack the same message at the same moment on docker-registry
  * (no Referrers API, so all 20 read-modify-write the same `sha256-<hex>` tag-schema index), in
  * 10 runs with a fresh message each. Every receipt must be discovered afterwards — by
  * findReferrers and by `comms discover` — even when racing writers clobbered it in the index;

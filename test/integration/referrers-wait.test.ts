@@ -1,5 +1,5 @@
 /**
- * Issue 6 acceptance for the agent's calls after sending a request: waitForReply resolves when a
+ * The agent's calls after sending a request: waitForReply resolves when a
  * reply lands (sent by another task after a delay) and rejects with a TimeoutError when none does;
  * the same for waitForReceipt. A receipt does not end a wait for a reply, nor a reply a wait for a
  * receipt. Run on docker-registry and comms serve.
