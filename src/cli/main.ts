@@ -13,7 +13,7 @@ import { keygenBuilder, runKeygen, type KeygenArgs } from './commands/keygen.ts'
 import { replyBuilder, runReply, type ReplyArgs } from './commands/reply.ts';
 import { discoverBuilder, runDiscover, runThread, threadBuilder, type DiscoverArgs, type ThreadArgs } from './commands/thread.ts';
 import { runVerify, verifyBuilder, type VerifyCmdArgs } from './commands/verify.ts';
-import { runServe, serveBuilder, type ServeArgs } from '../server/cli.ts';
+import { runServe, serveBuilder, type ServeArgs } from './commands/serve.ts';
 import { VERSION } from '../index.ts';
 
 type Runner<A> = (args: A, out: Output, signal: AbortSignal) => Promise<number>;

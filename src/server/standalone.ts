@@ -5,7 +5,7 @@
  * Tests start it as a child to kill it mid-request; it is also handy when debugging a client.
  */
 import { parseArgs } from 'node:util';
-import { parseAddr } from './cli.ts';
+import { parseAddr } from './address.ts';
 import { startServer } from './server.ts';
 
 const { values } = parseArgs({

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { UsageError } from '../../src/errors.ts';
 import type { Output } from '../../src/cli/output.ts';
-import { defaultRoot, runServe, type ServeArgs } from '../../src/server/cli.ts';
+import { defaultRoot, runServe, type ServeArgs } from '../../src/cli/commands/serve.ts';
 import { tempDir } from '../support/tools.ts';
 
 function capture(): Output & { results: object[]; notes: string[] } {

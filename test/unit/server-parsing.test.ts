@@ -5,7 +5,7 @@ import bcrypt from 'bcryptjs';
 import { UsageError } from '../../src/errors.ts';
 import { basicAuthenticator, parseHtpasswd } from '../../src/server/auth.ts';
 import { parseRange } from '../../src/server/blobs.ts';
-import { parseAddr } from '../../src/server/cli.ts';
+import { parseAddr } from '../../src/server/address.ts';
 import { checkExposure } from '../../src/server/server.ts';
 
 describe('parseRange', () => {

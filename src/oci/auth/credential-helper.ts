@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { AbortError, AuthError, ProtocolError } from '../../errors.ts';
-import type { Credential } from './credentials.ts';
+import type { Credential } from './credential.ts';
 
 export interface CredentialHelperOptions {
   /** The registry the lookup is for, named in errors (never a secret). */

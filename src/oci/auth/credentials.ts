@@ -4,6 +4,7 @@
  * each in turn. Secrets never reach an error message, an error property or a log line.
  */
 import { AbortError, UsageError } from '../../errors.ts';
+import type { Credential, CredentialStore } from './credential.ts';
 import { DockerConfigCredentialStore } from './docker-config.ts';
 import { normalizeRegistryHost } from './registry-host.ts';
 
@@ -11,19 +12,7 @@ export { DockerConfigCredentialStore } from './docker-config.ts';
 export type { DockerConfigOptions } from './docker-config.ts';
 export { normalizeRegistryHost } from './registry-host.ts';
 
-export interface Credential {
-  username?: string;
-  password?: string;
-  /** An OAuth2 refresh token, exchanged at the token endpoint (`grant_type=refresh_token`). */
-  identityToken?: string;
-  /** A bearer access token sent to the registry as-is. */
-  registryToken?: string;
-}
-
-export interface CredentialStore {
-  /** The credential for `registry` (a host[:port], e.g. `ghcr.io`), or undefined when none. */
-  get(registry: string, options?: { signal?: AbortSignal }): Promise<Credential | undefined>;
-}
+export type { Credential, CredentialStore } from './credential.ts';
 
 function checkAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortError();

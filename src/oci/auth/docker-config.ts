@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { AbortError, CommsError, ProtocolError } from '../../errors.ts';
 import { runCredentialHelper } from './credential-helper.ts';
-import type { Credential, CredentialStore } from './credentials.ts';
+import type { Credential, CredentialStore } from './credential.ts';
 import { normalizeRegistryHost } from './registry-host.ts';
 
 /** The key docker uses for Docker Hub in `auths` and `credHelpers`, and sends to helpers. */

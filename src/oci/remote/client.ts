@@ -16,6 +16,7 @@ import { compose, discard, type HttpRequest, type HttpResponse, type Send } from
 import { redirectLayer } from './redirect.ts';
 import { DEFAULT_RETRY, retryLayer, type RetryPolicy } from './retry.ts';
 import { RemoteRepository } from './repository.ts';
+import type { RepositoryClient } from './repository-client.ts';
 import { TokenCache } from './token-cache.ts';
 import { undiciTransport, type RequestEvent } from './transport.ts';
 
@@ -72,7 +73,7 @@ interface RegistryState {
   ready: Promise<{ base: URL; send: Send }>;
 }
 
-export class RegistryClient {
+export class RegistryClient implements RepositoryClient {
   readonly options: Readonly<ClientOptions>;
   readonly tokens = new TokenCache();
   readonly retry: RetryPolicy;

@@ -24,7 +24,7 @@ import type {
 } from '../target.ts';
 import { downloadBlob } from './blob-download.ts';
 import { blobExists, uploadBlob } from './blob-upload.ts';
-import type { RegistryClient } from './client.ts';
+import type { RepositoryClient } from './repository-client.ts';
 import { networkError, parseErrorBody, responseError } from './error-map.ts';
 import { discard, header, headerValues, readLimited, type HttpResponse } from './http.ts';
 import { nextLink } from './link.ts';
@@ -73,10 +73,10 @@ function mediaTypeOf(res: HttpResponse): string | undefined {
 export class RemoteRepository implements Repository {
   readonly name: string;
   readonly reference: Reference;
-  readonly client: RegistryClient;
+  readonly client: RepositoryClient;
   private readonly io: RepoIO;
 
-  constructor(client: RegistryClient, reference: Reference) {
+  constructor(client: RepositoryClient, reference: Reference) {
     this.client = client;
     this.reference = { registry: reference.registry, repository: reference.repository };
     this.name = `${reference.registry}/${reference.repository}`;

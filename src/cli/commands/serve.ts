@@ -6,9 +6,10 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
-import { UsageError } from '../errors.ts';
-import type { Output } from '../cli/output.ts';
-import { DEFAULT_HOST, DEFAULT_PORT, startServer } from './server.ts';
+import { UsageError } from '../../errors.ts';
+import { parseAddr } from '../../server/address.ts';
+import { DEFAULT_HOST, DEFAULT_PORT, startServer } from '../../server/index.ts';
+import type { Output } from '../output.ts';
 
 export interface ServeArgs {
   json: boolean;
@@ -43,31 +44,18 @@ export function serveBuilder(y: Argv) {
     });
 }
 
-/** `host:port`, `[v6]:port`, or a host alone (port 5000). */
-export function parseAddr(addr: string): { host: string; port: number } {
-  let host: string;
-  let port: string | undefined;
-  if (addr.startsWith('[')) {
-    const end = addr.indexOf(']');
-    if (end < 0) throw new UsageError(`--addr ${JSON.stringify(addr)}: an IPv6 address opened with '[' is not closed`);
-    host = addr.slice(1, end);
-    const rest = addr.slice(end + 1);
-    if (rest !== '' && !rest.startsWith(':')) throw new UsageError(`--addr ${JSON.stringify(addr)}: expected [ADDRESS]:PORT`);
-    port = rest === '' ? undefined : rest.slice(1);
-  } else {
-    const colon = addr.lastIndexOf(':');
-    if (colon >= 0 && addr.indexOf(':') !== colon) throw new UsageError(`--addr ${JSON.stringify(addr)}: write an IPv6 address as [ADDRESS]:PORT`);
-    host = colon < 0 ? addr : addr.slice(0, colon);
-    port = colon < 0 ? undefined : addr.slice(colon + 1);
+/** The listen address of --addr; a bad one is a usage error that names the flag. */
+function listenAddress(addr: string): { host: string; port: number } {
+  try {
+    return parseAddr(addr);
+  } catch (err) {
+    if (err instanceof UsageError) throw new UsageError(`--addr: ${err.message}`, { cause: err });
+    throw err;
   }
-  if (host === '') throw new UsageError(`--addr ${JSON.stringify(addr)}: name the address to listen on (127.0.0.1 for this machine only)`);
-  const n = port === undefined ? DEFAULT_PORT : /^[0-9]{1,5}$/.test(port) ? Number(port) : NaN;
-  if (!Number.isInteger(n) || n > 65535) throw new UsageError(`--addr ${JSON.stringify(addr)}: the port must be 0-65535`);
-  return { host, port: n };
 }
 
 export async function runServe(args: ServeArgs, out: Output, signal: AbortSignal): Promise<number> {
-  const { host, port } = parseAddr(args.addr);
+  const { host, port } = listenAddress(args.addr);
   if ((args['tls-cert'] === undefined) !== (args['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   const server = await startServer({
     root: args.root,
