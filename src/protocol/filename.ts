@@ -4,12 +4,14 @@
  * Outgoing: `sanitizeFilename` turns a local path into the basename v1.0 would send
  * (basename, trim spaces, remove backslashes; '', '.', '..', '/' → 'file'), hardened by comms:
  * control characters, NUL and bidirectional-override characters are removed, and the result is
- * cut to 255 UTF-8 bytes (keeping a short extension) so that every name comms sends also passes
- * its own receiving check.
+ * cut to 237 UTF-8 bytes (keeping a short extension): a v1.0 receiver writes the file first as
+ * `.tmp-<name>-<hex12>`, 18 bytes longer, and that name must still fit NAME_MAX (255).
  *
- * Incoming: `isSafeFilename` decides whether a received name is already a plain basename. The
- * validator refuses a message whose name is not (exit 4) rather than quietly renaming it, so a
- * traversal such as `../../etc/passwd` or `/abs/x` ends the receive before anything is written.
+ * Incoming: `receivedFilename` gives the name to write. Like v1.0 it trims surrounding white space
+ * (Go's strings.TrimSpace) and writes an empty name, `.` or `..` as `file`; what is left must be a
+ * plain basename (`filenameProblem`), else the validator refuses the message (exit 4) rather than
+ * quietly renaming it, so a traversal such as `../../etc/passwd` or `/abs/x` ends the receive
+ * before anything is written.
  */
 
 /** Go's unicode.IsSpace, which v1.0's strings.TrimSpace uses (differs from JS trim on U+0085, U+FEFF). */
@@ -49,6 +51,12 @@ export function isForbiddenFilenameChar(cp: number): boolean {
 /** Longest name in UTF-8 bytes that common filesystems (NAME_MAX) accept. */
 export const MAX_FILENAME_BYTES = 255;
 
+/** What v1.0's temporary name `.tmp-<name>-<hex12>` adds to the name: `.tmp-` (5), `-` (1), 12 hex. */
+export const V1_TEMP_NAME_OVERHEAD = 18;
+
+/** Longest name comms sends: v1.0 receivers' temporary name must fit NAME_MAX too. */
+export const MAX_SENT_FILENAME_BYTES = MAX_FILENAME_BYTES - V1_TEMP_NAME_OVERHEAD;
+
 function goTrimSpace(s: string): string {
   const cps = Array.from(s);
   let start = 0;
@@ -85,12 +93,13 @@ function cutUtf8(s: string, max: number): string {
   return out;
 }
 
+/** Cuts `name` to MAX_SENT_FILENAME_BYTES on a code point boundary, keeping an extension of up to 32 bytes. */
 function shorten(name: string): string {
-  if (utf8Length(name) <= MAX_FILENAME_BYTES) return name;
+  if (utf8Length(name) <= MAX_SENT_FILENAME_BYTES) return name;
   const dot = name.lastIndexOf('.');
   const ext = dot > 0 ? name.slice(dot) : '';
-  if (ext !== '' && utf8Length(ext) <= 32) return cutUtf8(name.slice(0, dot), MAX_FILENAME_BYTES - utf8Length(ext)) + ext;
-  return cutUtf8(name, MAX_FILENAME_BYTES);
+  if (ext !== '' && utf8Length(ext) <= 32) return cutUtf8(name.slice(0, dot), MAX_SENT_FILENAME_BYTES - utf8Length(ext)) + ext;
+  return cutUtf8(name, MAX_SENT_FILENAME_BYTES);
 }
 
 /** The name to send for a local path (v1.0's SanitizeFilename plus the hardening above). */
@@ -121,6 +130,19 @@ export function filenameProblem(name: string): string | undefined {
   if (goTrimSpace(name) === '') return 'it is only white space';
   if (utf8Length(name) > MAX_FILENAME_BYTES) return `it is longer than ${MAX_FILENAME_BYTES} bytes`;
   return undefined;
+}
+
+/**
+ * The name to write for a received `dockercomms.filename`, as v1.0 writes it where that is safe:
+ * surrounding white space trimmed (`"report.pdf "` → `report.pdf`), and an empty name, `.` or `..`
+ * written as `file`. Anything else that is not a plain basename (a slash, a backslash, a control
+ * or bidirectional-formatting character, more than 255 bytes) is a problem, not renamed.
+ */
+export function receivedFilename(raw: string): { name: string; problem?: undefined } | { name?: undefined; problem: string } {
+  const trimmed = goTrimSpace(raw);
+  if (trimmed === '' || trimmed === '.' || trimmed === '..') return { name: 'file' };
+  const problem = filenameProblem(trimmed);
+  return problem === undefined ? { name: trimmed } : { problem };
 }
 
 /** True when an incoming name may be written as it is: a plain basename, nothing hostile in it. */

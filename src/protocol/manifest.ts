@@ -13,7 +13,7 @@ import type { Descriptor, ImageManifest } from '../oci/descriptor.ts';
 import { digestOf, parseDigest } from '../oci/digest.ts';
 import { EMPTY_JSON_DIGEST, MAX_MANIFEST_BYTES, MediaType } from '../oci/mediatypes.ts';
 import { Annotation, ArtifactType, BundleMediaType, ExtensionAnnotation, PROTOCOL_VERSION, type Compression, type ReceiptStatus } from './constants.ts';
-import { filenameProblem } from './filename.ts';
+import { filenameProblem, MAX_SENT_FILENAME_BYTES } from './filename.ts';
 import { goManifest } from './go-json.ts';
 import { totalChunks } from './sizes.ts';
 
@@ -147,6 +147,9 @@ export interface MessageAnnotationsInput {
 export function messageAnnotations(m: MessageAnnotationsInput): Record<string, string> {
   const problem = filenameProblem(m.filename);
   if (problem !== undefined) throw new UsageError(`filename ${JSON.stringify(m.filename)} cannot be sent: ${problem}; pass it through sanitizeFilename`);
+  if (Buffer.byteLength(m.filename, 'utf8') > MAX_SENT_FILENAME_BYTES) {
+    throw new UsageError(`filename ${JSON.stringify(m.filename)} cannot be sent: it is longer than ${MAX_SENT_FILENAME_BYTES} bytes, too long for a dockercomms v1.0 receiver's temporary file; pass it through sanitizeFilename`);
+  }
   if (!isUuid(m.messageId)) throw new UsageError(`message id ${JSON.stringify(m.messageId)} is not a UUID`);
   if (m.compression !== 'gzip' && m.compression !== 'zstd') throw new UsageError(`unknown compression ${JSON.stringify(m.compression)}`);
   const total = checkCount('totalBytes', m.totalBytes);

@@ -21,7 +21,7 @@ import {
   type Compression,
   type ReceiptStatus,
 } from './constants.ts';
-import { filenameProblem } from './filename.ts';
+import { receivedFilename } from './filename.ts';
 import { isUuid } from './manifest.ts';
 import { MAX_USTAR_SIZE } from './tar.ts';
 
@@ -338,9 +338,9 @@ export function parseMessageManifest(bytes: Uint8Array, options: MessageParseOpt
 
   const messageId = a.required(Annotation.MessageId);
   if (!isUuid(messageId)) throw a.invalid(Annotation.MessageId, 'is not a UUID');
-  const filename = a.required(Annotation.Filename);
-  const problem = filenameProblem(filename);
-  if (problem !== undefined) throw bad('UNSAFE_FILENAME', `annotation ${Annotation.Filename} ${JSON.stringify(filename)} is refused: ${problem}`, Annotation.Filename);
+  const rawFilename = a.required(Annotation.Filename);
+  const { name: filename, problem } = receivedFilename(rawFilename);
+  if (filename === undefined) throw bad('UNSAFE_FILENAME', `annotation ${Annotation.Filename} ${JSON.stringify(rawFilename)} is refused: ${problem}`, Annotation.Filename);
   const totalBytes = a.int(Annotation.TotalBytes);
   const chunkBytes = a.int(Annotation.ChunkBytes);
   const chunkCount = a.int(Annotation.ChunkCount);

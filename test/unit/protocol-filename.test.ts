@@ -1,7 +1,9 @@
 /** Filenames: v1.0's sanitiser for outgoing names, plus comms' hardening and the incoming check. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_FILENAME_BYTES, filenameProblem, isSafeFilename, sanitizeFilename } from '../../src/protocol/filename.ts';
+import { MAX_FILENAME_BYTES, MAX_SENT_FILENAME_BYTES, filenameProblem, isSafeFilename, receivedFilename, sanitizeFilename } from '../../src/protocol/filename.ts';
+import { messageAnnotations } from '../../src/protocol/manifest.ts';
+import { UsageError } from '../../src/errors.ts';
 
 test("v1.0's rules: basename, trim spaces, drop backslashes, '' . .. / become file", () => {
   const cases: [string, string][] = [
@@ -33,7 +35,7 @@ test('comms hardening: NUL, controls and bidi overrides are removed; long names 
   assert.equal(sanitizeFilename('invoice\u202egpj.exe'), 'invoicegpj.exe');
   assert.equal(sanitizeFilename('\u0000'), 'file');
   const long = sanitizeFilename('é'.repeat(300) + '.tar.gz');
-  assert.ok(Buffer.byteLength(long) <= MAX_FILENAME_BYTES);
+  assert.ok(Buffer.byteLength(long) <= MAX_SENT_FILENAME_BYTES);
   assert.ok(long.endsWith('.gz'));
   // Every name comms sends passes its own receiving check.
   for (const n of ['../../x', '/abs/y', 'a\u0000b', ' ', '\\\\', 'ok.txt', 'é'.repeat(300)]) assert.ok(isSafeFilename(sanitizeFilename(n)), n);
@@ -58,4 +60,61 @@ test('incoming names: only plain basenames are safe', () => {
     assert.ok(!isSafeFilename(name), JSON.stringify(name));
     assert.match(filenameProblem(name)!, why);
   }
+});
+
+/** The temporary name a dockercomms v1.0 receiver writes first: `.tmp-<name>-<hex12>`. */
+const v1TempName = (name: string) => `.tmp-${name}-0123456789ab`;
+
+test('names sent are cut so that a v1.0 receiver\'s temporary name fits 255 bytes, keeping the extension', () => {
+  assert.equal(MAX_SENT_FILENAME_BYTES, 237);
+  // 238..255 bytes: fine for comms, fatal for a v1.0 receiver before the cut.
+  for (const len of [237, 238, 250, 255, 256, 400]) {
+    const name = sanitizeFilename(`${'a'.repeat(len - 4)}.pdf`);
+    assert.ok(Buffer.byteLength(v1TempName(name)) <= MAX_FILENAME_BYTES, `${len}: ${Buffer.byteLength(v1TempName(name))} bytes`);
+    assert.equal(Buffer.byteLength(name), Math.min(len, 237), `${len}`);
+    assert.ok(name.endsWith('.pdf'), `${len} keeps .pdf`);
+  }
+  // Multi-byte characters are never split (3-byte U+2603): the cut lands on a code point boundary.
+  const snow = sanitizeFilename(`${'☃'.repeat(100)}.txt`);
+  assert.ok(Buffer.byteLength(snow) <= 237);
+  assert.equal(Buffer.byteLength(snow), 4 + 3 * 77);
+  assert.equal(Buffer.from(snow, 'utf8').toString('utf8'), snow);
+  assert.ok(!snow.includes('\uFFFD'));
+  assert.ok(snow.endsWith('☃.txt'));
+  // 4-byte characters (surrogate pairs in JS) are kept whole; a long extension is cut with the name.
+  const emoji = sanitizeFilename('😀'.repeat(80));
+  assert.equal(Buffer.byteLength(emoji), 236);
+  assert.equal([...emoji].length, 59);
+  const longExt = sanitizeFilename(`x.${'e'.repeat(300)}`);
+  assert.equal(Buffer.byteLength(longExt), 237);
+});
+
+test('the manifest builder refuses a name a v1.0 receiver could not write', () => {
+  const base = { sender: 'a', recipient: 'b', createdAt: new Date(0), ttlSeconds: 1, totalBytes: 0, chunkBytes: 0, chunkCount: 0, compression: 'gzip' as const, messageId: '6fa459ea-ee8a-4ca4-894e-db77e160355e' };
+  assert.doesNotThrow(() => messageAnnotations({ ...base, filename: `${'a'.repeat(233)}.txt` }));
+  assert.throws(() => messageAnnotations({ ...base, filename: `${'a'.repeat(234)}.txt` }), (e) => e instanceof UsageError && /longer than 237 bytes/.test(e.message));
+});
+
+test("received names are written as v1.0 writes them where that is safe: trimmed; '', '.', '..' become file", () => {
+  const cases: [string, string][] = [
+    ['report.pdf ', 'report.pdf'],
+    ['  spaces  .txt  ', 'spaces  .txt'],
+    [' ..', 'file'],
+    ['..', 'file'],
+    ['.', 'file'],
+    ['', 'file'],
+    ['   ', 'file'],
+    ['\tnotes.md\n', 'notes.md'],
+    ['\u00a0a.txt\u3000', 'a.txt'],
+    ['report.pdf', 'report.pdf'],
+    ['.hidden', '.hidden'],
+    ['\ufeffa.txt', '\ufeffa.txt'],
+  ];
+  for (const [raw, want] of cases) assert.deepEqual(receivedFilename(raw), { name: want }, JSON.stringify(raw));
+  // Trimming never makes a hostile name acceptable: what is left is still checked.
+  for (const raw of [' ../x', '/abs/x ', ' a\\b', 'a\u0000b ', ' rtl\u202etxt', ` ${'x'.repeat(256)} `]) {
+    assert.ok(receivedFilename(raw).problem !== undefined, JSON.stringify(raw));
+  }
+  // A name of 238..255 bytes (another writer's) is still received.
+  assert.deepEqual(receivedFilename('y'.repeat(255)), { name: 'y'.repeat(255) });
 });
