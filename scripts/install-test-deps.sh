@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages the integration tests start for real: Debian's docker-registry
-# (CNCF distribution 2.8, the registry:2 server), skopeo (a peer client), openssl (test CAs).
+# (CNCF distribution 2.8, the registry:2 server), skopeo (a peer client), openssl (test CAs),
+# age and age-keygen (the reference age CLI, the peer of encrypted messages).
 # Does nothing when they are already present.
 set -euo pipefail
 missing=()
@@ -8,6 +9,7 @@ command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+{ command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1; } || missing+=(age)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing: ${missing[*]}" >&2
 if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo -n); fi

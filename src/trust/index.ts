@@ -1,4 +1,4 @@
-/** Signing and verification of messages with Sigstore bundles. */
+/** Signing and verification of messages with Sigstore bundles; age encryption of payloads. */
 export type { MessageSigner, SignedBundle } from './signer.ts';
 export { KeyError, SigningError } from './errors.ts';
 export { keyIdOf } from './key-id.ts';
@@ -23,3 +23,20 @@ export {
   type PublicGoodTrustedRootOptions,
 } from './trusted-root.ts';
 export { senderMatches, verifyMessageBundle, type TrustPolicy, type VerifiedSigner, type VerifyContext } from './verify.ts';
+export { DecryptionError } from './errors.ts';
+export {
+  createDecryptStream,
+  decryptBytes,
+  encryptBytes,
+  generateAgeIdentity,
+  loadIdentityFiles,
+  parseIdentitiesText,
+  parseRecipient,
+  parseRecipientsText,
+  recipientOf,
+  resolveRecipients,
+  startEncryption,
+  type AgeEncryption,
+  type AgeIdentities,
+  type AgeRecipients,
+} from './age.ts';
