@@ -13,8 +13,6 @@ export interface BasicAuthenticator {
 }
 
 const BCRYPT_RE = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
-/** A hash to compare against for unknown users, so a miss costs as long as a wrong password. */
-const DUMMY_HASH = bcrypt.hashSync('comms-unknown-user', 4);
 /** Accepted credentials are remembered (as keyed hashes) so each request does not pay for bcrypt again. */
 const MAX_CACHED = 256;
 
@@ -38,8 +36,31 @@ export function parseHtpasswd(text: string, where = 'htpasswd'): Map<string, str
   return users;
 }
 
+/**
+ * A hash to compare against for a user name the file does not have, so that a miss costs as long
+ * as a known user's wrong password and the timing does not tell which names exist. Its bcrypt
+ * cost is the one most of the file's entries use (the highest of those when tied).
+ */
+export function dummyHashFor(users: Map<string, string>): string {
+  const counts = new Map<number, number>();
+  for (const hash of users.values()) {
+    const cost = bcrypt.getRounds(hash);
+    counts.set(cost, (counts.get(cost) ?? 0) + 1);
+  }
+  let best = 10;
+  let bestCount = 0;
+  for (const [cost, count] of counts) {
+    if (count > bestCount || (count === bestCount && cost > best)) {
+      best = cost;
+      bestCount = count;
+    }
+  }
+  return bcrypt.hashSync(randomBytes(16).toString('hex'), best);
+}
+
 export function basicAuthenticator(users: Map<string, string>): BasicAuthenticator {
   const key = randomBytes(32);
+  const dummyHash = dummyHashFor(users);
   const accepted = new Set<string>();
   return {
     async check(authorization) {
@@ -54,7 +75,7 @@ export function basicAuthenticator(users: Map<string, string>): BasicAuthenticat
       const fingerprint = createHmac('sha256', key).update(decoded).digest('hex');
       if (accepted.has(fingerprint)) return true;
       const hash = users.get(user);
-      const ok = await bcrypt.compare(password, hash ?? DUMMY_HASH);
+      const ok = await bcrypt.compare(password, hash ?? dummyHash);
       if (!ok || hash === undefined) return false;
       if (accepted.size >= MAX_CACHED) accepted.clear();
       accepted.add(fingerprint);

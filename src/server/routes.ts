@@ -71,21 +71,27 @@ export function checkDigest(digest: string): void {
   }
 }
 
-/** Throws MANIFEST_INVALID unless `tag` matches the tag grammar. */
-export function checkTag(tag: string): void {
+/**
+ * Throws unless `tag` matches the tag grammar: MANIFEST_INVALID when a manifest is being pushed
+ * under it (PUT), else MANIFEST_UNKNOWN (404) — no manifest can be known by a name that cannot be
+ * a tag, and MANIFEST_INVALID is the code for a bad manifest body, not a bad reference.
+ */
+export function checkTag(tag: string, method: string): void {
   try {
     validateTag(tag);
   } catch (err) {
-    if (err instanceof InvalidReferenceError) throw new RegistryHttpError('MANIFEST_INVALID', err.message, { detail: { tag: tag.slice(0, 300) }, cause: err });
-    throw err;
+    if (!(err instanceof InvalidReferenceError)) throw err;
+    const detail = { tag: tag.slice(0, 300) };
+    if (method === 'PUT') throw new RegistryHttpError('MANIFEST_INVALID', err.message, { detail, cause: err });
+    throw new RegistryHttpError('MANIFEST_UNKNOWN', `manifest unknown: ${err.message}`, { detail, cause: err });
   }
 }
 
 /**
- * The endpoint of `rawPath` (the request target before `?`), with its name, digest, tag or
- * upload id already validated; undefined when no endpoint has this shape (→ 404).
+ * The endpoint of `rawPath` (the request target before `?`) for a request of `method`, with its
+ * name, digest, tag or upload id already validated; undefined when no endpoint has this shape (→ 404).
  */
-export function parseRoute(rawPath: string): Route | undefined {
+export function parseRoute(rawPath: string, method: string): Route | undefined {
   if (rawPath === '/v2/' || rawPath === '/v2') return { kind: 'ping' };
   if (!rawPath.startsWith('/v2/')) return undefined;
   const tail = rawPath.slice(4);
@@ -102,7 +108,7 @@ export function parseRoute(rawPath: string): Route | undefined {
         break;
       case 'manifest':
         if (route.isDigest) checkDigest(route.reference);
-        else checkTag(route.reference);
+        else checkTag(route.reference, method);
         break;
       case 'upload':
         if (!UPLOAD_ID_RE.test(route.id)) throw new RegistryHttpError('BLOB_UPLOAD_UNKNOWN', 'no such upload session');

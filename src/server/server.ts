@@ -207,7 +207,7 @@ async function serve(state: ServeState): Promise<void> {
     if (state.auth !== undefined && !(await state.auth.check(req.headers.authorization))) {
       throw new RegistryHttpError('UNAUTHORIZED', 'authentication required', { headers: { 'www-authenticate': 'Basic realm="comms"' } });
     }
-    const route = parseRoute(path);
+    const route = parseRoute(path, req.method ?? 'GET');
     if (route === undefined) throw new RegistryHttpError('UNSUPPORTED', `no registry endpoint at ${path.slice(0, 200)}`, { status: 404 });
     const ctx: RequestContext = {
       req,

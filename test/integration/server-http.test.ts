@@ -572,6 +572,14 @@ describe('manifests and tags', () => {
     assert.equal(put.headers['oci-subject'], undefined, 'no subject, no OCI-Subject');
   });
 
+  it('GET, HEAD and DELETE by a reference that cannot be a tag answer 404 MANIFEST_UNKNOWN (as the conformance suite asks)', async () => {
+    for (const method of ['GET', 'HEAD', 'DELETE']) {
+      const r = await call(server, method, `/v2/${name}/manifests/.INVALID_MANIFEST_NAME`);
+      assert.equal(r.status, 404, method);
+      if (method !== 'HEAD') assert.deepEqual(codes(r), ['MANIFEST_UNKNOWN']);
+    }
+  });
+
   it('GET and HEAD by tag and digest return the stored media type, digest and exact bytes', async () => {
     for (const ref of ['v1', m.digest]) {
       const get = await call(server, 'GET', `/v2/${name}/manifests/${ref}`);
@@ -655,6 +663,60 @@ describe('Basic auth', () => {
     const upload = await call(secured, 'POST', `/v2/x/blobs/uploads/?digest=${digestOf('x')}`, { body: 'x' });
     assert.equal(upload.status, 401);
     assert.equal((await stat(join(authDir.path, 'root', 'x')).catch(() => undefined)), undefined, 'nothing stored for an unauthenticated push');
+  });
+
+  it('every route (blobs, manifests, tags, referrers, upload sessions) answers 401 without credentials, and serves with them', async () => {
+    const auth = { authorization: basic('bob', 'builder') };
+    // Real content first, so that each route would have something to answer without the check.
+    const blob = Buffer.from('guarded blob');
+    const digest = digestOf(blob);
+    assert.equal((await call(secured, 'POST', `/v2/guard/repo/blobs/uploads/?digest=${digest}`, { body: blob, headers: auth })).status, 201);
+    assert.equal((await call(secured, 'POST', `/v2/guard/repo/blobs/uploads/?digest=${EMPTY_JSON_DIGEST}`, { body: Buffer.from(EMPTY_JSON_BYTES), headers: auth })).status, 201);
+    const m = manifest({ layers: [{ mediaType: 'application/octet-stream', digest, size: blob.length }] });
+    const ct = { 'content-type': MediaType.ImageManifest };
+    assert.equal((await call(secured, 'PUT', `/v2/guard/repo/manifests/v1`, { body: m.bytes, headers: { ...ct, ...auth } })).status, 201);
+    const session = await call(secured, 'POST', '/v2/guard/repo/blobs/uploads/', { headers: auth });
+    assert.equal(session.status, 202);
+    const upload = session.headers.location as string;
+    const other = Buffer.from('unauthenticated bytes');
+    const routes: [string, string, CallOptions?][] = [
+      ['GET', '/v2/'],
+      ['GET', `/v2/guard/repo/blobs/${digest}`],
+      ['HEAD', `/v2/guard/repo/blobs/${digest}`],
+      ['GET', `/v2/guard/repo/blobs/${digest}`, { headers: { range: 'bytes=0-3' } }],
+      ['DELETE', `/v2/guard/repo/blobs/${digest}`],
+      ['GET', '/v2/guard/repo/manifests/v1'],
+      ['HEAD', '/v2/guard/repo/manifests/v1'],
+      ['GET', `/v2/guard/repo/manifests/${m.digest}`],
+      ['HEAD', `/v2/guard/repo/manifests/${m.digest}`],
+      ['PUT', '/v2/guard/repo/manifests/v2', { body: m.bytes, headers: ct }],
+      ['DELETE', '/v2/guard/repo/manifests/v1'],
+      ['DELETE', `/v2/guard/repo/manifests/${m.digest}`],
+      ['GET', '/v2/guard/repo/tags/list'],
+      ['GET', `/v2/guard/repo/referrers/${m.digest}`],
+      ['POST', '/v2/guard/repo/blobs/uploads/'],
+      ['POST', `/v2/guard/repo/blobs/uploads/?digest=${digestOf(other)}`, { body: other }],
+      ['POST', `/v2/guard/copy/blobs/uploads/?mount=${digest}&from=guard/repo`],
+      ['PATCH', upload, { body: other }],
+      ['PUT', `${upload}?digest=${digestOf(other)}`, { body: other }],
+      ['GET', upload],
+      ['DELETE', upload],
+      ['GET', '/v2/_catalog'],
+    ];
+    const before = await snapshot(join(authDir.path, 'root'));
+    for (const [method, path, options] of routes) {
+      const r = await call(secured, method, path, options);
+      assert.equal(r.status, 401, `${method} ${path} without credentials`);
+      assert.equal(r.headers['www-authenticate'], 'Basic realm="comms"', `${method} ${path}`);
+    }
+    assert.deepEqual(await snapshot(join(authDir.path, 'root')), before, 'nothing changed by unauthenticated requests');
+    // The same requests with credentials reach their handlers (proof the paths above are real routes).
+    assert.equal((await call(secured, 'GET', `/v2/guard/repo/blobs/${digest}`, { headers: auth })).body.toString(), 'guarded blob');
+    assert.equal((await call(secured, 'GET', '/v2/guard/repo/manifests/v1', { headers: auth })).status, 200);
+    assert.deepEqual(json<{ tags: string[] }>(await call(secured, 'GET', '/v2/guard/repo/tags/list', { headers: auth })).tags, ['v1']);
+    assert.equal((await call(secured, 'GET', `/v2/guard/repo/referrers/${m.digest}`, { headers: auth })).status, 200);
+    assert.equal((await call(secured, 'GET', upload, { headers: auth })).status, 204);
+    assert.equal((await call(secured, 'DELETE', upload, { headers: auth })).status, 204);
   });
 
   it('with a valid user ($2y$ and $2a$ entries): served', async () => {

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import bcrypt from 'bcryptjs';
 import { UsageError } from '../../src/errors.ts';
-import { basicAuthenticator, parseHtpasswd } from '../../src/server/auth.ts';
+import { basicAuthenticator, dummyHashFor, parseHtpasswd } from '../../src/server/auth.ts';
 import { parseRange } from '../../src/server/blobs.ts';
 import { parseAddr } from '../../src/server/address.ts';
 import { checkExposure } from '../../src/server/server.ts';
@@ -48,6 +48,15 @@ describe('htpasswd and Basic auth', () => {
     for (const h of [undefined, basic('ann', 'pa'), basic('nobody', 'x'), 'Bearer x', 'Basic !!!', `Basic ${Buffer.from('no-colon').toString('base64')}`]) {
       assert.equal(await auth.check(h), false, String(h));
     }
+  });
+
+  it('an unknown user is checked against a dummy hash of the same bcrypt cost as the real entries (no timing difference)', () => {
+    const users = parseHtpasswd(`ann:${bcrypt.hashSync('a', 6)}\nbo:${bcrypt.hashSync('b', 6)}\ncy:${bcrypt.hashSync('c', 5)}\n`);
+    assert.equal(bcrypt.getRounds(dummyHashFor(users)), 6, 'the cost most entries use');
+    const tied = parseHtpasswd(`ann:${bcrypt.hashSync('a', 5)}\nbo:${bcrypt.hashSync('b', 7)}\n`);
+    assert.equal(bcrypt.getRounds(dummyHashFor(tied)), 7, 'the higher cost when tied');
+    const apache = parseHtpasswd(`ann:${bcrypt.hashSync('a', 8).replace(/^\$2[ab]\$/, '$2y$')}\n`);
+    assert.equal(bcrypt.getRounds(dummyHashFor(apache)), 8);
   });
 
   it('refuses entries that are not bcrypt, and a file without users', () => {
