@@ -342,6 +342,52 @@ describe('OciLayout index.json lock', () => {
     });
   });
 
+  it('an empty lock file (a writer killed between creating and writing it) does not block tag writes', async () => {
+    await withDir(async (dir) => {
+      // The default staleMs (30 s) is far beyond timeoutMs: only the empty-lock rule frees it in time.
+      const { layout, m } = await seeded(dir, { timeoutMs: 5_000 });
+      const lockFile = join(dir, 'index.json.lock');
+      await writeFile(lockFile, '');
+      await layout.tag(m, 'after-empty-lock');
+      assert.equal((await layout.resolve('after-empty-lock')).digest, m.digest);
+      await assert.rejects(stat(lockFile), { code: 'ENOENT' });
+    });
+  });
+
+  it('the lock file appears with its whole content: a reader never sees it empty or torn', async () => {
+    await withDir(async (dir) => {
+      const { layout, m } = await seeded(dir, {});
+      const lockFile = join(dir, 'index.json.lock');
+      // Another process reads the lock file in a tight loop while this one takes and releases it.
+      const watcher = spawn(
+        process.execPath,
+        [
+          '-e',
+          `const fs = require('node:fs');
+           let seen = 0, bad = 0;
+           const stop = Date.now() + 60000;
+           while (!fs.existsSync(${JSON.stringify(join(dir, 'stop'))}) && Date.now() < stop) {
+             let text;
+             try { text = fs.readFileSync(${JSON.stringify(lockFile)}, 'utf8'); } catch { continue; }
+             seen++;
+             try { JSON.parse(text).token.length; } catch { bad++; }
+           }
+           process.stdout.write(JSON.stringify({ seen, bad }));`,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let out = '';
+      watcher.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      const exited = new Promise<void>((resolve) => watcher.once('close', () => resolve()));
+      for (let i = 0; i < 400; i++) await layout.tag(m, `t${i % 2}`);
+      await writeFile(join(dir, 'stop'), '');
+      await exited;
+      const { seen, bad } = JSON.parse(out) as { seen: number; bad: number };
+      assert.ok(seen > 0, 'the watcher saw the lock held at least once');
+      assert.equal(bad, 0, `the lock file was seen empty or torn ${bad} of ${seen} times`);
+    });
+  });
+
   it('breaks a lock older than staleMs even when its pid cannot be checked (another host)', async () => {
     await withDir(async (dir) => {
       const { layout, m } = await seeded(dir, { staleMs: 1_000, timeoutMs: 10_000 });

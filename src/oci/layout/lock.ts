@@ -2,18 +2,22 @@
  * A cross-process exclusive lock on one file, for the read-modify-write of index.json.
  *
  * Protocol:
- * - Acquire: create the lock file with O_CREAT|O_EXCL (`wx`) and write `{pid, host, created, token}`.
- *   On EEXIST, retry with exponential backoff and jitter until `timeoutMs` → CommsError LOCK_TIMEOUT.
+ * - Acquire: write `{pid, host, created, token}` to a temp file, then hard-link it to the lock
+ *   path (link fails with EEXIST when the lock exists), so the lock appears whole or not at all:
+ *   a holder killed at any moment never leaves an empty lock file behind. On EEXIST, retry with
+ *   exponential backoff and jitter until `timeoutMs` → CommsError LOCK_TIMEOUT.
  * - Stale: a lock is stale when its holder is on this host and its pid is dead, or when it is
- *   older than `staleMs` (the holder hung, or lives on another host). A lock file still empty
- *   (its creator between open and write) is aged by its mtime.
+ *   older than `staleMs` (the holder hung, or lives on another host). A lock file that is empty
+ *   or unreadable cannot be a live holder's (this code never writes one; an older writer that
+ *   created then wrote it took milliseconds): it is stale once `UNREADABLE_STALE_MS` old.
  * - Breaking a stale lock is itself serialised by a second `wx` file (`<lock>.break`): under it the
  *   breaker re-reads the lock and unlinks it only if it is still the same stale file. Without this,
  *   two waiters could both judge a lock stale and the second would delete the first one's fresh lock.
  * - Release: unlink the lock only if it still carries our token (it may have been broken as stale).
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, CommsError } from '../../errors.ts';
@@ -37,6 +41,8 @@ const DEFAULT_STALE_MS = 30_000;
 const DEFAULT_TIMEOUT_MS = 60_000;
 const MIN_BACKOFF_MS = 2;
 const MAX_BACKOFF_MS = 100;
+/** An empty or torn lock file older than this is debris of a writer killed mid-write. */
+const UNREADABLE_STALE_MS = 1_000;
 /** Breaking takes a few syscalls; a breaker file older than this belongs to a crashed breaker. */
 const BREAKER_STALE_MS = 5_000;
 
@@ -47,7 +53,7 @@ function parseInfo(text: string): LockInfo | undefined {
       return v as LockInfo;
     }
   } catch {
-    // An empty or torn lock file: its creator has not finished writing it.
+    // An empty or torn lock file: debris of an older writer killed between creating and writing it.
   }
   return undefined;
 }
@@ -60,9 +66,12 @@ export class FileLock {
   readonly path: string;
   private readonly staleMs: number;
   private readonly timeoutMs: number;
+  private readonly tmpDir: string;
 
-  constructor(path: string, options: LockOptions = {}) {
+  /** `tmpDir` holds the lock's content while it is written (same filesystem; default the lock's folder). */
+  constructor(path: string, options: LockOptions = {}, tmpDir: string = dirname(path)) {
     this.path = path;
+    this.tmpDir = tmpDir;
     this.staleMs = options.staleMs ?? DEFAULT_STALE_MS;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   }
@@ -101,20 +110,24 @@ export class FileLock {
   }
 
   private async tryCreate(token: string): Promise<boolean> {
-    let fh;
+    const info: LockInfo = { pid: process.pid, host: hostname(), created: Date.now(), token };
+    const tmp = join(this.tmpDir, `${process.pid}-${token}.lock`);
     try {
-      fh = await open(this.path, 'wx', 0o644);
+      const text = JSON.stringify(info);
+      await writeFile(tmp, text, { flag: 'wx', mode: 0o644 }).catch(async (err: unknown) => {
+        if (errCode(err) !== 'ENOENT') throw err;
+        await mkdir(this.tmpDir, { recursive: true });
+        await writeFile(tmp, text, { flag: 'wx', mode: 0o644 });
+      });
+      // The lock appears with its whole content, or not at all.
+      await link(tmp, this.path);
+      return true;
     } catch (err) {
       if (errCode(err) === 'EEXIST') return false;
       throw new CommsError(`cannot create the lock ${this.path}: ${(err as Error).message}`, { code: 'IO_ERROR', cause: err });
-    }
-    try {
-      const info: LockInfo = { pid: process.pid, host: hostname(), created: Date.now(), token };
-      await fh.writeFile(JSON.stringify(info));
     } finally {
-      await fh.close();
+      await rm(tmp, { force: true });
     }
-    return true;
   }
 
   private async release(token: string): Promise<void> {
@@ -135,9 +148,9 @@ export class FileLock {
 
   private isStale(snap: { text: string; mtimeMs: number }): boolean {
     const info = parseInfo(snap.text);
-    if (info !== undefined && info.host === hostname() && !isPidAlive(info.pid)) return true;
-    const created = info?.created ?? snap.mtimeMs;
-    return Date.now() - created > this.staleMs;
+    if (info === undefined) return Date.now() - snap.mtimeMs > Math.min(UNREADABLE_STALE_MS, this.staleMs);
+    if (info.host === hostname() && !isPidAlive(info.pid)) return true;
+    return Date.now() - info.created > this.staleMs;
   }
 
   /** Removes the lock when it is stale; true when the caller should retry at once. */

@@ -138,7 +138,7 @@ export class OciLayout implements Repository {
     this.root = root;
     this.indexPath = join(root, 'index.json');
     this.tmpDir = join(root, '.tmp');
-    this.lock = new FileLock(join(root, 'index.json.lock'), options.lock);
+    this.lock = new FileLock(join(root, 'index.json.lock'), options.lock, this.tmpDir);
     this.referrersIndex = new ReferrersIndex(join(root, 'referrers'), this.tmpDir);
   }
 
