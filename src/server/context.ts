@@ -10,6 +10,8 @@ export interface RequestContext {
   repos: RepositoryStore;
   uploads: UploadStore;
   maxManifestBytes: number;
+  /** A request body on which no byte arrives for this long is cut off with 408. */
+  bodyIdleMs: number;
   /** Aborted when the client goes away or the server shuts down. */
   signal: AbortSignal;
 }

@@ -36,18 +36,48 @@ function bodyPending(req: IncomingMessage): boolean {
 }
 
 /**
- * Reads the whole request body, refusing more than `cap` bytes with 413 SIZE_INVALID — before
- * reading anything when Content-Length already says so.
+ * The request body's chunks, failing with `timedOut()` when no byte arrives for `idleMs`: a body
+ * that trickles or stalls cannot hold a request (and its upload session) open for ever.
  */
-export async function readBody(req: IncomingMessage, cap: number): Promise<Buffer> {
+export async function* bodyChunks(req: IncomingMessage, idleMs: number, timedOut: () => RegistryHttpError): AsyncGenerator<Buffer> {
+  const it = req.iterator({ destroyOnReturn: false });
+  for (;;) {
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(timedOut()), idleMs);
+    });
+    let next: IteratorResult<unknown>;
+    try {
+      next = await Promise.race([it.next(), idle]);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (next.done === true) return;
+    yield next.value as Buffer;
+  }
+}
+
+/** The 408 answered when a request body stalls: `code` is the endpoint's own (what was being sent). */
+export function bodyTimeout(code: 'BLOB_UPLOAD_INVALID' | 'MANIFEST_INVALID', idleMs: number): () => RegistryHttpError {
+  return () =>
+    new RegistryHttpError(code, `no byte of the request body arrived for ${idleMs / 1000} s, this registry's body idle timeout; the request was cut off`, {
+      status: 408,
+      detail: { idleTimeoutMs: idleMs },
+    });
+}
+
+/**
+ * Reads the whole request body, refusing more than `cap` bytes with 413 SIZE_INVALID — before
+ * reading anything when Content-Length already says so — and a body idle for `idleMs` with 408.
+ */
+export async function readBody(req: IncomingMessage, cap: number, idleMs: number): Promise<Buffer> {
   const tooLarge = (): RegistryHttpError =>
     new RegistryHttpError('SIZE_INVALID', `the body exceeds the ${cap}-byte limit`, { status: 413, detail: { limit: cap } });
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > cap) throw tooLarge();
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of req.iterator({ destroyOnReturn: false })) {
-    const buf = chunk as Buffer;
+  for await (const buf of bodyChunks(req, idleMs, bodyTimeout('MANIFEST_INVALID', idleMs))) {
     total += buf.length;
     if (total > cap) throw tooLarge();
     chunks.push(buf);
@@ -56,8 +86,8 @@ export async function readBody(req: IncomingMessage, cap: number): Promise<Buffe
 }
 
 /** Reads and drops whatever body the request has (so a keep-alive connection stays usable). */
-export async function drainBody(req: IncomingMessage): Promise<void> {
-  for await (const _ of req.iterator({ destroyOnReturn: false })) {
+export async function drainBody(req: IncomingMessage, idleMs: number): Promise<void> {
+  for await (const _ of bodyChunks(req, idleMs, bodyTimeout('BLOB_UPLOAD_INVALID', idleMs))) {
     // discarded
   }
 }

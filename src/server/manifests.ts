@@ -56,7 +56,7 @@ function contentType(ctx: RequestContext): string {
 
 async function putManifest(ctx: RequestContext, name: string, reference: string, isDigest: boolean): Promise<void> {
   const mediaType = contentType(ctx);
-  const bytes = await readBody(ctx.req, ctx.maxManifestBytes);
+  const bytes = await readBody(ctx.req, ctx.maxManifestBytes, ctx.bodyIdleMs);
   const checked = checkManifest(bytes, mediaType);
   const algorithm = isDigest ? parseDigest(reference).algorithm : 'sha256';
   const digest = `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;

@@ -46,6 +46,14 @@ export interface ServerOptions {
   maxManifestBytes?: number;
   /** Upload sessions idle for longer than this are removed (default 24 h). */
   uploadTtlMs?: number;
+  /** Open upload sessions one repository may have (default 64); more are refused with 429 TOOMANYREQUESTS. */
+  maxUploadSessions?: number;
+  /** Open upload sessions of all repositories together (default 1024); 429 beyond. */
+  maxUploadSessionsTotal?: number;
+  /** Largest blob accepted, in bytes (default 10 GiB); larger uploads are refused with 413 SIZE_INVALID. */
+  maxBlobBytes?: number;
+  /** A request body on which no byte arrives for this long is cut off with 408 (default 60 s). */
+  bodyIdleTimeoutMs?: number;
   /** Receives one line per request and server event; never credentials. */
   log?: (line: string) => void;
 }
@@ -62,6 +70,7 @@ export interface RunningServer {
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 5000;
 export const DEFAULT_UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
+export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 60 * 1000;
 /** How long close() waits for requests in flight before cutting their connections. */
 const CLOSE_GRACE_MS = 2000;
 const API_VERSION = 'registry/2.0';
@@ -77,6 +86,10 @@ function checkOptions(options: ServerOptions): void {
   const ttl = options.uploadTtlMs ?? DEFAULT_UPLOAD_TTL_MS;
   if (!Number.isFinite(ttl) || ttl <= 0) throw new UsageError(`uploadTtlMs must be positive, got ${ttl}`);
   if ((options.tls?.cert === undefined) !== (options.tls?.key === undefined)) throw new UsageError('TLS needs both a certificate and a key');
+  for (const key of ['maxUploadSessions', 'maxUploadSessionsTotal', 'maxBlobBytes', 'bodyIdleTimeoutMs'] as const) {
+    const v = options[key];
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) throw new UsageError(`${key} must be a positive integer, got ${v}`);
+  }
 }
 
 /** Refuses to expose an unauthenticated or unencrypted registry beyond this machine by accident. */
@@ -112,15 +125,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const root = resolve(options.root);
   await mkdir(root, { recursive: true });
   const uploadTtlMs = options.uploadTtlMs ?? DEFAULT_UPLOAD_TTL_MS;
-  const uploads = new UploadStore(root, uploadTtlMs);
+  const uploads = new UploadStore(root, uploadTtlMs, {
+    ...(options.maxUploadSessions !== undefined ? { maxPerRepository: options.maxUploadSessions } : {}),
+    ...(options.maxUploadSessionsTotal !== undefined ? { maxTotal: options.maxUploadSessionsTotal } : {}),
+    ...(options.maxBlobBytes !== undefined ? { maxBlobBytes: options.maxBlobBytes } : {}),
+  });
   await uploads.init();
   await uploads.sweep();
   const repos = new RepositoryStore(root);
   const shutdown = new AbortController();
   const maxManifestBytes = options.maxManifestBytes ?? MAX_MANIFEST_BYTES;
+  const bodyIdleMs = options.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS;
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
-    serve({ req, res, auth, repos, uploads, maxManifestBytes, shutdown: shutdown.signal, log }).catch((err: unknown) => {
+    serve({ req, res, auth, repos, uploads, maxManifestBytes, bodyIdleMs, shutdown: shutdown.signal, log }).catch((err: unknown) => {
       // Only a failure while answering an error lands here; the connection is all that is left to close.
       log(`failed to answer ${req.method ?? '?'} ${req.url ?? ''}: ${(err as Error)?.message ?? String(err)}`);
       res.destroy();
@@ -183,6 +201,7 @@ interface ServeState {
   repos: RepositoryStore;
   uploads: UploadStore;
   maxManifestBytes: number;
+  bodyIdleMs: number;
   shutdown: AbortSignal;
   log: (line: string) => void;
 }
@@ -216,6 +235,7 @@ async function serve(state: ServeState): Promise<void> {
       repos: state.repos,
       uploads: state.uploads,
       maxManifestBytes: state.maxManifestBytes,
+      bodyIdleMs: state.bodyIdleMs,
       signal: controller.signal,
     };
     await dispatch(ctx, route);

@@ -8,12 +8,11 @@
  * client claims BEFORE anything enters the repository; only then is the file handed to the layout
  * store, which links it into its temp folder, verifies it again and renames it into place.
  */
-import type { Readable } from 'node:stream';
 import { parseDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { RegistryHttpError, toRegistryError } from './errors.ts';
 import type { RequestContext } from './context.ts';
-import { drainBody, sendEmpty, type Headers } from './http.ts';
+import { bodyChunks, bodyTimeout, drainBody, sendEmpty, type Headers } from './http.ts';
 import { blobSize } from './repositories.ts';
 import { checkDigest, checkRepositoryName } from './routes.ts';
 import type { UploadSession } from './uploads.ts';
@@ -76,7 +75,10 @@ async function appendChunk(ctx: RequestContext, session: UploadSession): Promise
   const size = await ctx.uploads.size(session);
   const range = chunkRange(ctx, session, size);
   if (!hasBody(ctx) && range === undefined) return size;
-  return ctx.uploads.append(session, ctx.req as Readable, range?.length);
+  // Refused before a byte is read when the announced length already crosses the limit.
+  const declared = range?.length ?? Number(ctx.req.headers['content-length'] ?? 0);
+  if (Number.isFinite(declared)) ctx.uploads.checkSize(size + declared);
+  return ctx.uploads.append(session, bodyChunks(ctx.req, ctx.bodyIdleMs, bodyTimeout('BLOB_UPLOAD_INVALID', ctx.bodyIdleMs)), range?.length);
 }
 
 /**
@@ -107,7 +109,7 @@ export async function handleUploadStart(ctx: RequestContext, name: string): Prom
   const mount = ctx.query.get('mount');
   const from = ctx.query.get('from');
   if (mount !== null && from !== null && (await tryMount(ctx, name, mount, from))) {
-    await drainBody(ctx.req);
+    await drainBody(ctx.req, ctx.bodyIdleMs);
     sendEmpty(ctx.res, 201, blobCreatedHeaders(name, mount));
     return;
   }
@@ -115,7 +117,7 @@ export async function handleUploadStart(ctx: RequestContext, name: string): Prom
   if (digest !== null) checkDigest(digest);
   const session = await ctx.uploads.create(name);
   if (digest === null) {
-    await drainBody(ctx.req);
+    await drainBody(ctx.req, ctx.bodyIdleMs);
     sendEmpty(ctx.res, 202, sessionHeaders(session, 0));
     return;
   }

@@ -9,12 +9,16 @@
  * On commit the data file is hard-linked into the repository's blob store, so a data file with
  * more than one link is never written again.
  * Sessions idle for longer than the TTL are removed by `sweep()`.
+ *
+ * Limits: at most `maxPerRepository` open sessions per repository and `maxTotal` in all (429
+ * TOOMANYREQUESTS beyond), and no session grows beyond `maxBlobBytes` (413 SIZE_INVALID; the chunk
+ * that would cross it is rolled back).
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { RegistryHttpError } from './errors.ts';
 
 export const UPLOADS_DIR = '_uploads';
@@ -25,6 +29,17 @@ export interface UploadSession {
   readonly name: string;
   readonly dataPath: string;
 }
+
+export interface UploadLimits {
+  /** Open sessions one repository may have at once. */
+  maxPerRepository: number;
+  /** Open sessions of all repositories together. */
+  maxTotal: number;
+  /** Largest blob an upload may grow to, in bytes. */
+  maxBlobBytes: number;
+}
+
+export const DEFAULT_UPLOAD_LIMITS: UploadLimits = { maxPerRepository: 64, maxTotal: 1024, maxBlobBytes: 10 * 1024 ** 3 };
 
 interface LiveState {
   /** Bytes in the data file that `hash` covers. */
@@ -42,28 +57,92 @@ export class UploadStore {
   private readonly live = new Map<string, LiveState>();
   /** One operation at a time per session: chunks must land in order. */
   private readonly queues = new Map<string, Promise<unknown>>();
+  readonly limits: UploadLimits;
+  /** Open sessions: id → repository name (known from the meta files at init, then kept here). */
+  private readonly open = new Map<string, string>();
+  private readonly perRepository = new Map<string, number>();
 
-  constructor(root: string, ttlMs: number) {
+  constructor(root: string, ttlMs: number, limits: Partial<UploadLimits> = {}) {
     this.dir = join(root, UPLOADS_DIR);
     this.ttlMs = ttlMs;
+    this.limits = { ...DEFAULT_UPLOAD_LIMITS, ...limits };
   }
 
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
+    for (const file of await readdir(this.dir)) {
+      const m = /^(.+)\.json$/.exec(file);
+      if (m === null) continue;
+      let name: unknown;
+      try {
+        name = (JSON.parse(await readFile(join(this.dir, file), 'utf8')) as { name?: unknown }).name;
+      } catch {
+        continue;
+      }
+      if (typeof name === 'string') this.track(m[1] as string, name);
+    }
+  }
+
+  private track(id: string, name: string): void {
+    if (this.open.has(id)) return;
+    this.open.set(id, name);
+    this.perRepository.set(name, (this.perRepository.get(name) ?? 0) + 1);
+  }
+
+  private untrack(id: string): void {
+    const name = this.open.get(id);
+    if (name === undefined) return;
+    this.open.delete(id);
+    const left = (this.perRepository.get(name) ?? 1) - 1;
+    if (left > 0) this.perRepository.set(name, left);
+    else this.perRepository.delete(name);
+  }
+
+  /** Open sessions of repository `name`. */
+  count(name: string): number {
+    return this.perRepository.get(name) ?? 0;
+  }
+
+  /** SIZE_INVALID (413) when an upload would hold more than `maxBlobBytes`. */
+  checkSize(total: number): void {
+    if (total > this.limits.maxBlobBytes) {
+      throw new RegistryHttpError('SIZE_INVALID', `the blob would be ${total} bytes, above this registry's limit of ${this.limits.maxBlobBytes} bytes per blob`, {
+        status: 413,
+        detail: { limit: this.limits.maxBlobBytes },
+      });
+    }
   }
 
   private paths(id: string): { meta: string; data: string } {
     return { meta: join(this.dir, `${id}.json`), data: join(this.dir, `${id}.data`) };
   }
 
+  /** A new session for repository `name`; TOOMANYREQUESTS when a session limit is reached. */
   async create(name: string): Promise<UploadSession> {
+    const tooMany = (why: string): RegistryHttpError =>
+      new RegistryHttpError('TOOMANYREQUESTS', `${why}; finish or cancel one (DELETE its upload URL), or wait until abandoned ones expire`, {
+        status: 429,
+        detail: { repository: name, limits: { perRepository: this.limits.maxPerRepository, total: this.limits.maxTotal } },
+      });
+    if (this.count(name) >= this.limits.maxPerRepository) {
+      throw tooMany(`repository ${name} already has ${this.count(name)} upload sessions open, this registry's limit per repository`);
+    }
+    if (this.open.size >= this.limits.maxTotal) throw tooMany(`this registry already has ${this.open.size} upload sessions open, its limit`);
     const id = randomUUID();
+    // Counted before the first await, so concurrent starts cannot overshoot the limit.
+    this.track(id, name);
     const { meta, data } = this.paths(id);
-    await writeFile(data, new Uint8Array(0), { flag: 'wx' });
-    // The meta file appears whole (rename) or not at all: a session without it does not exist.
-    const tmp = `${meta}.tmp`;
-    await writeFile(tmp, JSON.stringify({ name, created: Date.now() }), { flag: 'wx' });
-    await rename(tmp, meta);
+    try {
+      await writeFile(data, new Uint8Array(0), { flag: 'wx' });
+      // The meta file appears whole (rename) or not at all: a session without it does not exist.
+      const tmp = `${meta}.tmp`;
+      await writeFile(tmp, JSON.stringify({ name, created: Date.now() }), { flag: 'wx' });
+      await rename(tmp, meta);
+    } catch (err) {
+      this.untrack(id);
+      await rm(data, { force: true });
+      throw err;
+    }
     this.live.set(id, { size: 0, hash: createHash('sha256') });
     return { id, name, dataPath: data };
   }
@@ -107,7 +186,7 @@ export class UploadStore {
    * Appends `body` at the end of the session. With `expectedLength` the body must be exactly that
    * long (the length its Content-Range announced). Returns the new size. Call inside exclusive().
    */
-  async append(session: UploadSession, body: Readable, expectedLength?: number): Promise<number> {
+  async append(session: UploadSession, body: Readable | AsyncIterable<Buffer>, expectedLength?: number): Promise<number> {
     const start = await this.size(session);
     const state = await this.liveState(session, start);
     const before = state.hash.copy();
@@ -120,11 +199,13 @@ export class UploadStore {
     let written = 0;
     try {
       // destroyOnReturn false: a refused chunk must not tear down the socket the answer goes out on.
-      for await (const chunk of body.iterator({ destroyOnReturn: false })) {
+      const chunks: AsyncIterable<unknown> = body instanceof Readable ? body.iterator({ destroyOnReturn: false }) : body;
+      for await (const chunk of chunks) {
         const buf = chunk as Buffer;
         if (expectedLength !== undefined && written + buf.length > expectedLength) {
           throw new RegistryHttpError('BLOB_UPLOAD_INVALID', `the chunk is longer than its Content-Range says (${expectedLength} bytes)`, { status: 400 });
         }
+        this.checkSize(start + written + buf.length);
         for (let off = 0; off < buf.length; ) {
           const { bytesWritten } = await fh.write(buf, off, buf.length - off, start + written + off);
           off += bytesWritten;
@@ -169,6 +250,7 @@ export class UploadStore {
 
   async remove(session: UploadSession): Promise<void> {
     this.live.delete(session.id);
+    this.untrack(session.id);
     const { meta, data } = this.paths(session.id);
     // The meta file goes first: without it the session no longer exists, whatever is left.
     await rm(meta, { force: true });
@@ -197,6 +279,7 @@ export class UploadStore {
       if (now - (newest.get(id) ?? now) <= this.ttlMs) continue;
       if (this.queues.has(id)) continue; // a request is working on it right now
       this.live.delete(id);
+      this.untrack(id);
       await rm(join(this.dir, name), { force: true, recursive: true });
       removed += 1;
     }

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { UsageError } from '../../src/errors.ts';
@@ -632,6 +633,98 @@ describe('manifests and tags', () => {
     assert.deepEqual(json<{ tags: string[] }>(await call(server, 'GET', '/v2/tags/repo/tags/list?n=0')).tags, []);
     assert.equal((await call(server, 'GET', '/v2/tags/repo/tags/list?n=-1')).status, 400);
     assert.deepEqual(codes(await call(server, 'GET', '/v2/no/such/tags/list')), ['NAME_UNKNOWN']);
+  });
+});
+
+/** Sends `head` and the first bytes of a body on a raw socket, then stalls; resolves with all the server answered. */
+function stalledRequest(server: RunningServer, head: string, partialBody: string): Promise<{ text: string; closedAfterMs: number }> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const socket = connect(server.port, '127.0.0.1', () => socket.write(head + partialBody));
+    let text = '';
+    socket.on('data', (b: Buffer) => (text += b.toString('latin1')));
+    socket.on('error', reject);
+    socket.on('close', () => resolve({ text, closedAfterMs: Date.now() - started }));
+  });
+}
+
+describe('resource limits: upload sessions, blob size, stalled bodies', () => {
+  let limitsDir: TempDir;
+  let limited: RunningServer;
+
+  before(async () => {
+    limitsDir = await tempDir('comms-serve-limits-');
+    limited = await startServer({ root: limitsDir.path, port: 0, maxUploadSessions: 3, maxUploadSessionsTotal: 5, maxBlobBytes: 1000, bodyIdleTimeoutMs: 300 });
+  });
+  after(async () => {
+    await limited?.close();
+    await limitsDir?.cleanup();
+  });
+
+  it('more open upload sessions than the per-repository and total limits: 429 TOOMANYREQUESTS; a finished one frees a place', async () => {
+    const opened: string[] = [];
+    const open = async (repo: string): Promise<Reply> => {
+      const r = await call(limited, 'POST', `/v2/${repo}/blobs/uploads/`);
+      if (r.status === 202) opened.push(r.headers.location as string);
+      return r;
+    };
+    const first = [await open('limits/a'), await open('limits/a'), await open('limits/a')];
+    for (const r of first) assert.equal(r.status, 202);
+    const refused = await open('limits/a');
+    assert.equal(refused.status, 429);
+    assert.deepEqual(codes(refused), ['TOOMANYREQUESTS']);
+    assert.match(json<{ errors: { message: string }[] }>(refused).errors[0]?.message ?? '', /limits\/a already has 3 upload sessions open/);
+    // A monolithic upload needs a session too.
+    assert.equal((await call(limited, 'POST', `/v2/limits/a/blobs/uploads/?digest=${digestOf('m')}`, { body: 'm' })).status, 429);
+    // Another repository has places of its own, up to the total.
+    assert.equal((await open('limits/b')).status, 202);
+    assert.equal((await open('limits/b')).status, 202);
+    const total = await open('limits/c');
+    assert.equal(total.status, 429);
+    assert.match(json<{ errors: { message: string }[] }>(total).errors[0]?.message ?? '', /5 upload sessions open, its limit/);
+    // Cancelling one session and completing another frees their places.
+    assert.equal((await call(limited, 'DELETE', first[0]?.headers.location as string)).status, 204);
+    assert.equal((await call(limited, 'PUT', `${first[1]?.headers.location as string}?digest=${digestOf('done')}`, { body: 'done' })).status, 201);
+    assert.equal((await open('limits/a')).status, 202);
+    assert.equal((await open('limits/c')).status, 202);
+    for (const location of opened) await call(limited, 'DELETE', location);
+  });
+
+  it('a blob larger than the limit: 413 SIZE_INVALID, whether announced or streamed, and nothing is stored', async () => {
+    const big = Buffer.alloc(1001, 7);
+    const before = await snapshot(limitsDir.path);
+    const mono = await call(limited, 'POST', `/v2/limits/size/blobs/uploads/?digest=${digestOf(big)}`, { body: big });
+    assert.equal(mono.status, 413);
+    assert.deepEqual(codes(mono), ['SIZE_INVALID']);
+    const streamed = await call(limited, 'POST', `/v2/limits/size/blobs/uploads/?digest=${digestOf(big)}`, { body: big, chunked: true });
+    assert.equal(streamed.status, 413);
+    assert.deepEqual(codes(streamed), ['SIZE_INVALID']);
+    assert.deepEqual(await snapshot(limitsDir.path), before, 'no blob and no session left behind');
+
+    const session = await call(limited, 'POST', '/v2/limits/size/blobs/uploads/');
+    const location = session.headers.location as string;
+    assert.equal((await call(limited, 'PATCH', location, { body: big.subarray(0, 600) })).status, 202);
+    const ranged = await call(limited, 'PATCH', location, { body: big.subarray(600), headers: { 'content-range': '600-1000' } });
+    assert.equal(ranged.status, 413);
+    const chunked = await call(limited, 'PATCH', location, { body: big.subarray(600), chunked: true });
+    assert.equal(chunked.status, 413);
+    assert.match(json<{ errors: { message: string }[] }>(chunked).errors[0]?.message ?? '', /above this registry's limit of 1000 bytes per blob/);
+    // The refused chunks left the session as it was; exactly the limit is accepted.
+    assert.equal((await call(limited, 'GET', location)).headers.range, '0-599');
+    assert.equal((await call(limited, 'PUT', `${location}?digest=${digestOf(big.subarray(0, 1000))}`, { body: big.subarray(600, 1000) })).status, 201);
+  });
+
+  it('a request body on which nothing arrives is cut off after the idle timeout: 408 with the endpoint\'s code, connection closed', async () => {
+    const session = await call(limited, 'POST', '/v2/limits/idle/blobs/uploads/');
+    const location = session.headers.location as string;
+    const patch = await stalledRequest(limited, `PATCH ${location} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n`, 'ten bytes!');
+    assert.match(patch.text, /^HTTP\/1\.1 408 /);
+    assert.match(patch.text, /"code":"BLOB_UPLOAD_INVALID"/);
+    assert.match(patch.text, /idle timeout/);
+    assert.equal((await call(limited, 'GET', location)).headers.range, '0-0', 'the cut-off chunk is not kept');
+    const manifest = await stalledRequest(limited, `PUT /v2/limits/idle/manifests/t HTTP/1.1\r\nHost: x\r\nContent-Type: ${MediaType.ImageManifest}\r\nContent-Length: 100\r\n\r\n`, '{"schema');
+    assert.match(manifest.text, /^HTTP\/1\.1 408 /);
+    assert.match(manifest.text, /"code":"MANIFEST_INVALID"/);
   });
 });
 

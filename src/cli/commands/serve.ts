@@ -1,6 +1,7 @@
 /**
  * `comms serve [--root DIR] [--addr HOST:PORT] [--tls-cert F --tls-key F] [--htpasswd F]
- * [--allow-insecure-public]`: runs the local registry until the AbortSignal fires (SIGINT/SIGTERM),
+ * [--allow-insecure-public] [--max-uploads N] [--max-uploads-total N] [--max-blob-size SIZE]
+ * [--body-timeout DURATION]`: runs the local registry until the AbortSignal fires (SIGINT/SIGTERM),
  * then closes it cleanly.
  */
 import { homedir } from 'node:os';
@@ -10,6 +11,7 @@ import { UsageError } from '../../errors.ts';
 import { parseAddr } from '../../server/address.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, startServer } from '../../server/index.ts';
 import type { Output } from '../output.ts';
+import { parseDuration, parsePositiveInt, parseSize } from '../parse.ts';
 
 export interface ServeArgs {
   json: boolean;
@@ -20,6 +22,10 @@ export interface ServeArgs {
   'tls-key'?: string;
   htpasswd?: string;
   'allow-insecure-public': boolean;
+  'max-uploads'?: number;
+  'max-uploads-total'?: number;
+  'max-blob-size'?: string;
+  'body-timeout'?: string;
 }
 
 /** `$XDG_DATA_HOME/comms/registry`, else `~/.local/share/comms/registry`: the same store from any folder. */
@@ -41,7 +47,11 @@ export function serveBuilder(y: Argv) {
       type: 'boolean',
       default: false,
       describe: 'Allow a non-loopback --addr without both TLS and --htpasswd (anyone who reaches it can write)',
-    });
+    })
+    .option('max-uploads', { type: 'number', describe: 'Upload sessions one repository may have open at once (default 64); more get 429' })
+    .option('max-uploads-total', { type: 'number', describe: 'Upload sessions of all repositories together (default 1024); more get 429' })
+    .option('max-blob-size', { type: 'string', describe: 'Largest blob accepted, e.g. 2GiB (default 10GiB); larger uploads get 413' })
+    .option('body-timeout', { type: 'string', describe: 'Cut off a request body on which nothing arrives for this long, e.g. 30s (default 60s); 408' });
 }
 
 /** The listen address of --addr; a bad one is a usage error that names the flag. */
@@ -64,6 +74,10 @@ export async function runServe(args: ServeArgs, out: Output, signal: AbortSignal
     ...(args['tls-cert'] !== undefined && args['tls-key'] !== undefined ? { tls: { cert: args['tls-cert'], key: args['tls-key'] } } : {}),
     ...(args.htpasswd !== undefined ? { htpasswd: args.htpasswd } : {}),
     allowInsecurePublic: args['allow-insecure-public'],
+    ...(args['max-uploads'] !== undefined ? { maxUploadSessions: parsePositiveInt('--max-uploads', args['max-uploads']) } : {}),
+    ...(args['max-uploads-total'] !== undefined ? { maxUploadSessionsTotal: parsePositiveInt('--max-uploads-total', args['max-uploads-total']) } : {}),
+    ...(args['max-blob-size'] !== undefined ? { maxBlobBytes: parseSize('--max-blob-size', args['max-blob-size']) } : {}),
+    ...(args['body-timeout'] !== undefined ? { bodyIdleTimeoutMs: parseDuration('--body-timeout', args['body-timeout']) } : {}),
     log: (line) => out.debug(line),
   });
   out.result({ url: server.url, host: server.host, port: server.port, root: args.root }, `serving ${server.url} (root ${args.root}); Ctrl-C stops`);
