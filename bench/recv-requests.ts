@@ -20,7 +20,7 @@ import { send } from '../src/comms/send.ts';
 import { receive } from '../src/comms/receive.ts';
 import { TagSnapshot } from '../src/comms/tag-snapshot.ts';
 import { verifyMessage } from '../src/comms/verify-message.ts';
-import { materialize, scratchDirFor } from '../src/comms/materialize.ts';
+import { materialize, openScratch } from '../src/comms/materialize.ts';
 import { parseMessageManifest } from '../src/protocol/validate.ts';
 import { inboxPrefix, inboxTag } from '../src/protocol/tags.ts';
 import { ArtifactType } from '../src/protocol/constants.ts';
@@ -118,9 +118,10 @@ async function runV1(ref: string, trust: TrustPolicy): Promise<Run> {
   const requests = new Counter();
   const repo: Repository = openRemoteRepository(ref, { plainHttp: true, onRequest: (e) => requests.add(e) });
   const out = await mkdtemp(path.join(os.tmpdir(), 'comms-bench-rr-'));
+  const scratch = await openScratch(out);
   try {
     const start = performance.now();
-    const scratchDir = await scratchDirFor(out);
+    const scratchDir = scratch.dir;
     const inbox = (await TagSnapshot.load(repo, { pageSize: PAGE_SIZE })).withPrefix(inboxPrefix(ME));
     const fetched = await mapLimit(inbox, 8, async (tag) => {
       const m = await repo.fetchManifest(tag);
@@ -136,6 +137,7 @@ async function runV1(ref: string, trust: TrustPolicy): Promise<Run> {
     if (fetched.length !== messageCount) throw new Error(`v1.0 strategy received ${fetched.length}`);
     return { requests, ms };
   } finally {
+    await scratch.release();
     await rm(out, { recursive: true, force: true });
   }
 }

@@ -7,7 +7,8 @@
  * ever overwritten.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, mkdtemp, open, readdir, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -28,7 +29,7 @@ export interface MaterializeOptions {
   onConflict?: ConflictPolicy;
   signal?: AbortSignal;
   onProgress?: (bytesWritten: number) => void;
-  /** From scratchDirFor(outDir); computed when absent. */
+  /** A private folder from openScratch(outDir); one is opened (and released) when absent. */
   scratchDir?: string;
 }
 
@@ -42,15 +43,64 @@ export class FileExistsError extends CommsError {
  * Where partial files go: a scratch folder on the same filesystem as the output folder (so the
  * final link is atomic), outside it when the OS temp folder shares that filesystem — then a recv
  * killed mid-transfer leaves nothing at all in --out — else a hidden `.comms-partial` inside it.
+ *
+ * The scratch folder must be private: another local user who can write into it can replace a
+ * partial file just before it is linked into --out. The usual folder (`comms-partial-<uid>`) is
+ * used only when lstat shows a real directory owned by this user with mode 0700 (it is created so
+ * when absent); anything else (a folder another user made first, a symlink, a looser mode) is left
+ * untouched and this run gets a fresh private folder from mkdtemp instead, removed by release().
  * Partial files are named `<pid>-<random>.part`; those of dead processes are swept on each run.
  */
-export async function scratchDirFor(outDir: string): Promise<string> {
+export interface Scratch {
+  dir: string;
+  /** Removes the folder when it was made for this run only; the usual one is kept. */
+  release(): Promise<void>;
+}
+
+export async function openScratch(outDir: string): Promise<Scratch> {
   const [o, t] = await Promise.all([stat(outDir), stat(os.tmpdir()).catch(() => undefined)]);
-  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-  const dir = t !== undefined && t.dev === o.dev ? path.join(os.tmpdir(), `comms-partial-${uid}`) : path.join(outDir, '.comms-partial');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await sweepStalePartials(dir);
-  return dir;
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  const [base, name] = t !== undefined && t.dev === o.dev ? [os.tmpdir(), `comms-partial-${uid ?? 0}`] : [outDir, '.comms-partial'];
+  await sweepStaleRunFolders(base, name, uid);
+  const usual = path.join(base, name);
+  if (await claimPrivateDir(usual, uid)) {
+    await sweepStalePartials(usual);
+    return { dir: usual, release: async () => undefined };
+  }
+  // The pid in the name lets a later run remove the folder of a run that was killed.
+  const dir = await mkdtemp(path.join(base, `${name}-${process.pid}-`));
+  return { dir, release: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Creates `dir` 0700, or accepts an existing one only when it is a real directory of ours, 0700. */
+async function claimPrivateDir(dir: string, uid: number | undefined): Promise<boolean> {
+  let created = false;
+  try {
+    await mkdir(dir, { mode: 0o700 });
+    created = true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  // A folder we just made may have lost bits to the umask; one we did not make is never changed.
+  if (created) await chmod(dir, 0o700);
+  return isPrivateDir(await lstat(dir), uid);
+}
+
+function isPrivateDir(st: Stats, uid: number | undefined): boolean {
+  return st.isDirectory() && !st.isSymbolicLink() && (uid === undefined || st.uid === uid) && (st.mode & 0o777) === 0o700;
+}
+
+/** Removes per-run folders (`<name>-<pid>-XXXXXX`) of runs that died, when they are ours. */
+async function sweepStaleRunFolders(base: string, name: string, uid: number | undefined): Promise<void> {
+  const prefix = `${name}-`;
+  for (const entry of await readdir(base).catch(() => [] as string[])) {
+    if (!entry.startsWith(prefix)) continue;
+    const m = /^(\d+)-[A-Za-z0-9]{6}$/.exec(entry.slice(prefix.length));
+    if (!m || isPidAlive(Number(m[1]))) continue;
+    const dir = path.join(base, entry);
+    const st = await lstat(dir).catch(() => undefined);
+    if (st !== undefined && isPrivateDir(st, uid)) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
 }
 
 async function sweepStalePartials(dir: string): Promise<void> {
@@ -62,10 +112,18 @@ async function sweepStalePartials(dir: string): Promise<void> {
 
 /** Returns the path of the file written. */
 export async function materialize(repo: Repository, info: MessageInfo, options: MaterializeOptions): Promise<string> {
-  const scratch = options.scratchDir ?? (await scratchDirFor(options.outDir));
-  const tmpPath = path.join(scratch, `${process.pid}-${randomBytes(6).toString('hex')}.part`);
-  // 0o666 less the umask, as any file a user creates; the partial file lives outside --out.
-  const fh = await open(tmpPath, 'wx', 0o666);
+  if (options.scratchDir === undefined) {
+    const scratch = await openScratch(options.outDir);
+    try {
+      return await materialize(repo, info, { ...options, scratchDir: scratch.dir });
+    } finally {
+      await scratch.release();
+    }
+  }
+  const tmpPath = path.join(options.scratchDir, `${process.pid}-${randomBytes(6).toString('hex')}.part`);
+  // Readable and writable by this user only while it is partial; given the usual mode just
+  // before it is linked into --out.
+  const fh = await open(tmpPath, 'wx', 0o600);
   let closed = false;
   let written = 0;
   try {
@@ -87,10 +145,20 @@ export async function materialize(repo: Repository, info: MessageInfo, options: 
       throw new ProtocolError(`received ${written} bytes, the manifest says total_bytes ${info.totalBytes}`, { code: 'TOTAL_BYTES_MISMATCH' });
     }
     await fh.truncate(info.totalBytes);
+    await fh.chmod(0o666 & ~process.umask());
     await fh.sync();
+    const synced = await fh.stat();
     await fh.close();
     closed = true;
     const finalPath = await linkNoClobber(tmpPath, options.outDir, info.filename, options.onConflict ?? 'suffix');
+    // What was linked must be the very file written and checked here, not one put in its place.
+    const linked = await lstat(finalPath).catch(() => undefined);
+    if (linked === undefined || linked.ino !== synced.ino || linked.dev !== synced.dev) {
+      if (linked !== undefined && linked.isFile()) await unlink(finalPath).catch(() => undefined);
+      throw new CommsError(`the partial file of ${info.filename} was replaced in ${options.scratchDir} before it was linked into ${options.outDir}; nothing was delivered`, {
+        code: 'PARTIAL_FILE_REPLACED',
+      });
+    }
     await unlink(tmpPath);
     await syncDir(options.outDir);
     return finalPath;

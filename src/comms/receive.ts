@@ -14,7 +14,7 @@ import type { TrustPolicy } from '../trust/verify.ts';
 import { CommsError, NotFoundError, UsageError, VerificationError } from '../errors.ts';
 import { mapLimit } from '../util/pool.ts';
 import { ack, type AckResult } from './ack.ts';
-import { materialize, scratchDirFor, type ConflictPolicy } from './materialize.ts';
+import { materialize, openScratch, type ConflictPolicy } from './materialize.ts';
 import { TagSnapshot } from './tag-snapshot.ts';
 import { verifyMessage, type VerifiedMessage } from './verify-message.ts';
 import { checkAborted } from '../util/abort.ts';
@@ -102,7 +102,16 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
   await mkdir(options.outDir, { recursive: true });
   if (!(await stat(options.outDir)).isDirectory()) throw new UsageError(`--out ${options.outDir} is not a folder`);
 
-  const scratchDir = await scratchDirFor(options.outDir);
+  const scratch = await openScratch(options.outDir);
+  try {
+    yield* receiveInto(options, scratch.dir);
+  } finally {
+    await scratch.release();
+  }
+}
+
+async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncGenerator<ReceivedMessage | ReceiveFailure> {
+  const repo = options.repository;
   const snapshot = await TagSnapshot.load(repo, { signal: options.signal });
   const tags = snapshot.withPrefix(inboxPrefix(options.me)).filter((t) => !options.skip?.tags?.has(t));
   const fetched = await mapLimit(tags, options.concurrency ?? 8, async (tag): Promise<Candidate | ReceiveFailure | undefined> => {

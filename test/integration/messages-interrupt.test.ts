@@ -136,7 +136,7 @@ if (!requireTool('docker-registry')) {
       const out = join(work.path, 'out');
       const recvArgs = ['recv', '--repo', `${registry.host}/${REPO}`, '--me', 'kim', '--out', out, '--trusted-key', TEST_PUB, '--json'];
       // --out and the children's temp folder share a filesystem, so partial files go to the
-      // scratch folder in the temp folder, outside --out (materialize.ts, scratchDirFor).
+      // scratch folder in the temp folder, outside --out (materialize.ts, openScratch).
       const scratch = join(childTmp, `comms-partial-${process.getuid?.() ?? 0}`);
 
       const child = spawnComms(recvArgs, childEnv());
