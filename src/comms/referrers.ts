@@ -10,13 +10,13 @@
  * still found.
  */
 import { randomInt } from 'node:crypto';
-import type { Descriptor, ImageIndex, ImageManifest } from '../oci/descriptor.ts';
+import { referrerDescriptor, type Descriptor, type ImageIndex, type ImageManifest } from '../oci/descriptor.ts';
 import { digestOf } from '../oci/digest.ts';
 import { referrersTag } from '../oci/remote/referrers.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { OperationOptions, PushResult, Repository } from '../oci/target.ts';
 import { CommsError, NotFoundError, ProtocolError } from '../errors.ts';
-import { abortErrorOf, checkAborted } from '../util/abort.ts';
+import { checkAborted, sleep } from '../util/abort.ts';
 
 /**
  * The referrers tag schema's tag for a subject digest: `sha256:abc…` → `sha256-abc…`. The same
@@ -81,11 +81,8 @@ export async function pushReferrer(
  */
 export function referrerEntry(descriptor: Descriptor, bytes: Uint8Array): Descriptor {
   const m = JSON.parse(new TextDecoder().decode(bytes)) as ImageManifest;
-  const entry: Descriptor = { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size };
-  const artifactType = m.artifactType ?? m.config?.mediaType;
-  if (artifactType !== undefined) entry.artifactType = artifactType;
-  if (m.annotations !== undefined && Object.keys(m.annotations).length > 0) entry.annotations = { ...m.annotations };
-  return entry;
+  const annotations = m.annotations !== undefined && Object.keys(m.annotations).length > 0 ? m.annotations : undefined;
+  return referrerDescriptor(descriptor, { artifactType: m.artifactType ?? m.config?.mediaType, annotations });
 }
 
 /**
@@ -189,17 +186,3 @@ function isDescriptorLike(d: unknown): d is Descriptor {
   return typeof x === 'object' && x !== null && typeof x.digest === 'string' && typeof x.mediaType === 'string' && typeof x.size === 'number';
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortErrorOf(signal));
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      if (signal) reject(abortErrorOf(signal));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}

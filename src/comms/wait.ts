@@ -9,7 +9,7 @@ import { Annotation, ArtifactType } from '../protocol/constants.ts';
 import { parseMessageManifest } from '../protocol/validate.ts';
 import { CommsError } from '../errors.ts';
 import { findReferrers } from './discover.ts';
-import { abortErrorOf, checkAborted } from '../util/abort.ts';
+import { checkAborted, sleep } from '../util/abort.ts';
 
 export class TimeoutError extends CommsError {
   constructor(message: string) {
@@ -54,22 +54,7 @@ async function waitFor(repo: Repository, subject: Descriptor, artifactType: stri
     }
     const left = deadline - Date.now();
     if (left <= 0) throw new TimeoutError(`no ${what} to ${subject.digest} in ${repo.name} within ${Math.round(timeoutMs / 1000)} s`);
-    await pause(Math.min(interval, left), options.signal);
+    await sleep(Math.min(interval, left), options.signal);
   }
 }
 
-/** Waits `ms`, or rejects with AbortError; the abort listener goes when the wait ends. */
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(t);
-      if (signal) reject(abortErrorOf(signal));
-    };
-    // A listener left behind per poll would pile up on a long wait's signal (hundreds over minutes).
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CommsError, ProtocolError } from '../errors.ts';
+import { sleep } from '../util/abort.ts';
 import { receiveEach, type ReceiveFailure, type ReceiveOptions, type ReceivedMessage } from './receive.ts';
 
 export interface WatchOptions extends Omit<ReceiveOptions, 'skip' | 'max'> {
@@ -89,16 +90,8 @@ async function saveState(file: string, s: { tags: Set<string>; digests: Set<stri
 
 /** Resolves true after `ms`, or false as soon as the signal aborts. */
 function pause(ms: number, signal?: AbortSignal): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve(false);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      resolve(false);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+  return sleep(ms, signal).then(
+    () => true,
+    () => false,
+  );
 }

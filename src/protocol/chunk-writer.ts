@@ -18,7 +18,8 @@ import path from 'node:path';
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import { AbortError, CommsError, UsageError } from '../errors.ts';
+import { CommsError, UsageError } from '../errors.ts';
+import { checkAborted } from '../util/abort.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { Annotation, MAX_CHUNKS, chunkMediaTypeFor, type Compression } from './constants.ts';
 import { chunkRawSize, totalChunks } from './sizes.ts';
@@ -182,7 +183,7 @@ async function* generate(input: Readable, options: WriteChunksOptions, stats: Ch
   let inFlight: string[] = [];
   try {
     for (let index = 0; ; index++) {
-      if (signal?.aborted === true) throw signal.reason;
+      checkAborted(signal);
       let size: number;
       let data: () => AsyncIterable<Buffer>;
       const layerPath = `${stem}-${index}.layer`;
@@ -224,7 +225,7 @@ async function* generate(input: Readable, options: WriteChunksOptions, stats: Ch
     stats.done = true;
     return stats;
   } catch (err) {
-    if (signal?.aborted === true) throw new AbortError(undefined, { cause: signal.reason });
+    checkAborted(signal);
     throw err;
   } finally {
     for (const p of inFlight) await rm(p, { force: true });
@@ -308,7 +309,7 @@ async function spoolRaw(reader: ByteReader, rawPath: string, chunkBytes: number,
   let n = 0;
   try {
     while (n < chunkBytes) {
-      if (signal?.aborted === true) throw signal.reason;
+      checkAborted(signal);
       const b = await reader.read(Math.min(chunkBytes - n, PIECE_BYTES));
       if (b === undefined) break;
       let off = 0;
@@ -381,7 +382,7 @@ export async function spoolFileChunk(filePath: string, index: number, options: F
     };
   } catch (err) {
     await rm(layerPath, { force: true });
-    if (options.signal?.aborted === true) throw new AbortError(undefined, { cause: options.signal.reason });
+    checkAborted(options.signal);
     throw err;
   }
 }

@@ -1,5 +1,6 @@
 /** Small response and request helpers shared by the endpoint handlers. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readCapped } from '../util/read-capped.ts';
 import { RegistryHttpError } from './errors.ts';
 
 export type Headers = Record<string, string | number>;
@@ -75,14 +76,9 @@ export async function readBody(req: IncomingMessage, cap: number, idleMs: number
     new RegistryHttpError('SIZE_INVALID', `the body exceeds the ${cap}-byte limit`, { status: 413, detail: { limit: cap } });
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > cap) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const buf of bodyChunks(req, idleMs, bodyTimeout('MANIFEST_INVALID', idleMs))) {
-    total += buf.length;
-    if (total > cap) throw tooLarge();
-    chunks.push(buf);
-  }
-  return Buffer.concat(chunks);
+  const body = await readCapped(bodyChunks(req, idleMs, bodyTimeout('MANIFEST_INVALID', idleMs)), cap);
+  if (body === undefined) throw tooLarge();
+  return body;
 }
 
 /** Reads and drops whatever body the request has (so a keep-alive connection stays usable). */

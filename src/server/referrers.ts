@@ -5,7 +5,7 @@
  * page is the last digest returned (`last=`), carried in the `Link` header. An unknown subject,
  * or a repository that does not exist yet, answers 200 with an empty index, as the spec says.
  */
-import type { Descriptor } from '../oci/descriptor.ts';
+import { referrerDescriptor, type Descriptor } from '../oci/descriptor.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import { RegistryHttpError } from './errors.ts';
 import { MAX_PAGE, type RequestContext } from './context.ts';
@@ -37,14 +37,6 @@ export async function handleReferrers(ctx: RequestContext, name: string, digest:
   if (after.length > page.length && page.length > 0) {
     headers['link'] = nextLink(`/v2/${name}/referrers/${digest}`, { n: String(n), last: page.at(-1)?.digest, artifactType });
   }
-  const index = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: page.map(referrerDescriptor) };
+  const index = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: page.map((d) => referrerDescriptor(d, d)) };
   sendBytes(ctx.req, ctx.res, 200, JSON.stringify(index), headers);
-}
-
-/** The fields the spec lists for a referrer, in a fixed order. */
-function referrerDescriptor(d: Descriptor): Descriptor {
-  const out: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
-  if (d.artifactType !== undefined) out.artifactType = d.artifactType;
-  if (d.annotations !== undefined) out.annotations = d.annotations;
-  return out;
 }

@@ -13,7 +13,7 @@ import { CommsError, NotFoundError } from '../errors.ts';
 import { MessageBundleV03Builder } from './bundle-builder.ts';
 import { KeyError, SigningError } from './errors.ts';
 import { keyIdOf } from './key-id.ts';
-import { abortable } from './abort.ts';
+import { abortable } from '../util/abort.ts';
 import { toSignedBundle, type MessageSigner, type SignedBundle } from './signer.ts';
 
 export interface KeySignerOptions {

@@ -9,7 +9,7 @@ import { CommsError, UsageError } from '../errors.ts';
 import { MessageBundleV03Builder } from './bundle-builder.ts';
 import { SigningError } from './errors.ts';
 import { identityTokenSource, tokenClaims, type Env, type IdentityTokenSource } from './identity-token.ts';
-import { abortable } from './abort.ts';
+import { abortable } from '../util/abort.ts';
 import { toSignedBundle, type MessageSigner, type SignedBundle } from './signer.ts';
 
 export { DEFAULT_FULCIO_URL, DEFAULT_REKOR_URL };

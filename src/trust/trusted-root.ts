@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { DEFAULT_MIRROR_URL, getTrustedRoot } from '@sigstore/tuf';
 import { CommsError, VerificationError } from '../errors.ts';
-import { abortable } from './abort.ts';
+import { abortable } from '../util/abort.ts';
 
 export { DEFAULT_MIRROR_URL as PUBLIC_GOOD_TUF_MIRROR };
 

@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { AbortError, AuthError, ProtocolError } from '../../errors.ts';
+import { abortErrorOf } from '../../util/abort.ts';
 import type { Credential } from './credential.ts';
 
 export interface CredentialHelperOptions {
@@ -49,7 +50,7 @@ export function runCredentialHelper(name: string, serverURL: string, options: Cr
   if (!isValidHelperName(name)) {
     return Promise.reject(new ProtocolError(`invalid credential helper name ${JSON.stringify(name)} for ${registry}`, { registry, code: 'CREDENTIAL_HELPER_INVALID' }));
   }
-  if (options.signal?.aborted) return Promise.reject(new AbortError());
+  if (options.signal?.aborted) return Promise.reject(abortErrorOf(options.signal));
   const timeoutMs = options.timeoutMs ?? DEFAULT_HELPER_TIMEOUT_MS;
   const failure = (why: string, code = 'CREDENTIAL_HELPER_FAILED'): AuthError =>
     new AuthError(`credential helper ${program} ${why} (registry ${registry})`, { registry, code });
@@ -70,7 +71,8 @@ export function runCredentialHelper(name: string, serverURL: string, options: Cr
       (err, stdout) => {
         if (err) {
           const e = err as ExecFailure;
-          if (e.name === 'AbortError' || options.signal?.aborted) return reject(new AbortError());
+          if (options.signal?.aborted) return reject(abortErrorOf(options.signal));
+          if (e.name === 'AbortError') return reject(new AbortError());
           if (e.code === 'ENOENT') return reject(failure('was not found on PATH', 'CREDENTIAL_HELPER_MISSING'));
           if (e.code === 'EACCES') return reject(failure('could not be executed'));
           if (e.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') return reject(failure(`printed more than ${MAX_HELPER_OUTPUT} bytes`));

@@ -3,7 +3,8 @@
  * (with credential helpers). A store answers for one registry host at a time; a chain asks
  * each in turn. Secrets never reach an error message, an error property or a log line.
  */
-import { AbortError, UsageError } from '../../errors.ts';
+import { UsageError } from '../../errors.ts';
+import { checkAborted } from '../../util/abort.ts';
 import type { Credential, CredentialStore } from './credential.ts';
 import { DockerConfigCredentialStore } from './docker-config.ts';
 import { normalizeRegistryHost } from './registry-host.ts';
@@ -13,10 +14,6 @@ export type { DockerConfigOptions } from './docker-config.ts';
 export { normalizeRegistryHost } from './registry-host.ts';
 
 export type { Credential, CredentialStore } from './credential.ts';
-
-function checkAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AbortError();
-}
 
 /** Credentials given in code, keyed by registry host (`docker.io` and its aliases are one key). */
 export class StaticCredentialStore implements CredentialStore {

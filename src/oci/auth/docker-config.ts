@@ -7,6 +7,7 @@ import { open } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { AbortError, CommsError, ProtocolError } from '../../errors.ts';
+import { checkAborted } from '../../util/abort.ts';
 import { runCredentialHelper } from './credential-helper.ts';
 import type { Credential, CredentialStore } from './credential.ts';
 import { normalizeRegistryHost } from './registry-host.ts';
@@ -55,7 +56,7 @@ export class DockerConfigCredentialStore implements CredentialStore {
   }
 
   async get(registry: string, options: { signal?: AbortSignal } = {}): Promise<Credential | undefined> {
-    if (options.signal?.aborted) throw new AbortError();
+    checkAborted(options.signal);
     const config = await this.read(options.signal);
     if (config === undefined) return undefined;
     const host = normalizeRegistryHost(registry);

@@ -8,7 +8,7 @@
  * other tools are preserved as they are.
  */
 import { ProtocolError } from '../../errors.ts';
-import type { Descriptor } from '../descriptor.ts';
+import { referrerDescriptor, type Descriptor } from '../descriptor.ts';
 import { ANNOTATION_REF_NAME, MediaType } from '../mediatypes.ts';
 
 export interface IndexDocument {
@@ -51,9 +51,7 @@ export function refName(entry: Descriptor): string | undefined {
 
 /** What resolve() answers: the manifest's identity, without the layout's own annotations. */
 export function publicDescriptor(entry: Descriptor): Descriptor {
-  const out: Descriptor = { mediaType: entry.mediaType, digest: entry.digest, size: entry.size };
-  if (entry.artifactType !== undefined) out.artifactType = entry.artifactType;
-  return out;
+  return referrerDescriptor(entry, { artifactType: entry.artifactType });
 }
 
 function entryFor(desc: Descriptor, tag?: string): Descriptor {

@@ -19,8 +19,8 @@ import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { hostname } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { AbortError, CommsError } from '../../errors.ts';
+import { CommsError } from '../../errors.ts';
+import { checkAborted, sleep } from '../../util/abort.ts';
 import { isPidAlive } from '../../util/process.ts';
 
 export interface LockOptions {
@@ -92,7 +92,7 @@ export class FileLock {
     const deadline = Date.now() + this.timeoutMs;
     let backoff = MIN_BACKOFF_MS;
     for (;;) {
-      if (signal?.aborted) throw new AbortError();
+      checkAborted(signal);
       if (await this.tryCreate(token)) return () => this.release(token);
       if (await this.breakIfStale()) continue;
       if (Date.now() >= deadline) {
@@ -101,11 +101,7 @@ export class FileLock {
       // Full jitter: waiters that collided do not retry in lockstep.
       const wait = backoff / 2 + Math.random() * (backoff / 2);
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
-      try {
-        await sleep(wait, undefined, signal !== undefined ? { signal } : {});
-      } catch (err) {
-        throw new AbortError(undefined, { cause: err });
-      }
+      await sleep(wait, signal);
     }
   }
 

@@ -28,7 +28,9 @@ import { Readable, Transform, type TransformCallback, pipeline, Writable } from 
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { AbortError, CommsError, DigestMismatchError, NotFoundError, ProtocolError, UsageError } from '../../errors.ts';
-import type { Descriptor } from '../descriptor.ts';
+import { checkAborted } from '../../util/abort.ts';
+import { readCapped } from '../../util/read-capped.ts';
+import { referrerDescriptor, type Descriptor } from '../descriptor.ts';
 import { parseDigest, VerifyingStream } from '../digest.ts';
 import { isManifestMediaType, MAX_MANIFEST_BYTES, MediaType } from '../mediatypes.ts';
 import { validateTag } from '../reference.ts';
@@ -79,10 +81,6 @@ function errCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
-function checkAbort(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AbortError();
-}
-
 function checkSize(desc: Descriptor): void {
   if (!Number.isSafeInteger(desc.size) || desc.size < 0) {
     throw new ProtocolError(`descriptor ${desc.digest} has an invalid size ${String(desc.size)}`, { code: 'SIZE_INVALID' });
@@ -99,28 +97,14 @@ function discard(content: Readable | Uint8Array): void {
   if (content instanceof Readable && !content.destroyed) content.destroy();
 }
 
-async function readCapped(content: Readable | Uint8Array, cap: number): Promise<Uint8Array> {
+async function readManifestBody(content: Readable | Uint8Array, cap: number): Promise<Uint8Array> {
   if (!(content instanceof Readable)) return content;
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of content) {
-    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-    total += b.length;
-    if (total > cap) {
-      content.destroy();
-      throw new ProtocolError(`manifest exceeds ${cap} bytes`, { code: 'MANIFEST_TOO_LARGE' });
-    }
-    chunks.push(b);
+  const bytes = await readCapped(content, cap);
+  if (bytes === undefined) {
+    content.destroy();
+    throw new ProtocolError(`manifest exceeds ${cap} bytes`, { code: 'MANIFEST_TOO_LARGE' });
   }
-  return Buffer.concat(chunks);
-}
-
-/** A referrer as the Referrers API lists it: the manifest's identity, artifactType and annotations. */
-function referrerDescriptor(desc: Descriptor, fields: ManifestFields): Descriptor {
-  const out: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
-  if (fields.artifactType !== undefined) out.artifactType = fields.artifactType;
-  if (fields.annotations !== undefined) out.annotations = fields.annotations;
-  return out;
+  return bytes;
 }
 
 export class OciLayout implements Repository {
@@ -251,14 +235,14 @@ export class OciLayout implements Repository {
 
   async exists(desc: Descriptor, options: OperationOptions = {}): Promise<boolean> {
     parseDigest(desc.digest);
-    checkAbort(options.signal);
+    checkAborted(options.signal);
     return (await this.blobSize(desc.digest)) !== undefined;
   }
 
   async fetch(desc: Descriptor, options: FetchOptions = {}): Promise<Readable> {
     const path = this.blobPath(desc.digest);
     checkSize(desc);
-    checkAbort(options.signal);
+    checkAborted(options.signal);
     let fh;
     try {
       fh = await open(path, 'r');
@@ -297,7 +281,7 @@ export class OciLayout implements Repository {
   async push(desc: Descriptor, content: Readable | Uint8Array, options: PushOptions = {}): Promise<PushResult> {
     const path = this.blobPath(desc.digest);
     checkSize(desc);
-    checkAbort(options.signal);
+    checkAborted(options.signal);
     if (isManifestMediaType(desc.mediaType)) return this.pushManifestContent(desc, content, options);
 
     if ((await this.blobSize(desc.digest)) === desc.size) {
@@ -321,7 +305,7 @@ export class OciLayout implements Repository {
   async pushFile(desc: Descriptor, file: string, options: PushOptions = {}): Promise<PushResult> {
     const path = this.blobPath(desc.digest);
     checkSize(desc);
-    checkAbort(options.signal);
+    checkAborted(options.signal);
     if (isManifestMediaType(desc.mediaType) || (await this.blobSize(desc.digest)) === desc.size) {
       return this.push(desc, createReadStream(file), options);
     }
@@ -373,7 +357,7 @@ export class OciLayout implements Repository {
       const ociSubject = await this.indexManifest(desc, parseManifestFields(stored, desc.mediaType), undefined, options.signal);
       return { descriptor: desc, skipped: true, ...(ociSubject !== undefined ? { ociSubject } : {}) };
     }
-    const bytes = await readCapped(content, MAX_MANIFEST_BYTES);
+    const bytes = await readManifestBody(content, MAX_MANIFEST_BYTES);
     const result = await this.pushManifest(desc, bytes, undefined, options);
     options.onProgress?.(bytes.length);
     return result;
@@ -384,13 +368,13 @@ export class OciLayout implements Repository {
   async resolve(reference: string, options: OperationOptions = {}): Promise<Descriptor> {
     if (typeof reference === 'string' && reference.includes(':')) {
       parseDigest(reference);
-      checkAbort(options.signal);
+      checkAborted(options.signal);
       const entry = findDigest(await this.readIndex(), reference);
       if (entry !== undefined) return publicDescriptor(entry);
       return this.sniffManifest(reference);
     }
     validateTag(reference);
-    checkAbort(options.signal);
+    checkAborted(options.signal);
     const entry = findTag(await this.readIndex(), reference);
     if (entry === undefined) throw new NotFoundError(`tag ${reference} not found in ${this.name}`, { code: 'MANIFEST_UNKNOWN' });
     return publicDescriptor(entry);
@@ -422,7 +406,7 @@ export class OciLayout implements Repository {
   async tag(desc: Descriptor, tag: string, options: OperationOptions = {}): Promise<void> {
     validateTag(tag);
     parseDigest(desc.digest);
-    checkAbort(options.signal);
+    checkAborted(options.signal);
     if (!isManifestMediaType(desc.mediaType)) {
       throw new ProtocolError(`cannot tag ${desc.digest}: ${desc.mediaType} is not a manifest media type`, { code: 'MANIFEST_INVALID' });
     }
@@ -435,7 +419,7 @@ export class OciLayout implements Repository {
   /** Removes `tag`; its manifest stays, reachable by digest. NotFoundError when there is no such tag. */
   async untag(tag: string, options: OperationOptions = {}): Promise<void> {
     validateTag(tag);
-    checkAbort(options.signal);
+    checkAborted(options.signal);
     const removed = await this.updateIndex((doc) => removeTag(doc, tag), options.signal);
     if (!removed) throw new NotFoundError(`tag ${tag} not found in ${this.name}`, { code: 'MANIFEST_UNKNOWN' });
   }
@@ -445,18 +429,18 @@ export class OciLayout implements Repository {
   async tags(visit: PageVisitor<string>, options: TagListOptions = {}): Promise<void> {
     const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
     if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new UsageError(`page size must be a positive integer, got ${pageSize}`);
-    checkAbort(options.signal);
+    checkAborted(options.signal);
     const last = options.last;
     const tags = listTags(await this.readIndex()).filter((t) => last === undefined || t > last);
     for (let i = 0; i < tags.length; i += pageSize) {
-      checkAbort(options.signal);
+      checkAborted(options.signal);
       if ((await visit(tags.slice(i, i + pageSize))) === false) return;
     }
   }
 
   async referrers(subject: Descriptor, visit: PageVisitor<Descriptor>, options: ReferrersOptions = {}): Promise<void> {
     parseDigest(subject.digest);
-    checkAbort(options.signal);
+    checkAborted(options.signal);
     const found: Descriptor[] = [];
     for (const d of await this.referrersIndex.list(subject.digest)) {
       if (options.artifactType !== undefined && d.artifactType !== options.artifactType) continue;
@@ -465,7 +449,7 @@ export class OciLayout implements Repository {
       found.push(d);
     }
     for (let i = 0; i < found.length; i += REFERRERS_PAGE_SIZE) {
-      checkAbort(options.signal);
+      checkAborted(options.signal);
       if ((await visit(found.slice(i, i + REFERRERS_PAGE_SIZE))) === false) return;
     }
   }
@@ -476,7 +460,7 @@ export class OciLayout implements Repository {
 
   async delete(desc: Descriptor, options: OperationOptions = {}): Promise<void> {
     const path = this.blobPath(desc.digest);
-    checkAbort(options.signal);
+    checkAborted(options.signal);
     const recorded = findDigest(await this.readIndex(), desc.digest) !== undefined;
     let removed = false;
     if (recorded || isManifestMediaType(desc.mediaType)) {
@@ -546,7 +530,7 @@ export class OciLayout implements Repository {
     const path = this.blobPath(desc.digest);
     if (tag !== undefined) validateTag(tag);
     checkSize(desc);
-    checkAbort(options.signal);
+    checkAborted(options.signal);
     if (!isManifestMediaType(desc.mediaType)) {
       throw new ProtocolError(`${desc.mediaType} is not a manifest media type`, { code: 'MANIFEST_INVALID' });
     }
@@ -575,8 +559,7 @@ export class OciLayout implements Repository {
     const current = await this.readIndex();
     const settled = tag !== undefined ? findTag(current, tag)?.digest === desc.digest : findDigest(current, desc.digest) !== undefined;
     if (fields.subject !== undefined) await this.referrersIndex.add(fields.subject.digest, referrerDescriptor(desc, fields));
-    const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
-    if (fields.declaredArtifactType !== undefined) entry.artifactType = fields.declaredArtifactType;
+    const entry = referrerDescriptor(desc, { artifactType: fields.declaredArtifactType });
     // Re-pushing what index.json already says needs no lock.
     if (!settled) await this.updateIndex((doc) => (tag !== undefined ? setTag(doc, entry, tag) : recordManifest(doc, entry)), signal);
     return fields.subject?.digest;
@@ -593,7 +576,7 @@ export class OciLayout implements Repository {
     const seen = new Set<string>();
     let recorded = 0;
     for (const entry of (await this.readIndex()).manifests) {
-      checkAbort(options.signal);
+      checkAborted(options.signal);
       if (seen.has(entry.digest) || !isManifestMediaType(entry.mediaType) || entry.size > MAX_MANIFEST_BYTES) continue;
       seen.add(entry.digest);
       let fields: ManifestFields;

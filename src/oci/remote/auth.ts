@@ -7,7 +7,8 @@
  * A second 401 is handed back for the error mapping to turn into AuthError. Secrets never go
  * into an error message, and never to another origin or a plain-HTTP realm on the network.
  */
-import { AbortError, AuthError, ProtocolError } from '../../errors.ts';
+import { AuthError, ProtocolError } from '../../errors.ts';
+import { raceAbort } from '../../util/abort.ts';
 import type { Credential, CredentialStore } from '../auth/credentials.ts';
 import { parseWWWAuthenticate } from '../auth/challenge.ts';
 import { errorFor, parseErrorBody } from './error-map.ts';
@@ -37,25 +38,6 @@ const MAX_TOKEN_RESPONSE = 1024 * 1024;
 const TOKEN_TIMEOUT_MS = 60_000;
 const CLIENT_ID = 'comms';
 
-/** Waits for a shared promise, giving up (for this caller only) when its own signal aborts. */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return p;
-  if (signal.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new AbortError(undefined, { cause: signal.reason }));
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
 
 function basicHeader(cred: Credential): string | undefined {
   if (cred.username === undefined || cred.password === undefined) return undefined;
@@ -74,7 +56,7 @@ export function authLayer(options: AuthLayerOptions): Layer {
       credential = undefined;
       throw err;
     });
-    return untilAborted(credential, signal);
+    return raceAbort(credential, signal);
   };
 
   const cacheKey = (scopes: string[]): string => `${registry}|${scopeKey(scopes)}`;
@@ -150,7 +132,7 @@ export function authLayer(options: AuthLayerOptions): Layer {
   }
 
   const bearer = (scheme: Extract<KnownScheme, { scheme: 'bearer' }>, scopes: string[], req: HttpRequest): Promise<string> =>
-    untilAborted(
+    raceAbort(
       tokens.get(cacheKey(scopes), () => fetchToken(scheme.realm, scheme.service, scopes, req)),
       req.signal,
     );

@@ -13,7 +13,8 @@ import type { FetchOptions } from '../target.ts';
 import { networkError } from './error-map.ts';
 import { discard, header, type HttpResponse } from './http.ts';
 import type { RepoIO } from './repo-io.ts';
-import { backoffDelay, isTransientNetworkError, sleep } from './retry.ts';
+import { backoffDelay, isTransientNetworkError } from './retry.ts';
+import { sleep } from '../../util/abort.ts';
 
 /** `bytes <start>-<end>/<total|*>` → start, or undefined when unreadable. */
 export function contentRangeStart(value: string | undefined): number | undefined {

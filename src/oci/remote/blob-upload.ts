@@ -17,7 +17,8 @@ import { validateRepositoryName } from '../reference.ts';
 import type { PushOptions, PushResult } from '../target.ts';
 import { discard, header, readLimited, type HttpResponse } from './http.ts';
 import type { RepoIO } from './repo-io.ts';
-import { backoffDelay, isTransientNetworkError, parseRetryAfter, RETRYABLE_STATUS, sleep, MAX_RETRY_AFTER_MS } from './retry.ts';
+import { backoffDelay, isTransientNetworkError, parseRetryAfter, RETRYABLE_STATUS, MAX_RETRY_AFTER_MS } from './retry.ts';
+import { sleep } from '../../util/abort.ts';
 
 interface Session {
   /** The latest upload URL (each PATCH answers with the next one). */

@@ -15,6 +15,7 @@ import { isCertificateError, networkError } from './error-map.ts';
 import { compose, discard, type HttpRequest, type HttpResponse, type Send } from './http.ts';
 import { redirectLayer } from './redirect.ts';
 import { DEFAULT_RETRY, retryLayer, type RetryPolicy } from './retry.ts';
+import { findErrorCode } from '../../util/error-code.ts';
 import { RemoteRepository } from './repository.ts';
 import type { RepositoryClient } from './repository-client.ts';
 import { TokenCache } from './token-cache.ts';
@@ -60,14 +61,6 @@ const NOT_TLS_CODES: ReadonlySet<string> = new Set([
   'ECONNRESET',
   'UND_ERR_SOCKET',
 ]);
-
-function firstCode(err: unknown): string | undefined {
-  for (let e: unknown = err, d = 0; e !== null && typeof e === 'object' && d < 5; e = (e as { cause?: unknown }).cause, d++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-  }
-  return undefined;
-}
 
 interface RegistryState {
   ready: Promise<{ base: URL; send: Send }>;
@@ -200,7 +193,7 @@ export class RegistryClient implements RepositoryClient {
       return 'https';
     } catch (err) {
       if (isCertificateError(err)) return 'https';
-      const code = firstCode(err);
+      const code = findErrorCode(err);
       if (code !== undefined && NOT_TLS_CODES.has(code)) return 'http';
       throw networkError(err, { registry, operation: 'connect' }, signal);
     }

@@ -12,6 +12,7 @@ import {
   type CommsErrorOptions,
   type RegistryErrorEntry,
 } from '../../errors.ts';
+import { findErrorCode } from '../../util/error-code.ts';
 import { readLimited, type HttpResponse } from './http.ts';
 import { isTransientNetworkError } from './retry.ts';
 
@@ -118,16 +119,8 @@ const CERT_CODES: ReadonlySet<string> = new Set([
   'HOSTNAME_MISMATCH',
 ]);
 
-function errorCode(err: unknown): string | undefined {
-  for (let e: unknown = err, depth = 0; e !== null && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-  }
-  return undefined;
-}
-
 export function isCertificateError(err: unknown): boolean {
-  const code = errorCode(err);
+  const code = findErrorCode(err);
   return code !== undefined && CERT_CODES.has(code);
 }
 
@@ -135,7 +128,7 @@ export function isCertificateError(err: unknown): boolean {
 export function networkError(err: unknown, ctx: ErrorContext, signal?: AbortSignal): CommsError {
   if (err instanceof CommsError) return err;
   if (signal?.aborted) return new AbortError(`${ctx.operation}: aborted`, { cause: signal.reason ?? err, registry: ctx.registry });
-  const code = errorCode(err);
+  const code = findErrorCode(err);
   if (isCertificateError(err)) {
     return new CommsError(
       `${ctx.operation}: the TLS certificate of ${ctx.registry} is not trusted (${code}); pass the CA file that signed it, or --insecure to skip the check`,

@@ -5,6 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import type { IncomingHttpHeaders } from 'node:http';
+import { readCapped } from '../../util/read-capped.ts';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -79,18 +80,9 @@ export async function discard(response: HttpResponse): Promise<void> {
 
 /** Reads a body up to `limit` bytes; beyond that returns undefined and destroys the rest. */
 export async function readLimited(body: Readable, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    const buf = chunk as Buffer;
-    total += buf.length;
-    if (total > limit) {
-      body.destroy();
-      return undefined;
-    }
-    chunks.push(buf);
-  }
-  return Buffer.concat(chunks, total);
+  const bytes = await readCapped(body, limit);
+  if (bytes === undefined) body.destroy();
+  return bytes;
 }
 
 export function isReplayable(body: RequestBody | undefined): boolean {

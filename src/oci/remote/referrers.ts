@@ -3,7 +3,7 @@
  * the `<alg>-<hex>` tag, and reading an image index of referrer descriptors safely.
  */
 import { ProtocolError } from '../../errors.ts';
-import type { Descriptor } from '../descriptor.ts';
+import { referrerDescriptor, type Descriptor } from '../descriptor.ts';
 import { isDigest, parseDigest } from '../digest.ts';
 
 /** The referrers tag schema's tag for a subject: `<alg>-<hex>`, truncated to 32 and 64 characters as the spec says. */
@@ -44,10 +44,7 @@ export function indexManifests(bytes: Uint8Array, what: string): Descriptor[] {
     ) {
       throw new ProtocolError(`${what}: manifests[${i}] is not a valid descriptor`, { code: 'INVALID_INDEX' });
     }
-    const out: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
-    if (d.artifactType !== undefined) out.artifactType = d.artifactType as string;
-    if (d.annotations !== undefined) out.annotations = { ...(d.annotations as Record<string, string>) };
-    return out;
+    return referrerDescriptor(d as Descriptor, d as Descriptor);
   });
 }
 

@@ -4,7 +4,8 @@
  * that are idempotent AND whose body can be sent again are repeated; anything else is returned
  * (or thrown) as it came, so a half-sent stream is never blindly replayed.
  */
-import { AbortError } from '../../errors.ts';
+import { sleep } from '../../util/abort.ts';
+import { findErrorCode } from '../../util/error-code.ts';
 import { discard, header, isIdempotent, isReplayable, type Layer } from './http.ts';
 
 export interface RetryPolicy {
@@ -47,11 +48,7 @@ const TRANSIENT_CODES: ReadonlySet<string> = new Set([
 
 /** Whether `err` (or an error in its cause chain) is a transient network failure, judged by code. */
 export function isTransientNetworkError(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e !== null && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && TRANSIENT_CODES.has(code)) return true;
-  }
-  return false;
+  return findErrorCode(err, (code) => TRANSIENT_CODES.has(code)) !== undefined;
 }
 
 /** Retry-After as milliseconds from `now`: delta-seconds or an HTTP date; undefined when absent or unreadable. */
@@ -68,25 +65,6 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
 export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
   return Math.floor(random() * ceiling);
-}
-
-/** Waits `ms`, or rejects with AbortError as soon as `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new AbortError(undefined, { cause: signal.reason }));
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(new AbortError(undefined, { cause: signal?.reason }));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 export interface RetryLayerOptions {
