@@ -34,6 +34,7 @@ export { verifyMessage, type VerifiedMessage } from './comms/verify-message.ts';
 
 // Trust: signers and verification.
 export { loadKeySigner, createKeySigner, generateKeyPair, keylessSignerFromEnv, verifyMessageBundle, loadTrustedRoot, type MessageSigner, type TrustPolicy, type VerifiedSigner } from './trust/index.ts';
+export { TrustFile, TrustFileError, loadTrustFile, parseTrustFile, findTrustFile, defaultTrustFilePath, type TrustEntry } from './trust/index.ts';
 
 // The local registry.
 export { startServer } from './server/index.ts';

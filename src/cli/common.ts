@@ -8,6 +8,7 @@ import { loadKeySigner } from '../trust/key-signer.ts';
 import { keylessSignerFromEnv } from '../trust/keyless-signer.ts';
 import type { MessageSigner } from '../trust/signer.ts';
 import { loadTrustedRoot } from '../trust/trusted-root.ts';
+import { findTrustFile, type TrustFile } from '../trust/trust-file.ts';
 import type { TrustPolicy } from '../trust/verify.ts';
 import { UsageError } from '../errors.ts';
 
@@ -98,6 +99,7 @@ export async function resolveSigner(args: SignArgs, env: NodeJS.ProcessEnv = pro
 
 export interface VerifyArgs {
   verify: boolean;
+  trust?: string;
   'trusted-key'?: string[];
   'certificate-identity'?: string;
   'certificate-identity-regexp'?: string;
@@ -109,25 +111,34 @@ export interface VerifyArgs {
 export function withVerifyOptions<T>(y: Argv<T>) {
   return y
     .option('verify', { type: 'boolean', default: true, describe: 'Verify signatures before writing anything (default); --no-verify skips it, loudly' })
+    .option('trust', { type: 'string', describe: 'Trust file binding identities to signers (default: COMMS_TRUST, else ~/.config/comms/trust when present)' })
     .option('trusted-key', { type: 'string', array: true, describe: 'Trust messages signed by this public key (PEM file; repeatable)' })
     .option('certificate-identity', { type: 'string', describe: 'Keyless: the exact signer identity (email or URI) to trust' })
     .option('certificate-identity-regexp', { type: 'string', describe: 'Keyless: a regular expression the signer identity must match' })
     .option('certificate-oidc-issuer', { type: 'string', describe: 'Keyless: the OIDC issuer that must have vouched for the identity' })
     .option('trusted-root', { type: 'string', describe: 'Sigstore trusted_root.json (default: the public-good TUF root, cached)' })
     .option('require-sender-match', { type: 'boolean', default: false, describe: "Refuse a message whose dockercomms.sender differs from the verified signer's identity" })
-    .group(['verify', 'trusted-key', 'certificate-identity', 'certificate-identity-regexp', 'certificate-oidc-issuer', 'trusted-root', 'require-sender-match'], 'Verification:');
+    .group(['verify', 'trust', 'trusted-key', 'certificate-identity', 'certificate-identity-regexp', 'certificate-oidc-issuer', 'trusted-root', 'require-sender-match'], 'Verification:');
 }
 
-/** The trust policy from the flags, `false` for --no-verify; an empty policy is refused. */
-export async function resolvePolicy(args: VerifyArgs): Promise<TrustPolicy | false> {
+/** The trust file of --trust, COMMS_TRUST or the default location (undefined when there is none). */
+export async function resolveTrustFile(args: { trust?: string | undefined }, env: NodeJS.ProcessEnv = process.env): Promise<TrustFile | undefined> {
+  return findTrustFile({ explicit: args.trust, env });
+}
+
+/** The trust policy from the flags and the trust file, `false` for --no-verify; an empty policy is refused. */
+export async function resolvePolicy(args: VerifyArgs, env: NodeJS.ProcessEnv = process.env): Promise<TrustPolicy | false> {
   if (!args.verify) return false;
   const keys = await Promise.all((args['trusted-key'] ?? []).map((f) => readFile(f, 'utf8').catch((cause: unknown) => {
     throw new UsageError(`--trusted-key ${f}: cannot read it (${(cause as NodeJS.ErrnoException).code ?? 'error'})`, { cause });
   })));
+  const trust = await resolveTrustFile(args, env);
+  const trusted = trust?.signingEntries ?? [];
   const keyless = args['certificate-identity'] !== undefined || args['certificate-identity-regexp'] !== undefined;
-  if (keys.length === 0 && !keyless) {
+  if (keys.length === 0 && !keyless && trusted.length === 0) {
     throw new UsageError(
-      'signatures are verified before anything is written: trust a key with --trusted-key PEM, or a keyless ' +
+      'signatures are verified before anything is written: bind signers to identities in a trust file ' +
+        '(--trust FILE, COMMS_TRUST, or `comms trust add`), trust a key with --trusted-key PEM, or a keyless ' +
         'signer with --certificate-identity (or --certificate-identity-regexp) and --certificate-oidc-issuer; ' +
         'or skip verification on purpose with --no-verify',
       { code: 'NO_TRUST_POLICY' },
@@ -137,9 +148,10 @@ export async function resolvePolicy(args: VerifyArgs): Promise<TrustPolicy | fal
     throw new UsageError('--certificate-identity needs --certificate-oidc-issuer (which issuer vouched for it)');
   }
   const policy: TrustPolicy = { trustedKeys: keys, requireSenderMatch: args['require-sender-match'] };
+  if (trust !== undefined) policy.trust = trust;
   if (args['certificate-identity'] !== undefined) policy.certificateIdentity = args['certificate-identity'];
   if (args['certificate-identity-regexp'] !== undefined) policy.certificateIdentityRegexp = args['certificate-identity-regexp'];
   if (args['certificate-oidc-issuer'] !== undefined) policy.certificateOidcIssuer = args['certificate-oidc-issuer'];
-  if (keyless) policy.trustedRoot = await loadTrustedRoot({ path: args['trusted-root'] });
+  if (keyless || trusted.some((e) => e.kind === 'keyless')) policy.trustedRoot = await loadTrustedRoot({ path: args['trusted-root'] });
   return policy;
 }

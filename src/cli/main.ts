@@ -14,6 +14,7 @@ import { replyBuilder, runReply, type ReplyArgs } from './commands/reply.ts';
 import { discoverBuilder, runDiscover, runThread, threadBuilder, type DiscoverArgs, type ThreadArgs } from './commands/thread.ts';
 import { runVerify, verifyBuilder, type VerifyCmdArgs } from './commands/verify.ts';
 import { runServe, serveBuilder, type ServeArgs } from './commands/serve.ts';
+import { runTrustAdd, runTrustList, runTrustRemove, trustBuilder, type TrustAddArgs, type TrustListArgs, type TrustRemoveArgs } from './commands/trust.ts';
 import { VERSION } from '../index.ts';
 
 type Runner<A> = (args: A, out: Output, signal: AbortSignal) => Promise<number>;
@@ -64,6 +65,8 @@ export async function main(argv: string[]): Promise<number> {
       .command('reply [file]', 'Answer a message: a message whose subject is the one you answer', (y: Argv) => replyBuilder(y), run<ReplyArgs>(runReply) as never)
       .command('thread <digest>', 'Show a message with its replies, receipts and signatures as a tree', (y: Argv) => threadBuilder(y), run<ThreadArgs>(runThread) as never)
       .command('discover <digest>', 'List the raw referrers of a manifest (like oras discover)', (y: Argv) => discoverBuilder(y), run<DiscoverArgs>(runDiscover) as never)
+      .command('trust', 'Bind identities to signers in the trust file: add, list, remove', (y: Argv) =>
+        trustBuilder(y, { add: run<TrustAddArgs>(runTrustAdd), list: run<TrustListArgs>(runTrustList), remove: run<TrustRemoveArgs>(runTrustRemove) }))
       .command('keygen', 'Make an ECDSA P-256 signing key pair', (y: Argv) => keygenBuilder(y), run<KeygenArgs>(runKeygen) as never)
       .command('serve', 'Run a local OCI registry (Distribution v1.1 with the Referrers API) over a folder', (y: Argv) => serveBuilder(y), run<ServeArgs>(runServe) as never)
       .demandCommand(1, 'name a command (comms --help lists them all)')

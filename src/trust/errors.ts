@@ -2,7 +2,7 @@
  * Errors of the signing side. Verification failures are always `VerificationError` (exit 2) from
  * src/errors.ts; these cover key files and signing services, which are not verdicts on a message.
  */
-import { CommsError, ExitCode, type CommsErrorOptions } from '../errors.ts';
+import { CommsError, ExitCode, ProtocolError, type CommsErrorOptions } from '../errors.ts';
 
 /**
  * Exit 1: a key file that cannot be used or written. Codes: `KEY_EXISTS` (keygen refuses to
@@ -40,3 +40,14 @@ export class DecryptionError extends CommsError {
   }
 }
 
+
+/**
+ * Exit 4: a trust file that cannot be used. Codes: `TRUST_FILE_MISSING`, `TRUST_FILE_UNREADABLE`,
+ * `TRUST_FILE_INVALID` (a line that does not parse; the message names the file and line),
+ * `TRUST_KEY_UNREADABLE`, `TRUST_KEY_INVALID` (a key file that is not a PEM public key).
+ */
+export class TrustFileError extends ProtocolError {
+  constructor(message: string, options: CommsErrorOptions & { code: string }) {
+    super(message, options);
+  }
+}

@@ -40,3 +40,16 @@ export {
   type AgeIdentities,
   type AgeRecipients,
 } from './age.ts';
+export {
+  defaultTrustFilePath,
+  findTrustFile,
+  formatTrustLine,
+  loadTrustFile,
+  parseTrustFile,
+  TrustFile,
+  type AgeEntry,
+  type KeyEntry,
+  type KeylessEntry,
+  type TrustEntry,
+} from './trust-file.ts';
+export { TrustFileError } from './errors.ts';

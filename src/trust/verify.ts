@@ -11,6 +11,12 @@
  *   `certificateOidcIssuer`.
  * An empty policy is refused: comms never accepts "any identity".
  *
+ * A trust file (trust-file.ts) adds signers AND binds each to identities. A signer the trust file
+ * binds is "verified as X" only when the artifact's `dockercomms.sender` claims X and X is one of
+ * its identities; a bound signer claiming anyone else is refused (SENDER_MISMATCH), naming both.
+ * A signer trusted only through the flags (trustedKeys, certificateIdentity*) is verified as its
+ * key id or certificate identity, and the sender stays a claim (unless requireSenderMatch).
+ *
  * Every failure is a VerificationError (exit 2) whose `code` says which check failed and whose
  * message says why, in words a person can act on.
  */
@@ -22,6 +28,7 @@ import { toSignedEntity, toTrustMaterial, Verifier, type SignedEntity, type Trus
 import { VerificationError } from '../errors.ts';
 import { parseDigest } from '../oci/digest.ts';
 import { keyIdOf } from './key-id.ts';
+import type { TrustFile } from './trust-file.ts';
 import { toTrustedRoot } from './trusted-root.ts';
 
 export interface TrustPolicy {
@@ -37,14 +44,25 @@ export interface TrustPolicy {
   trustedRoot?: object | undefined;
   /** Also require the message's claimed sender to be the verified signer (see VerifyContext, senderMatches). */
   requireSenderMatch?: boolean;
+  /** Signers bound to identities (loadTrustFile); keyless lines need `trustedRoot` too. */
+  trust?: TrustFile;
 }
 
 export interface VerifiedSigner {
   kind: 'key' | 'keyless';
-  /** The key id (hex sha256 of the DER public key), or the certificate SAN (email or URI). */
+  /**
+   * The verified identity: the identity the trust file binds the signer to (and the artifact's
+   * sender claims); else the key id (hex sha256 of the DER public key), or the certificate SAN.
+   */
   identity: string;
+  /** True when `identity` comes from a trust-file binding (the sender claim is then verified). */
+  bound: boolean;
+  /** Every identity the trust file binds this signer to (empty when it names none). */
+  boundTo: string[];
   /** The OIDC issuer of a keyless certificate. */
   issuer?: string;
+  /** The certificate SAN of a keyless signature. */
+  certificateIdentity?: string;
   /** The key id of a key-signed bundle. */
   keyId?: string;
 }
@@ -90,8 +108,21 @@ export async function verifyMessageBundle(
       ? verifyKeySigned(bundle, artifact, content.publicKey.hint, checked)
       : verifyKeyless(bundle, artifact, checked);
 
+  const sender = context?.sender;
+  if (verified.boundTo.length > 0) {
+    if (sender !== undefined && sender !== '') {
+      if (!verified.boundTo.includes(sender)) {
+        throw fail('SENDER_MISMATCH', `the artifact claims to be from ${quote(sender)} but is signed by ${describeSigner(verified)}, which the trust file binds to ${verified.boundTo.map(quote).join(', ')}`);
+      }
+      return { ...verified, identity: sender, bound: true };
+    }
+    if (context !== undefined && policy.requireSenderMatch) {
+      throw fail('SENDER_UNKNOWN', 'the policy requires the sender to match the signer, but the artifact names no sender');
+    }
+    if (verified.boundTo.length === 1) return { ...verified, identity: verified.boundTo[0]!, bound: true };
+    return verified;
+  }
   if (policy.requireSenderMatch && context !== undefined) {
-    const sender = context.sender;
     if (sender === undefined || sender === '') {
       throw fail('SENDER_UNKNOWN', 'the policy requires the sender to match the signer, but the message names no sender');
     }
@@ -112,19 +143,24 @@ export async function verifyMessageBundle(
  */
 export function senderMatches(verified: VerifiedSigner, sender: string): boolean {
   if (sender === '') return false;
+  if (verified.bound || verified.boundTo.length > 0) return verified.boundTo.includes(sender);
   if (verified.kind === 'key') {
     const id = verified.keyId ?? verified.identity;
     const claimed = sender.toLowerCase().replace(/^sha256:/, '');
     return /^[0-9a-f]{64}$/.test(claimed) && claimed === id.toLowerCase();
   }
-  if (sender === verified.identity) return true;
-  return isEmail(verified.identity) && sender.toLowerCase() === verified.identity.toLowerCase();
+  const san = verified.certificateIdentity ?? verified.identity;
+  if (sender === san) return true;
+  return isEmail(san) && sender.toLowerCase() === san.toLowerCase();
 }
 
 // ---------------------------------------------------------------------------------------------
 
 interface CheckedPolicy {
   keys: { id: string; key: KeyObject }[];
+  trust: TrustFile | undefined;
+  /** Whether the flags (not the trust file) name a keyless identity. */
+  flagKeyless: boolean;
   identity: string | undefined;
   identityRegexp: RegExp | undefined;
   identityRegexpSource: string | undefined;
@@ -133,7 +169,7 @@ interface CheckedPolicy {
 }
 
 function checkPolicy(policy: TrustPolicy): CheckedPolicy {
-  const keys = (policy.trustedKeys ?? []).map((pem, i) => {
+  const flagKeys = (policy.trustedKeys ?? []).map((pem, i) => {
     let key: KeyObject;
     try {
       key = createPublicKey({ key: pem, format: 'pem' });
@@ -143,6 +179,16 @@ function checkPolicy(policy: TrustPolicy): CheckedPolicy {
     // createPublicKey also accepts a private key; keep only its public half.
     return { id: keyIdOf(key), key };
   });
+  const trust = policy.trust;
+  const keys = [...flagKeys];
+  for (const e of trust?.entries ?? []) {
+    if (e.kind !== 'key') continue;
+    if (e.publicKey === undefined || e.keyId === undefined) {
+      throw fail('POLICY_INVALID', `the trust file's key ${quote(e.keyPath)} (line ${e.line}) was not loaded: read the file with loadTrustFile`);
+    }
+    if (!keys.some((k) => k.id === e.keyId)) keys.push({ id: e.keyId, key: e.publicKey });
+  }
+  const trustKeyless = (trust?.entries ?? []).some((e) => e.kind === 'keyless');
   const identity = nonEmpty(policy.certificateIdentity);
   const regexpSource = nonEmpty(policy.certificateIdentityRegexp);
   const issuer = nonEmpty(policy.certificateOidcIssuer);
@@ -155,19 +201,19 @@ function checkPolicy(policy: TrustPolicy): CheckedPolicy {
     }
   }
   const wantsIdentity = identity !== undefined || identityRegexp !== undefined;
-  if (keys.length === 0 && !wantsIdentity) {
+  if (keys.length === 0 && !wantsIdentity && !trustKeyless) {
     throw fail(
       'POLICY_EMPTY',
       issuer !== undefined
         ? 'the policy names an OIDC issuer but no certificate identity: add --certificate-identity or --certificate-identity-regexp'
-        : 'no trust policy: name --trusted-key, or --certificate-identity (or --certificate-identity-regexp) with --certificate-oidc-issuer; comms does not accept a signature from anyone',
+        : 'no trust policy: name a trust file (--trust), --trusted-key, or --certificate-identity (or --certificate-identity-regexp) with --certificate-oidc-issuer; comms does not accept a signature from anyone',
     );
   }
   if (wantsIdentity && issuer === undefined) {
     throw fail('POLICY_INCOMPLETE', 'a certificate identity needs its OIDC issuer: add --certificate-oidc-issuer');
   }
   const trustedRoot = policy.trustedRoot === undefined ? undefined : toTrustedRoot(policy.trustedRoot);
-  return { keys, identity, identityRegexp, identityRegexpSource: regexpSource, issuer, trustedRoot };
+  return { keys, trust, flagKeyless: wantsIdentity, identity, identityRegexp, identityRegexpSource: regexpSource, issuer, trustedRoot };
 }
 
 function checkArtifact(artifact: Uint8Array, expectedDigest: string): { algorithm: 'sha256' | 'sha512'; hex: string; digest: string } {
@@ -242,7 +288,7 @@ function verifyKeySigned(bundle: BundleWithMessageSignature, artifact: Uint8Arra
     const material = trustMaterial(policy.trustedRoot, candidate.key);
     try {
       new Verifier(material, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(entity);
-      return { kind: 'key', identity: candidate.id, keyId: candidate.id };
+      return { kind: 'key', identity: candidate.id, keyId: candidate.id, bound: false, boundTo: policy.trust?.identitiesOfKey(candidate.id) ?? [] };
     } catch (err) {
       lastError = err;
     }
@@ -261,7 +307,8 @@ function verifyKeySigned(bundle: BundleWithMessageSignature, artifact: Uint8Arra
 
 function verifyKeyless(bundle: BundleWithMessageSignature, artifact: Uint8Array, policy: CheckedPolicy): VerifiedSigner {
   const claimed = claimedIdentity(bundle);
-  if (policy.identity === undefined && policy.identityRegexp === undefined) {
+  const trustKeyless = (policy.trust?.entries ?? []).some((e) => e.kind === 'keyless');
+  if (!policy.flagKeyless && !trustKeyless) {
     throw fail('POLICY_MISMATCH', `the message is signed keylessly (certificate for ${quote(claimed)}), but the policy names no certificate identity, only trusted keys`);
   }
   if (policy.trustedRoot === undefined) {
@@ -281,6 +328,13 @@ function verifyKeyless(bundle: BundleWithMessageSignature, artifact: Uint8Array,
   if (san === undefined || san === '') {
     throw fail('IDENTITY_MISMATCH', 'the signing certificate carries no identity (subject alternative name)');
   }
+  const boundTo = policy.trust?.identitiesOfCertificate(san, issuer) ?? [];
+  const verified: VerifiedSigner = { kind: 'keyless', identity: san, certificateIdentity: san, bound: false, boundTo, ...(issuer !== undefined ? { issuer } : {}) };
+  // The trust file accepts what it binds; the flags' identity rule is checked otherwise.
+  if (boundTo.length > 0) return verified;
+  if (!policy.flagKeyless) {
+    throw fail('IDENTITY_MISMATCH', `signed by ${quote(san)} (issuer ${quote(issuer ?? '(none)')}), which the trust file binds to no identity`);
+  }
   if (policy.identity !== undefined && san !== policy.identity) {
     throw fail('IDENTITY_MISMATCH', `identity mismatch: signed by ${quote(san)}, but the policy requires ${quote(policy.identity)}`);
   }
@@ -290,7 +344,7 @@ function verifyKeyless(bundle: BundleWithMessageSignature, artifact: Uint8Array,
   if (issuer !== policy.issuer) {
     throw fail('ISSUER_MISMATCH', `issuer mismatch: the certificate was issued on a token from ${quote(issuer ?? '(none)')}, but the policy requires ${quote(policy.issuer ?? '')}`);
   }
-  return { kind: 'keyless', identity: san, ...(issuer !== undefined ? { issuer } : {}) };
+  return verified;
 }
 
 const EMPTY_ROOT = TrustedRoot.fromJSON({});
@@ -318,7 +372,7 @@ function claimedIdentity(bundle: BundleWithMessageSignature): string {
 }
 
 function describeSigner(v: VerifiedSigner): string {
-  return v.kind === 'key' ? `key ${v.identity}` : `${quote(v.identity)} (issuer ${quote(v.issuer ?? '(none)')})`;
+  return v.kind === 'key' ? `key ${v.keyId ?? v.identity}` : `${quote(v.certificateIdentity ?? v.identity)} (issuer ${quote(v.issuer ?? '(none)')})`;
 }
 
 function isEmail(identity: string): boolean {

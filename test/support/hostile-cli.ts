@@ -38,6 +38,8 @@ export function cleanEnv(tmpDir: string, dockerConfigDir: string): Record<string
     HOME: process.env['HOME'] ?? '/root',
     TMPDIR: tmpDir,
     DOCKER_CONFIG: dockerConfigDir,
+    // The default trust file lives under the config folder: the user's own must not leak in.
+    XDG_CONFIG_HOME: `${tmpDir}/config`,
     NO_COLOR: '1',
   };
 }

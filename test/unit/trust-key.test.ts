@@ -272,16 +272,16 @@ describe('verifyMessageBundle with keys', () => {
 describe('senderMatches', () => {
   const keyId = 'ab'.repeat(32);
   it('matches a key signer only by its key id', () => {
-    assert.equal(senderMatches({ kind: 'key', identity: keyId, keyId }, keyId), true);
-    assert.equal(senderMatches({ kind: 'key', identity: keyId, keyId }, `sha256:${keyId.toUpperCase()}`), true);
-    assert.equal(senderMatches({ kind: 'key', identity: keyId, keyId }, 'alice'), false);
-    assert.equal(senderMatches({ kind: 'key', identity: keyId, keyId }, ''), false);
+    assert.equal(senderMatches({ kind: 'key', identity: keyId, keyId, bound: false, boundTo: [] }, keyId), true);
+    assert.equal(senderMatches({ kind: 'key', identity: keyId, keyId, bound: false, boundTo: [] }, `sha256:${keyId.toUpperCase()}`), true);
+    assert.equal(senderMatches({ kind: 'key', identity: keyId, keyId, bound: false, boundTo: [] }, 'alice'), false);
+    assert.equal(senderMatches({ kind: 'key', identity: keyId, keyId, bound: false, boundTo: [] }, ''), false);
   });
   it('matches a keyless signer by its exact identity; emails ignore case, URIs do not', () => {
-    const email = { kind: 'keyless', identity: 'Alice@Example.com', issuer: 'https://accounts.example' } as const;
+    const email = { kind: 'keyless', identity: 'Alice@Example.com', issuer: 'https://accounts.example', bound: false, boundTo: [] as string[] } as const;
     assert.equal(senderMatches(email, 'alice@example.com'), true);
     assert.equal(senderMatches(email, 'bob@example.com'), false);
-    const uri = { kind: 'keyless', identity: 'https://github.com/acme/repo/.github/workflows/ci.yml@refs/heads/main', issuer: 'x' } as const;
+    const uri = { kind: 'keyless', identity: 'https://github.com/acme/repo/.github/workflows/ci.yml@refs/heads/main', issuer: 'x', bound: false, boundTo: [] as string[] } as const;
     assert.equal(senderMatches(uri, uri.identity), true);
     assert.equal(senderMatches(uri, uri.identity.toUpperCase()), false);
     assert.equal(senderMatches(uri, 'https://github.com/acme/repo'), false);

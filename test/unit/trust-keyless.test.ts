@@ -110,7 +110,7 @@ describe('keyless signing against local Fulcio and Rekor', () => {
 
   it('verifies with the right identity and issuer', async () => {
     const verified = await verifyMessageBundle(signed.bytes, manifest, digest, { certificateIdentity: IDENTITY, certificateOidcIssuer: ISSUER, trustedRoot });
-    assert.deepEqual(verified, { kind: 'keyless', identity: IDENTITY, issuer: ISSUER });
+    assert.deepEqual(verified, { kind: 'keyless', identity: IDENTITY, certificateIdentity: IDENTITY, bound: false, boundTo: [], issuer: ISSUER });
   });
 
   it('verifies with an identity regexp that matches', async () => {
