@@ -2,7 +2,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { defaultCredentialStore } from '../oci/auth/credentials.ts';
-import { openRepository } from '../oci/open.ts';
+import { openRepository, openTarget, type OpenedTarget, type OpenOptions } from '../oci/open.ts';
+import { DEFAULT_RETRY } from '../oci/remote/retry.ts';
+import { parseDuration } from './parse.ts';
 import type { Repository } from '../oci/target.ts';
 import { loadKeySigner } from '../trust/key-signer.ts';
 import { keylessSignerFromEnv } from '../trust/keyless-signer.ts';
@@ -20,6 +22,8 @@ export interface GlobalArgs {
   'ca-file'?: string;
   username?: string;
   'password-stdin': boolean;
+  retries?: number;
+  'retry-delay'?: string;
 }
 
 export function withGlobalOptions<T>(y: Argv<T>) {
@@ -31,28 +35,67 @@ export function withGlobalOptions<T>(y: Argv<T>) {
     .option('ca-file', { type: 'string', describe: 'PEM file of extra certificate authorities to trust' })
     .option('username', { type: 'string', describe: 'Registry user name (else COMMS_REGISTRY_USERNAME, else docker config)' })
     .option('password-stdin', { type: 'boolean', default: false, describe: 'Read the registry password or token from stdin' })
+    .option('retries', { type: 'number', describe: `Retries of a request that failed transiently (429, 5xx, dropped connection) (default ${DEFAULT_RETRY.maxAttempts - 1})` })
+    .option('retry-delay', { type: 'string', describe: `First back-off delay, doubled each retry with jitter, e.g. 500ms, 2s (default ${DEFAULT_RETRY.baseDelayMs}ms)` })
     .group(['json', 'verbose'], 'Output:')
-    .group(['plain-http', 'insecure', 'ca-file', 'username', 'password-stdin'], 'Registry:');
+    .group(['plain-http', 'insecure', 'ca-file', 'username', 'password-stdin', 'retries', 'retry-delay'], 'Registry:');
 }
 
 /** Opens `--repo` (a registry repository or `oci:<path>`) with the connection flags applied. */
 export async function openRepo(repo: string, args: GlobalArgs, extra: { stdinPassword?: string; create?: boolean } = {}): Promise<Repository> {
+  return openRepository(repo, await connectionOptions(args, extra));
+}
+
+/**
+ * Opens a reference that may name a tag or a digest (`oci:<path>[:tag|@digest]`,
+ * `host/name[:tag|@digest]`) with the connection flags applied.
+ */
+export async function openTargetArg(input: string, args: GlobalArgs, extra: { stdinPassword?: string; create?: boolean } = {}): Promise<OpenedTarget> {
+  return openTarget(input, await connectionOptions(args, extra));
+}
+
+/** `--retries N` and `--retry-delay D` as the client's retry policy (N retries = N + 1 attempts). */
+export function retryOptions(args: Pick<GlobalArgs, 'retries' | 'retry-delay'>): OpenOptions['retry'] {
+  const retry: NonNullable<OpenOptions['retry']> = {};
+  if (args.retries !== undefined) {
+    if (!Number.isInteger(args.retries) || args.retries < 0 || args.retries > MAX_RETRIES) {
+      throw new UsageError(`--retries must be an integer from 0 to ${MAX_RETRIES}, got ${String(args.retries)}`);
+    }
+    retry.maxAttempts = args.retries + 1;
+  }
+  if (args['retry-delay'] !== undefined) {
+    const ms = parseDuration('--retry-delay', String(args['retry-delay']));
+    if (ms > MAX_RETRY_DELAY_MS) throw new UsageError(`--retry-delay must be at most ${MAX_RETRY_DELAY_MS / 1000}s, got ${String(args['retry-delay'])}`);
+    retry.baseDelayMs = ms;
+    // The ceiling of the doubling back-off never sits below the first delay asked for.
+    retry.maxDelayMs = Math.max(DEFAULT_RETRY.maxDelayMs, ms);
+  }
+  return retry;
+}
+
+/** Beyond these a retry policy is a mistake (a run that never ends), not a choice. */
+const MAX_RETRIES = 100;
+const MAX_RETRY_DELAY_MS = 10 * 60_000;
+
+async function connectionOptions(args: GlobalArgs, extra: { stdinPassword?: string; create?: boolean }): Promise<OpenOptions> {
+  const retry = retryOptions(args);
   const password = args['password-stdin'] ? extra.stdinPassword ?? (await readStdin()).replace(/\r?\n$/, '') : undefined;
   if (args['password-stdin'] && !password) throw new UsageError('--password-stdin: nothing was read from stdin');
   const credentials = defaultCredentialStore({ username: args.username, password });
-  return openRepository(repo, {
+  return {
     credentials,
     // Unset unless --plain-http is given: a loopback registry is then probed (TLS, else plain HTTP).
     plainHttp: args['plain-http'] ? true : undefined,
     insecure: args.insecure,
     caFile: args['ca-file'],
     create: extra.create,
+    retry,
     // --verbose traces each HTTP exchange; the client redacts query secrets from the URL and
     // never exposes headers, so no credential reaches this line.
     ...(args.verbose ? { onRequest: (e: { method: string; url: string; status?: number; attempt: number }) => {
       process.stderr.write(`comms: ${e.method} ${e.url} → ${e.status ?? 'no response'}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}\n`);
     } } : {}),
-  });
+  };
 }
 
 export async function readStdin(): Promise<string> {

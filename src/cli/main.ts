@@ -15,6 +15,7 @@ import { discoverBuilder, runDiscover, runThread, threadBuilder, type DiscoverAr
 import { runVerify, verifyBuilder, type VerifyCmdArgs } from './commands/verify.ts';
 import { runServe, serveBuilder, type ServeArgs } from './commands/serve.ts';
 import { runTrustAdd, runTrustList, runTrustRemove, trustBuilder, type TrustAddArgs, type TrustListArgs, type TrustRemoveArgs } from './commands/trust.ts';
+import { inspectBuilder, runInspect, runTags, tagsBuilder, type InspectArgs, type TagsArgs } from './commands/inspect.ts';
 import { VERSION } from '../index.ts';
 
 type Runner<A> = (args: A, out: Output, signal: AbortSignal) => Promise<number>;
@@ -67,6 +68,8 @@ export async function main(argv: string[]): Promise<number> {
       .command('discover <digest>', 'List the raw referrers of a manifest (like oras discover)', (y: Argv) => discoverBuilder(y), run<DiscoverArgs>(runDiscover) as never)
       .command('trust', 'Bind identities to signers in the trust file: add, list, remove', (y: Argv) =>
         trustBuilder(y, { add: run<TrustAddArgs>(runTrustAdd), list: run<TrustListArgs>(runTrustList), remove: run<TrustRemoveArgs>(runTrustRemove) }))
+      .command('inspect <ref>', 'Show a manifest as served: digest, summary, or the exact bytes (--raw)', (y: Argv) => inspectBuilder(y), run<InspectArgs>(runInspect) as never)
+      .command('tags', 'List a repository\'s tags, page by page', (y: Argv) => tagsBuilder(y), run<TagsArgs>(runTags) as never)
       .command('keygen', 'Make an ECDSA P-256 signing key pair', (y: Argv) => keygenBuilder(y), run<KeygenArgs>(runKeygen) as never)
       .command('serve', 'Run a local OCI registry (Distribution v1.1 with the Referrers API) over a folder', (y: Argv) => serveBuilder(y), run<ServeArgs>(runServe) as never)
       .demandCommand(1, 'name a command (comms --help lists them all)')

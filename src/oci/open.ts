@@ -26,3 +26,40 @@ export async function openRepository(input: string, options: OpenOptions = {}): 
   }
   return openRemoteRepository(ref.reference, options);
 }
+
+/** A repository together with what the user's string named in it: a tag, a digest, or neither. */
+export interface OpenedTarget {
+  repository: Repository;
+  tag?: string;
+  digest?: string;
+  /** Whether the repository is remote (`host/name`) or an image-layout folder. */
+  kind: 'remote' | 'layout';
+  /** For remote targets: the registry host, as written. */
+  registry?: string;
+  /** For remote targets: the repository name on that registry. */
+  repositoryName?: string;
+}
+
+/**
+ * Opens `oci:<path>[:tag][@digest]` or `host/name[:tag][@digest]` and keeps the tag and digest
+ * the string names (copy, inspect), where openRepository refuses them (a mailbox has none).
+ */
+export async function openTarget(input: string, options: OpenOptions = {}): Promise<OpenedTarget> {
+  const ref = parseTargetRef(input);
+  if (ref.kind === 'layout') {
+    const out: OpenedTarget = { repository: await OciLayout.open(ref.path, { create: options.create ?? false }), kind: 'layout' };
+    if (ref.tag !== undefined) out.tag = ref.tag;
+    if (ref.digest !== undefined) out.digest = ref.digest;
+    return out;
+  }
+  const { registry, repository, tag, digest } = ref.reference;
+  const out: OpenedTarget = {
+    repository: await openRemoteRepository({ registry, repository }, options),
+    kind: 'remote',
+    registry,
+    repositoryName: repository,
+  };
+  if (tag !== undefined) out.tag = tag;
+  if (digest !== undefined) out.digest = digest;
+  return out;
+}

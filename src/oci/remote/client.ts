@@ -38,6 +38,11 @@ export interface ClientOptions {
   userAgent?: string;
   /** Parallel connections per registry origin (default 8). */
   maxConcurrency?: number;
+  /**
+   * Retries of transient failures (429, 502-504, 500 on reads, dropped connections): attempts in
+   * all, the first back-off delay and its ceiling. Defaults: DEFAULT_RETRY (5 attempts, 200 ms
+   * doubling with full jitter, at most 10 s). `maxAttempts: 1` disables retries.
+   */
   retry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number };
   /** Called once per HTTP exchange (tests count requests with it; `--verbose` prints it). */
   onRequest?: (e: RequestEvent) => void;
@@ -80,7 +85,7 @@ export class RegistryClient implements RepositoryClient {
 
   constructor(options: ClientOptions = {}) {
     this.options = { ...options };
-    this.retry = { ...DEFAULT_RETRY, ...stripUndefined(options.retry ?? {}) };
+    this.retry = checkRetryPolicy({ ...DEFAULT_RETRY, ...stripUndefined(options.retry ?? {}) });
     this.chunkSize = positiveInt(options.chunkSize, DEFAULT_CHUNK_SIZE, 'chunkSize');
     this.monolithicMaxBytes = positiveInt(options.monolithicMaxBytes, DEFAULT_MONOLITHIC_MAX_BYTES, 'monolithicMaxBytes');
     const connections = positiveInt(options.maxConcurrency, DEFAULT_MAX_CONCURRENCY, 'maxConcurrency');
@@ -204,6 +209,15 @@ export class RegistryClient implements RepositoryClient {
 export function openRemoteRepository(reference: string | Reference, options?: ClientOptions | RegistryClient): RemoteRepository {
   const client = options instanceof RegistryClient ? options : new RegistryClient(options);
   return client.repository(reference);
+}
+
+function checkRetryPolicy(policy: RetryPolicy): RetryPolicy {
+  positiveInt(policy.maxAttempts, 1, 'retry.maxAttempts');
+  for (const name of ['baseDelayMs', 'maxDelayMs'] as const) {
+    const v = policy[name];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new UsageError(`retry.${name} must be a non-negative number of milliseconds, got ${String(v)}`);
+  }
+  return policy;
 }
 
 function positiveInt(value: number | undefined, fallback: number, name: string): number {
