@@ -9,7 +9,7 @@ export * from './errors.ts';
 // The OCI layer: references, the Target interface and its two implementations.
 export type { Descriptor, ImageManifest, ImageIndex } from './oci/descriptor.ts';
 export type { Repository, Target, Storage, ReadOnlyStorage, PushResult, FetchOptions, PushOptions, OperationOptions, PageVisitor, ReferrersOptions, TagListOptions, FetchedManifest } from './oci/target.ts';
-export { openRepository, type OpenOptions } from './oci/open.ts';
+export { openRepository, openTarget, type OpenOptions, type OpenedTarget } from './oci/open.ts';
 export { OciLayout } from './oci/layout/index.ts';
 export { openRemoteRepository, type ClientOptions } from './oci/remote/index.ts';
 export { parseReference, parseTargetRef, formatReference, type Reference, type TargetRef } from './oci/reference.ts';
@@ -31,6 +31,7 @@ export { findReferrers, type FindReferrersOptions } from './comms/discover.ts';
 export { watch, type WatchOptions } from './comms/watch.ts';
 export { waitForReply, waitForReceipt, TimeoutError, type WaitOptions } from './comms/wait.ts';
 export { verifyMessage, type VerifiedMessage } from './comms/verify-message.ts';
+export { inspect, summarizeManifest, type InspectOptions, type InspectResult, type ManifestSummary } from './comms/inspect.ts';
 
 // Trust: signers and verification.
 export { loadKeySigner, createKeySigner, generateKeyPair, keylessSignerFromEnv, verifyMessageBundle, loadTrustedRoot, type MessageSigner, type TrustPolicy, type VerifiedSigner } from './trust/index.ts';
