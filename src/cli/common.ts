@@ -11,6 +11,7 @@ import { keylessSignerFromEnv } from '../trust/keyless-signer.ts';
 import type { MessageSigner } from '../trust/signer.ts';
 import { loadTrustedRoot } from '../trust/trusted-root.ts';
 import { findTrustFile, type TrustFile } from '../trust/trust-file.ts';
+import { parseTrustedKey } from '../trust/public-key.ts';
 import type { TrustPolicy } from '../trust/verify.ts';
 import { UsageError } from '../errors.ts';
 
@@ -172,9 +173,14 @@ export async function resolveTrustFile(args: { trust?: string | undefined }, env
 /** The trust policy from the flags and the trust file, `false` for --no-verify; an empty policy is refused. */
 export async function resolvePolicy(args: VerifyArgs, env: NodeJS.ProcessEnv = process.env): Promise<TrustPolicy | false> {
   if (!args.verify) return false;
-  const keys = await Promise.all((args['trusted-key'] ?? []).map((f) => readFile(f, 'utf8').catch((cause: unknown) => {
-    throw new UsageError(`--trusted-key ${f}: cannot read it (${(cause as NodeJS.ErrnoException).code ?? 'error'})`, { cause });
-  })));
+  const keys = await Promise.all((args['trusted-key'] ?? []).map(async (f) => {
+    const pem = await readFile(f, 'utf8').catch((cause: unknown) => {
+      throw new UsageError(`--trusted-key ${f}: cannot read it (${(cause as NodeJS.ErrnoException).code ?? 'error'})`, { cause });
+    });
+    // Refused here, before any request: a wrong file would otherwise fail every message.
+    parseTrustedKey(pem, `--trusted-key ${f}`);
+    return pem;
+  }));
   const trust = await resolveTrustFile(args, env);
   const trusted = trust?.signingEntries ?? [];
   const keyless = args['certificate-identity'] !== undefined || args['certificate-identity-regexp'] !== undefined;

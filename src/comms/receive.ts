@@ -4,17 +4,17 @@
  * apply --since / --max, verify each message's signature before a byte of it is written, and
  * materialise it atomically into the output folder. Optionally push a receipt.
  */
-import { mkdir, stat } from 'node:fs/promises';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Repository } from '../oci/target.ts';
 import { inboxPrefix } from '../protocol/tags.ts';
 import { parseMessageManifest, type MessageInfo } from '../protocol/validate.ts';
 import type { MessageSigner } from '../trust/signer.ts';
-import type { TrustPolicy } from '../trust/verify.ts';
+import { checkTrustPolicy, type TrustPolicy } from '../trust/verify.ts';
 import { CommsError, NotFoundError, UsageError, VerificationError } from '../errors.ts';
 import { mapLimit } from '../util/pool.ts';
 import { ack, type AckResult } from './ack.ts';
 import { materialize, openScratch, type ConflictPolicy } from './materialize.ts';
+import { prepareOutDir } from './out-dir.ts';
 import { TagSnapshot } from './tag-snapshot.ts';
 import { verifyMessage, type VerifiedMessage } from './verify-message.ts';
 import { checkAborted } from '../util/abort.ts';
@@ -99,8 +99,10 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
   if (options.me === '') throw new UsageError('--me must not be empty');
   if (options.max !== undefined && (!Number.isInteger(options.max) || options.max < 1)) throw new UsageError(`--max must be a positive integer, got ${options.max}`);
   if (options.parallel !== undefined && (!Number.isInteger(options.parallel) || options.parallel < 1)) throw new UsageError(`--parallel must be a positive integer, got ${options.parallel}`);
-  await mkdir(options.outDir, { recursive: true });
-  if (!(await stat(options.outDir)).isDirectory()) throw new UsageError(`--out ${options.outDir} is not a folder`);
+  // A policy that cannot verify anything, or an --out that is not a folder, ends the run here,
+  // before any request: never a refusal (and a rejected receipt) for every genuine message.
+  if (options.verify !== false) checkTrustPolicy(options.verify);
+  await prepareOutDir(options.outDir);
 
   const scratch = await openScratch(options.outDir);
   try {

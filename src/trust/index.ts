@@ -22,7 +22,8 @@ export {
   PUBLIC_GOOD_TUF_MIRROR,
   type PublicGoodTrustedRootOptions,
 } from './trusted-root.ts';
-export { senderMatches, verifyMessageBundle, type TrustPolicy, type VerifiedSigner, type VerifyContext } from './verify.ts';
+export { parseTrustedKey } from './public-key.ts';
+export { checkTrustPolicy, senderMatches, verifyMessageBundle, type TrustPolicy, type VerifiedSigner, type VerifyContext } from './verify.ts';
 export { DecryptionError } from './errors.ts';
 export {
   createDecryptStream,

@@ -20,15 +20,16 @@
  * Every failure is a VerificationError (exit 2) whose `code` says which check failed and whose
  * message says why, in words a person can act on.
  */
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { bundleFromJSON, isBundleWithMessageSignature, type Bundle, type BundleWithMessageSignature } from '@sigstore/bundle';
 import { X509Certificate } from '@sigstore/core';
 import { HashAlgorithm, TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
-import { VerificationError } from '../errors.ts';
+import { UsageError, VerificationError } from '../errors.ts';
 import { parseDigest } from '../oci/digest.ts';
 import { keyIdOf } from './key-id.ts';
 import type { TrustFile } from './trust-file.ts';
+import { parseTrustedKey } from './public-key.ts';
 import { toTrustedRoot } from './trusted-root.ts';
 
 export interface TrustPolicy {
@@ -154,6 +155,21 @@ export function senderMatches(verified: VerifiedSigner, sender: string): boolean
   return isEmail(san) && sender.toLowerCase() === san.toLowerCase();
 }
 
+/**
+ * Checks a policy before it is used on anything (recv calls it before its first request): a
+ * trusted key that is not a usable public key, a bad identity regexp, an empty or incomplete
+ * policy is a UsageError (exit 4) with the same code verifyMessageBundle would give, never a
+ * per-message verification failure.
+ */
+export function checkTrustPolicy(policy: TrustPolicy): void {
+  try {
+    checkPolicy(policy);
+  } catch (err) {
+    if (err instanceof VerificationError) throw new UsageError(err.message, { code: err.code, cause: err });
+    throw err;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 interface CheckedPolicy {
@@ -172,11 +188,11 @@ function checkPolicy(policy: TrustPolicy): CheckedPolicy {
   const flagKeys = (policy.trustedKeys ?? []).map((pem, i) => {
     let key: KeyObject;
     try {
-      key = createPublicKey({ key: pem, format: 'pem' });
+      // A private or encrypted key, or garbage, is refused rather than half-used.
+      key = parseTrustedKey(pem, `trusted key #${i + 1}`);
     } catch (err) {
-      throw fail('POLICY_INVALID', `trusted key #${i + 1} is not a PEM public key`, err);
+      throw fail('POLICY_INVALID', (err as Error).message, err);
     }
-    // createPublicKey also accepts a private key; keep only its public half.
     return { id: keyIdOf(key), key };
   });
   const trust = policy.trust;

@@ -12,12 +12,12 @@ import { after, before, describe, it } from 'node:test';
 import { BUNDLE_V03_MEDIA_TYPE, bundleFromJSON, isBundleWithMessageSignature, isBundleWithPublicKey } from '@sigstore/bundle';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
-import { CommsError, ExitCode, NotFoundError, VerificationError } from '../../src/errors.ts';
+import { CommsError, ExitCode, NotFoundError, UsageError, VerificationError } from '../../src/errors.ts';
 import { KeyError } from '../../src/trust/errors.ts';
 import { keyIdOf } from '../../src/trust/key-id.ts';
 import { createKeySigner, loadKeySigner } from '../../src/trust/key-signer.ts';
 import { generateKeyPair } from '../../src/trust/keygen.ts';
-import { senderMatches, verifyMessageBundle, type TrustPolicy } from '../../src/trust/verify.ts';
+import { checkTrustPolicy, senderMatches, verifyMessageBundle, type TrustPolicy } from '../../src/trust/verify.ts';
 
 const FIXTURES = new URL('../../fixtures/keys/', import.meta.url);
 const manifest = new TextEncoder().encode('{"schemaVersion":2,"artifactType":"application/vnd.dockercomms.message.v1"}');
@@ -249,6 +249,23 @@ describe('verifyMessageBundle with keys', () => {
     for (const policy of [{}, { trustedKeys: [] }, { certificateOidcIssuer: 'https://issuer.example' }] as TrustPolicy[]) {
       await expectVerificationError(verifyMessageBundle(signed, manifest, digestOf(manifest), policy), 'POLICY_EMPTY', /./);
     }
+  });
+
+  it('a private key, an encrypted key or garbage as a trusted key: checkTrustPolicy refuses it (exit 4), and verification never half-uses it', async () => {
+    const privatePem = await readFile(alicePriv, 'utf8');
+    const encPriv = join(dir, 'enc-trusted.key');
+    await generateKeyPair({ privateKeyPath: encPriv, publicKeyPath: join(dir, 'enc-trusted.pub'), passphrase: 'pw' });
+    const cases: [string, RegExp][] = [
+      [privatePem, /trusted key #1 is a private key, not a public key/],
+      [await readFile(encPriv, 'utf8'), /trusted key #1 is an encrypted private key/],
+      ['not a key', /trusted key #1 is not a PEM public key/],
+    ];
+    for (const [pem, why] of cases) {
+      assert.throws(() => checkTrustPolicy({ trustedKeys: [pem] }), (e: unknown) => e instanceof UsageError && e.exitCode === ExitCode.PROTOCOL && e.code === 'POLICY_INVALID' && why.test(e.message));
+      // Before: a private key was quietly reduced to its public half, so this verified.
+      await expectVerificationError(verifyMessageBundle(signed, manifest, digestOf(manifest), { trustedKeys: [pem] }), 'POLICY_INVALID', why);
+    }
+    assert.doesNotThrow(() => checkTrustPolicy({ trustedKeys: [alicePem] }));
   });
 
   it('refuses a key-signed bundle when the policy trusts only keyless identities', async () => {

@@ -6,6 +6,7 @@ import { createProgress, formatBytes } from '../progress.ts';
 import { parseDuration, parsePositiveInt, parseSince } from '../parse.ts';
 import { watch } from '../../comms/watch.ts';
 import type { ConflictPolicy } from '../../comms/materialize.ts';
+import { checkOutDir } from '../../comms/out-dir.ts';
 
 export interface RecvArgs extends GlobalArgs, VerifyArgs, SignArgs {
   repo: string;
@@ -54,6 +55,7 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
   // Receipts are signed when a signer is at hand; an unsigned receipt is still a receipt.
   // An explicit --key that cannot be loaded is an error; no signer at all just means unsigned receipts.
   const signer = !args['write-receipt'] ? undefined : args.key !== undefined ? await resolveSigner(args) : await resolveSigner(args).catch(() => undefined);
+  await checkOutDir(args.out);
   const repository = await openRepo(args.repo, args);
   const progress = createProgress('recv', { enabled: !args.json });
   let exit = 0;
