@@ -15,6 +15,181 @@ export const ExitCode = {
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
+/**
+ * Every `code` a CommsError can carry: comms' own, and the error codes of the OCI Distribution
+ * Spec that a registry's answer passes through (its raw `errors[]` stay in `registryErrors`).
+ * `HTTP_<status>` names a registry answer with no spec code. Add a code here when a new case needs one.
+ */
+export const ERROR_CODES = [
+  'ABORTED',
+  'AGE_HEADER_INVALID',
+  'AGE_IDENTITY_INVALID',
+  'AGE_NO_IDENTITY',
+  'AGE_PAYLOAD_INVALID',
+  'AGE_RECIPIENT_INVALID',
+  'ANNOTATION_INVALID',
+  'ANNOTATION_MISSING',
+  'ARTIFACT_DIGEST_MISMATCH',
+  'ARTIFACT_TYPE',
+  'BAD_REQUEST',
+  'BLOB_UPLOAD_INVALID',
+  'BUNDLE_DIGEST_MISMATCH',
+  'BUNDLE_INVALID',
+  'BUNDLE_MALFORMED',
+  'BUNDLE_NOT_FOUND',
+  'BUNDLE_UNSUPPORTED',
+  'CHUNK_COUNT_MISMATCH',
+  'CHUNK_INDEX_DUPLICATE',
+  'CHUNK_INDEX_GAP',
+  'CHUNK_INDEX_INVALID',
+  'CHUNK_SIZE_MISMATCH',
+  'CHUNK_TOO_LARGE',
+  'COMPRESSION_UNSUPPORTED',
+  'CONFIG_NOT_EMPTY',
+  'CONNECTION_FAILED',
+  'CREDENTIAL_HELPER_FAILED',
+  'CREDENTIAL_HELPER_INVALID',
+  'CREDENTIAL_HELPER_MISSING',
+  'DECOMPRESSION_FAILED',
+  'DESCRIPTOR_INVALID',
+  'DIGEST_INVALID',
+  'DIGEST_MISMATCH',
+  'DOCKER_CONFIG_INVALID',
+  'DOCKER_CONFIG_UNREADABLE',
+  'FAILURE',
+  'FILE_EXISTS',
+  'FULCIO_FAILED',
+  'IDENTITY_MISMATCH',
+  'IDENTITY_TOKEN_FETCH',
+  'IDENTITY_TOKEN_INVALID',
+  'INDEX_TOO_LARGE',
+  'INPUT_CHANGED',
+  'INSECURE_LISTEN',
+  'INSECURE_REALM',
+  'INVALID_CHALLENGE',
+  'INVALID_DESCRIPTOR',
+  'INVALID_INDEX',
+  'INVALID_LINK',
+  'INVALID_LOCATION',
+  'INVALID_RANGE',
+  'INVALID_REDIRECT',
+  'INVALID_REFERENCE',
+  'INVALID_TAG',
+  'INVALID_TAG_LIST',
+  'INVALID_TOKEN_RESPONSE',
+  'IO_ERROR',
+  'ISSUER_MISMATCH',
+  'KEY_EXISTS',
+  'KEY_INVALID',
+  'KEY_NOT_FOUND',
+  'KEY_PASSPHRASE_REQUIRED',
+  'KEY_PASSPHRASE_WRONG',
+  'KEY_UNREADABLE',
+  'KEY_UNSUPPORTED',
+  'KEY_WRITE_FAILED',
+  'LAYER_MEDIA_TYPE',
+  'LAYOUT_INVALID',
+  'LISTEN_FAILED',
+  'LOCK_TIMEOUT',
+  'MANIFEST_INVALID',
+  'MANIFEST_MEDIA_TYPE',
+  'MANIFEST_NOT_JSON',
+  'MANIFEST_SCHEMA_VERSION',
+  'MANIFEST_TOO_LARGE',
+  'MANIFEST_UNKNOWN',
+  'MISSING_LOCATION',
+  'NOT_FOUND',
+  'NO_SIGNER',
+  'NO_TRUST_POLICY',
+  'OCI_SUBJECT_MISMATCH',
+  'OUT_INVALID',
+  'OUT_NOT_A_FOLDER',
+  'OUT_UNUSABLE',
+  'PARTIAL_FILE_REPLACED',
+  'POLICY_EMPTY',
+  'POLICY_INCOMPLETE',
+  'POLICY_INVALID',
+  'POLICY_MISMATCH',
+  'PROTOCOL_ERROR',
+  'RANGE_MISMATCH',
+  'RECEIPT_SUBJECT_MISMATCH',
+  'REFERRERS_INDEX_CONTENDED',
+  'REFERRERS_INDEX_INVALID',
+  'REFERRERS_UNSUPPORTED',
+  'REGISTRY_DIGEST_MISMATCH',
+  'REKOR_FAILED',
+  'REPLY_SUBJECT_MISMATCH',
+  'REQUEST_FAILED',
+  'SENDER_MISMATCH',
+  'SENDER_UNKNOWN',
+  'SIGNATURE_INVALID',
+  'SIGNING_FAILED',
+  'SIZE_INVALID',
+  'STATE_INVALID',
+  'TAR_EMPTY',
+  'TAR_ENTRY_NAME',
+  'TAR_ENTRY_TYPE',
+  'TAR_HEADER_INVALID',
+  'TAR_MULTIPLE_ENTRIES',
+  'TAR_TRAILING_DATA',
+  'TAR_TRUNCATED',
+  'TIMEOUT',
+  'TLS_CERTIFICATE',
+  'TOO_MANY_CHUNKS',
+  'TOO_MANY_REDIRECTS',
+  'TOTAL_BYTES_MISMATCH',
+  'TOTAL_TOO_LARGE',
+  'TRUSTED_KEY_INVALID',
+  'TRUSTED_ROOT_UNAVAILABLE',
+  'TRUST_BINDING_NOT_FOUND',
+  'TRUST_FILE_INVALID',
+  'TRUST_FILE_MISSING',
+  'TRUST_FILE_UNREADABLE',
+  'TRUST_KEY_INVALID',
+  'TRUST_KEY_UNREADABLE',
+  'UNAUTHORIZED',
+  'UNSAFE_FILENAME',
+  'UNSUPPORTED_VERSION',
+  'UNTRUSTED_KEY',
+  'UPLOAD_RANGE_MISMATCH',
+  'UPLOAD_RESUME_FAILED',
+  'USAGE',
+  'VERIFICATION_FAILED',
+] as const;
+
+/** The error codes of the OCI Distribution Spec (v1.1), as a registry sends them in `errors[].code`. */
+export const REGISTRY_ERROR_CODES = [
+  'BLOB_UNKNOWN',
+  'BLOB_UPLOAD_INVALID',
+  'BLOB_UPLOAD_UNKNOWN',
+  'DIGEST_INVALID',
+  'MANIFEST_BLOB_UNKNOWN',
+  'MANIFEST_INVALID',
+  'MANIFEST_UNKNOWN',
+  'NAME_INVALID',
+  'NAME_UNKNOWN',
+  'SIZE_INVALID',
+  'UNAUTHORIZED',
+  'DENIED',
+  'UNSUPPORTED',
+  'TOOMANYREQUESTS',
+  // Defined by distribution (registry:2) beside the spec's list.
+  'TAG_INVALID',
+  'MANIFEST_UNVERIFIED',
+  'PAGINATION_NUMBER_INVALID',
+  'RANGE_INVALID',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number] | (typeof REGISTRY_ERROR_CODES)[number] | `HTTP_${number}`;
+
+const REGISTRY_CODES: ReadonlySet<string> = new Set(REGISTRY_ERROR_CODES);
+
+/** The registry's own code as an ErrorCode when the spec defines it (any case), else undefined. */
+export function registryErrorCode(code: string | undefined): ErrorCode | undefined {
+  const upper = code?.toUpperCase();
+  return upper !== undefined && REGISTRY_CODES.has(upper) ? (upper as ErrorCode) : undefined;
+}
+
 /** One entry of an OCI Distribution error body: `{"errors":[{"code","message","detail"}]}`. */
 export interface RegistryErrorEntry {
   code: string;
@@ -24,7 +199,7 @@ export interface RegistryErrorEntry {
 
 export interface CommsErrorOptions {
   /** Stable identifier, e.g. `DIGEST_MISMATCH`, `MANIFEST_UNKNOWN`, `INVALID_REFERENCE`. */
-  code?: string;
+  code?: ErrorCode;
   cause?: unknown;
   /** The registry host the failure concerns, when there is one. Never contains credentials. */
   registry?: string;
@@ -36,7 +211,7 @@ export interface CommsErrorOptions {
 
 export class CommsError extends Error {
   readonly exitCode: ExitCode = ExitCode.FAILURE;
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly registry: string | undefined;
   readonly status: number | undefined;
   readonly registryErrors: RegistryErrorEntry[];

@@ -7,7 +7,7 @@
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
-import { ProtocolError, UsageError } from '../errors.ts';
+import { ProtocolError, UsageError, type ErrorCode } from '../errors.ts';
 import type { Compression } from './constants.ts';
 import { BLOCK, chunkEntryName, isZeroBlock, paddingFor, parseTarHeader } from './tar.ts';
 
@@ -28,7 +28,7 @@ export interface ReadChunkOptions {
   maxOutput?: number;
 }
 
-function fail(code: string, message: string): ProtocolError {
+function fail(code: ErrorCode, message: string): ProtocolError {
   return new ProtocolError(message, { code });
 }
 

@@ -6,7 +6,7 @@
  * refused, not waved through), except where v1.0's own output needs leniency (no manifest
  * mediaType; receipts without size or filename keys and with `"layers": null`).
  */
-import { ProtocolError } from '../errors.ts';
+import { ProtocolError, type ErrorCode } from '../errors.ts';
 import type { Descriptor, ImageManifest } from '../oci/descriptor.ts';
 import { isDigest } from '../oci/digest.ts';
 import { EMPTY_JSON_DIGEST, MAX_MANIFEST_BYTES, MediaType } from '../oci/mediatypes.ts';
@@ -28,13 +28,13 @@ import { MAX_USTAR_SIZE } from './tar.ts';
 /** A manifest that breaks the protocol; `field` names the offending field when there is one. */
 export class InvalidManifestError extends ProtocolError {
   readonly field: string | undefined;
-  constructor(code: string, message: string, field?: string, cause?: unknown) {
+  constructor(code: ErrorCode, message: string, field?: string, cause?: unknown) {
     super(message, cause === undefined ? { code } : { code, cause });
     this.field = field;
   }
 }
 
-function bad(code: string, message: string, field?: string): InvalidManifestError {
+function bad(code: ErrorCode, message: string, field?: string): InvalidManifestError {
   return new InvalidManifestError(code, message, field);
 }
 

@@ -2,7 +2,7 @@
  * Errors of the signing side. Verification failures are always `VerificationError` (exit 2) from
  * src/errors.ts; these cover key files and signing services, which are not verdicts on a message.
  */
-import { CommsError, ExitCode, ProtocolError, type CommsErrorOptions } from '../errors.ts';
+import { CommsError, ExitCode, ProtocolError, type CommsErrorOptions, type ErrorCode } from '../errors.ts';
 
 /**
  * Exit 1: a key file that cannot be used or written. Codes: `KEY_EXISTS` (keygen refuses to
@@ -11,7 +11,7 @@ import { CommsError, ExitCode, ProtocolError, type CommsErrorOptions } from '../
  * identity file or value holding no usable identity). Messages never contain key material.
  */
 export class KeyError extends CommsError {
-  constructor(message: string, options: CommsErrorOptions & { code: string }) {
+  constructor(message: string, options: CommsErrorOptions & { code: ErrorCode }) {
     super(message, options);
   }
 }
@@ -22,7 +22,7 @@ export class KeyError extends CommsError {
  * `SIGNING_FAILED`. Messages never contain the identity token.
  */
 export class SigningError extends CommsError {
-  constructor(message: string, options: CommsErrorOptions & { code: string }) {
+  constructor(message: string, options: CommsErrorOptions & { code: ErrorCode }) {
     super(message, options);
   }
 }
@@ -35,7 +35,7 @@ export class SigningError extends CommsError {
  */
 export class DecryptionError extends CommsError {
   override readonly exitCode = ExitCode.VERIFICATION;
-  constructor(message: string, options: CommsErrorOptions & { code: string }) {
+  constructor(message: string, options: CommsErrorOptions & { code: ErrorCode }) {
     super(message, options);
   }
 }

@@ -25,7 +25,7 @@ import { bundleFromJSON, isBundleWithMessageSignature, type Bundle, type BundleW
 import { X509Certificate } from '@sigstore/core';
 import { HashAlgorithm, TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
-import { UsageError, VerificationError } from '../errors.ts';
+import { UsageError, VerificationError, type ErrorCode } from '../errors.ts';
 import { parseDigest } from '../oci/digest.ts';
 import { keyIdOf } from './key-id.ts';
 import type { TrustFile } from './trust-file.ts';
@@ -404,6 +404,6 @@ function quote(s: string): string {
   return JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}…` : s);
 }
 
-function fail(code: string, message: string, cause?: unknown): VerificationError {
+function fail(code: ErrorCode, message: string, cause?: unknown): VerificationError {
   return new VerificationError(message, { code, ...(cause !== undefined ? { cause } : {}) });
 }

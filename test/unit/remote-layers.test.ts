@@ -308,6 +308,14 @@ describe('error mapping', () => {
     }
   });
 
+  it('passes a registry code through as the error code only when the spec defines it; the raw entries stay', () => {
+    const err = errorFor(400, [{ code: 'X_VENDOR_QUIRK', message: 'odd' }], ctx);
+    assert.equal(err.code, 'BAD_REQUEST');
+    assert.deepEqual(err.registryErrors, [{ code: 'X_VENDOR_QUIRK', message: 'odd' }]);
+    assert.equal(errorFor(502, [{ code: 'X_VENDOR_QUIRK' }], ctx).code, 'HTTP_502');
+    assert.equal(errorFor(404, [{ code: 'manifest_unknown' }], ctx).code, 'MANIFEST_UNKNOWN');
+  });
+
   it('parses the OCI error body and ignores anything else', () => {
     const body = new TextEncoder().encode(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown', detail: { Tag: 'v1' } }, { nope: 1 }] }));
     assert.deepEqual(parseErrorBody(body), [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown', detail: { Tag: 'v1' } }]);

@@ -4,7 +4,7 @@
  * carries its stdout, stderr or the child-process error: only the helper's name and the registry.
  */
 import { execFile } from 'node:child_process';
-import { AbortError, AuthError, ProtocolError } from '../../errors.ts';
+import { AbortError, AuthError, ProtocolError, type ErrorCode } from '../../errors.ts';
 import { abortErrorOf } from '../../util/abort.ts';
 import type { Credential } from './credential.ts';
 
@@ -52,7 +52,7 @@ export function runCredentialHelper(name: string, serverURL: string, options: Cr
   }
   if (options.signal?.aborted) return Promise.reject(abortErrorOf(options.signal));
   const timeoutMs = options.timeoutMs ?? DEFAULT_HELPER_TIMEOUT_MS;
-  const failure = (why: string, code = 'CREDENTIAL_HELPER_FAILED'): AuthError =>
+  const failure = (why: string, code: ErrorCode = 'CREDENTIAL_HELPER_FAILED'): AuthError =>
     new AuthError(`credential helper ${program} ${why} (registry ${registry})`, { registry, code });
 
   return new Promise((resolve, reject) => {

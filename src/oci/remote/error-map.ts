@@ -9,6 +9,7 @@ import {
   CommsError,
   NotFoundError,
   ProtocolError,
+  registryErrorCode,
   type CommsErrorOptions,
   type RegistryErrorEntry,
 } from '../../errors.ts';
@@ -78,7 +79,7 @@ export function errorFor(status: number, entries: RegistryErrorEntry[], ctx: Err
   const first = entries[0];
   const detail = first === undefined ? '' : `: ${clean(first.code)}${first.message ? ` ${clean(first.message)}` : ''}`;
   const opts: CommsErrorOptions = { registry: ctx.registry, status, registryErrors: entries };
-  const code = first?.code;
+  const code = registryErrorCode(first?.code);
   if (status === 401 || status === 403 || codes.some((c) => AUTH_CODES.has(c))) {
     const why = status === 403 || codes.includes('DENIED') ? 'access denied' : 'authentication required or refused';
     return new AuthError(`${ctx.operation}: ${why} by ${where(ctx)} (HTTP ${status}${detail})`, { ...opts, ...(code ? { code } : {}) });
