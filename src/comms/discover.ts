@@ -47,7 +47,7 @@ export async function findReferrers(repo: Repository, subject: Descriptor, optio
   if (wanted(ArtifactType.Message)) for (const r of options.replyRecipients ?? []) prefixes.push(inboxPrefix(r));
   if (prefixes.length === 0) return [...found.values()];
 
-  const snapshot = options.snapshot ?? (await TagSnapshot.load(repo, { signal: options.signal }));
+  const snapshot = options.snapshot ?? (await TagSnapshot.load(repo, { signal: options.signal, prefixes }));
   const candidates = prefixes.flatMap((p) => snapshot.withPrefix(p));
   const known = new Set(found.keys());
   const extra = await mapLimit(candidates, options.concurrency ?? 8, async (tag) => {

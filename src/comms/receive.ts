@@ -6,6 +6,7 @@
  */
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Repository } from '../oci/target.ts';
+import { TagPrefix } from '../protocol/constants.ts';
 import { inboxPrefix } from '../protocol/tags.ts';
 import { parseMessageManifest, type MessageInfo } from '../protocol/validate.ts';
 import type { MessageSigner } from '../trust/signer.ts';
@@ -114,7 +115,8 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
 
 async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncGenerator<ReceivedMessage | ReceiveFailure> {
   const repo = options.repository;
-  const snapshot = await TagSnapshot.load(repo, { signal: options.signal });
+  // Only this inbox and the v1.0-style bundle tags are looked up later: nothing else is kept.
+  const snapshot = await TagSnapshot.load(repo, { signal: options.signal, prefixes: [inboxPrefix(options.me), TagPrefix.Bundle] });
   const tags = snapshot.withPrefix(inboxPrefix(options.me)).filter((t) => !options.skip?.tags?.has(t));
   const fetched = await mapLimit(tags, options.concurrency ?? 8, async (tag): Promise<Candidate | ReceiveFailure | undefined> => {
     try {

@@ -11,12 +11,17 @@ export class TagSnapshot {
     this.sorted = [...new Set(tags)].sort();
   }
 
-  static async load(repo: Repository, options: OperationOptions & { pageSize?: number } = {}): Promise<TagSnapshot> {
-    const all: string[] = [];
+  /**
+   * Lists every tag once. With `prefixes`, only the tags that start with one of them are kept
+   * while listing, so a mailbox full of other tags costs requests but not memory.
+   */
+  static async load(repo: Repository, options: OperationOptions & { pageSize?: number; prefixes?: readonly string[] } = {}): Promise<TagSnapshot> {
+    const kept: string[] = [];
+    const prefixes = options.prefixes;
     await repo.tags((page) => {
-      all.push(...page);
+      for (const t of page) if (prefixes === undefined || prefixes.some((p) => t.startsWith(p))) kept.push(t);
     }, { signal: options.signal, pageSize: options.pageSize ?? 1000 });
-    return new TagSnapshot(all);
+    return new TagSnapshot(kept);
   }
 
   static of(tags: string[]): TagSnapshot {

@@ -5,6 +5,9 @@
  * Distribution API routes `comms recv` uses (GET /v2/, tag list, manifest by tag) with a given
  * manifest, announced by Content-Length or streamed chunked without one, and counts every TCP
  * connection, so a test can also prove that a command made no request at all.
+ *
+ * It also misbehaves on demand as only a hostile registry does: tag or referrers lists that never
+ * end (every page links to another), and blobs whose body stalls after a few bytes.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,6 +29,14 @@ export interface HostileRegistryOptions {
   manifests?: Record<string, Record<string, Uint8Array>>;
   /** Send manifests chunked, without Content-Length (default: with it). */
   chunked?: boolean;
+  /** Every tag-list page holds this many new tags and links to a next page, forever. */
+  endlessTags?: { perPage: number };
+  /** Every referrers page holds this many new descriptors and links to a next page, forever. */
+  endlessReferrers?: { perPage: number };
+  /** Digest → blob bytes, served by GET /v2/<name>/blobs/<digest> in any repository. */
+  blobs?: Record<string, Uint8Array>;
+  /** Blob bodies stop after this many bytes (headers announce the whole size) and never end. */
+  stallBlobsAfter?: number;
 }
 
 export async function startHostileRegistry(options: HostileRegistryOptions = {}): Promise<HostileRegistry> {
@@ -45,6 +56,36 @@ export async function startHostileRegistry(options: HostileRegistryOptions = {})
       return;
     }
     const tags = /^\/v2\/(.+)\/tags\/list$/.exec(url.pathname);
+    if (tags && options.endlessTags) {
+      const page = Number(url.searchParams.get('page') ?? '0');
+      const names = Array.from({ length: options.endlessTags.perPage }, (_, i) => `junk-${page}-${i}`);
+      res.writeHead(200, { 'content-type': 'application/json', link: `</v2/${tags[1]}/tags/list?page=${page + 1}>; rel="next"` });
+      res.end(JSON.stringify({ name: tags[1], tags: names }));
+      return;
+    }
+    const referrers = /^\/v2\/(.+)\/referrers\/([^/]+)$/.exec(url.pathname);
+    if (referrers && options.endlessReferrers) {
+      const page = Number(url.searchParams.get('page') ?? '0');
+      const manifests = Array.from({ length: options.endlessReferrers.perPage }, (_, i) => ({
+        mediaType: MediaType.ImageManifest,
+        digest: `sha256:${(page * 1_000_000 + i).toString(16).padStart(64, '0')}`,
+        size: 500,
+        artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+      }));
+      res.writeHead(200, { 'content-type': MediaType.ImageIndex, link: `</v2/${referrers[1]}/referrers/${referrers[2]}?page=${page + 1}>; rel="next"` });
+      res.end(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests }));
+      return;
+    }
+    const blob = /^\/v2\/(.+)\/blobs\/([^/]+)$/.exec(url.pathname);
+    const blobBytes = blob ? options.blobs?.[blob[2]!] : undefined;
+    if (blobBytes !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(blobBytes.length), 'docker-content-digest': blob![2]! });
+      if (req.method === 'HEAD') return void res.end();
+      if (options.stallBlobsAfter === undefined) return void res.end(blobBytes);
+      // Some bytes, then silence: the connection stays open and nothing more ever comes.
+      res.write(blobBytes.subarray(0, options.stallBlobsAfter));
+      return;
+    }
     if (tags && repos[tags[1]!]) {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ name: tags[1], tags: Object.keys(repos[tags[1]!]!).sort() }));

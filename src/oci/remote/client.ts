@@ -13,6 +13,7 @@ import { isLoopbackHost, parseReference, registryEndpointHost, type Reference } 
 import { authLayer } from './auth.ts';
 import { isCertificateError, networkError } from './error-map.ts';
 import { compose, discard, type HttpRequest, type HttpResponse, type Send } from './http.ts';
+import { DEFAULT_LIST_LIMITS, type ListLimits } from './list-limits.ts';
 import { redirectLayer } from './redirect.ts';
 import { DEFAULT_RETRY, retryLayer, type RetryPolicy } from './retry.ts';
 import { findErrorCode } from '../../util/error-code.ts';
@@ -50,6 +51,8 @@ export interface ClientOptions {
   chunkSize?: number;
   /** Blobs up to this size are uploaded in one PUT from memory (default 4 MiB). */
   monolithicMaxBytes?: number;
+  /** Bounds on tag and referrers listings (defaults: DEFAULT_LIST_LIMITS). */
+  listLimits?: Partial<ListLimits>;
 }
 
 export const DEFAULT_MAX_CONCURRENCY = 8;
@@ -77,6 +80,7 @@ export class RegistryClient implements RepositoryClient {
   readonly retry: RetryPolicy;
   readonly chunkSize: number;
   readonly monolithicMaxBytes: number;
+  readonly listLimits: Readonly<ListLimits>;
   private readonly agent: Agent;
   private readonly transport: Send;
   private readonly tokenSend: Send;
@@ -88,6 +92,13 @@ export class RegistryClient implements RepositoryClient {
     this.retry = checkRetryPolicy({ ...DEFAULT_RETRY, ...stripUndefined(options.retry ?? {}) });
     this.chunkSize = positiveInt(options.chunkSize, DEFAULT_CHUNK_SIZE, 'chunkSize');
     this.monolithicMaxBytes = positiveInt(options.monolithicMaxBytes, DEFAULT_MONOLITHIC_MAX_BYTES, 'monolithicMaxBytes');
+    const limits = options.listLimits ?? {};
+    this.listLimits = {
+      maxTagPages: positiveInt(limits.maxTagPages, DEFAULT_LIST_LIMITS.maxTagPages, 'maxTagPages'),
+      maxTags: positiveInt(limits.maxTags, DEFAULT_LIST_LIMITS.maxTags, 'maxTags'),
+      maxReferrerPages: positiveInt(limits.maxReferrerPages, DEFAULT_LIST_LIMITS.maxReferrerPages, 'maxReferrerPages'),
+      maxReferrers: positiveInt(limits.maxReferrers, DEFAULT_LIST_LIMITS.maxReferrers, 'maxReferrers'),
+    };
     const connections = positiveInt(options.maxConcurrency, DEFAULT_MAX_CONCURRENCY, 'maxConcurrency');
     let ca: string[] | undefined;
     if (options.caFile !== undefined) {

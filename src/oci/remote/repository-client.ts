@@ -4,12 +4,15 @@
  * interface of its own, so the repository does not import the client that creates it.
  */
 import type { HttpRequest, HttpResponse } from './http.ts';
+import type { ListLimits } from './list-limits.ts';
 import type { RetryPolicy } from './retry.ts';
 
 export interface RepositoryClient {
   readonly retry: RetryPolicy;
   readonly chunkSize: number;
   readonly monolithicMaxBytes: number;
+  /** Bounds on tag and referrers listings. */
+  readonly listLimits: Readonly<ListLimits>;
   /** The base URL (`scheme://host[:port]`) requests to `registry` go to. */
   endpoint(registry: string, signal?: AbortSignal): Promise<URL>;
   /** Sends `req` to `registry` through retry, auth and redirect. */

@@ -28,6 +28,7 @@ import type { RepositoryClient } from './repository-client.ts';
 import { networkError, parseErrorBody, responseError } from './error-map.ts';
 import { discard, header, headerValues, readLimited, type HttpResponse } from './http.ts';
 import { nextLink } from './link.ts';
+import { ListBudget } from './list-limits.ts';
 import { filterByArtifactType, indexManifests, referrersTag } from './referrers.ts';
 import type { RepoIO } from './repo-io.ts';
 
@@ -245,9 +246,12 @@ export class RemoteRepository implements Repository {
     if (pageSize !== undefined) url.searchParams.set('n', String(pageSize));
     if (last !== undefined) url.searchParams.set('last', last);
     const seen = new Set<string>();
+    const limits = this.client.listLimits;
+    const budget = new ListBudget('list tags', this.io.registry, limits.maxTagPages, limits.maxTags, 'tags');
     while (url !== undefined) {
       if (seen.has(url.href)) throw new ProtocolError(`${this.io.registry} sent a tag-list link back to a page already read`, { code: 'INVALID_LINK' });
       seen.add(url.href);
+      budget.page();
       const operation = 'list tags';
       const res = await this.io.send({ method: 'GET', url, scopes: this.io.scopes('pull'), signal }, operation);
       if (res.status !== 200) throw await this.io.fail(res, operation);
@@ -263,6 +267,7 @@ export class RemoteRepository implements Repository {
         throw new ProtocolError(`${operation}: ${this.io.registry} answered something that is not a tag list`, { code: 'INVALID_TAG_LIST', registry: this.io.registry });
       }
       let page = (tags ?? []) as string[];
+      budget.add(page.length);
       if (next === undefined) page = [...page].sort();
       if (last !== undefined) page = page.filter((t) => t > last);
       const size = pageSize ?? Math.max(page.length, 1);
@@ -280,9 +285,12 @@ export class RemoteRepository implements Repository {
       let url: URL | undefined = await this.io.url(`referrers/${subject.digest}`, signal);
       if (artifactType !== undefined) url.searchParams.set('artifactType', artifactType);
       const seen = new Set<string>();
+      const limits = this.client.listLimits;
+      const budget = new ListBudget(`list referrers of ${subject.digest}`, this.io.registry, limits.maxReferrerPages, limits.maxReferrers, 'referrers');
       while (url !== undefined) {
         if (seen.has(url.href)) throw new ProtocolError(`${this.io.registry} sent a referrers link back to a page already read`, { code: 'INVALID_LINK' });
         seen.add(url.href);
+        budget.page();
         const res = await this.referrersRequest(url, signal);
         if (res === 'unsupported') break;
         if (res === 'empty') return;
@@ -293,7 +301,9 @@ export class RemoteRepository implements Repository {
           .some((f) => f.trim() === 'artifactType');
         const body = await this.io.read(res, MAX_MANIFEST_BYTES, operation, signal);
         if (body === undefined) throw new ProtocolError(`${operation}: a page is larger than ${MAX_MANIFEST_BYTES} bytes`, { code: 'INDEX_TOO_LARGE' });
-        const page = filterByArtifactType(indexManifests(body, operation), filtered ? undefined : artifactType);
+        const listed = indexManifests(body, operation);
+        budget.add(listed.length);
+        const page = filterByArtifactType(listed, filtered ? undefined : artifactType);
         if (page.length > 0 && (await visit(page)) === false) return;
         url = next;
       }
