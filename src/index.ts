@@ -31,6 +31,8 @@ export { findReferrers, type FindReferrersOptions } from './comms/discover.ts';
 export { watch, type WatchOptions } from './comms/watch.ts';
 export { waitForReply, waitForReceipt, TimeoutError, type WaitOptions } from './comms/wait.ts';
 export { verifyMessage, type VerifiedMessage } from './comms/verify-message.ts';
+export { copy, type CopyOptions, type CopyResult, type CopyProgress, type CopiedManifest } from './comms/copy.ts';
+export type { OnStep, StepName, StepState, StepInfo } from './comms/steps.ts';
 export { inspect, summarizeManifest, type InspectOptions, type InspectResult, type ManifestSummary } from './comms/inspect.ts';
 
 // Trust: signers and verification.

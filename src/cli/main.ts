@@ -15,6 +15,7 @@ import { discoverBuilder, runDiscover, runThread, threadBuilder, type DiscoverAr
 import { runVerify, verifyBuilder, type VerifyCmdArgs } from './commands/verify.ts';
 import { runServe, serveBuilder, type ServeArgs } from './commands/serve.ts';
 import { runTrustAdd, runTrustList, runTrustRemove, trustBuilder, type TrustAddArgs, type TrustListArgs, type TrustRemoveArgs } from './commands/trust.ts';
+import { copyBuilder, runCopy, type CopyArgs } from './commands/copy.ts';
 import { inspectBuilder, runInspect, runTags, tagsBuilder, type InspectArgs, type TagsArgs } from './commands/inspect.ts';
 import { VERSION } from '../index.ts';
 
@@ -68,6 +69,7 @@ export async function main(argv: string[]): Promise<number> {
       .command('discover <digest>', 'List the raw referrers of a manifest (like oras discover)', (y: Argv) => discoverBuilder(y), run<DiscoverArgs>(runDiscover) as never)
       .command('trust', 'Bind identities to signers in the trust file: add, list, remove', (y: Argv) =>
         trustBuilder(y, { add: run<TrustAddArgs>(runTrustAdd), list: run<TrustListArgs>(runTrustList), remove: run<TrustRemoveArgs>(runTrustRemove) }))
+      .command('copy <src> <dst>', 'Copy a message (with its bundle and receipts) or a whole mailbox, digests preserved', (y: Argv) => copyBuilder(y), run<CopyArgs>(runCopy) as never)
       .command('inspect <ref>', 'Show a manifest as served: digest, summary, or the exact bytes (--raw)', (y: Argv) => inspectBuilder(y), run<InspectArgs>(runInspect) as never)
       .command('tags', 'List a repository\'s tags, page by page', (y: Argv) => tagsBuilder(y), run<TagsArgs>(runTags) as never)
       .command('keygen', 'Make an ECDSA P-256 signing key pair', (y: Argv) => keygenBuilder(y), run<KeygenArgs>(runKeygen) as never)
