@@ -102,7 +102,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 function descriptorField(v: unknown, where: string): Descriptor {
   if (!isObject(v) || typeof v['mediaType'] !== 'string' || typeof v['digest'] !== 'string' || !isDigest(v['digest']) || !Number.isSafeInteger(v['size']) || (v['size'] as number) < 0) {
-    throw new ProtocolError(`${where} is not a valid descriptor`, { code: 'INVALID_MANIFEST' });
+    throw new ProtocolError(`${where} is not a valid descriptor`, { code: 'MANIFEST_INVALID' });
   }
   return { mediaType: v['mediaType'], digest: v['digest'], size: v['size'] as number };
 }
@@ -113,9 +113,9 @@ export function parseForCopy(bytes: Uint8Array, digest: string): ParsedManifest 
   try {
     m = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch (cause) {
-    throw new ProtocolError(`manifest ${digest} is not JSON`, { code: 'INVALID_MANIFEST', cause });
+    throw new ProtocolError(`manifest ${digest} is not JSON`, { code: 'MANIFEST_INVALID', cause });
   }
-  if (!isObject(m)) throw new ProtocolError(`manifest ${digest} is not a JSON object`, { code: 'INVALID_MANIFEST' });
+  if (!isObject(m)) throw new ProtocolError(`manifest ${digest} is not a JSON object`, { code: 'MANIFEST_INVALID' });
   const out: ParsedManifest = { blobs: [], children: [], annotations: {} };
   if (typeof m['artifactType'] === 'string') out.artifactType = m['artifactType'];
   if (m['subject'] !== undefined) out.subject = descriptorField(m['subject'], `manifest ${digest}: subject`);
@@ -123,10 +123,10 @@ export function parseForCopy(bytes: Uint8Array, digest: string): ParsedManifest 
   if (Array.isArray(m['manifests'])) {
     out.children = m['manifests'].map((d, i) => descriptorField(d, `manifest ${digest}: manifests[${i}]`));
     for (const c of out.children) {
-      if (!isManifestMediaType(c.mediaType)) throw new ProtocolError(`manifest ${digest}: index entry ${c.digest} is not a manifest (${c.mediaType})`, { code: 'INVALID_MANIFEST' });
+      if (!isManifestMediaType(c.mediaType)) throw new ProtocolError(`manifest ${digest}: index entry ${c.digest} is not a manifest (${c.mediaType})`, { code: 'MANIFEST_INVALID' });
     }
   } else {
-    if (m['config'] === undefined || !Array.isArray(m['layers'])) throw new ProtocolError(`manifest ${digest} has neither config and layers nor manifests`, { code: 'INVALID_MANIFEST' });
+    if (m['config'] === undefined || !Array.isArray(m['layers'])) throw new ProtocolError(`manifest ${digest} has neither config and layers nor manifests`, { code: 'MANIFEST_INVALID' });
     const config = descriptorField(m['config'], `manifest ${digest}: config`);
     out.artifactType ??= config.mediaType;
     const blobs = [config, ...m['layers'].map((d, i) => descriptorField(d, `manifest ${digest}: layers[${i}]`))];
@@ -236,7 +236,7 @@ export async function copy(options: CopyOptions): Promise<CopyResult> {
     const fetched = await runStep(onStep, 'fetch-manifest', { digest }, () => src.fetchManifest(digest, { signal }));
     const desc = fetched.descriptor;
     if (!isManifestMediaType(desc.mediaType)) {
-      throw new ProtocolError(`manifest ${digest} has media type ${JSON.stringify(desc.mediaType)}, not a manifest's`, { code: 'INVALID_MANIFEST' });
+      throw new ProtocolError(`manifest ${digest} has media type ${JSON.stringify(desc.mediaType)}, not a manifest's`, { code: 'MANIFEST_INVALID' });
     }
     const parsed = parseForCopy(fetched.bytes, digest);
     if (referrerOf !== undefined) {
