@@ -188,9 +188,11 @@ export class RegistryClient implements RepositoryClient {
         credentials: this.options.credentials,
         tokens: this.tokens,
         tokenSend: this.tokenSend,
-        // A cleartext token realm gets our credentials in clear: only on loopback, or on the very
-        // host the user already chose to talk plain HTTP to — never a third host it names.
-        allowHttpRealm: (realm) => isLoopbackHost(realm.host) || (plain && realm.host === base.host),
+        // A cleartext token realm gets our credentials in clear: only when the registry itself is
+        // on loopback (and so is the realm), or on the very host the user already chose to talk
+        // plain HTTP to. A remote registry naming a loopback realm would send them to a local port
+        // any local user may hold.
+        allowHttpRealm: (realm) => (isLoopbackHost(base.host) && isLoopbackHost(realm.host)) || (plain && realm.host === base.host),
       }),
       redirectLayer(),
     );
