@@ -5,6 +5,10 @@
 export const VERSION = '0.1.0';
 
 export * from './errors.ts';
+// Every error class an exported function throws, so callers can branch on the class.
+export { KeyError, SigningError, DecryptionError } from './trust/errors.ts';
+export { InvalidManifestError } from './protocol/validate.ts';
+export { FileExistsError } from './comms/materialize.ts';
 
 // The OCI layer: references, the Target interface and its two implementations.
 export type { Descriptor, ImageManifest, ImageIndex } from './oci/descriptor.ts';

@@ -10,7 +10,7 @@ import { MediaType } from '../oci/mediatypes.ts';
 import type { OperationOptions, Repository } from '../oci/target.ts';
 import { Annotation, ArtifactType } from '../protocol/constants.ts';
 import { bundleTagPrefix, inboxPrefix, receiptTagPrefix } from '../protocol/tags.ts';
-import { CommsError, ExitCode, NotFoundError } from '../errors.ts';
+import { CommsError, NotFoundError, ProtocolError } from '../errors.ts';
 import { mapLimit } from '../util/pool.ts';
 import { TagSnapshot } from './tag-snapshot.ts';
 
@@ -58,7 +58,7 @@ export async function findReferrers(repo: Repository, subject: Descriptor, optio
       // A tag deleted between listing and fetching (TTL clean-up) is simply gone. Anyone who can
       // push can put junk under a `bundle-<hex12>-` tag (not JSON, over 4 MiB, corrupt): it refers
       // to nothing, and must not stop the genuine referrers from being found.
-      if (err instanceof NotFoundError || (err instanceof CommsError && err.exitCode === ExitCode.PROTOCOL)) return undefined;
+      if (err instanceof NotFoundError || err instanceof ProtocolError) return undefined;
       throw err;
     }
     if (known.has(fetched.descriptor.digest)) return undefined;

@@ -18,6 +18,7 @@ import { materialize, openScratch, type ConflictPolicy } from './materialize.ts'
 import { prepareOutDir } from './out-dir.ts';
 import { TagSnapshot } from './tag-snapshot.ts';
 import { verifyMessage, type VerifiedMessage } from './verify-message.ts';
+import { isVerdictOnArtifact } from './refusal.ts';
 import { checkAborted } from '../util/abort.ts';
 
 /** v1.0's clock-skew allowance for --since. */
@@ -126,7 +127,7 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
       return { tag, descriptor: m.descriptor, bytes: m.bytes, info };
     } catch (err) {
       if (err instanceof NotFoundError) return undefined; // deleted since listing (TTL clean-up)
-      if (err instanceof CommsError && (err.exitCode === 4 || err.exitCode === 2)) return { tag, error: err };
+      if (isVerdictOnArtifact(err)) return { tag, error: err };
       throw err;
     }
   }, options.signal);
@@ -207,7 +208,7 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
     } catch (err) {
       // A message that fails a check, or whose chunk is gone from the store (deleted, or never
       // pushed by whoever wrote it), is refused alone; the other messages are still received.
-      if (!(err instanceof CommsError) || (err.exitCode !== 2 && err.exitCode !== 4 && !(err instanceof NotFoundError))) throw err;
+      if (!isVerdictOnArtifact(err) && !(err instanceof NotFoundError)) throw err;
       const failure: ReceiveFailure = { digest: c.descriptor.digest, tag: c.tag, error: err };
       if (options.writeReceipt) {
         const reason = err instanceof VerificationError ? `verification failed: ${err.message}` : `invalid message: ${err.message}`;

@@ -7,7 +7,7 @@ import type { Descriptor, ImageManifest } from '../oci/descriptor.ts';
 import type { OperationOptions, Repository } from '../oci/target.ts';
 import { ArtifactType } from '../protocol/constants.ts';
 import { verifyMessageBundle, type TrustPolicy, type VerifiedSigner } from '../trust/verify.ts';
-import { CommsError, NotFoundError, VerificationError } from '../errors.ts';
+import { CommsError, NotFoundError, ProtocolError, VerificationError } from '../errors.ts';
 import { findReferrers } from './discover.ts';
 import type { TagSnapshot } from './tag-snapshot.ts';
 
@@ -51,7 +51,7 @@ export async function verifyMessage(
       // Verification and format problems, and a bundle whose manifest or blob is gone (anyone who
       // can push can leave one), move on to the next bundle; a transport or auth failure is not
       // evidence about the signature and ends the attempt.
-      if (!(err instanceof VerificationError) && !(err instanceof NotFoundError) && !(err instanceof CommsError && err.exitCode === 4)) throw err;
+      if (!(err instanceof VerificationError) && !(err instanceof NotFoundError) && !(err instanceof ProtocolError)) throw err;
       reasons.push(`${b.digest.slice(0, 19)}…: ${(err as Error).message}`);
     }
   }
