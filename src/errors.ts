@@ -214,6 +214,11 @@ export interface CommsErrorOptions {
   status?: number;
   /** The registry's `errors[]` entries, as it sent them. */
   registryErrors?: RegistryErrorEntry[];
+  /**
+   * The library option (a field of the call's options object, e.g. `max`, `outDir`) whose value
+   * the error is about. The message names the option the same way; the CLI names its flag instead.
+   */
+  option?: string;
 }
 
 export class CommsError extends Error {
@@ -222,6 +227,7 @@ export class CommsError extends Error {
   readonly registry: string | undefined;
   readonly status: number | undefined;
   readonly registryErrors: RegistryErrorEntry[];
+  readonly option: string | undefined;
 
   constructor(message: string, options: CommsErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -230,6 +236,7 @@ export class CommsError extends Error {
     this.registry = options.registry;
     this.status = options.status;
     this.registryErrors = options.registryErrors ?? [];
+    this.option = options.option;
   }
 }
 

@@ -1,5 +1,6 @@
 /** Results to stdout (human text, or one JSON object per line with --json); diagnostics to stderr. */
 import { CommsError, exitCodeOf } from '../errors.ts';
+import { cliMessage } from './flags.ts';
 
 export interface Output {
   readonly json: boolean;
@@ -35,7 +36,7 @@ export function createOutput(opts: { json: boolean; verbose: boolean; stdout?: N
       if (opts.json) {
         stderr.write(`${jsonLine({ error: errorJson(err) })}\n`);
       } else {
-        stderr.write(`comms: error: ${visible(messageOf(err))}\n`);
+        stderr.write(`comms: error: ${visible(cliMessage(err))}\n`);
         if (opts.verbose) {
           let cause = (err as { cause?: unknown }).cause;
           while (cause !== undefined && cause !== null) {
@@ -51,7 +52,7 @@ export function createOutput(opts: { json: boolean; verbose: boolean; stdout?: N
 
 export function errorJson(err: unknown): object {
   if (err instanceof CommsError) {
-    const o: Record<string, unknown> = { code: err.code, message: err.message, exitCode: err.exitCode };
+    const o: Record<string, unknown> = { code: err.code, message: cliMessage(err), exitCode: err.exitCode };
     if (err.registry !== undefined) o['registry'] = err.registry;
     if (err.status !== undefined) o['status'] = err.status;
     if (err.registryErrors.length > 0) o['registryErrors'] = err.registryErrors.map((e) => ({ code: e.code, message: e.message }));

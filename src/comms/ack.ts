@@ -54,7 +54,7 @@ export async function ack(options: AckOptions): Promise<AckResult> {
   const repo = options.repository;
   parseDigest(options.forDigest);
   if (options.status !== 'accepted' && options.status !== 'rejected') {
-    throw new UsageError(`--status must be accepted or rejected, got ${String(options.status)}`);
+    throw new UsageError(`status must be accepted or rejected, got ${String(options.status)}`, { option: 'status' });
   }
   const message = options.message ?? (await repo.fetchManifest(options.forDigest, { signal: options.signal }));
   let recipient = options.recipient;

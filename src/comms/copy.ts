@@ -143,13 +143,13 @@ export async function copy(options: CopyOptions): Promise<CopyResult> {
   const { source: src, destination: dst, signal, onStep } = options;
   const all = options.all ?? false;
   if (all && (options.reference !== undefined || options.tag !== undefined || options.expectedDigest !== undefined)) {
-    throw new UsageError('copy --all copies a whole mailbox: it takes no source tag or digest, destination tag, or --digest');
+    throw new UsageError('all copies a whole mailbox: it takes no source tag or digest, destination tag, or expectedDigest', { option: 'all' });
   }
   if (!all && (options.reference === undefined || options.reference === '')) {
-    throw new UsageError('copy needs a tag or digest in the source (or --all for every tagged manifest)');
+    throw new UsageError('copy needs a tag or digest in the source (or all, for every tagged manifest)');
   }
   if (options.expectedDigest !== undefined && !isDigest(options.expectedDigest)) {
-    throw new UsageError(`--digest must be a digest (sha256:<64 hex>), got ${JSON.stringify(options.expectedDigest)}`);
+    throw new UsageError(`expectedDigest must be a digest (sha256:<64 hex>), got ${JSON.stringify(options.expectedDigest)}`, { option: 'expectedDigest' });
   }
   const maxManifests = options.maxManifests ?? DEFAULT_MAX_MANIFESTS;
   const concurrency = options.concurrency ?? 4;
@@ -286,7 +286,7 @@ export async function copy(options: CopyOptions): Promise<CopyResult> {
 
   if (all) {
     const tags = (await tagsOfSource()).withPrefix('').filter((t) => !REFERRERS_TAG_RE.test(t));
-    if (tags.length > maxManifests) throw new ProtocolError(`copy --all: the source has ${tags.length} tags, more than the ${maxManifests} manifests allowed`, { code: 'COPY_TOO_MANY_MANIFESTS' });
+    if (tags.length > maxManifests) throw new ProtocolError(`copy of all tags: the source has ${tags.length} tags, more than the ${maxManifests} manifests allowed`, { code: 'COPY_TOO_MANY_MANIFESTS' });
     tagMap = new Map();
     const resolved = await mapLimit(tags, concurrency, async (t) => {
       try {

@@ -17,7 +17,7 @@ import type { Repository } from '../oci/target.ts';
 import { readChunk } from '../protocol/chunk-reader.ts';
 import { chunkRawSize } from '../protocol/sizes.ts';
 import type { MessageInfo } from '../protocol/validate.ts';
-import { CommsError, ProtocolError } from '../errors.ts';
+import { CommsError, ProtocolError, type CommsErrorOptions } from '../errors.ts';
 import { forEachLimit } from '../util/pool.ts';
 import { isPidAlive } from '../util/process.ts';
 
@@ -34,8 +34,8 @@ export interface MaterializeOptions {
 }
 
 export class FileExistsError extends CommsError {
-  constructor(message: string) {
-    super(message, { code: 'FILE_EXISTS' });
+  constructor(message: string, options: CommsErrorOptions = {}) {
+    super(message, { code: 'FILE_EXISTS', ...options });
   }
 }
 
@@ -200,7 +200,7 @@ async function linkNoClobber(tmpPath: string, dir: string, filename: string, pol
       return candidate;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      if (policy === 'fail') throw new FileExistsError(`${candidate} already exists (--no-clobber): not overwritten`);
+      if (policy === 'fail') throw new FileExistsError(`${candidate} already exists (onConflict "fail"): not overwritten`, { option: 'onConflict' });
     }
   }
   throw new FileExistsError(`no free name for ${filename} in ${dir}`);

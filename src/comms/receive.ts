@@ -98,9 +98,9 @@ export async function receive(options: ReceiveOptions): Promise<ReceiveResult> {
 /** The same as receive(), one result (or failure) at a time, as each message is done. */
 export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<ReceivedMessage | ReceiveFailure> {
   const repo = options.repository;
-  if (options.me === '') throw new UsageError('--me must not be empty');
-  if (options.max !== undefined && (!Number.isInteger(options.max) || options.max < 1)) throw new UsageError(`--max must be a positive integer, got ${options.max}`);
-  if (options.parallel !== undefined && (!Number.isInteger(options.parallel) || options.parallel < 1)) throw new UsageError(`--parallel must be a positive integer, got ${options.parallel}`);
+  if (options.me === '') throw new UsageError('me must not be empty', { option: 'me' });
+  if (options.max !== undefined && (!Number.isInteger(options.max) || options.max < 1)) throw new UsageError(`max must be a positive integer, got ${options.max}`, { option: 'max' });
+  if (options.parallel !== undefined && (!Number.isInteger(options.parallel) || options.parallel < 1)) throw new UsageError(`parallel must be a positive integer, got ${options.parallel}`, { option: 'parallel' });
   // A policy that cannot verify anything, or an --out that is not a folder, ends the run here,
   // before any request: never a refusal (and a rejected receipt) for every genuine message.
   if (options.verify !== false) checkTrustPolicy(options.verify);

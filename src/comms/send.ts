@@ -105,18 +105,18 @@ export function defaultSender(): string {
  */
 export function checkSendOptions(options: { recipient?: string | undefined } & Pick<SendOptions, 'compression' | 'level' | 'chunkBytes' | 'parallel' | 'ttlSeconds' | 'sessionId' | 'messageId'>): void {
   const compression = options.compression ?? 'gzip';
-  checkPositiveInt('chunk-bytes', options.chunkBytes ?? DEFAULT_CHUNK_BYTES);
+  checkPositiveInt('chunkBytes', options.chunkBytes ?? DEFAULT_CHUNK_BYTES);
   checkPositiveInt('parallel', options.parallel ?? 4);
   const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
-  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 0) throw new UsageError(`--ttl-seconds must be a non-negative integer, got ${ttlSeconds}`);
-  if (compression !== 'gzip' && compression !== 'zstd') throw new UsageError(`--compress must be gzip or zstd, got ${String(compression)}`);
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 0) throw new UsageError(`ttlSeconds must be a non-negative integer, got ${ttlSeconds}`, { option: 'ttlSeconds' });
+  if (compression !== 'gzip' && compression !== 'zstd') throw new UsageError(`compression must be gzip or zstd, got ${String(compression)}`, { option: 'compression' });
   if (options.level !== undefined) {
     const [lo, hi] = compression === 'gzip' ? [0, 9] : [1, 19];
-    if (!Number.isInteger(options.level) || options.level < lo || options.level > hi) throw new UsageError(`--level for ${compression} must be ${lo}..${hi}, got ${options.level}`);
+    if (!Number.isInteger(options.level) || options.level < lo || options.level > hi) throw new UsageError(`level for ${compression} must be ${lo}..${hi}, got ${options.level}`, { option: 'level' });
   }
   if (options.recipient === '') throw new UsageError('the recipient must not be empty');
   // The tag carries the first 8 hex characters of each id (wire-format.md), so they must be UUIDs.
-  if (options.sessionId !== undefined && !isUuid(options.sessionId)) throw new UsageError(`--session must be a UUID, got ${JSON.stringify(options.sessionId)}`);
+  if (options.sessionId !== undefined && !isUuid(options.sessionId)) throw new UsageError(`sessionId must be a UUID, got ${JSON.stringify(options.sessionId)}`, { option: 'sessionId' });
   if (options.messageId !== undefined && !isUuid(options.messageId)) throw new UsageError(`the message id must be a UUID, got ${JSON.stringify(options.messageId)}`);
 }
 
@@ -275,5 +275,5 @@ async function openInput(input: SendInput): Promise<OpenedInput> {
 }
 
 function checkPositiveInt(name: string, v: number): void {
-  if (!Number.isInteger(v) || v < 1) throw new UsageError(`--${name} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(v) || v < 1) throw new UsageError(`${name} must be a positive integer, got ${v}`, { option: name });
 }

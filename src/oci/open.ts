@@ -17,12 +17,12 @@ export async function openRepository(input: string, options: OpenOptions = {}): 
   const ref = parseTargetRef(input);
   if (ref.kind === 'layout') {
     if (ref.tag !== undefined || ref.digest !== undefined) {
-      throw new InvalidReferenceError(`--repo names a mailbox, not a tag or digest: ${JSON.stringify(input)}`);
+      throw new InvalidReferenceError(`repository names a mailbox, not a tag or digest: ${JSON.stringify(input)}`, { option: 'repository' });
     }
     return OciLayout.open(ref.path, { create: options.create ?? false });
   }
   if (ref.reference.tag !== undefined || ref.reference.digest !== undefined) {
-    throw new InvalidReferenceError(`--repo names a repository, without a tag or digest: ${JSON.stringify(input)}`);
+    throw new InvalidReferenceError(`repository names a repository, without a tag or digest: ${JSON.stringify(input)}`, { option: 'repository' });
   }
   return openRemoteRepository(ref.reference, options);
 }

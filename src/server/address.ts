@@ -4,7 +4,7 @@ import { DEFAULT_PORT } from './server.ts';
 
 /** Splits a listen address; an unusable one is a UsageError naming what is wrong with it. */
 export function parseAddr(addr: string): { host: string; port: number } {
-  const bad = (why: string) => new UsageError(`listen address ${JSON.stringify(addr)}: ${why}`);
+  const bad = (why: string) => new UsageError(`addr ${JSON.stringify(addr)}: ${why}`, { option: 'addr' });
   let host: string;
   let port: string | undefined;
   if (addr.startsWith('[')) {

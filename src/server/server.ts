@@ -95,13 +95,13 @@ function checkOptions(options: ServerOptions): void {
 /** Refuses to expose an unauthenticated or unencrypted registry beyond this machine by accident. */
 export function checkExposure(host: string, options: Pick<ServerOptions, 'tls' | 'htpasswd' | 'allowInsecurePublic'>): void {
   if (isLoopbackHost(host) || options.allowInsecurePublic === true) return;
-  const missing = [options.tls === undefined ? 'TLS (--tls-cert/--tls-key)' : undefined, options.htpasswd === undefined ? 'authentication (--htpasswd)' : undefined].filter(
+  const missing = [options.tls === undefined ? 'TLS (tls)' : undefined, options.htpasswd === undefined ? 'authentication (htpasswd)' : undefined].filter(
     (x): x is string => x !== undefined,
   );
   if (missing.length === 0) return;
   throw new UsageError(
     `refusing to listen on ${host}, which is not a loopback address, without ${missing.join(' and ')}: ` +
-      'anyone who can reach it could read or overwrite the registry; add them, or pass --allow-insecure-public',
+      'anyone who can reach it could read or overwrite the registry; add them, or set allowInsecurePublic',
     { code: 'INSECURE_LISTEN' },
   );
 }

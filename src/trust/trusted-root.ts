@@ -76,7 +76,7 @@ export async function loadPublicGoodTrustedRoot(options: PublicGoodTrustedRootOp
         return TrustedRoot.toJSON(root) as object;
       } catch (err) {
         if (err instanceof CommsError) throw err;
-        throw unavailable(`cannot fetch the Sigstore trusted root from ${mirrorURL} (cache ${cacheDir}); pass --trusted-root FILE, or use the cached copy offline`, err);
+        throw unavailable(`cannot fetch the Sigstore trusted root from ${mirrorURL} (cache ${cacheDir}); give a trustedRoot file, or use the cached copy offline`, err);
       }
     },
     options.signal,
@@ -127,7 +127,7 @@ async function cachedTrustedRoot(cacheDir: string, mirrorURL: string): Promise<o
   }
   const seeded = seededTrustedRoot(mirrorURL);
   if (seeded === undefined) {
-    throw unavailable(`no cached trusted root for ${mirrorURL} in ${cacheDir}; run once online, or pass --trusted-root FILE`);
+    throw unavailable(`no cached trusted root for ${mirrorURL} in ${cacheDir}; run once online, or give a trustedRoot file`);
   }
   return parseTrustedRoot(seeded, `the trusted root shipped with @sigstore/tuf`);
 }

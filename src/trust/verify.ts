@@ -221,12 +221,12 @@ function checkPolicy(policy: TrustPolicy): CheckedPolicy {
     throw fail(
       'POLICY_EMPTY',
       issuer !== undefined
-        ? 'the policy names an OIDC issuer but no certificate identity: add --certificate-identity or --certificate-identity-regexp'
-        : 'no trust policy: name a trust file (--trust), --trusted-key, or --certificate-identity (or --certificate-identity-regexp) with --certificate-oidc-issuer; comms does not accept a signature from anyone',
+        ? 'the policy names an OIDC issuer but no certificate identity: add certificateIdentity or certificateIdentityRegexp'
+        : 'no trust policy: give a trust file (trust), trustedKeys, or certificateIdentity (or certificateIdentityRegexp) with certificateOidcIssuer; comms does not accept a signature from anyone',
     );
   }
   if (wantsIdentity && issuer === undefined) {
-    throw fail('POLICY_INCOMPLETE', 'a certificate identity needs its OIDC issuer: add --certificate-oidc-issuer');
+    throw fail('POLICY_INCOMPLETE', 'a certificate identity needs its OIDC issuer: add certificateOidcIssuer');
   }
   const trustedRoot = policy.trustedRoot === undefined ? undefined : toTrustedRoot(policy.trustedRoot);
   return { keys, trust, flagKeyless: wantsIdentity, identity, identityRegexp, identityRegexpSource: regexpSource, issuer, trustedRoot };
@@ -328,7 +328,7 @@ function verifyKeyless(bundle: BundleWithMessageSignature, artifact: Uint8Array,
     throw fail('POLICY_MISMATCH', `the message is signed keylessly (certificate for ${quote(claimed)}), but the policy names no certificate identity, only trusted keys`);
   }
   if (policy.trustedRoot === undefined) {
-    throw fail('TRUSTED_ROOT_UNAVAILABLE', 'the message is signed keylessly, and verifying it needs a Sigstore trusted root (--trusted-root FILE, or the public-good root)');
+    throw fail('TRUSTED_ROOT_UNAVAILABLE', 'the message is signed keylessly, and verifying it needs a Sigstore trusted root (trustedRoot, or the public-good root)');
   }
   let signer;
   try {

@@ -151,7 +151,7 @@ describe('keyless signing against local Fulcio and Rekor', () => {
   });
 
   it('refuses an identity without an issuer', async () => {
-    await refused({ certificateIdentity: IDENTITY, trustedRoot }, signed.bytes, 'POLICY_INCOMPLETE', /--certificate-oidc-issuer/);
+    await refused({ certificateIdentity: IDENTITY, trustedRoot }, signed.bytes, 'POLICY_INCOMPLETE', /certificateOidcIssuer/);
   });
 
   it('is a standard bundle: @sigstore/verify, called directly, verifies it with the trusted root and policy', () => {

@@ -1,6 +1,7 @@
 import type { Argv } from 'yargs';
 import { receiveEach, type ReceivedMessage, type ReceiveFailure } from '../../comms/receive.ts';
 import { errorJson, type Output } from '../output.ts';
+import { cliMessage } from '../flags.ts';
 import { openRepo, resolvePolicy, resolveSigner, withGlobalOptions, withVerifyOptions, type GlobalArgs, type SignArgs, type VerifyArgs } from '../common.ts';
 import { createProgress, formatBytes } from '../progress.ts';
 import { parseDuration, parsePositiveInt, parseSince } from '../parse.ts';
@@ -127,7 +128,7 @@ function reportFailure(f: ReceiveFailure, out: Output): number {
   if (out.json) {
     out.result({ digest: f.digest, tag: f.tag, error: errorJson(f.error), receipt: f.receipt ? { digest: f.receipt.digest, status: f.receipt.status } : undefined }, '');
   } else {
-    out.note(`refused ${f.digest ?? f.tag}: ${f.error.message}${f.receipt ? ` (rejected receipt ${f.receipt.tag})` : ''}`);
+    out.note(`refused ${f.digest ?? f.tag}: ${cliMessage(f.error)}${f.receipt ? ` (rejected receipt ${f.receipt.tag})` : ''}`);
   }
   return code;
 }

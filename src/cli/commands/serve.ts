@@ -54,18 +54,8 @@ export function serveBuilder(y: Argv) {
     .option('body-timeout', { type: 'string', describe: 'Cut off a request body on which nothing arrives for this long, e.g. 30s (default 60s); 408' });
 }
 
-/** The listen address of --addr; a bad one is a usage error that names the flag. */
-function listenAddress(addr: string): { host: string; port: number } {
-  try {
-    return parseAddr(addr);
-  } catch (err) {
-    if (err instanceof UsageError) throw new UsageError(`--addr: ${err.message}`, { cause: err });
-    throw err;
-  }
-}
-
 export async function runServe(args: ServeArgs, out: Output, signal: AbortSignal): Promise<number> {
-  const { host, port } = listenAddress(args.addr);
+  const { host, port } = parseAddr(args.addr);
   if ((args['tls-cert'] === undefined) !== (args['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   const server = await startServer({
     root: args.root,

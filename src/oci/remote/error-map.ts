@@ -132,7 +132,7 @@ export function networkError(err: unknown, ctx: ErrorContext, signal?: AbortSign
   const code = findErrorCode(err);
   if (isCertificateError(err)) {
     return new CommsError(
-      `${ctx.operation}: the TLS certificate of ${ctx.registry} is not trusted (${code}); pass the CA file that signed it, or --insecure to skip the check`,
+      `${ctx.operation}: the TLS certificate of ${ctx.registry} is not trusted (${code}); trust the CA that signed it (caFile), or skip the check (insecure)`,
       { code: 'TLS_CERTIFICATE', cause: err, registry: ctx.registry },
     );
   }
