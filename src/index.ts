@@ -2,7 +2,10 @@
  * The comms library. Every use case takes a typed options object with an AbortSignal and
  * progress callbacks, prints nothing, and throws CommsError subclasses that carry an exit code.
  */
-export const VERSION = '0.1.0';
+// First, so that an unsupported Node stops here with one line instead of a stack trace.
+import './node-check.ts';
+
+export { VERSION } from './version.ts';
 
 export * from './errors.ts';
 // Every error class an exported function throws, so callers can branch on the class.
