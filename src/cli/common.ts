@@ -18,6 +18,7 @@ import { UsageError } from '../errors.ts';
 export interface GlobalArgs {
   json: boolean;
   verbose: boolean;
+  quiet: boolean;
   'plain-http': boolean;
   insecure: boolean;
   'ca-file'?: string;
@@ -31,6 +32,7 @@ export function withGlobalOptions<T>(y: Argv<T>) {
   return y
     .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object per result on stdout' })
     .option('verbose', { type: 'boolean', default: false, alias: 'v', describe: 'Print diagnostics (never secrets) on stderr' })
+    .option('quiet', { type: 'boolean', default: false, alias: 'q', describe: 'Print no progress and no notes (results and errors still)' })
     .option('plain-http', { type: 'boolean', default: false, describe: 'Use HTTP instead of HTTPS (always allowed for loopback hosts)' })
     .option('insecure', { type: 'boolean', default: false, describe: 'Skip TLS certificate verification' })
     .option('ca-file', { type: 'string', describe: 'PEM file of extra certificate authorities to trust' })
@@ -38,7 +40,7 @@ export function withGlobalOptions<T>(y: Argv<T>) {
     .option('password-stdin', { type: 'boolean', default: false, describe: 'Read the registry password or token from stdin' })
     .option('retries', { type: 'number', describe: `Retries of a request that failed transiently (429, 5xx, dropped connection) (default ${DEFAULT_RETRY.maxAttempts - 1})` })
     .option('retry-delay', { type: 'string', describe: `First back-off delay, doubled each retry with jitter, e.g. 500ms, 2s (default ${DEFAULT_RETRY.baseDelayMs}ms)` })
-    .group(['json', 'verbose'], 'Output:')
+    .group(['json', 'verbose', 'quiet'], 'Output:')
     .group(['plain-http', 'insecure', 'ca-file', 'username', 'password-stdin', 'retries', 'retry-delay'], 'Registry:');
 }
 

@@ -1,10 +1,13 @@
 /** Results to stdout (human text, or one JSON object per line with --json); diagnostics to stderr. */
-import { CommsError, exitCodeOf } from '../errors.ts';
+import { AuthError, CommsError, exitCodeOf } from '../errors.ts';
 import { cliMessage } from './flags.ts';
+import { credentialSources } from './hints.ts';
 
 export interface Output {
   readonly json: boolean;
   readonly verbose: boolean;
+  /** --quiet: no notes and no progress; results and errors are still printed. */
+  readonly quiet?: boolean;
   /** A result: the JSON object with --json, else the human line(s). */
   result(obj: object, human: string): void;
   /** A diagnostic on stderr (warnings, notes). */
@@ -15,17 +18,19 @@ export interface Output {
   error(err: unknown): number;
 }
 
-export function createOutput(opts: { json: boolean; verbose: boolean; stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream }): Output {
+export function createOutput(opts: { json: boolean; verbose: boolean; quiet?: boolean; stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream }): Output {
   const stdout = opts.stdout ?? process.stdout;
   const stderr = opts.stderr ?? process.stderr;
   return {
     json: opts.json,
     verbose: opts.verbose,
+    quiet: opts.quiet === true,
     result(obj, human) {
       stdout.write(opts.json ? `${jsonLine(obj)}\n` : `${visible(human)}\n`);
     },
     // With --json, stderr stays machine-readable too: each diagnostic is a JSON line.
     note(message) {
+      if (opts.quiet) return;
       stderr.write(opts.json ? `${jsonLine({ note: message })}\n` : `comms: ${visible(message)}\n`);
     },
     debug(message) {
@@ -33,10 +38,12 @@ export function createOutput(opts: { json: boolean; verbose: boolean; stdout?: N
     },
     error(err) {
       const code = exitCodeOf(err);
+      const hint = hintFor(err);
       if (opts.json) {
-        stderr.write(`${jsonLine({ error: errorJson(err) })}\n`);
+        stderr.write(`${jsonLine({ error: { ...errorJson(err), ...(hint ? { hint } : {}) } })}\n`);
       } else {
         stderr.write(`comms: error: ${visible(cliMessage(err))}\n`);
+        if (hint) stderr.write(`comms: hint: ${visible(hint)}\n`);
         if (opts.verbose) {
           let cause = (err as { cause?: unknown }).cause;
           while (cause !== undefined && cause !== null) {
@@ -59,6 +66,15 @@ export function errorJson(err: unknown): object {
     return o;
   }
   return { code: 'FAILURE', message: messageOf(err), exitCode: exitCodeOf(err) };
+}
+
+/** What to try after an auth failure: where credentials were looked up, and how to store them. (Flag hints such as --ca-file are part of cliMessage.) */
+export function hintFor(err: unknown, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (err instanceof AuthError) {
+    const registry = err.registry ?? 'the registry';
+    return `credentials for ${registry} were looked up in ${credentialSources(err.registry, env)}; store them with \`comms login ${err.registry ?? 'REGISTRY'} -u USER --password-stdin\``;
+  }
+  return undefined;
 }
 
 function messageOf(err: unknown): string {

@@ -14,6 +14,7 @@ export function keygenBuilder(y: Argv) {
   return y
     .option('json', { type: 'boolean', default: false, describe: 'Print the result as one JSON object' })
     .option('verbose', { type: 'boolean', default: false, alias: 'v', describe: 'Print diagnostics on stderr' })
+    .option('quiet', { type: 'boolean', default: false, alias: 'q', describe: 'Print no notes on stderr' })
     .option('out', {
     type: 'string',
     default: 'comms',

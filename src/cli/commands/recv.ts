@@ -58,7 +58,7 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
   const signer = !args['write-receipt'] ? undefined : args.key !== undefined ? await resolveSigner(args) : await resolveSigner(args).catch(() => undefined);
   await checkOutDir(args.out);
   const repository = await openRepo(args.repo, args);
-  const progress = createProgress('recv', { enabled: !args.json });
+  const progress = createProgress('recv', { enabled: !args.json && !args.quiet });
   let exit = 0;
   let count = 0;
   const common = {

@@ -22,7 +22,7 @@ export async function runReply(args: ReplyArgs, out: Output, signal: AbortSignal
   parseDigest(args.to);
   const prepared = await prepareMessage(args, args.recipient, out, 'reply');
   const repository = await openRepo(args.repo, args);
-  const progress = createProgress('reply', { enabled: !args.json });
+  const progress = createProgress('reply', { enabled: !args.json && !args.quiet });
   const r = await reply({
     ...prepared,
     repository,

@@ -76,7 +76,7 @@ export async function prepareMessage(args: MessageArgs, recipient: string | unde
 export async function runSend(args: SendArgs, out: Output, signal: AbortSignal): Promise<number> {
   const prepared = await prepareMessage(args, args.recipient, out, 'message');
   const repository = await openRepo(args.repo, args, { create: true });
-  const progress = createProgress('send', { enabled: !args.json });
+  const progress = createProgress('send', { enabled: !args.json && !args.quiet });
   const result = await send({
     ...prepared,
     repository,

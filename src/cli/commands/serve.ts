@@ -38,6 +38,7 @@ export function serveBuilder(y: Argv) {
   return y
     .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object per result on stdout' })
     .option('verbose', { type: 'boolean', default: false, alias: 'v', describe: 'Log every request on stderr' })
+    .option('quiet', { type: 'boolean', default: false, alias: 'q', describe: 'Print no notes on stderr' })
     .option('root', { type: 'string', default: defaultRoot(), describe: 'Folder holding one OCI image layout per repository' })
     .option('addr', { type: 'string', default: `${DEFAULT_HOST}:${DEFAULT_PORT}`, describe: 'Address to listen on, HOST:PORT ([v6]:PORT); port 0 picks one' })
     .option('tls-cert', { type: 'string', describe: 'Serve HTTPS with this PEM certificate (chain)' })

@@ -106,3 +106,53 @@ export function runCredentialHelper(name: string, serverURL: string, options: Cr
     child.stdin?.end(serverURL);
   });
 }
+
+/**
+ * `docker-credential-<name> store` (`{"ServerURL","Username","Secret"}` on stdin) or `erase` (the
+ * server URL on stdin). `erase` of a server the helper does not know is not an error. Failures
+ * name the helper and the registry only: the helper's output may echo what it was given.
+ */
+export function runCredentialHelperAction(
+  name: string,
+  action: 'store' | 'erase',
+  input: string,
+  options: CredentialHelperOptions,
+): Promise<void> {
+  const program = `docker-credential-${name}`;
+  const registry = options.registry;
+  if (!isValidHelperName(name)) {
+    return Promise.reject(new ProtocolError(`invalid credential helper name ${JSON.stringify(name)} for ${registry}`, { registry, code: 'CREDENTIAL_HELPER_INVALID' }));
+  }
+  if (options.signal?.aborted) return Promise.reject(new AbortError());
+  const timeoutMs = options.timeoutMs ?? DEFAULT_HELPER_TIMEOUT_MS;
+  const failure = (why: string, code: ErrorCode = 'CREDENTIAL_HELPER_FAILED'): AuthError =>
+    new AuthError(`credential helper ${program} ${action} ${why} (registry ${registry})`, { registry, code });
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      program,
+      [action],
+      {
+        env: options.env ?? process.env,
+        timeout: timeoutMs,
+        killSignal: 'SIGKILL',
+        maxBuffer: MAX_HELPER_OUTPUT,
+        encoding: 'utf8',
+        windowsHide: true,
+        ...(options.signal ? { signal: options.signal } : {}),
+      },
+      (err, stdout) => {
+        if (!err) return resolve();
+        const e = err as ExecFailure;
+        if (e.name === 'AbortError' || options.signal?.aborted) return reject(new AbortError());
+        if (e.code === 'ENOENT') return reject(failure('was not found on PATH', 'CREDENTIAL_HELPER_MISSING'));
+        if (e.code === 'EACCES') return reject(failure('could not be executed'));
+        if (e.killed) return reject(failure(`did not answer within ${timeoutMs} ms`));
+        if (action === 'erase' && stdout.trim() === NOT_FOUND_MESSAGE) return resolve();
+        const how = typeof e.code === 'number' ? `exit status ${e.code}` : e.signal ? `signal ${e.signal}` : 'an error';
+        reject(failure(`failed with ${how}`));
+      },
+    );
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(input);
+  });
+}
