@@ -44,6 +44,67 @@ export function createProgress(label: string, options: { enabled: boolean; strea
   };
 }
 
+export interface TransferState {
+  /** Payload bytes read so far. */
+  read: number;
+  /** Payload bytes that are done (in the registry), the measure of the rate and ETA. */
+  done: number;
+  /** Payload size, when known. */
+  total: number | undefined;
+}
+
+export interface TransferSink {
+  update(state: TransferState): void;
+  finish(): void;
+}
+
+/** How far back the rate looks: recent enough to follow a change of speed, long enough to be steady. */
+const RATE_WINDOW_MS = 5000;
+
+/**
+ * A send's progress line: bytes read and bytes uploaded as they happen, with the rate and ETA of
+ * what is done (uploaded) over the last few seconds — before the first upload the rate is the read
+ * rate, and no ETA is claimed. `now` is injectable for tests.
+ */
+export function createTransferProgress(label: string, options: { enabled: boolean; stream?: NodeJS.WriteStream; now?: () => number }): TransferSink {
+  const stream = options.stream ?? process.stderr;
+  if (!options.enabled || !stream.isTTY) return { update() {}, finish() {} };
+  const now = options.now ?? Date.now;
+  const samples: Array<{ t: number; read: number; done: number }> = [{ t: now(), read: 0, done: 0 }];
+  let last = -Infinity;
+  let drawn = false;
+  return {
+    update(state) {
+      const t = now();
+      samples.push({ t, read: state.read, done: state.done });
+      while (samples.length > 2 && samples[1]!.t <= t - RATE_WINDOW_MS) samples.shift();
+      if ((state.total ?? state.read) < MIN_BYTES || t - last < REDRAW_MS) return;
+      last = t;
+      stream.write(`\r\x1b[2K${transferLine(label, state, samples[0]!, t)}`);
+      drawn = true;
+    },
+    finish() {
+      if (drawn) stream.write('\r\x1b[2K');
+    },
+  };
+}
+
+/** The progress line for `state`, with rates measured since `from`. */
+export function transferLine(label: string, state: TransferState, from: { t: number; read: number; done: number }, t: number): string {
+  const secs = Math.max((t - from.t) / 1000, 0.001);
+  const pct = (n: number) => (state.total !== undefined && state.total > 0 ? ` (${Math.min(100, Math.floor((n / state.total) * 100))}%)` : '');
+  const parts = [`${label}${state.total !== undefined ? ` ${formatBytes(state.total)}` : ''}:`, `read ${formatBytes(state.read)}${pct(state.read)}`, `uploaded ${formatBytes(state.done)}${pct(state.done)}`];
+  const doneRate = (state.done - from.done) / secs;
+  if (doneRate > 0) {
+    parts.push(`${formatBytes(doneRate)}/s`);
+    if (state.total !== undefined) parts.push(`ETA ${formatDuration(Math.max(0, state.total - state.done) / doneRate)}`);
+  } else {
+    const readRate = (state.read - from.read) / secs;
+    parts.push(`reading ${formatBytes(readRate)}/s`);
+  }
+  return parts.join('  ');
+}
+
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = n;

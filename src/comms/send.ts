@@ -38,10 +38,15 @@ export type SendInput =
 
 export interface SendProgress {
   phase: 'upload';
-  /** Raw payload bytes read and chunked so far. */
+  /** Payload bytes read into the compressors so far, reported as they are read (not per chunk). */
   bytesRead: number;
   /** Compressed bytes uploaded so far (skipped layers count as uploaded). */
   bytesUploaded: number;
+  /**
+   * Payload bytes whose compressed form is in the registry: each chunk counts its payload in
+   * proportion to its upload. Reaches totalBytes when every chunk is uploaded; the measure of done.
+   */
+  payloadBytesUploaded: number;
   /** Total payload size when known (files and texts), else undefined (streams). */
   totalBytes: number | undefined;
   chunksDone: number;
@@ -140,21 +145,28 @@ export async function send(options: SendOptions): Promise<SendResult> {
   const spoolParent = options.spoolDir ?? os.tmpdir();
   await sweepDeadSpools(spoolParent);
   const spoolRoot = await mkdtemp(path.join(spoolParent, `comms-send-${process.pid}-`));
-  const progress: SendProgress = { phase: 'upload', bytesRead: 0, bytesUploaded: 0, totalBytes, chunksDone: 0 };
+  const progress: SendProgress = { phase: 'upload', bytesRead: 0, bytesUploaded: 0, payloadBytesUploaded: 0, totalBytes, chunksDone: 0 };
+  const onRead = (n: number) => {
+    progress.bytesRead += n;
+    options.onProgress?.({ ...progress });
+  };
   const layers: Descriptor[] = [];
   let chunksSkipped = 0;
   let rawTotal = 0;
   // Uploads one spooled layer (skipped when the registry has it) and removes its spool file.
   const upload = async (chunk: SpooledChunk): Promise<void> => {
     try {
-      progress.bytesRead += chunk.rawBytes;
       rawTotal += chunk.rawBytes;
       let sentBefore = 0;
+      let payloadCredited = 0;
       const result = await repo.push(chunk.descriptor, createReadStream(chunk.path), {
         signal: options.signal,
         onProgress: (n) => {
           progress.bytesUploaded += n - sentBefore;
           sentBefore = n;
+          const payload = Math.min(chunk.rawBytes, Math.floor((n / Math.max(chunk.descriptor.size, 1)) * chunk.rawBytes));
+          progress.payloadBytesUploaded += payload - payloadCredited;
+          payloadCredited = payload;
           options.onProgress?.({ ...progress });
         },
       });
@@ -162,6 +174,7 @@ export async function send(options: SendOptions): Promise<SendResult> {
         chunksSkipped++;
         progress.bytesUploaded += chunk.descriptor.size - sentBefore;
       }
+      progress.payloadBytesUploaded += chunk.rawBytes - payloadCredited;
       layers[chunk.index] = chunk.descriptor;
       progress.chunksDone++;
       options.onProgress?.({ ...progress });
@@ -170,7 +183,7 @@ export async function send(options: SendOptions): Promise<SendResult> {
     }
   };
   try {
-    const chunkOptions = { chunkBytes, compression, level: options.level, spoolDir: spoolRoot, signal: options.signal };
+    const chunkOptions = { chunkBytes, compression, level: options.level, spoolDir: spoolRoot, signal: options.signal, onRead };
     if (source.file !== undefined) {
       // A file: each worker compresses its own chunk from the file's byte range and uploads it,
       // so compression runs on as many cores as --parallel allows, not one chunk at a time.

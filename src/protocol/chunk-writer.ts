@@ -47,6 +47,8 @@ export interface WriteChunksOptions {
   totalBytes?: number;
   /** Refuse payloads needing more chunks than this (default MAX_CHUNKS, 10000). */
   maxChunks?: number;
+  /** Called with the size of each payload piece as it enters the compressor (progress). */
+  onRead?: (bytes: number) => void;
 }
 
 export interface SpooledChunk {
@@ -200,7 +202,7 @@ async function* generate(input: Readable, options: WriteChunksOptions, stats: Ch
         data = () => readRange(rawPath, 0, size);
       }
       inFlight.push(layerPath);
-      const tap = await compressTo(layerPath, index, size, data(), compressor(compression, options.level), signal);
+      const tap = await compressTo(layerPath, index, size, data(), compressor(compression, options.level), signal, options.onRead);
       for (const p of inFlight) if (p !== layerPath) await rm(p, { force: true });
       inFlight = [];
       stats.chunkCount++;
@@ -250,6 +252,7 @@ async function compressTo(
   data: AsyncIterable<Buffer>,
   zip: zlib.Gzip | zlib.ZstdCompress,
   signal: AbortSignal | undefined,
+  onRead?: (bytes: number) => void,
 ): Promise<DigestTap> {
   const tap = new DigestTap();
   let firstError: unknown;
@@ -265,6 +268,7 @@ async function compressTo(
         // If the write fails the read-ahead is abandoned; keep its rejection from going unhandled.
         next.catch(() => {});
         if (!(await write(zip, r.value))) return;
+        onRead?.(r.value.length);
       }
     } finally {
       await it.return?.();
@@ -352,6 +356,8 @@ export interface FileChunkOptions {
   level?: number;
   spoolDir: string;
   signal?: AbortSignal;
+  /** Called with the size of each payload piece as it enters the compressor (progress). */
+  onRead?: (bytes: number) => void;
 }
 
 /**
@@ -367,7 +373,7 @@ export async function spoolFileChunk(filePath: string, index: number, options: F
   const size = chunkRawSize(totalBytes, chunkBytes, index);
   const layerPath = path.join(options.spoolDir, `comms-chunk-${randomBytes(6).toString('hex')}-${index}.layer`);
   try {
-    const tap = await compressTo(layerPath, index, size, readRange(filePath, index * chunkBytes, size), compressor(options.compression, options.level), options.signal);
+    const tap = await compressTo(layerPath, index, size, readRange(filePath, index * chunkBytes, size), compressor(options.compression, options.level), options.signal, options.onRead);
     return {
       index,
       rawBytes: size,

@@ -3,7 +3,7 @@ import { reply } from '../../comms/reply.ts';
 import { parseDigest } from '../../oci/digest.ts';
 import { openRepo } from '../common.ts';
 import type { Output } from '../output.ts';
-import { createProgress } from '../progress.ts';
+import { createTransferProgress } from '../progress.ts';
 import { prepareMessage, withMessageOptions, type MessageArgs } from './send.ts';
 
 export interface ReplyArgs extends MessageArgs {
@@ -22,14 +22,14 @@ export async function runReply(args: ReplyArgs, out: Output, signal: AbortSignal
   parseDigest(args.to);
   const prepared = await prepareMessage(args, args.recipient, out, 'reply');
   const repository = await openRepo(args.repo, args);
-  const progress = createProgress('reply', { enabled: !args.json && !args.quiet });
+  const progress = createTransferProgress('reply', { enabled: !args.json && !args.quiet });
   const r = await reply({
     ...prepared,
     repository,
     to: args.to,
     recipient: args.recipient,
     signal,
-    onProgress: (p) => progress.update(p.bytesRead, p.totalBytes),
+    onProgress: (p) => progress.update({ read: p.bytesRead, done: p.payloadBytesUploaded, total: p.totalBytes }),
   });
   progress.finish();
   out.result(

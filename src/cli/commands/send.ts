@@ -4,7 +4,7 @@ import { checkSendOptions, send, type SendInput, type SendOptions } from '../../
 import { UsageError } from '../../errors.ts';
 import { openRepo, resolveSigner, withGlobalOptions, withSignOptions, type GlobalArgs, type SignArgs } from '../common.ts';
 import type { Output } from '../output.ts';
-import { createProgress, formatBytes } from '../progress.ts';
+import { createTransferProgress, formatBytes } from '../progress.ts';
 import { parsePositiveInt, parseSize } from '../parse.ts';
 
 /** The flags of anything that sends a message: send and reply. */
@@ -76,13 +76,13 @@ export async function prepareMessage(args: MessageArgs, recipient: string | unde
 export async function runSend(args: SendArgs, out: Output, signal: AbortSignal): Promise<number> {
   const prepared = await prepareMessage(args, args.recipient, out, 'message');
   const repository = await openRepo(args.repo, args, { create: true });
-  const progress = createProgress('send', { enabled: !args.json && !args.quiet });
+  const progress = createTransferProgress('send', { enabled: !args.json && !args.quiet });
   const result = await send({
     ...prepared,
     repository,
     recipient: args.recipient,
     signal,
-    onProgress: (p) => progress.update(p.bytesRead, p.totalBytes),
+    onProgress: (p) => progress.update({ read: p.bytesRead, done: p.payloadBytesUploaded, total: p.totalBytes }),
   });
   progress.finish();
   const json: Record<string, unknown> = {
