@@ -46,5 +46,20 @@ export { inspect, summarizeManifest, type InspectOptions, type InspectResult, ty
 export { loadKeySigner, createKeySigner, generateKeyPair, keylessSignerFromEnv, verifyMessageBundle, loadTrustedRoot, type MessageSigner, type TrustPolicy, type VerifiedSigner } from './trust/index.ts';
 export { TrustFile, TrustFileError, loadTrustFile, parseTrustFile, findTrustFile, defaultTrustFilePath, type TrustEntry } from './trust/index.ts';
 
+// Encryption: age recipients, identities, and the payload's age file as a stream.
+export {
+  createDecryptStream,
+  generateAgeIdentity,
+  loadIdentityFiles,
+  parseIdentitiesText,
+  parseRecipient,
+  recipientOf,
+  resolveRecipients,
+  startEncryption,
+  type AgeEncryption,
+  type AgeIdentities,
+  type AgeRecipients,
+} from './trust/index.ts';
+
 // The local registry.
 export { startServer } from './server/index.ts';

@@ -7,8 +7,8 @@
  * ever overwritten.
  */
 import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, type Stats } from 'node:fs';
 import { chmod, link, lstat, mkdir, mkdtemp, open, readdir, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -20,6 +20,7 @@ import type { MessageInfo } from '../protocol/validate.ts';
 import { CommsError, ProtocolError, type CommsErrorOptions } from '../errors.ts';
 import { forEachLimit } from '../util/pool.ts';
 import { isPidAlive } from '../util/process.ts';
+import { createDecryptStream, type AgeIdentities } from '../trust/age.ts';
 
 export type ConflictPolicy = 'suffix' | 'fail';
 
@@ -31,6 +32,17 @@ export interface MaterializeOptions {
   onProgress?: (bytesWritten: number) => void;
   /** A private folder from openScratch(outDir); one is opened (and released) when absent. */
   scratchDir?: string;
+  /**
+   * The payload is an age file: decrypt it with these identities and write the plaintext under
+   * `filename` instead. A payload that does not decrypt and authenticate entirely leaves nothing.
+   */
+  decrypt?: { identities: AgeIdentities; filename: string };
+}
+
+/** The path written and its size in bytes (the plaintext's when decrypted). */
+export interface Materialized {
+  path: string;
+  bytes: number;
 }
 
 export class FileExistsError extends CommsError {
@@ -110,8 +122,7 @@ async function sweepStalePartials(dir: string): Promise<void> {
   }
 }
 
-/** Returns the path of the file written. */
-export async function materialize(repo: Repository, info: MessageInfo, options: MaterializeOptions): Promise<string> {
+export async function materialize(repo: Repository, info: MessageInfo, options: MaterializeOptions): Promise<Materialized> {
   if (options.scratchDir === undefined) {
     const scratch = await openScratch(options.outDir);
     try {
@@ -121,6 +132,7 @@ export async function materialize(repo: Repository, info: MessageInfo, options: 
     }
   }
   const tmpPath = path.join(options.scratchDir, `${process.pid}-${randomBytes(6).toString('hex')}.part`);
+  const plainPath = path.join(options.scratchDir, `${process.pid}-${randomBytes(6).toString('hex')}.part`);
   // Readable and writable by this user only while it is partial; given the usual mode just
   // before it is linked into --out.
   const fh = await open(tmpPath, 'wx', 0o600);
@@ -150,22 +162,46 @@ export async function materialize(repo: Repository, info: MessageInfo, options: 
     const synced = await fh.stat();
     await fh.close();
     closed = true;
-    const finalPath = await linkNoClobber(tmpPath, options.outDir, info.filename, options.onConflict ?? 'suffix');
+    let done = { path: tmpPath, bytes: info.totalBytes, filename: info.filename, synced };
+    if (options.decrypt !== undefined) {
+      const plain = await decryptFile(tmpPath, plainPath, options.decrypt.identities, options.signal);
+      done = { path: plainPath, bytes: plain.size, filename: options.decrypt.filename, synced: plain };
+      await unlink(tmpPath);
+    }
+    const finalPath = await linkNoClobber(done.path, options.outDir, done.filename, options.onConflict ?? 'suffix');
     // What was linked must be the very file written and checked here, not one put in its place.
     const linked = await lstat(finalPath).catch(() => undefined);
-    if (linked === undefined || linked.ino !== synced.ino || linked.dev !== synced.dev) {
+    if (linked === undefined || linked.ino !== done.synced.ino || linked.dev !== done.synced.dev) {
       if (linked !== undefined && linked.isFile()) await unlink(finalPath).catch(() => undefined);
-      throw new CommsError(`the partial file of ${info.filename} was replaced in ${options.scratchDir} before it was linked into ${options.outDir}; nothing was delivered`, {
+      throw new CommsError(`the partial file of ${done.filename} was replaced in ${options.scratchDir} before it was linked into ${options.outDir}; nothing was delivered`, {
         code: 'PARTIAL_FILE_REPLACED',
       });
     }
-    await unlink(tmpPath);
+    await unlink(done.path);
     await syncDir(options.outDir);
-    return finalPath;
+    return { path: finalPath, bytes: done.bytes };
   } catch (err) {
     if (!closed) await fh.close().catch(() => undefined);
     await unlink(tmpPath).catch(() => undefined);
+    await unlink(plainPath).catch(() => undefined);
     throw err;
+  }
+}
+
+/**
+ * Decrypts the age file `from` into a new file `to` (0600 while partial, then the usual mode),
+ * synced; returns its stat.
+ */
+async function decryptFile(from: string, to: string, identities: AgeIdentities, signal: AbortSignal | undefined): Promise<Stats> {
+  const fh = await open(to, 'wx', 0o600);
+  try {
+    const out = fh.createWriteStream({ autoClose: false });
+    await pipeline(createReadStream(from, { highWaterMark: 1024 * 1024 }), createDecryptStream(identities), out, signal === undefined ? {} : { signal });
+    await fh.chmod(0o666 & ~process.umask());
+    await fh.sync();
+    return await fh.stat();
+  } finally {
+    await fh.close();
   }
 }
 

@@ -11,7 +11,7 @@ import { inboxPrefix } from '../protocol/tags.ts';
 import { parseMessageManifest, type MessageInfo } from '../protocol/validate.ts';
 import type { MessageSigner } from '../trust/signer.ts';
 import { checkTrustPolicy, type TrustPolicy } from '../trust/verify.ts';
-import { CommsError, NotFoundError, UsageError, VerificationError } from '../errors.ts';
+import { CommsError, NotFoundError, ProtocolError, UsageError, VerificationError } from '../errors.ts';
 import { mapLimit } from '../util/pool.ts';
 import { ack, type AckResult } from './ack.ts';
 import { materialize, openScratch, type ConflictPolicy } from './materialize.ts';
@@ -20,6 +20,10 @@ import { TagSnapshot } from './tag-snapshot.ts';
 import { verifyMessage, type VerifiedMessage } from './verify-message.ts';
 import { isVerdictOnArtifact } from './refusal.ts';
 import { checkAborted } from '../util/abort.ts';
+import { ENCRYPTION_AGE } from '../protocol/constants.ts';
+import { receivedFilename } from '../protocol/filename.ts';
+import { decryptBytes, type AgeIdentities } from '../trust/age.ts';
+import { DecryptionError } from '../trust/errors.ts';
 
 /** v1.0's clock-skew allowance for --since. */
 export const SINCE_SKEW_MS = 5 * 60 * 1000;
@@ -35,6 +39,12 @@ export interface ReceiveOptions {
   writeReceipt?: boolean;
   /** Signs receipts when given. */
   signer?: MessageSigner;
+  /**
+   * age identities (`AGE-SECRET-KEY-1…`): an encrypted message is decrypted with them, and
+   * refused (DecryptionError, exit 2, nothing written) when none is its recipient. Without them an
+   * encrypted message is delivered as it travels: an age file named `<message id>.age`.
+   */
+  identities?: AgeIdentities;
   onConflict?: ConflictPolicy;
   parallel?: number;
   /** Manifests fetched at once. */
@@ -59,6 +69,10 @@ export interface ReceivedMessage {
   recipient: string;
   createdAt: string;
   verified: VerifiedMessage | null;
+  /** The payload travelled encrypted (`age`). */
+  encrypted: boolean;
+  /** It was decrypted with one of `identities`; false: the file written is the age file itself. */
+  decrypted: boolean;
   receipt?: AckResult;
   /** Set when --write-receipt could not push the receipt; the message itself was delivered. */
   receiptError?: CommsError;
@@ -175,7 +189,9 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
       if (options.verify !== false) {
         verified = await verifyMessage(repo, c.descriptor, c.bytes, { policy: options.verify, sender: c.info.sender, snapshot, signal: options.signal });
       }
-      const path = await materialize(repo, c.info, {
+      const decrypt = await decryptionOf(c.info, options.identities);
+      const written = await materialize(repo, c.info, {
+        decrypt,
         outDir: options.outDir,
         parallel: options.parallel,
         onConflict: options.onConflict,
@@ -187,13 +203,15 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
         digest: c.descriptor.digest,
         tag: c.tag,
         messageId: c.info.messageId,
-        filename: c.info.filename,
-        path,
-        bytes: c.info.totalBytes,
+        filename: decrypt?.filename ?? c.info.filename,
+        path: written.path,
+        bytes: written.bytes,
         sender: c.info.sender,
         recipient: c.info.recipient,
         createdAt: c.info.createdAt.toISOString(),
         verified,
+        encrypted: c.info.encryption !== undefined,
+        decrypted: decrypt !== undefined,
       };
       deliveredIds.add(c.info.messageId);
       if (options.writeReceipt) {
@@ -211,7 +229,7 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
       if (!isVerdictOnArtifact(err) && !(err instanceof NotFoundError)) throw err;
       const failure: ReceiveFailure = { digest: c.descriptor.digest, tag: c.tag, error: err };
       if (options.writeReceipt) {
-        const reason = err instanceof VerificationError ? `verification failed: ${err.message}` : `invalid message: ${err.message}`;
+        const reason = err instanceof VerificationError ? `verification failed: ${err.message}` : err instanceof DecryptionError ? `not decrypted: ${err.message}` : `invalid message: ${err.message}`;
         await pushReceipt(c, 'rejected', false, reason).then(
           (r) => void (failure.receipt = r),
           (e: unknown) => void (failure.receiptError = asCommsError(e)),
@@ -221,6 +239,23 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
       yield failure;
     }
   }
+}
+
+/**
+ * What materialize() needs to decrypt an encrypted message: the identities and the real filename,
+ * decrypted first (an identity that is no recipient is refused before a chunk is fetched).
+ * Undefined for a plain message, or when no identities were given.
+ */
+async function decryptionOf(info: MessageInfo, identities: AgeIdentities | undefined): Promise<{ identities: AgeIdentities; filename: string } | undefined> {
+  if (info.encryption === undefined || identities === undefined || identities.length === 0) return undefined;
+  if (info.encryption !== ENCRYPTION_AGE) {
+    throw new ProtocolError(`the message is encrypted with ${JSON.stringify(info.encryption)}; comms decrypts only age`, { code: 'ENCRYPTION_UNSUPPORTED' });
+  }
+  if (info.encryptedFilename === undefined) return { identities, filename: info.filename.replace(/\.age$/, '') || 'file' };
+  const raw = (await decryptBytes(info.encryptedFilename, identities)).toString('utf8');
+  const { name, problem } = receivedFilename(raw);
+  if (name === undefined) throw new ProtocolError(`the encrypted filename ${JSON.stringify(raw)} is refused: ${problem}`, { code: 'UNSAFE_FILENAME' });
+  return { identities, filename: name };
 }
 
 /** The candidates of the first `max` distinct message ids (--max counts messages, not copies). */

@@ -9,10 +9,11 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Repository } from '../oci/target.ts';
-import { ArtifactType, DEFAULT_CHUNK_BYTES, DEFAULT_TTL_SECONDS, MAX_TOTAL_BYTES } from '../protocol/constants.ts';
+import { ArtifactType, DEFAULT_CHUNK_BYTES, DEFAULT_TTL_SECONDS, ENCRYPTION_AGE, ExtensionAnnotation, MAX_TOTAL_BYTES } from '../protocol/constants.ts';
 import { effectiveChunkBytes } from '../protocol/sizes.ts';
 import { spoolFileChunk, writeChunks, type SpooledChunk } from '../protocol/chunk-writer.ts';
 import { totalChunks } from '../protocol/sizes.ts';
@@ -24,6 +25,7 @@ import { forEachLimit } from '../util/pool.ts';
 import { isPidAlive } from '../util/process.ts';
 import { UsageError } from '../errors.ts';
 import type { MessageSigner } from '../trust/signer.ts';
+import { encryptBytes, parseRecipient, startEncryption, type AgeRecipients } from '../trust/age.ts';
 import { pushBundle, type PushedBundle } from './bundle.ts';
 import { pushReferrer } from './referrers.ts';
 import { pushEmptyConfig } from './empty-config.ts';
@@ -58,7 +60,7 @@ export interface SendOptions {
   input: SendInput;
   sender?: string;
   compression?: Compression;
-  /** Compression level (gzip 1–9, zstd 1–19). */
+  /** Compression level (gzip 0–9, zstd 1–19). Default gzip 6 (0 when encrypting: ciphertext does not compress), zstd 3. */
   level?: number;
   chunkBytes?: number;
   parallel?: number;
@@ -71,6 +73,11 @@ export interface SendOptions {
   /** Extra (extension) annotations on the message manifest. */
   annotations?: Record<string, string>;
   signer?: MessageSigner;
+  /**
+   * age recipients (`age1…`): the payload is encrypted to them before it is chunked, the filename
+   * annotation is made opaque and the real name travels encrypted (SPEC.md, Encryption).
+   */
+  encryptTo?: AgeRecipients;
   signal?: AbortSignal;
   onProgress?: (p: SendProgress) => void;
   /** Folder for spooled layers (default: the OS temp folder). */
@@ -90,6 +97,8 @@ export interface SendResult {
   compression: Compression;
   descriptor: Descriptor;
   bundle?: PushedBundle;
+  /** True when the payload was encrypted (`encryptTo`); `bytes` then counts the encrypted payload. */
+  encrypted: boolean;
 }
 
 export function defaultSender(): string {
@@ -135,11 +144,14 @@ export async function send(options: SendOptions): Promise<SendResult> {
   const now = options.now ?? (() => new Date());
   const sender = options.sender ?? defaultSender();
 
-  const { source, filename, totalBytes } = await openInput(options.input);
+  const recipients = options.encryptTo?.map((r) => parseRecipient(r)) ?? [];
+  const messageId = options.messageId ?? randomUUID();
+  const opened = await openInput(options.input);
+  const encrypted = recipients.length > 0;
+  const { source, filename, totalBytes, extra } = encrypted ? await encryptInput(opened, recipients, messageId) : { ...opened, extra: {} };
   if (totalBytes !== undefined && totalBytes > MAX_TOTAL_BYTES) {
     throw new UsageError(`the input has ${totalBytes} bytes, more than the protocol's limit of ${MAX_TOTAL_BYTES}`);
   }
-  const messageId = options.messageId ?? randomUUID();
   const sessionId = options.sessionId ?? randomUUID();
   const createdAt = now();
   const spoolParent = options.spoolDir ?? os.tmpdir();
@@ -183,7 +195,9 @@ export async function send(options: SendOptions): Promise<SendResult> {
     }
   };
   try {
-    const chunkOptions = { chunkBytes, compression, level: options.level, spoolDir: spoolRoot, signal: options.signal, onRead };
+    // Ciphertext does not compress: gzip stores it (level 0) unless a level is asked for.
+    const level = options.level ?? (encrypted && compression === 'gzip' ? 0 : undefined);
+    const chunkOptions = { chunkBytes, compression, level, spoolDir: spoolRoot, signal: options.signal, onRead };
     if (source.file !== undefined) {
       // A file: each worker compresses its own chunk from the file's byte range and uploads it,
       // so compression runs on as many cores as --parallel allows, not one chunk at a time.
@@ -221,7 +235,7 @@ export async function send(options: SendOptions): Promise<SendResult> {
     chunkCount: layers.length,
     compression,
     messageId,
-    extra: options.annotations,
+    extra: { ...options.annotations, ...extra },
   });
   const built = buildManifest({ artifactType: ArtifactType.Message, layers, subject: options.subject, annotations });
   const tag = inboxTag({ recipient: options.recipient, date: createdAt, sessionId, messageId });
@@ -248,6 +262,7 @@ export async function send(options: SendOptions): Promise<SendResult> {
     chunksSkipped,
     compression,
     descriptor: built.descriptor,
+    encrypted,
   };
   if (bundle !== undefined) result.bundle = bundle;
   return result;
@@ -285,6 +300,27 @@ async function openInput(input: SendInput): Promise<OpenedInput> {
     return { source: { file: input.path, size: st.size }, filename: sanitizeFilename(input.filename ?? path.basename(input.path)), totalBytes: st.size };
   }
   return { source: { stream: input.stream }, filename: sanitizeFilename(input.filename), totalBytes: undefined };
+}
+
+/**
+ * The input as its age encryption: header and nonce, then the STREAM of the plaintext (read in
+ * order: one pass, memory bounded by the stream buffers). Its name becomes `<message id>.age`; the
+ * real one goes into an annotation, encrypted to the same recipients.
+ */
+async function encryptInput(input: OpenedInput, recipients: AgeRecipients, messageId: string): Promise<OpenedInput & { extra: Record<string, string> }> {
+  const enc = await startEncryption(recipients);
+  const plain = input.source.file !== undefined ? createReadStream(input.source.file, { highWaterMark: 1024 * 1024 }) : input.source.stream;
+  const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+  out.write(enc.prefix);
+  // pipeline() ends `out` after the final chunk and destroys every stream on a failure either way.
+  pipeline(plain, enc.stream, out).catch((err: unknown) => out.destroy(err as Error));
+  const name = await encryptBytes(Buffer.from(input.filename, 'utf8'), recipients);
+  return {
+    source: { stream: out },
+    filename: `${messageId}.age`,
+    totalBytes: input.totalBytes === undefined ? undefined : enc.encryptedSize(input.totalBytes),
+    extra: { [ExtensionAnnotation.Encryption]: ENCRYPTION_AGE, [ExtensionAnnotation.EncryptedFilename]: name.toString('base64') },
+  };
 }
 
 function checkPositiveInt(name: string, v: number): void {

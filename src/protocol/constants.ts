@@ -62,8 +62,17 @@ export const ExtensionAnnotation = {
   ReplyTo: 'dockercomms.reply.to',
   /** The message id (UUID) of the first message of a conversation; replies carry it on. */
   ThreadId: 'dockercomms.thread.id',
+  /** `age`: the payload is an age file (age-encryption.org/v1) encrypted to the recipient's keys. */
+  Encryption: 'dockercomms.encryption',
+  /** With Encryption: base64 of an age file holding the real filename (UTF-8), to the same recipients. */
+  EncryptedFilename: 'dockercomms.encryption.filename',
 } as const;
 export type ExtensionAnnotation = (typeof ExtensionAnnotation)[keyof typeof ExtensionAnnotation];
+
+/** The one value of ExtensionAnnotation.Encryption comms writes and decrypts. */
+export const ENCRYPTION_AGE = 'age';
+/** Longest ExtensionAnnotation.EncryptedFilename accepted (base64 characters): a filename's age file with ~100 recipients. */
+export const MAX_ENCRYPTED_FILENAME_CHARS = 64 * 1024;
 
 export const ReceiptStatus = { Accepted: 'accepted', Rejected: 'rejected' } as const;
 export type ReceiptStatus = (typeof ReceiptStatus)[keyof typeof ReceiptStatus];

@@ -16,6 +16,7 @@ import {
   BundleMediaType,
   ExtensionAnnotation,
   MAX_CHUNKS,
+  MAX_ENCRYPTED_FILENAME_CHARS,
   MAX_TOTAL_BYTES,
   chunkMediaTypeFor,
   type Compression,
@@ -77,6 +78,12 @@ export interface MessageInfo extends EnvelopeInfo {
   replyTo?: string;
   /** comms extension: the conversation's id. */
   threadId?: string;
+  /**
+   * comms extension: how the payload is encrypted (`age`); `filename` is then an opaque name and
+   * `encryptedFilename` the real one, encrypted (an age file's bytes).
+   */
+  encryption?: string;
+  encryptedFilename?: Uint8Array;
 }
 
 export interface ReceiptInfo extends EnvelopeInfo {
@@ -400,6 +407,17 @@ export function parseMessageManifest(bytes: Uint8Array, options: MessageParseOpt
   if (threadId !== undefined) {
     if (!isUuid(threadId)) throw a.invalid(ExtensionAnnotation.ThreadId, 'is not a UUID');
     info.threadId = threadId;
+  }
+  const encryption = a.optional(ExtensionAnnotation.Encryption);
+  if (encryption !== undefined) {
+    info.encryption = encryption;
+    const name = a.optional(ExtensionAnnotation.EncryptedFilename);
+    if (name !== undefined) {
+      if (name.length > MAX_ENCRYPTED_FILENAME_CHARS || !/^[A-Za-z0-9+/]*={0,2}$/.test(name) || name.length % 4 !== 0) {
+        throw a.invalid(ExtensionAnnotation.EncryptedFilename, `is not base64 of at most ${MAX_ENCRYPTED_FILENAME_CHARS} characters`);
+      }
+      info.encryptedFilename = Buffer.from(name, 'base64');
+    }
   }
   return info;
 }

@@ -3,7 +3,7 @@ export type { MessageSigner, SignedBundle } from './signer.ts';
 export { KeyError, SigningError } from './errors.ts';
 export { keyIdOf } from './key-id.ts';
 export { createKeySigner, loadKeySigner, type KeySigner, type KeySignerOptions } from './key-signer.ts';
-export { generateKeyPair, type GenerateKeyPairOptions } from './keygen.ts';
+export { generateAgeIdentityFile, generateKeyPair, type GenerateKeyPairOptions } from './keygen.ts';
 export {
   createKeylessSigner,
   DEFAULT_FULCIO_URL,

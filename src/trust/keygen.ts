@@ -13,6 +13,7 @@ import { resolve } from 'node:path';
 import { UsageError } from '../errors.ts';
 import { KeyError } from './errors.ts';
 import { keyIdOf } from './key-id.ts';
+import { generateAgeIdentity } from './age.ts';
 
 export interface GenerateKeyPairOptions {
   privateKeyPath: string;
@@ -52,6 +53,26 @@ export async function generateKeyPair(options: GenerateKeyPairOptions): Promise<
     throw err;
   }
   return { keyId: keyIdOf(publicKey) };
+}
+
+/**
+ * Writes a new age X25519 identity to `path` (mode 0600, never overwriting) in age-keygen's
+ * format — `# created:`, `# public key: age1…`, the `AGE-SECRET-KEY-1…` line — so `age -d -i` and
+ * `comms recv --identity` both read it. Returns the recipient others encrypt to.
+ */
+export async function generateAgeIdentityFile(path: string, now: Date = new Date()): Promise<{ recipient: string }> {
+  const { identity, recipient } = await generateAgeIdentity();
+  const text = `# created: ${now.toISOString().replace(/\.\d{3}Z$/, 'Z')}\n# public key: ${recipient}\n${identity}\n`;
+  const file = await create(path, 0o600);
+  try {
+    await fill(file, text, 0o600);
+    await file.close();
+  } catch (err) {
+    await file.close().catch(() => {});
+    await unlink(path).catch(() => {});
+    throw err;
+  }
+  return { recipient };
 }
 
 async function create(path: string, mode: number): Promise<FileHandle> {

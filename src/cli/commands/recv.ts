@@ -8,6 +8,7 @@ import { parseDuration, parsePositiveInt, parseSince } from '../parse.ts';
 import { watch } from '../../comms/watch.ts';
 import type { ConflictPolicy } from '../../comms/materialize.ts';
 import { checkOutDir } from '../../comms/out-dir.ts';
+import { loadIdentityFiles, parseIdentitiesText, type AgeIdentities } from '../../trust/age.ts';
 
 export interface RecvArgs extends GlobalArgs, VerifyArgs, SignArgs {
   repo: string;
@@ -22,6 +23,7 @@ export interface RecvArgs extends GlobalArgs, VerifyArgs, SignArgs {
   watch: boolean;
   interval: string;
   'state-file'?: string;
+  identity?: string[];
 }
 
 export function recvBuilder(y: Argv) {
@@ -37,6 +39,13 @@ export function recvBuilder(y: Argv) {
     .option('watch', { type: 'boolean', default: false, describe: 'Keep receiving as messages arrive, until Ctrl-C' })
     .option('interval', { type: 'string', default: '5s', describe: 'With --watch: time between polls (e.g. 5s, 1m)' })
     .option('state-file', { type: 'string', describe: 'With --watch: where delivered messages are recorded (default <out>/.comms-watch.json)' })
+    .option('identity', {
+      type: 'string',
+      array: true,
+      requiresArg: true,
+      alias: 'i',
+      describe: 'Decrypt encrypted messages with the age identities in this file (as age-keygen writes it); repeatable. Also COMMS_AGE_IDENTITY (the key itself) and COMMS_AGE_IDENTITY_FILE',
+    })
     .option('key', { type: 'string', describe: 'Sign receipts with this key (with --write-receipt)' })
     .option('sign', { type: 'boolean', default: true, hidden: true })
     .option('fulcio-url', { type: 'string', hidden: true })
@@ -51,6 +60,7 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
   parsePositiveInt('--parallel', args.parallel);
   if (args.max !== undefined) parsePositiveInt('--max', args.max);
   const intervalMs = args.watch ? parseDuration('--interval', args.interval) : 0;
+  const identities = await resolveIdentities(args.identity);
   const policy = await resolvePolicy(args);
   if (policy === false) out.note('--no-verify: signatures are NOT checked; anyone who can push to this repository can impersonate a sender');
   // Receipts are signed when a signer is at hand; an unsigned receipt is still a receipt.
@@ -70,6 +80,7 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
     max: args.watch ? undefined : args.max,
     writeReceipt: args['write-receipt'],
     signer,
+    identities,
     onConflict: (args.clobber ? 'suffix' : 'fail') as ConflictPolicy,
     parallel: args.parallel,
     signal,
@@ -115,12 +126,28 @@ function reportMessage(m: ReceivedMessage, out: Output): void {
     bytes: m.bytes,
     sender: m.sender,
     createdAt: m.createdAt,
+    encrypted: m.encrypted,
+    decrypted: m.decrypted,
     verified: m.verified === null ? null : { kind: m.verified.kind, identity: m.verified.identity, issuer: m.verified.issuer },
   };
   if (m.receipt) json['receipt'] = { digest: m.receipt.digest, tag: m.receipt.tag, status: m.receipt.status };
   if (m.receiptError) json['receiptError'] = errorJson(m.receiptError);
   const who = m.verified ? `${m.sender}, verified as ${m.verified.identity}` : `${m.sender}, unverified`;
-  out.result(json, `received ${m.path} (${formatBytes(m.bytes)}) from ${who}`);
+  const how = m.decrypted ? ', decrypted' : m.encrypted ? ', still encrypted (an age file: give --identity to decrypt)' : '';
+  out.result(json, `received ${m.path} (${formatBytes(m.bytes)}) from ${who}${how}`);
+}
+
+/**
+ * The age identities of --identity files, COMMS_AGE_IDENTITY (identity lines themselves, for CI
+ * secrets) and COMMS_AGE_IDENTITY_FILE (a path); undefined when none is given.
+ */
+export async function resolveIdentities(files: readonly string[] | undefined, env: NodeJS.ProcessEnv = process.env): Promise<AgeIdentities | undefined> {
+  const out: string[] = [...(await loadIdentityFiles(files ?? []))];
+  const fromEnv = env['COMMS_AGE_IDENTITY'];
+  if (fromEnv !== undefined && fromEnv.trim() !== '') out.push(...parseIdentitiesText(fromEnv, 'COMMS_AGE_IDENTITY'));
+  const fileFromEnv = env['COMMS_AGE_IDENTITY_FILE'];
+  if (fileFromEnv !== undefined && fileFromEnv !== '') out.push(...(await loadIdentityFiles([fileFromEnv])));
+  return out.length === 0 ? undefined : [...new Set(out)];
 }
 
 function reportFailure(f: ReceiveFailure, out: Output): number {

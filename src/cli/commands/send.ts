@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { checkSendOptions, send, type SendInput, type SendOptions } from '../../comms/send.ts';
 import { UsageError } from '../../errors.ts';
+import { resolveRecipients } from '../../trust/age.ts';
 import { openRepo, resolveSigner, withGlobalOptions, withSignOptions, type GlobalArgs, type SignArgs } from '../common.ts';
 import type { Output } from '../output.ts';
 import { createTransferProgress, formatBytes } from '../progress.ts';
@@ -20,6 +21,7 @@ export interface MessageArgs extends GlobalArgs, SignArgs {
   parallel: number;
   'ttl-seconds': number;
   session?: string;
+  'encrypt-to'?: string[];
 }
 
 export interface SendArgs extends MessageArgs {
@@ -38,7 +40,13 @@ export function withMessageOptions<T>(y: Argv<T>) {
     .option('chunk-bytes', { type: 'string', default: '104857600', describe: 'Chunk size in bytes (suffixes KiB, MiB, GiB accepted)' })
     .option('parallel', { type: 'number', default: 4, describe: 'Chunks compressed and uploaded at once' })
     .option('ttl-seconds', { type: 'number', default: 604800, describe: 'How long the message should live (recorded for clean-up)' })
-    .option('session', { type: 'string', describe: 'Session UUID (default: a new one per run)' });
+    .option('session', { type: 'string', describe: 'Session UUID (default: a new one per run)' })
+    .option('encrypt-to', {
+      type: 'string',
+      array: true,
+      requiresArg: true,
+      describe: 'Encrypt to this age recipient (age1…) or every recipient in this file (as age -R reads it); repeatable',
+    });
 }
 
 export function sendBuilder(y: Argv) {
@@ -46,7 +54,8 @@ export function sendBuilder(y: Argv) {
     .option('recipient', { type: 'string', demandOption: true, alias: 'to', describe: 'Who the message is for' })
     .example('$0 send report.pdf --repo ghcr.io/acme/mailbox --to bob --key me.key', 'send a file, signed with a local key')
     .example('$0 send --message "deploy 1.4.2 ok" --repo ghcr.io/acme/ci --to ops', 'in CI: signed keylessly with the job\'s OIDC identity')
-    .example('tar c dir | $0 send - --filename dir.tar --repo oci:./mailbox --to bob --no-sign', 'stdin into a folder mailbox, unsigned on purpose');
+    .example('tar c dir | $0 send - --filename dir.tar --repo oci:./mailbox --to bob --no-sign', 'stdin into a folder mailbox, unsigned on purpose')
+    .example('$0 send secret.pdf --repo ghcr.io/acme/mailbox --to bob --key me.key --encrypt-to age1…', 'encrypted to bob\'s age key: the registry holds only ciphertext');
 }
 
 /**
@@ -68,6 +77,8 @@ export async function prepareMessage(args: MessageArgs, recipient: string | unde
   };
   checkSendOptions({ ...options, recipient });
   if ('path' in input) await checkRegularFile(input.path);
+  const encryptTo = args['encrypt-to'];
+  if (encryptTo !== undefined) options.encryptTo = await resolveRecipients(encryptTo);
   const signer = await resolveSigner(args);
   if (!signer) out.note(`--no-sign: this ${what} is NOT signed; recipients that verify (the default) will refuse it`);
   return { ...options, signer };
@@ -95,9 +106,10 @@ export async function runSend(args: SendArgs, out: Output, signal: AbortSignal):
     chunksSkipped: result.chunksSkipped,
     compression: result.compression,
     signed: result.bundle !== undefined,
+    encrypted: result.encrypted,
   };
   if (result.bundle) json['bundle'] = { digest: result.bundle.digest, tag: result.bundle.tag };
-  out.result(json, `sent ${formatBytes(result.bytes)} in ${result.chunks} chunk(s) to ${args.recipient}: ${result.repository}:${result.tag}@${result.digest}${result.bundle ? ' (signed)' : ''}`);
+  out.result(json, `sent ${formatBytes(result.bytes)} in ${result.chunks} chunk(s) to ${args.recipient}: ${result.repository}:${result.tag}@${result.digest}${result.bundle ? ' (signed)' : ''}${result.encrypted ? ' (encrypted)' : ''}`);
   return 0;
 }
 
