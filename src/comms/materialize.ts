@@ -193,10 +193,10 @@ export async function materialize(repo: Repository, info: MessageInfo, options: 
  * synced; returns its stat.
  */
 async function decryptFile(from: string, to: string, identities: AgeIdentities, signal: AbortSignal | undefined): Promise<Stats> {
-  const fh = await open(to, 'wx', 0o600);
+  const out = createWriteStream(to, { flags: 'wx', mode: 0o600 });
+  await pipeline(createReadStream(from, { highWaterMark: 1024 * 1024 }), createDecryptStream(identities), out, signal === undefined ? {} : { signal });
+  const fh = await open(to, 'r+');
   try {
-    const out = fh.createWriteStream({ autoClose: false });
-    await pipeline(createReadStream(from, { highWaterMark: 1024 * 1024 }), createDecryptStream(identities), out, signal === undefined ? {} : { signal });
     await fh.chmod(0o666 & ~process.umask());
     await fh.sync();
     return await fh.stat();

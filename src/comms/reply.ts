@@ -8,6 +8,8 @@ import { parseDigest } from '../oci/digest.ts';
 import { ExtensionAnnotation } from '../protocol/constants.ts';
 import { parseMessageManifest } from '../protocol/validate.ts';
 import { send, type SendOptions, type SendResult } from './send.ts';
+import { UsageError } from '../errors.ts';
+import { ageRecipientsFor } from '../trust/age.ts';
 
 export interface ReplyOptions extends Omit<SendOptions, 'recipient' | 'subject'> {
   /** Digest of the message being answered. */
@@ -33,6 +35,15 @@ export async function reply(options: ReplyOptions): Promise<ReplyResult> {
     // A conversation keeps the id of its first message; a reply to a v1.0 message starts one.
     [ExtensionAnnotation.ThreadId]: info.threadId ?? info.messageId,
   };
-  const result = await send({ ...options, recipient, subject, annotations });
+  // A reply to an encrypted message is encrypted too, to the recipient's keys in the trust file,
+  // unless recipients are given or `encrypt: false` asks for a reply in clear.
+  let encrypt = options.encrypt;
+  if (encrypt === undefined && info.encryption !== undefined && (options.encryptTo?.length ?? 0) === 0) {
+    if (options.trust === undefined || ageRecipientsFor(options.trust, recipient).length === 0) {
+      throw new UsageError(`${options.to} is encrypted and no age recipient of ${JSON.stringify(recipient)} is known: bind one in the trust file (comms trust add ${recipient} age1…), give --encrypt-to, or --no-encrypt to reply in clear`, { code: 'NO_AGE_RECIPIENT' });
+    }
+    encrypt = true;
+  }
+  const result = await send({ ...options, recipient, subject, annotations, encrypt });
   return { ...result, inReplyTo: options.to, recipient };
 }

@@ -25,7 +25,8 @@ import { forEachLimit } from '../util/pool.ts';
 import { isPidAlive } from '../util/process.ts';
 import { UsageError } from '../errors.ts';
 import type { MessageSigner } from '../trust/signer.ts';
-import { encryptBytes, parseRecipient, startEncryption, type AgeRecipients } from '../trust/age.ts';
+import { ageRecipientsFor, encryptBytes, parseRecipient, startEncryption, type AgeRecipients } from '../trust/age.ts';
+import type { TrustFile } from '../trust/trust-file.ts';
 import { pushBundle, type PushedBundle } from './bundle.ts';
 import { pushReferrer } from './referrers.ts';
 import { pushEmptyConfig } from './empty-config.ts';
@@ -78,6 +79,12 @@ export interface SendOptions {
    * annotation is made opaque and the real name travels encrypted (SPEC.md, Encryption).
    */
   encryptTo?: AgeRecipients;
+  /**
+   * Encrypt to the age recipients `trust` binds to `recipient` (besides any `encryptTo`); refused
+   * (UsageError `NO_AGE_RECIPIENT`) when it binds none.
+   */
+  encrypt?: boolean;
+  trust?: TrustFile;
   signal?: AbortSignal;
   onProgress?: (p: SendProgress) => void;
   /** Folder for spooled layers (default: the OS temp folder). */
@@ -144,7 +151,7 @@ export async function send(options: SendOptions): Promise<SendResult> {
   const now = options.now ?? (() => new Date());
   const sender = options.sender ?? defaultSender();
 
-  const recipients = options.encryptTo?.map((r) => parseRecipient(r)) ?? [];
+  const recipients = [...new Set([...(options.encryptTo?.map((r) => parseRecipient(r)) ?? []), ...trustedRecipients(options)])];
   const messageId = options.messageId ?? randomUUID();
   const opened = await openInput(options.input);
   const encrypted = recipients.length > 0;
@@ -300,6 +307,17 @@ async function openInput(input: SendInput): Promise<OpenedInput> {
     return { source: { file: input.path, size: st.size }, filename: sanitizeFilename(input.filename ?? path.basename(input.path)), totalBytes: st.size };
   }
   return { source: { stream: input.stream }, filename: sanitizeFilename(input.filename), totalBytes: undefined };
+}
+
+/** With `encrypt`: the recipient's age recipients from the trust file, which must name some. */
+export function trustedRecipients(options: Pick<SendOptions, 'encrypt' | 'trust' | 'recipient'>): string[] {
+  if (options.encrypt !== true) return [];
+  const found = options.trust === undefined ? [] : ageRecipientsFor(options.trust, options.recipient);
+  if (found.length === 0) {
+    const where = options.trust?.path ?? 'no trust file';
+    throw new UsageError(`cannot encrypt to ${JSON.stringify(options.recipient)}: ${where} binds no age recipient to it; add one (comms trust add ${options.recipient} age1…) or give --encrypt-to`, { code: 'NO_AGE_RECIPIENT' });
+  }
+  return found;
 }
 
 /**

@@ -12,6 +12,7 @@ import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient, type
 import { UsageError } from '../errors.ts';
 import { PAYLOAD_NONCE_BYTES, StreamEncrypter, StreamOpener, payloadKey, streamPlaintextSize, streamSize } from './age-stream.ts';
 import { DecryptionError, KeyError } from './errors.ts';
+import type { TrustFile } from './trust-file.ts';
 
 /** The first line of every age file. */
 export const AGE_MAGIC = 'age-encryption.org/v1\n';
@@ -101,6 +102,11 @@ async function readKeyFile(p: string, what: string, code: 'AGE_RECIPIENT_INVALID
     const message = `cannot read ${what} ${p}: ${(cause as NodeJS.ErrnoException).code ?? 'error'}`;
     throw code === 'AGE_RECIPIENT_INVALID' ? new UsageError(message, { code, cause }) : new KeyError(message, { code, cause });
   }
+}
+
+/** The age recipients a trust file binds to `identity` (its `identity age1…` lines). */
+export function ageRecipientsFor(trust: TrustFile, identity: string): string[] {
+  return [...new Set(trust.entriesFor(identity).flatMap((e) => (e.kind === 'age' ? [e.recipient] : [])))];
 }
 
 /** A new X25519 identity, with its recipient, as age-keygen makes them. */

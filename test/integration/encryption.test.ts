@@ -220,5 +220,59 @@ describe('encrypted messages', { skip: have ? false : skipMessage(...TOOLS) }, (
     assert.deepEqual(await listAll(out), []);
     assert.deepEqual((await listAll(path.join(work.path, 'tmp'))).filter((p) => p.endsWith('.part')), []);
   });
-});
 
+  it('send --to bob --encrypt finds bob\'s age recipient in the trust file; with none bound it is refused (exit 4) and nothing is pushed', async () => {
+    const trust = path.join(work.path, 'trust');
+    await writeFile(trust, `# who is who\nbob ${bobRecipient}\nalice ${TEST_PUB}\n`);
+    const plain = randomBytes(70_000);
+    const file = path.join(work.path, 'via-trust.bin');
+    await writeFile(file, plain);
+    const sent = await sendEncrypted('enc/trust', 'bob', file, [], ['--encrypt', '--trust', trust]);
+    assert.equal(sent['encrypted'], true);
+    const out = await freshOut();
+    const r = await cli(recvArgs('enc/trust', 'bob', out, ['--identity', bobKey]));
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await readFile(path.join(out, 'via-trust.bin')), plain);
+
+    const refused = await cli(['send', file, '--repo', `${registry.host}/enc/trust-none`, '--plain-http', '--to', 'carol', '--key', TEST_KEY, '--encrypt', '--trust', trust, '--json']);
+    assert.equal(refused.code, 4, refused.stderr);
+    assert.match(refused.stderr, /NO_AGE_RECIPIENT/);
+    const tags = await fetch(`${registry.url}/v2/enc/trust-none/tags/list`);
+    assert.equal(tags.status, 404, 'nothing was pushed');
+  });
+
+  it('a reply to an encrypted message is encrypted to the original sender\'s key from the trust file; unknown key: refused unless --no-encrypt', async () => {
+    // alice's age identity: made by age-keygen, bound to her in bob's trust file.
+    const aliceKey = path.join(work.path, 'alice-age.txt');
+    await run('age-keygen', ['-o', aliceKey]);
+    const aliceRecipient = (await run('age-keygen', ['-y', aliceKey])).stdout.trim();
+    const file = path.join(work.path, 'question.txt');
+    await writeFile(file, 'can you review the merger plans?');
+    const sent = await sendEncrypted('enc/reply', 'bob', file, [bobRecipient], ['--sender', 'alice']);
+    const answer = path.join(work.path, 'answer.txt');
+    await writeFile(answer, 'yes, tomorrow');
+    const replyArgs = (extra: string[]) => ['reply', answer, '--repo', `${registry.host}/enc/reply`, '--plain-http', '--to', String(sent['digest']), '--key', TEST_KEY, '--sender', 'bob', '--json', ...extra];
+
+    const emptyTrust = path.join(work.path, 'empty-trust');
+    await writeFile(emptyTrust, '# nobody\n');
+    const unknown = await cli(replyArgs(['--trust', emptyTrust]));
+    assert.equal(unknown.code, 4, unknown.stderr);
+    assert.match(unknown.stderr, /NO_AGE_RECIPIENT/);
+
+    const trust = path.join(work.path, 'bob-trust');
+    await writeFile(trust, `alice ${aliceRecipient}\n`);
+    const replied = await cli(replyArgs(['--trust', trust]));
+    assert.equal(replied.code, 0, replied.stderr);
+    assert.equal(lastJson(replied)['encrypted'], true);
+    const out = await freshOut();
+    const r = await cli(recvArgs('enc/reply', 'alice', out, ['--identity', aliceKey]));
+    assert.equal(r.code, 0, r.stderr);
+    const got = lastJson(r);
+    assert.equal(got['decrypted'], true);
+    assert.equal(await readFile(path.join(out, 'answer.txt'), 'utf8'), 'yes, tomorrow');
+
+    const clear = await cli(replyArgs(['--trust', emptyTrust, '--no-encrypt']));
+    assert.equal(clear.code, 0, clear.stderr);
+    assert.equal(lastJson(clear)['encrypted'], false);
+  });
+});

@@ -33,8 +33,8 @@ export async function runReply(args: ReplyArgs, out: Output, signal: AbortSignal
   });
   progress.finish();
   out.result(
-    { digest: r.digest, tag: r.tag, inReplyTo: r.inReplyTo, recipient: r.recipient, bytes: r.bytes, chunks: r.chunks, signed: r.bundle !== undefined },
-    `replied to ${r.inReplyTo} (for ${r.recipient}): ${r.repository}:${r.tag}@${r.digest}`,
+    { digest: r.digest, tag: r.tag, inReplyTo: r.inReplyTo, recipient: r.recipient, bytes: r.bytes, chunks: r.chunks, signed: r.bundle !== undefined, encrypted: r.encrypted },
+    `replied to ${r.inReplyTo} (for ${r.recipient}): ${r.repository}:${r.tag}@${r.digest}${r.encrypted ? ' (encrypted)' : ''}`,
   );
   return 0;
 }

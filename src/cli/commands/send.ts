@@ -1,9 +1,9 @@
 import { stat } from 'node:fs/promises';
 import type { Argv } from 'yargs';
-import { checkSendOptions, send, type SendInput, type SendOptions } from '../../comms/send.ts';
+import { checkSendOptions, send, trustedRecipients, type SendInput, type SendOptions } from '../../comms/send.ts';
 import { UsageError } from '../../errors.ts';
 import { resolveRecipients } from '../../trust/age.ts';
-import { openRepo, resolveSigner, withGlobalOptions, withSignOptions, type GlobalArgs, type SignArgs } from '../common.ts';
+import { openRepo, resolveSigner, resolveTrustFile, withGlobalOptions, withSignOptions, type GlobalArgs, type SignArgs } from '../common.ts';
 import type { Output } from '../output.ts';
 import { createTransferProgress, formatBytes } from '../progress.ts';
 import { parsePositiveInt, parseSize } from '../parse.ts';
@@ -22,6 +22,9 @@ export interface MessageArgs extends GlobalArgs, SignArgs {
   'ttl-seconds': number;
   session?: string;
   'encrypt-to'?: string[];
+  /** Unset: only replies to encrypted messages are encrypted (see comms/reply.ts); --no-encrypt sets false. */
+  encrypt?: boolean;
+  trust?: string;
 }
 
 export interface SendArgs extends MessageArgs {
@@ -46,7 +49,12 @@ export function withMessageOptions<T>(y: Argv<T>) {
       array: true,
       requiresArg: true,
       describe: 'Encrypt to this age recipient (age1…) or every recipient in this file (as age -R reads it); repeatable',
-    });
+    })
+    .option('encrypt', {
+      type: 'boolean',
+      describe: 'Encrypt to the age recipients the trust file binds to the recipient (a reply to an encrypted message does so by default; --no-encrypt replies in clear)',
+    })
+    .option('trust', { type: 'string', describe: 'Trust file for --encrypt (default: COMMS_TRUST, else ~/.config/comms/trust when present)' });
 }
 
 export function sendBuilder(y: Argv) {
@@ -79,6 +87,13 @@ export async function prepareMessage(args: MessageArgs, recipient: string | unde
   if ('path' in input) await checkRegularFile(input.path);
   const encryptTo = args['encrypt-to'];
   if (encryptTo !== undefined) options.encryptTo = await resolveRecipients(encryptTo);
+  // The trust file is read only when it may name keys: --encrypt, or a reply (which follows an encrypted original).
+  if (args.encrypt !== undefined) options.encrypt = args.encrypt;
+  if (args.encrypt === true || (args.encrypt === undefined && what === 'reply')) {
+    const trust = await resolveTrustFile(args);
+    if (trust !== undefined) options.trust = trust;
+  }
+  if (recipient !== undefined) trustedRecipients({ ...options, recipient });
   const signer = await resolveSigner(args);
   if (!signer) out.note(`--no-sign: this ${what} is NOT signed; recipients that verify (the default) will refuse it`);
   return { ...options, signer };
