@@ -14,6 +14,9 @@ import { findTrustFile, type TrustFile } from '../trust/trust-file.ts';
 import { parseTrustedKey } from '../trust/public-key.ts';
 import type { TrustPolicy } from '../trust/verify.ts';
 import { UsageError } from '../errors.ts';
+import { prepareAuditDir } from '../comms/audit.ts';
+import type { OnStep } from '../comms/steps.ts';
+import type { Output } from './output.ts';
 
 export interface GlobalArgs {
   json: boolean;
@@ -205,4 +208,35 @@ export async function resolvePolicy(args: VerifyArgs, env: NodeJS.ProcessEnv = p
   if (args['certificate-oidc-issuer'] !== undefined) policy.certificateOidcIssuer = args['certificate-oidc-issuer'];
   if (keyless || trusted.some((e) => e.kind === 'keyless')) policy.trustedRoot = await loadTrustedRoot({ path: args['trusted-root'] });
   return policy;
+}
+
+export interface AuditArgs {
+  'receipt-dir'?: string;
+}
+
+export function withAuditOptions<T>(y: Argv<T>) {
+  return y
+    .option('receipt-dir', { type: 'string', describe: 'Write an audit receipt (one JSON file) for this operation into DIR (else $COMMS_RECEIPT_DIR)' })
+    .group(['receipt-dir'], 'Audit:');
+}
+
+/**
+ * The audit folder (--receipt-dir, else COMMS_RECEIPT_DIR), checked and created now, before the
+ * mailbox is opened, so a bad one stops the command before anything is pushed.
+ */
+export async function auditOptions(args: AuditArgs, env: NodeJS.ProcessEnv = process.env): Promise<{ auditDir?: string }> {
+  const dir = args['receipt-dir'] ?? (env['COMMS_RECEIPT_DIR'] || undefined);
+  if (dir === undefined) return {};
+  return { auditDir: await prepareAuditDir(dir) };
+}
+
+/** With --verbose, each stage of the operation as it starts and ends, on stderr. */
+export function stepOptions(out: Output): { onStep?: OnStep } {
+  if (!out.verbose) return {};
+  return {
+    onStep: (step, state, info) => {
+      const about = [info?.chunk !== undefined ? `chunk ${info.chunk}` : undefined, info?.digest, info?.tag, info?.path].filter((x) => x !== undefined);
+      out.debug(`${step} ${state}${about.length > 0 ? `: ${about.join(' ')}` : ''}`);
+    },
+  };
 }

@@ -13,6 +13,8 @@ import { parseMessageManifest } from '../protocol/validate.ts';
 import type { MessageSigner } from '../trust/signer.ts';
 import { UsageError } from '../errors.ts';
 import { pushBundle, type PushedBundle } from './bundle.ts';
+import { AUDIT_SCHEMA, clientInfo, prepareAuditDir, writeAuditReceipt } from './audit.ts';
+import { runStep, type OnStep } from './steps.ts';
 import { pushReferrer } from './referrers.ts';
 import { defaultSender } from './send.ts';
 import { pushEmptyConfig } from './empty-config.ts';
@@ -37,6 +39,10 @@ export interface AckOptions extends OperationOptions {
   message?: { descriptor: Descriptor; bytes: Uint8Array };
   /** Counts tag-schema writes (tests and --verbose). */
   onIndexWrite?: (attempt: number) => void;
+  /** Called as each stage starts and ends: push-manifest, index, tag, sign, push-bundle, write-receipt. */
+  onStep?: OnStep;
+  /** Write an audit receipt (a JSON file) for this receipt push into this folder (see audit.ts). */
+  auditDir?: string;
 }
 
 export interface AckResult {
@@ -51,7 +57,11 @@ export interface AckResult {
 }
 
 export async function ack(options: AckOptions): Promise<AckResult> {
+  const startedAt = new Date();
   const repo = options.repository;
+  const onStep = options.onStep;
+  // A bad audit folder is refused before anything is pushed.
+  if (options.auditDir !== undefined) await prepareAuditDir(options.auditDir);
   parseDigest(options.forDigest);
   if (options.status !== 'accepted' && options.status !== 'rejected') {
     throw new UsageError(`status must be accepted or rejected, got ${String(options.status)}`, { option: 'status' });
@@ -82,7 +92,12 @@ export async function ack(options: AckOptions): Promise<AckResult> {
   await pushEmptyConfig(repo, { signal: options.signal });
   const built = buildManifest({ artifactType: ArtifactType.Receipt, layers: [], subject, annotations });
   const tag = receiptTag(options.forDigest, createdAt);
-  const pushed = await pushReferrer(repo, built.descriptor, built.bytes, subject, tag, { signal: options.signal, onIndexWrite: options.onIndexWrite });
+  // The receipt goes in under its tag in one PUT; the index step makes it a listed referrer.
+  const pushed = await runStep(onStep, 'push-manifest', { digest: built.descriptor.digest, tag }, () =>
+    runStep(onStep, 'index', { digest: built.descriptor.digest }, () =>
+      pushReferrer(repo, built.descriptor, built.bytes, subject, tag, { signal: options.signal, onIndexWrite: options.onIndexWrite }),
+    ),
+  );
   const result: AckResult = {
     digest: built.descriptor.digest,
     tag,
@@ -93,7 +108,27 @@ export async function ack(options: AckOptions): Promise<AckResult> {
     descriptor: { ...built.descriptor, artifactType: ArtifactType.Receipt, annotations },
   };
   if (options.signer !== undefined) {
-    result.bundle = await pushBundle(repo, built.descriptor, built.bytes, options.signer, { signal: options.signal, now: createdAt });
+    result.bundle = await pushBundle(repo, built.descriptor, built.bytes, options.signer, { signal: options.signal, now: createdAt, ...(onStep === undefined ? {} : { onStep }) });
+  }
+  if (options.auditDir !== undefined) {
+    const finishedAt = new Date();
+    await writeAuditReceipt(options.auditDir, {
+      schema: AUDIT_SCHEMA,
+      operation: 'ack',
+      repository: repo.name,
+      digest: result.digest,
+      reference: `${repo.name}@${result.digest}`,
+      tag,
+      mediaType: built.descriptor.mediaType,
+      artifactType: ArtifactType.Receipt,
+      subject: options.forDigest,
+      sizes: { manifest: built.descriptor.size },
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      durationMs: finishedAt.getTime() - startedAt.getTime(),
+      signer: result.bundle === undefined ? null : { ...result.bundle.signedBy, bundleDigest: result.bundle.digest },
+      client: clientInfo(),
+    }, onStep);
   }
   return result;
 }

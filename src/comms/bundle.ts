@@ -10,7 +10,9 @@ import type { OperationOptions, Repository } from '../oci/target.ts';
 import { ArtifactType } from '../protocol/constants.ts';
 import { bundleManifest } from '../protocol/manifest.ts';
 import { bundleTag } from '../protocol/tags.ts';
-import type { MessageSigner } from '../trust/signer.ts';
+import type { MessageSigner, SignedBundle } from '../trust/signer.ts';
+import { report, runStep, type OnStep } from './steps.ts';
+import { signerIdentityOf, type SignerIdentity } from '../trust/signer-identity.ts';
 import { pushReferrer } from './referrers.ts';
 import { pushEmptyConfig } from './empty-config.ts';
 
@@ -19,6 +21,8 @@ export interface PushedBundle {
   tag: string;
   descriptor: Descriptor;
   signer: MessageSigner['kind'];
+  /** Who signed: the key id, or the keyless certificate's identity. */
+  signedBy: SignerIdentity;
 }
 
 /** Signs `subjectBytes` (the manifest whose descriptor is `subject`) and pushes the bundle artifact. */
@@ -27,14 +31,25 @@ export async function pushBundle(
   subject: Descriptor,
   subjectBytes: Uint8Array,
   signer: MessageSigner,
-  options: OperationOptions & { now?: Date } = {},
+  options: OperationOptions & { now?: Date; onStep?: OnStep } = {},
 ): Promise<PushedBundle> {
-  const signed = await signer.sign(subjectBytes, { signal: options.signal });
+  const signed = await runStep(options.onStep, 'sign', { digest: subject.digest }, () => signer.sign(subjectBytes, { signal: options.signal }));
+  report(options.onStep, 'push-bundle', 'started', { digest: subject.digest });
+  try {
+    return await pushSigned(repo, subject, signer, signed, options);
+  } catch (err) {
+    report(options.onStep, 'push-bundle', 'failed', { digest: subject.digest });
+    throw err;
+  }
+}
+
+async function pushSigned(repo: Repository, subject: Descriptor, signer: MessageSigner, signed: SignedBundle, options: OperationOptions & { now?: Date; onStep?: OnStep }): Promise<PushedBundle> {
   const layer: Descriptor = { mediaType: ArtifactType.Bundle, digest: digestOf(signed.bytes), size: signed.bytes.length };
   await repo.push(layer, signed.bytes, { signal: options.signal });
   await pushEmptyConfig(repo, { signal: options.signal });
   const built = bundleManifest(layer, subject);
   const tag = bundleTag(subject.digest, options.now ?? new Date());
   await pushReferrer(repo, built.descriptor, built.bytes, subject, tag, { signal: options.signal });
-  return { digest: built.descriptor.digest, tag, descriptor: built.descriptor, signer: signer.kind };
+  report(options.onStep, 'push-bundle', 'done', { digest: built.descriptor.digest, tag });
+  return { digest: built.descriptor.digest, tag, descriptor: built.descriptor, signer: signer.kind, signedBy: signerIdentityOf(signer, signed) };
 }

@@ -25,6 +25,7 @@ import { forEachLimit, mapLimit } from '../util/pool.ts';
 import { findReferrers, replyRecipientsOf } from './discover.ts';
 import { pushReferrer, type PushReferrerResult } from './referrers.ts';
 import { report, runStep, type OnStep } from './steps.ts';
+import { AUDIT_SCHEMA, clientInfo, prepareAuditDir, writeAuditReceipt, type AuditReceipt } from './audit.ts';
 import { TagSnapshot } from './tag-snapshot.ts';
 
 /** Manifests one copy may write; a source that leads further is refused (exit 4). */
@@ -63,6 +64,8 @@ export interface CopyOptions extends OperationOptions {
   maxManifests?: number;
   onProgress?: (p: CopyProgress) => void;
   onStep?: OnStep;
+  /** Write an audit receipt (a JSON file) for this copy into this folder (see audit.ts). */
+  auditDir?: string;
 }
 
 export interface CopiedManifest {
@@ -140,7 +143,43 @@ export function parseForCopy(bytes: Uint8Array, digest: string): ParsedManifest 
 const REFERRERS_TAG_RE = /^[a-z0-9]{1,32}-[a-f0-9]{32,128}$/;
 
 export async function copy(options: CopyOptions): Promise<CopyResult> {
+  const startedAt = new Date();
+  const result = await copyGraph(options);
+  if (options.auditDir !== undefined) {
+    const finishedAt = new Date();
+    const root = result.manifests.find((m) => m.digest === result.digest);
+    const receipt: AuditReceipt = {
+      schema: AUDIT_SCHEMA,
+      operation: 'copy',
+      repository: result.destination,
+      source: result.source,
+      sizes: { manifests: result.manifests.length, blobBytes: result.bytesCopied },
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      durationMs: finishedAt.getTime() - startedAt.getTime(),
+      signer: null,
+      related: result.manifests.map((m) => m.digest).filter((d) => d !== result.digest),
+      client: clientInfo(),
+    };
+    if (result.digest !== undefined) {
+      receipt.digest = result.digest;
+      receipt.reference = `${result.destination}@${result.digest}`;
+    }
+    if (root !== undefined) {
+      receipt.mediaType = root.mediaType;
+      if (root.artifactType !== undefined) receipt.artifactType = root.artifactType;
+      if (root.tags[0] !== undefined) receipt.tag = root.tags[0];
+      receipt.sizes.manifest = root.size;
+    }
+    await writeAuditReceipt(options.auditDir, receipt, options.onStep);
+  }
+  return result;
+}
+
+async function copyGraph(options: CopyOptions): Promise<CopyResult> {
   const { source: src, destination: dst, signal, onStep } = options;
+  // A bad audit folder is refused before anything is pushed.
+  if (options.auditDir !== undefined) await prepareAuditDir(options.auditDir);
   const all = options.all ?? false;
   if (all && (options.reference !== undefined || options.tag !== undefined || options.expectedDigest !== undefined)) {
     throw new UsageError('all copies a whole mailbox: it takes no source tag or digest, destination tag, or expectedDigest', { option: 'all' });

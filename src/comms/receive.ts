@@ -17,6 +17,7 @@ import { ack, type AckResult } from './ack.ts';
 import { materialize, openScratch, type ConflictPolicy } from './materialize.ts';
 import { prepareOutDir } from './out-dir.ts';
 import { TagSnapshot } from './tag-snapshot.ts';
+import { runStep, type OnStep } from './steps.ts';
 import { verifyMessage, type VerifiedMessage } from './verify-message.ts';
 import { isVerdictOnArtifact } from './refusal.ts';
 import { checkAborted } from '../util/abort.ts';
@@ -54,6 +55,8 @@ export interface ReceiveOptions {
   skip?: { tags?: Set<string>; messageIds: Set<string>; digests: Set<string> };
   signal?: AbortSignal;
   onProgress?: (p: { digest: string; bytesWritten: number; totalBytes: number }) => void;
+  /** Called as each stage starts and ends: fetch-manifest, verify, download (and a receipt's push-manifest, index, sign, push-bundle). */
+  onStep?: OnStep;
   /** Called for each message that fails a check; the run goes on with the others. */
   onError?: (failure: ReceiveFailure) => void;
 }
@@ -135,7 +138,7 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
   const tags = snapshot.withPrefix(inboxPrefix(options.me)).filter((t) => !options.skip?.tags?.has(t));
   const fetched = await mapLimit(tags, options.concurrency ?? 8, async (tag): Promise<Candidate | ReceiveFailure | undefined> => {
     try {
-      const m = await repo.fetchManifest(tag, { signal: options.signal });
+      const m = await runStep(options.onStep, 'fetch-manifest', { tag }, () => repo.fetchManifest(tag, { signal: options.signal }));
       if (options.skip?.digests.has(m.descriptor.digest)) return undefined;
       const info = parseMessageManifest(m.bytes, { maxTotalBytes: options.maxTotalBytes });
       return { tag, descriptor: m.descriptor, bytes: m.bytes, info };
@@ -180,6 +183,7 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
       signer: options.signer,
       message: { descriptor: c.descriptor, bytes: c.bytes },
       signal: options.signal,
+      ...(options.onStep === undefined ? {} : { onStep: options.onStep }),
     });
   for (const c of chosen) {
     checkAborted(options.signal);
@@ -187,10 +191,13 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
     let verified: VerifiedMessage | null = null;
     try {
       if (options.verify !== false) {
-        verified = await verifyMessage(repo, c.descriptor, c.bytes, { policy: options.verify, sender: c.info.sender, snapshot, signal: options.signal });
+        const policy = options.verify;
+        verified = await runStep(options.onStep, 'verify', { digest: c.descriptor.digest }, () =>
+          verifyMessage(repo, c.descriptor, c.bytes, { policy, sender: c.info.sender, snapshot, signal: options.signal }),
+        );
       }
       const decrypt = await decryptionOf(c.info, options.identities);
-      const written = await materialize(repo, c.info, {
+      const written = await runStep(options.onStep, 'download', { digest: c.descriptor.digest }, () => materialize(repo, c.info, {
         decrypt,
         outDir: options.outDir,
         parallel: options.parallel,
@@ -198,7 +205,7 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
         scratchDir,
         signal: options.signal,
         onProgress: (n) => options.onProgress?.({ digest: c.descriptor.digest, bytesWritten: n, totalBytes: c.info.totalBytes }),
-      });
+      }));
       const received: ReceivedMessage = {
         digest: c.descriptor.digest,
         tag: c.tag,

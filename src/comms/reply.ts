@@ -7,9 +7,10 @@ import type { Descriptor } from '../oci/descriptor.ts';
 import { parseDigest } from '../oci/digest.ts';
 import { ExtensionAnnotation } from '../protocol/constants.ts';
 import { parseMessageManifest } from '../protocol/validate.ts';
-import { send, type SendOptions, type SendResult } from './send.ts';
+import { send, sendAuditReceipt, type SendOptions, type SendResult } from './send.ts';
 import { UsageError } from '../errors.ts';
 import { ageRecipientsFor } from '../trust/age.ts';
+import { prepareAuditDir, writeAuditReceipt } from './audit.ts';
 
 export interface ReplyOptions extends Omit<SendOptions, 'recipient' | 'subject'> {
   /** Digest of the message being answered. */
@@ -24,7 +25,9 @@ export interface ReplyResult extends SendResult {
 }
 
 export async function reply(options: ReplyOptions): Promise<ReplyResult> {
+  const startedAt = new Date();
   parseDigest(options.to);
+  if (options.auditDir !== undefined) await prepareAuditDir(options.auditDir);
   const original = await options.repository.fetchManifest(options.to, { signal: options.signal });
   const info = parseMessageManifest(original.bytes);
   const subject: Descriptor = { mediaType: original.descriptor.mediaType, digest: original.descriptor.digest, size: original.descriptor.size };
@@ -44,6 +47,11 @@ export async function reply(options: ReplyOptions): Promise<ReplyResult> {
     }
     encrypt = true;
   }
-  const result = await send({ ...options, recipient, subject, annotations, encrypt });
+  // The reply writes its own audit receipt (operation "reply"), not send's.
+  const result = await send({ ...options, recipient, subject, annotations, encrypt, auditDir: undefined });
+  if (options.auditDir !== undefined) {
+    await writeAuditReceipt(options.auditDir, sendAuditReceipt('reply', options.repository.name, result, startedAt, options.to), options.onStep);
+  }
+
   return { ...result, inReplyTo: options.to, recipient };
 }

@@ -29,6 +29,8 @@ import { ageRecipientsFor, encryptBytes, parseRecipient, startEncryption, type A
 import type { TrustFile } from '../trust/trust-file.ts';
 import { pushBundle, type PushedBundle } from './bundle.ts';
 import { pushReferrer } from './referrers.ts';
+import { AUDIT_SCHEMA, clientInfo, prepareAuditDir, writeAuditReceipt, type AuditReceipt } from './audit.ts';
+import { runStep, type OnStep } from './steps.ts';
 import { pushEmptyConfig } from './empty-config.ts';
 
 export type Compression = 'gzip' | 'zstd';
@@ -87,6 +89,10 @@ export interface SendOptions {
   trust?: TrustFile;
   signal?: AbortSignal;
   onProgress?: (p: SendProgress) => void;
+  /** Called as each stage starts and ends: compress, upload, push-manifest, index, sign, push-bundle, tag, write-receipt. */
+  onStep?: OnStep;
+  /** Write an audit receipt (a JSON file) for this send into this folder (see audit.ts). */
+  auditDir?: string;
   /** Folder for spooled layers (default: the OS temp folder). */
   spoolDir?: string;
   now?: () => Date;
@@ -142,7 +148,42 @@ export function checkSendOptions(options: { recipient?: string | undefined } & P
 }
 
 export async function send(options: SendOptions): Promise<SendResult> {
+  const startedAt = new Date();
+  const result = await sendMessage(options);
+  if (options.auditDir !== undefined) {
+    await writeAuditReceipt(options.auditDir, sendAuditReceipt('send', options.repository.name, result, startedAt), options.onStep);
+  }
+  return result;
+}
+
+/** The audit receipt of a send (or a reply, which is a send with a subject). */
+export function sendAuditReceipt(operation: 'send' | 'reply', repository: string, result: SendResult, startedAt: Date, subject?: string): AuditReceipt {
+  const finishedAt = new Date();
+  const receipt: AuditReceipt = {
+    schema: AUDIT_SCHEMA,
+    operation,
+    repository,
+    digest: result.digest,
+    reference: `${repository}@${result.digest}`,
+    tag: result.tag,
+    mediaType: result.descriptor.mediaType,
+    artifactType: ArtifactType.Message,
+    sizes: { manifest: result.descriptor.size, payload: result.bytes, chunks: result.chunks, chunksSkipped: result.chunksSkipped },
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationMs: finishedAt.getTime() - startedAt.getTime(),
+    signer: result.bundle === undefined ? null : { ...result.bundle.signedBy, bundleDigest: result.bundle.digest },
+    client: clientInfo(),
+  };
+  if (subject !== undefined) receipt.subject = subject;
+  return receipt;
+}
+
+async function sendMessage(options: SendOptions): Promise<SendResult> {
   checkSendOptions(options);
+  // A bad audit folder is refused before anything is pushed.
+  if (options.auditDir !== undefined) await prepareAuditDir(options.auditDir);
+  const onStep = options.onStep;
   const repo = options.repository;
   const compression = options.compression ?? 'gzip';
   const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
@@ -178,7 +219,7 @@ export async function send(options: SendOptions): Promise<SendResult> {
       rawTotal += chunk.rawBytes;
       let sentBefore = 0;
       let payloadCredited = 0;
-      const result = await repo.push(chunk.descriptor, createReadStream(chunk.path), {
+      const result = await runStep(onStep, 'upload', { chunk: chunk.index, digest: chunk.descriptor.digest }, () => repo.push(chunk.descriptor, createReadStream(chunk.path), {
         signal: options.signal,
         onProgress: (n) => {
           progress.bytesUploaded += n - sentBefore;
@@ -188,7 +229,7 @@ export async function send(options: SendOptions): Promise<SendResult> {
           payloadCredited = payload;
           options.onProgress?.({ ...progress });
         },
-      });
+      }));
       if (result.skipped) {
         chunksSkipped++;
         progress.bytesUploaded += chunk.descriptor.size - sentBefore;
@@ -211,7 +252,7 @@ export async function send(options: SendOptions): Promise<SendResult> {
       const { file, size } = source;
       const count = totalChunks(size, chunkBytes);
       await forEachLimit(Array.from({ length: count }, (_, i) => i), parallel, async (i) => {
-        await upload(await spoolFileChunk(file, i, { ...chunkOptions, totalBytes: size }));
+        await upload(await runStep(onStep, 'compress', { chunk: i }, () => spoolFileChunk(file, i, { ...chunkOptions, totalBytes: size })));
       }, options.signal);
       const after = await stat(file);
       if (after.size !== size) {
@@ -221,7 +262,7 @@ export async function send(options: SendOptions): Promise<SendResult> {
       // A stream (stdin) or a text: cut in order; a known size still makes it one pass, and the
       // writer refuses more than MAX_CHUNKS chunks and a stream that ends early or runs long.
       const chunks = writeChunks(source.stream, { ...chunkOptions, totalBytes });
-      await forEachLimit(chunks, parallel, upload, options.signal);
+      await runStep(onStep, 'compress', undefined, () => forEachLimit(chunks, parallel, upload, options.signal));
     }
   } finally {
     await rm(spoolRoot, { recursive: true, force: true });
@@ -250,15 +291,18 @@ export async function send(options: SendOptions): Promise<SendResult> {
   // (a watcher above all) never sees a signed message before its bundle exists, which would fail
   // verification and be recorded as refused.
   if (options.subject !== undefined) {
-    await pushReferrer(repo, built.descriptor, built.bytes, options.subject, undefined, { signal: options.signal });
+    const subject = options.subject;
+    await runStep(onStep, 'push-manifest', { digest: built.descriptor.digest }, () =>
+      runStep(onStep, 'index', { digest: built.descriptor.digest }, () => pushReferrer(repo, built.descriptor, built.bytes, subject, undefined, { signal: options.signal })),
+    );
   } else {
-    await repo.pushManifest(built.descriptor, built.bytes, undefined, { signal: options.signal });
+    await runStep(onStep, 'push-manifest', { digest: built.descriptor.digest }, () => repo.pushManifest(built.descriptor, built.bytes, undefined, { signal: options.signal }));
   }
   let bundle: PushedBundle | undefined;
   if (options.signer !== undefined) {
-    bundle = await pushBundle(repo, built.descriptor, built.bytes, options.signer, { signal: options.signal, now: createdAt });
+    bundle = await pushBundle(repo, built.descriptor, built.bytes, options.signer, { signal: options.signal, now: createdAt, ...(onStep === undefined ? {} : { onStep }) });
   }
-  await repo.pushManifest(built.descriptor, built.bytes, tag, { signal: options.signal });
+  await runStep(onStep, 'tag', { digest: built.descriptor.digest, tag }, () => repo.pushManifest(built.descriptor, built.bytes, tag, { signal: options.signal }));
   const result: SendResult = {
     digest: built.descriptor.digest,
     tag,

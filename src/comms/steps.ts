@@ -13,9 +13,8 @@
  * - `tag`: a tag pointed at a manifest
  * - `index`: a referrer made findable (Referrers API, or the referrers tag schema written)
  * - `fetch-manifest`: a manifest read (receive, copy)
- * - `download`: blobs read (receive)
  * - `verify`: a signature checked (receive)
- * - `write`: a received file written into place (receive)
+ * - `download`: a message's chunks read, checked and its file written into place (receive)
  * - `write-receipt`: an audit receipt file written (--receipt-dir)
  */
 export type StepName =
@@ -29,7 +28,6 @@ export type StepName =
   | 'fetch-manifest'
   | 'download'
   | 'verify'
-  | 'write'
   | 'write-receipt';
 
 export type StepState = 'started' | 'done' | 'failed';
@@ -40,7 +38,7 @@ export interface StepInfo {
   tag?: string;
   /** The chunk's index (compress, upload of a message chunk). */
   chunk?: number;
-  /** A file name (write, write-receipt). */
+  /** A file name (write-receipt). */
   path?: string;
 }
 

@@ -1,9 +1,9 @@
 import type { Argv } from 'yargs';
 import { ack } from '../../comms/ack.ts';
-import { openRepo, resolveSigner, withGlobalOptions, withSignOptions, type GlobalArgs, type SignArgs } from '../common.ts';
+import { auditOptions, openRepo, resolveSigner, stepOptions, withAuditOptions, withGlobalOptions, withSignOptions, type AuditArgs, type GlobalArgs, type SignArgs } from '../common.ts';
 import type { Output } from '../output.ts';
 
-export interface AckArgs extends GlobalArgs, SignArgs {
+export interface AckArgs extends GlobalArgs, SignArgs, AuditArgs {
   repo: string;
   for: string;
   status: 'accepted' | 'rejected';
@@ -14,7 +14,7 @@ export interface AckArgs extends GlobalArgs, SignArgs {
 }
 
 export function ackBuilder(y: Argv) {
-  return withSignOptions(withGlobalOptions(y))
+  return withAuditOptions(withSignOptions(withGlobalOptions(y)))
     .option('repo', { type: 'string', demandOption: true, describe: 'Mailbox: a registry repository or oci:<folder>' })
     .option('for', { type: 'string', demandOption: true, describe: 'Digest of the message manifest (sha256:…)' })
     .option('status', { choices: ['accepted', 'rejected'] as const, demandOption: true, describe: 'The receipt status' })
@@ -27,6 +27,7 @@ export function ackBuilder(y: Argv) {
 export async function runAck(args: AckArgs, out: Output, signal: AbortSignal): Promise<number> {
   const signer = await resolveSigner(args);
   if (!signer) out.note('--no-sign: this receipt is NOT signed');
+  const audit = await auditOptions(args);
   const repository = await openRepo(args.repo, args);
   const r = await ack({
     repository,
@@ -38,6 +39,8 @@ export async function runAck(args: AckArgs, out: Output, signal: AbortSignal): P
     recipient: args.recipient,
     signer,
     signal,
+    ...audit,
+    ...stepOptions(out),
   });
   out.result(
     { digest: r.digest, tag: r.tag, for: r.forDigest, status: r.status, verified: r.verified, indexedBy: r.indexedBy, signed: r.bundle !== undefined },

@@ -2,11 +2,11 @@
 import type { Argv } from 'yargs';
 import { copy, type CopyResult } from '../../comms/copy.ts';
 import { UsageError } from '../../errors.ts';
-import { openTargetArg, readStdin, withGlobalOptions, type GlobalArgs } from '../common.ts';
+import { auditOptions, openTargetArg, readStdin, stepOptions, withAuditOptions, withGlobalOptions, type AuditArgs, type GlobalArgs } from '../common.ts';
 import type { Output } from '../output.ts';
 import { parsePositiveInt } from '../parse.ts';
 
-export interface CopyArgs extends GlobalArgs {
+export interface CopyArgs extends GlobalArgs, AuditArgs {
   src: string;
   dst: string;
   all: boolean;
@@ -16,7 +16,7 @@ export interface CopyArgs extends GlobalArgs {
 }
 
 export function copyBuilder(y: Argv) {
-  return withGlobalOptions(y)
+  return withAuditOptions(withGlobalOptions(y))
     .positional('src', { type: 'string', demandOption: true, describe: 'host/name:tag, host/name@sha256:…, oci:<folder>:tag, oci:<folder>@sha256:… (with --all: host/name or oci:<folder>)' })
     .positional('dst', { type: 'string', demandOption: true, describe: 'host/name[:tag] or oci:<folder>[:tag] (the folder is created when missing)' })
     .option('all', { type: 'boolean', default: false, describe: 'Copy every tagged manifest of SRC with its referrers, under the same tags' })
@@ -29,6 +29,7 @@ export function copyBuilder(y: Argv) {
 
 export async function runCopy(args: CopyArgs, out: Output, signal: AbortSignal): Promise<number> {
   const parallel = parsePositiveInt('--parallel', args.parallel);
+  const audit = await auditOptions(args);
   const stdinPassword = args['password-stdin'] ? (await readStdin()).replace(/\r?\n$/, '') : undefined;
   const extra = stdinPassword === undefined ? {} : { stdinPassword };
   const source = await openTargetArg(args.src, args, extra);
@@ -48,7 +49,8 @@ export async function runCopy(args: CopyArgs, out: Output, signal: AbortSignal):
     recursive: args.recursive,
     concurrency: parallel,
     signal,
-    ...(args.verbose ? { onStep: (step: string, state: string, info?: { digest?: string; tag?: string }) => out.debug(`${step} ${state}${info?.digest ? ` ${info.digest}` : ''}${info?.tag ? ` ${info.tag}` : ''}`) } : {}),
+    ...audit,
+    ...stepOptions(out),
   });
   out.result(copyJson(result), renderCopy(result));
   return 0;

@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import { receiveEach, type ReceivedMessage, type ReceiveFailure } from '../../comms/receive.ts';
 import { errorJson, type Output } from '../output.ts';
 import { cliMessage } from '../flags.ts';
-import { openRepo, resolvePolicy, resolveSigner, withGlobalOptions, withVerifyOptions, type GlobalArgs, type SignArgs, type VerifyArgs } from '../common.ts';
+import { openRepo, resolvePolicy, resolveSigner, withGlobalOptions, withVerifyOptions, type GlobalArgs, type SignArgs, type VerifyArgs, stepOptions } from '../common.ts';
 import { createProgress, formatBytes } from '../progress.ts';
 import { parseDuration, parsePositiveInt, parseSince } from '../parse.ts';
 import { watch } from '../../comms/watch.ts';
@@ -85,6 +85,7 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
     parallel: args.parallel,
     signal,
     onProgress: (p: { bytesWritten: number; totalBytes: number }) => progress.update(p.bytesWritten, p.totalBytes),
+    ...stepOptions(out),
   };
   const items = args.watch
     ? watch({

@@ -3,13 +3,13 @@ import type { Argv } from 'yargs';
 import { checkSendOptions, send, trustedRecipients, type SendInput, type SendOptions } from '../../comms/send.ts';
 import { UsageError } from '../../errors.ts';
 import { resolveRecipients } from '../../trust/age.ts';
-import { openRepo, resolveSigner, resolveTrustFile, withGlobalOptions, withSignOptions, type GlobalArgs, type SignArgs } from '../common.ts';
+import { auditOptions, openRepo, resolveSigner, resolveTrustFile, stepOptions, withAuditOptions, withGlobalOptions, withSignOptions, type AuditArgs, type GlobalArgs, type SignArgs } from '../common.ts';
 import type { Output } from '../output.ts';
 import { createTransferProgress, formatBytes } from '../progress.ts';
 import { parsePositiveInt, parseSize } from '../parse.ts';
 
 /** The flags of anything that sends a message: send and reply. */
-export interface MessageArgs extends GlobalArgs, SignArgs {
+export interface MessageArgs extends GlobalArgs, SignArgs, AuditArgs {
   file?: string;
   repo: string;
   message?: string;
@@ -32,7 +32,7 @@ export interface SendArgs extends MessageArgs {
 }
 
 export function withMessageOptions<T>(y: Argv<T>) {
-  return withSignOptions(withGlobalOptions(y))
+  return withAuditOptions(withSignOptions(withGlobalOptions(y)))
     .positional('file', { type: 'string', describe: 'The file to send, or - for stdin (omit with --message)' })
     .option('repo', { type: 'string', demandOption: true, describe: 'Mailbox: a registry repository (ghcr.io/acme/mailbox) or oci:<folder>' })
     .option('message', { type: 'string', alias: 'm', describe: 'Send this text (as message.txt) instead of a file' })
@@ -96,7 +96,7 @@ export async function prepareMessage(args: MessageArgs, recipient: string | unde
   if (recipient !== undefined) trustedRecipients({ ...options, recipient });
   const signer = await resolveSigner(args);
   if (!signer) out.note(`--no-sign: this ${what} is NOT signed; recipients that verify (the default) will refuse it`);
-  return { ...options, signer };
+  return { ...options, signer, ...(await auditOptions(args)), ...stepOptions(out) };
 }
 
 export async function runSend(args: SendArgs, out: Output, signal: AbortSignal): Promise<number> {
