@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { defaultCredentialStore } from '../oci/auth/credentials.ts';
 import { openRepository, openTarget, type OpenedTarget, type OpenOptions } from '../oci/open.ts';
+import { DEFAULT_TIMEOUT_MS } from '../oci/remote/client.ts';
 import { DEFAULT_RETRY } from '../oci/remote/retry.ts';
 import { parseDuration } from './parse.ts';
 import type { Repository } from '../oci/target.ts';
@@ -29,6 +30,7 @@ export interface GlobalArgs {
   'password-stdin': boolean;
   retries?: number;
   'retry-delay'?: string;
+  timeout?: string;
 }
 
 export function withGlobalOptions<T>(y: Argv<T>) {
@@ -43,8 +45,9 @@ export function withGlobalOptions<T>(y: Argv<T>) {
     .option('password-stdin', { type: 'boolean', default: false, describe: 'Read the registry password or token from stdin' })
     .option('retries', { type: 'number', describe: `Retries of a request that failed transiently (429, 5xx, dropped connection) (default ${DEFAULT_RETRY.maxAttempts - 1})` })
     .option('retry-delay', { type: 'string', describe: `First back-off delay, doubled each retry with jitter, e.g. 500ms, 2s (default ${DEFAULT_RETRY.baseDelayMs}ms)` })
+    .option('timeout', { type: 'string', describe: `How long one request may stay silent (connecting, awaiting the answer, between body bytes) before it is tried again once, then given up (exit 1), e.g. 10s, 2m (default ${DEFAULT_TIMEOUT_MS / 1000}s)` })
     .group(['json', 'verbose', 'quiet'], 'Output:')
-    .group(['plain-http', 'insecure', 'ca-file', 'username', 'password-stdin', 'retries', 'retry-delay'], 'Registry:');
+    .group(['plain-http', 'insecure', 'ca-file', 'username', 'password-stdin', 'retries', 'retry-delay', 'timeout'], 'Registry:');
 }
 
 /** Opens `--repo` (a registry repository or `oci:<path>`) with the connection flags applied. */
@@ -81,6 +84,14 @@ export function retryOptions(args: Pick<GlobalArgs, 'retries' | 'retry-delay'>):
 
 /** Beyond these a retry policy is a mistake (a run that never ends), not a choice. */
 const MAX_RETRIES = 100;
+const MAX_TIMEOUT_MS = 60 * 60_000;
+
+/** `--timeout D`: an idle timeout from 1 ms to an hour. */
+function parseTimeout(value: string): number {
+  const ms = parseDuration('--timeout', String(value));
+  if (ms > MAX_TIMEOUT_MS) throw new UsageError(`--timeout must be at most ${MAX_TIMEOUT_MS / 60_000}m, got ${String(value)}`);
+  return ms;
+}
 const MAX_RETRY_DELAY_MS = 10 * 60_000;
 
 async function connectionOptions(args: GlobalArgs, extra: { stdinPassword?: string; create?: boolean }): Promise<OpenOptions> {
@@ -96,6 +107,7 @@ async function connectionOptions(args: GlobalArgs, extra: { stdinPassword?: stri
     caFile: args['ca-file'],
     create: extra.create,
     retry,
+    ...(args.timeout !== undefined ? { timeoutMs: parseTimeout(args.timeout) } : {}),
     // --verbose traces each HTTP exchange; the client redacts query secrets from the URL and
     // never exposes headers, so no credential reaches this line.
     ...(args.verbose ? { onRequest: (e: { method: string; url: string; status?: number; attempt: number }) => {

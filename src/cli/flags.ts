@@ -20,6 +20,7 @@ const FLAG_OF_OPTION: Readonly<Record<string, string>> = {
   parallel: '--parallel',
   repository: '--repo',
   sessionId: '--session',
+  timeoutMs: '--timeout',
   status: '--status',
   ttlSeconds: '--ttl-seconds',
 };
@@ -27,6 +28,7 @@ const FLAG_OF_OPTION: Readonly<Record<string, string>> = {
 /** Codes whose remedy is a setting: the flags that give it. */
 const FLAG_HINTS: Partial<Readonly<Record<ErrorCode, string>>> = {
   TLS_CERTIFICATE: '--ca-file FILE trusts a CA; --insecure skips the check',
+  IDLE_TIMEOUT: '--timeout DURATION sets how long a request may stay silent',
   INSECURE_LISTEN: '--tls-cert/--tls-key and --htpasswd, or --allow-insecure-public',
   TRUSTED_ROOT_UNAVAILABLE: '--trusted-root FILE',
   POLICY_EMPTY: '--trust FILE, --trusted-key FILE, or --certificate-identity (or --certificate-identity-regexp) with --certificate-oidc-issuer',

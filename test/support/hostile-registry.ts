@@ -37,6 +37,8 @@ export interface HostileRegistryOptions {
   blobs?: Record<string, Uint8Array>;
   /** Blob bodies stop after this many bytes (headers announce the whole size) and never end. */
   stallBlobsAfter?: number;
+  /** Tag-list requests get no answer at all (not even headers); the connection stays open. */
+  silentTags?: boolean;
 }
 
 export async function startHostileRegistry(options: HostileRegistryOptions = {}): Promise<HostileRegistry> {
@@ -56,6 +58,7 @@ export async function startHostileRegistry(options: HostileRegistryOptions = {})
       return;
     }
     const tags = /^\/v2\/(.+)\/tags\/list$/.exec(url.pathname);
+    if (tags && options.silentTags) return;
     if (tags && options.endlessTags) {
       const page = Number(url.searchParams.get('page') ?? '0');
       const names = Array.from({ length: options.endlessTags.perPage }, (_, i) => `junk-${page}-${i}`);

@@ -13,7 +13,7 @@ import type { FetchOptions } from '../target.ts';
 import { networkError } from './error-map.ts';
 import { discard, header, type HttpResponse } from './http.ts';
 import type { RepoIO } from './repo-io.ts';
-import { backoffDelay, isTransientNetworkError } from './retry.ts';
+import { backoffDelay, isTimeoutError, isTransientNetworkError, MAX_STALLS } from './retry.ts';
 import { sleep } from '../../util/abort.ts';
 
 /** `bytes <start>-<end>/<total|*>` → start, or undefined when unreadable. */
@@ -55,6 +55,7 @@ export async function downloadBlob(io: RepoIO, desc: Descriptor, options: FetchO
     let received = 0;
     let skip = 0;
     let resumes = 0;
+    let stalls = 0;
     try {
       for (;;) {
         try {
@@ -75,9 +76,11 @@ export async function downloadBlob(io: RepoIO, desc: Descriptor, options: FetchO
           return;
         } catch (err) {
           if (signal?.aborted) throw new AbortError(`${operation}: aborted`, { cause: signal.reason, registry: io.registry });
-          // Everything arrived (the verifier judges it), or the failure is not a dropped connection.
-          if (received >= desc.size || !isTransientNetworkError(err) || resumes + 1 >= io.retry.maxAttempts) {
-            throw networkError(err, { registry: io.registry, repository: io.repository, operation }, signal);
+          // Everything arrived (the verifier judges it), or the failure is not a dropped connection,
+          // or the body went silent for the idle timeout once already (the silence is bounded).
+          const stalled = isTimeoutError(err) && ++stalls >= MAX_STALLS;
+          if (received >= desc.size || !isTransientNetworkError(err) || stalled || resumes + 1 >= io.retry.maxAttempts) {
+            throw networkError(err, { registry: io.registry, repository: io.repository, operation, timeoutMs: io.timeoutMs }, signal);
           }
         }
         resumes++;

@@ -53,9 +53,17 @@ export interface ClientOptions {
   monolithicMaxBytes?: number;
   /** Bounds on tag and referrers listings (defaults: DEFAULT_LIST_LIMITS). */
   listLimits?: Partial<ListLimits>;
+  /**
+   * The idle timeout of one request, in ms (default 30 s): connecting, waiting for the answer's
+   * headers, and between two pieces of its body. A request that stays silent that long is tried
+   * again once (downloads resume), then fails (IDLE_TIMEOUT); a transfer that keeps moving is
+   * never cut, however long it takes.
+   */
+  timeoutMs?: number;
 }
 
 export const DEFAULT_MAX_CONCURRENCY = 8;
+export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
 export const DEFAULT_MONOLITHIC_MAX_BYTES = 4 * 1024 * 1024;
 const DEFAULT_USER_AGENT = 'comms (+https://github.com/opencontainers/distribution-spec)';
@@ -81,6 +89,7 @@ export class RegistryClient implements RepositoryClient {
   readonly chunkSize: number;
   readonly monolithicMaxBytes: number;
   readonly listLimits: Readonly<ListLimits>;
+  readonly timeoutMs: number;
   private readonly agent: Agent;
   private readonly transport: Send;
   private readonly tokenSend: Send;
@@ -100,6 +109,7 @@ export class RegistryClient implements RepositoryClient {
       maxReferrers: positiveInt(limits.maxReferrers, DEFAULT_LIST_LIMITS.maxReferrers, 'maxReferrers'),
     };
     const connections = positiveInt(options.maxConcurrency, DEFAULT_MAX_CONCURRENCY, 'maxConcurrency');
+    this.timeoutMs = positiveInt(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
     let ca: string[] | undefined;
     if (options.caFile !== undefined) {
       let pem: string;
@@ -114,7 +124,10 @@ export class RegistryClient implements RepositoryClient {
     this.agent = new Agent({
       connections,
       keepAliveTimeout: 30_000,
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
       connect: {
+        timeout: this.timeoutMs,
         ...(ca !== undefined ? { ca } : {}),
         rejectUnauthorized: options.insecure !== true,
       },
@@ -142,7 +155,7 @@ export class RegistryClient implements RepositoryClient {
     try {
       return await send(req);
     } catch (err) {
-      throw networkError(err, { registry, repository: req.repository, operation }, req.signal);
+      throw networkError(err, { registry, repository: req.repository, operation, timeoutMs: this.timeoutMs }, req.signal);
     }
   }
 
@@ -213,7 +226,7 @@ export class RegistryClient implements RepositoryClient {
       if (isCertificateError(err)) return 'https';
       const code = findErrorCode(err);
       if (code !== undefined && NOT_TLS_CODES.has(code)) return 'http';
-      throw networkError(err, { registry, operation: 'connect' }, signal);
+      throw networkError(err, { registry, operation: 'connect', timeoutMs: this.timeoutMs }, signal);
     }
   }
 }

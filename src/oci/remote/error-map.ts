@@ -15,7 +15,7 @@ import {
 } from '../../errors.ts';
 import { findErrorCode } from '../../util/error-code.ts';
 import { readLimited, type HttpResponse } from './http.ts';
-import { isTransientNetworkError } from './retry.ts';
+import { isTimeoutError, isTransientNetworkError } from './retry.ts';
 
 /** What the failing request was doing, for the message. */
 export interface ErrorContext {
@@ -23,6 +23,8 @@ export interface ErrorContext {
   repository?: string | undefined;
   /** e.g. `fetch blob sha256:…`, `push manifest v1`. */
   operation: string;
+  /** The idle timeout in force, named when a request timed out. */
+  timeoutMs?: number | undefined;
 }
 
 const MAX_ERROR_BODY = 64 * 1024;
@@ -136,6 +138,14 @@ export function networkError(err: unknown, ctx: ErrorContext, signal?: AbortSign
       { code: 'TLS_CERTIFICATE', cause: err, registry: ctx.registry },
     );
   }
+  if (isTimeoutError(err)) {
+    const limit = ctx.timeoutMs === undefined ? 'the idle timeout' : `${formatMs(ctx.timeoutMs)}, the idle timeout`;
+    return new CommsError(`${ctx.operation}: nothing arrived from ${ctx.registry} for ${limit} (${code})`, {
+      code: 'IDLE_TIMEOUT',
+      cause: err,
+      registry: ctx.registry,
+    });
+  }
   if (isTransientNetworkError(err)) {
     return new CommsError(`${ctx.operation}: connection to ${ctx.registry} failed (${code})`, {
       code: 'CONNECTION_FAILED',
@@ -148,4 +158,9 @@ export function networkError(err: unknown, ctx: ErrorContext, signal?: AbortSign
     cause: err,
     registry: ctx.registry,
   });
+}
+
+/** 30000 → `30s`, 1500 → `1.5s`, 250 → `250ms`. */
+function formatMs(ms: number): string {
+  return ms < 1000 ? `${ms}ms` : `${Number((ms / 1000).toFixed(3))}s`;
 }

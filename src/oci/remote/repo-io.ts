@@ -20,6 +20,8 @@ export interface RepoIO {
   /** Token scopes for this repository (`repository:<name>:<actions>`). */
   scopes(...actions: ('pull' | 'push' | 'delete')[]): string[];
   readonly retry: RetryPolicy;
+  /** The idle timeout of one request (ms). */
+  readonly timeoutMs: number;
   readonly chunkSize: number;
   readonly monolithicMaxBytes: number;
 }

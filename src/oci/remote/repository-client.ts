@@ -11,6 +11,8 @@ export interface RepositoryClient {
   readonly retry: RetryPolicy;
   readonly chunkSize: number;
   readonly monolithicMaxBytes: number;
+  /** The idle timeout of one request (ms), named in timeout errors. */
+  readonly timeoutMs: number;
   /** Bounds on tag and referrers listings. */
   readonly listLimits: Readonly<ListLimits>;
   /** The base URL (`scheme://host[:port]`) requests to `registry` go to. */

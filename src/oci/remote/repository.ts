@@ -86,6 +86,7 @@ export class RemoteRepository implements Repository {
       registry,
       repository,
       retry: client.retry,
+      timeoutMs: client.timeoutMs,
       chunkSize: client.chunkSize,
       monolithicMaxBytes: client.monolithicMaxBytes,
       url: async (path, signal) => new URL(`/v2/${repository}/${path}`, await client.endpoint(registry, signal)),
@@ -95,7 +96,7 @@ export class RemoteRepository implements Repository {
         try {
           return await readLimited(res.body, limit);
         } catch (err) {
-          throw networkError(err, { registry, repository, operation }, signal);
+          throw networkError(err, { registry, repository, operation, timeoutMs: client.timeoutMs }, signal);
         }
       },
       scopes: (...actions) => [scopeFor(repository, actions)],

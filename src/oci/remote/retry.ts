@@ -1,6 +1,7 @@
 /**
  * The retry layer: exponential backoff with full jitter on 429, 502, 503, 504 (and 500 for reads)
- * and on dropped or refused connections, honouring Retry-After, with a bounded number of attempts. Only requests
+ * and on dropped or refused connections, honouring Retry-After, with a bounded number of attempts
+ * (a request that went silent for the whole idle timeout is tried again once only). Only requests
  * that are idempotent AND whose body can be sent again are repeated; anything else is returned
  * (or thrown) as it came, so a half-sent stream is never blindly replayed.
  */
@@ -46,6 +47,21 @@ const TRANSIENT_CODES: ReadonlySet<string> = new Set([
   'UND_ERR_CLOSED',
 ]);
 
+/** Error codes of a request on which nothing arrived for the idle timeout (connect, headers, body). */
+const TIMEOUT_CODES: ReadonlySet<string> = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+
+/**
+ * How many times one request (with its retries, or a download with its resumes) may go silent for
+ * the whole idle timeout before it is given up: the total time spent waiting on a silent registry
+ * is then at most MAX_STALLS × the timeout, whatever the retry policy.
+ */
+export const MAX_STALLS = 2;
+
+/** Whether `err` (or an error in its cause chain) is an idle timeout, judged by code. */
+export function isTimeoutError(err: unknown): boolean {
+  return findErrorCode(err, (code) => TIMEOUT_CODES.has(code)) !== undefined;
+}
+
 /** Whether `err` (or an error in its cause chain) is a transient network failure, judged by code. */
 export function isTransientNetworkError(err: unknown): boolean {
   return findErrorCode(err, (code) => TRANSIENT_CODES.has(code)) !== undefined;
@@ -81,6 +97,7 @@ export function retryLayer(policy: RetryPolicy = DEFAULT_RETRY, options: RetryLa
   const maxAttempts = Math.max(1, Math.floor(policy.maxAttempts));
   return (next) => async (req) => {
     const repeatable = isIdempotent(req) && isReplayable(req.body);
+    let stalls = 0;
     for (let attempt = 1; ; attempt++) {
       const last = !repeatable || attempt >= maxAttempts;
       let res;
@@ -88,6 +105,7 @@ export function retryLayer(policy: RetryPolicy = DEFAULT_RETRY, options: RetryLa
         res = await next({ ...req, attempt });
       } catch (err) {
         if (last || req.signal?.aborted || !isTransientNetworkError(err)) throw err;
+        if (isTimeoutError(err) && ++stalls >= MAX_STALLS) throw err;
         await wait(backoffDelay(attempt, policy, random), req.signal);
         continue;
       }
