@@ -5,12 +5,10 @@
  *
  *   node bench/startup.ts [--runs 21]
  */
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { prepareCli } from './lib/cli.ts';
-import { argValue, loadNow, machineInfo, median, OUT_DIR, ROOT, table } from './lib/common.ts';
+import { argValue, loadNow, machineInfo, measure, median, OUT_DIR, ROOT, table } from './lib/common.ts';
 
 const runs = Number(argValue('runs') ?? 21);
 const cli = prepareCli();
@@ -20,12 +18,10 @@ mkdirSync(path.join(OUT_DIR, 'bin'), { recursive: true });
 copyFileSync(path.join(ROOT, 'bin', 'comms.js'), path.join(OUT_DIR, 'bin', 'comms.js'));
 const cliArgs = [...nodeFlags, path.join(OUT_DIR, 'bin', 'comms.js')];
 
-function timeOnce(args: string[]): number {
-  const start = performance.now();
-  const r = spawnSync(node!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const ms = performance.now() - start;
-  if (r.status !== 0) throw new Error(`${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return ms;
+/** Wall time, and CPU time (user + system, from GNU time), which load on the machine disturbs far less. */
+async function timeOnce(args: string[]): Promise<{ wallMs: number; cpuMs: number }> {
+  const m = await measure(node!, args);
+  return { wallMs: m.wallMs, cpuMs: m.cpuS * 1000 };
 }
 
 const cases: Array<{ name: string; args: string[] }> = [
@@ -34,14 +30,23 @@ const cases: Array<{ name: string; args: string[] }> = [
   { name: 'comms --help', args: [...cliArgs, '--help'] },
   { name: 'comms send --help', args: [...cliArgs, 'send', '--help'] },
 ];
-const times = new Map<string, number[]>(cases.map((c) => [c.name, []]));
-for (const c of cases) timeOnce(c.args); // warm the file cache
-for (let i = 0; i < runs; i++) for (const c of cases) times.get(c.name)!.push(timeOnce(c.args));
+const wall = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+const cpu = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+for (const c of cases) await timeOnce(c.args); // warm the file cache
+for (let i = 0; i < runs; i++) {
+  for (const c of cases) {
+    const t = await timeOnce(c.args);
+    wall.get(c.name)!.push(t.wallMs);
+    cpu.get(c.name)!.push(t.cpuMs);
+  }
+}
 
-const base = median(times.get('node -e 0')!);
+const baseWall = median(wall.get('node -e 0')!);
+const baseCpu = median(cpu.get('node -e 0')!);
 console.log(`# CLI start-up (${new Date().toISOString()})\n`);
-console.log(`${machineInfo()}; load ${loadNow()}; ${runs} runs each, interleaved; CLI: ${cli.description}\n`);
-console.log(table(['command', 'median ms', 'ratio to node -e 0'], cases.map((c) => {
-  const m = median(times.get(c.name)!);
-  return [c.name, m.toFixed(1), `${(m / base).toFixed(2)}x`];
+console.log(`${machineInfo()}\n- ${runs} runs each, interleaved; load at the end ${loadNow()}; CLI: ${cli.description}\n`);
+console.log(table(['command', 'median wall ms', 'wall ratio to node -e 0', 'median CPU ms', 'CPU ratio'], cases.map((c) => {
+  const w = median(wall.get(c.name)!);
+  const u = median(cpu.get(c.name)!);
+  return [c.name, w.toFixed(1), `${(w / baseWall).toFixed(2)}x`, u.toFixed(0), `${(u / baseCpu).toFixed(2)}x`];
 })));
