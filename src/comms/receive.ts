@@ -57,6 +57,12 @@ export interface ReceiveOptions {
   onProgress?: (p: { digest: string; bytesWritten: number; totalBytes: number }) => void;
   /** Called as each stage starts and ends: fetch-manifest, verify, download (and a receipt's push-manifest, index, sign, push-bundle). */
   onStep?: OnStep;
+  /**
+   * Asked when a message fails verification (no signature bundle yet, or none that verifies):
+   * true leaves it for a later run — no receipt, nothing yielded. watch() uses it to wait for a
+   * bundle pushed after the inbox tag, as dockercomms v1.0 pushes them.
+   */
+  retryUnverified?: (message: { tag: string; digest: string; error: VerificationError }) => boolean;
   /** Called for each message that fails a check; the run goes on with the others. */
   onError?: (failure: ReceiveFailure) => void;
 }
@@ -234,6 +240,7 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
       // A message that fails a check, or whose chunk is gone from the store (deleted, or never
       // pushed by whoever wrote it), is refused alone; the other messages are still received.
       if (!isVerdictOnArtifact(err) && !(err instanceof NotFoundError)) throw err;
+      if (err instanceof VerificationError && options.verify !== false && verified === null && options.retryUnverified?.({ tag: c.tag, digest: c.descriptor.digest, error: err })) continue;
       const failure: ReceiveFailure = { digest: c.descriptor.digest, tag: c.tag, error: err };
       if (options.writeReceipt) {
         const reason = err instanceof VerificationError ? `verification failed: ${err.message}` : err instanceof DecryptionError ? `not decrypted: ${err.message}` : `invalid message: ${err.message}`;

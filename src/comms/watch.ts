@@ -3,21 +3,47 @@
  * skips every inbox tag, digest and message id already delivered; what was delivered is recorded
  * in a state file (atomically replaced) so a restarted watcher delivers nothing twice. Errors back
  * off exponentially; the AbortSignal (SIGINT in the CLI) stops it cleanly between steps.
+ *
+ * A message refused for its signature is not refused at once: dockercomms v1.0 pushes the inbox
+ * tag before the signature bundle, so a poll in between sees no bundle (or only someone else's).
+ * It is tried again on later polls for a grace period counted from when this watcher first saw it
+ * (kept in the state file across restarts); until the grace ends nothing is yielded, no receipt is
+ * written and nothing is recorded as handled.
+ *
+ * The state file lives outside the output folder by default (under the user's state folder), and
+ * an explicit one directly inside it is refused: a received file can never overwrite it, nor be
+ * loaded as it.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, realpath, rename, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import path from 'node:path';
-import { CommsError, ProtocolError } from '../errors.ts';
+import { CommsError, ProtocolError, UsageError, type VerificationError } from '../errors.ts';
 import { sleep } from '../util/abort.ts';
+import { prepareOutDir } from './out-dir.ts';
 import { receiveEach, type ReceiveFailure, type ReceiveOptions, type ReceivedMessage } from './receive.ts';
 
-export interface WatchOptions extends Omit<ReceiveOptions, 'skip' | 'max'> {
+/** How long a message whose signature does not verify yet is retried (default). */
+export const DEFAULT_BUNDLE_GRACE_MS = 10 * 60 * 1000;
+
+export interface WatchOptions extends Omit<ReceiveOptions, 'skip' | 'max' | 'retryUnverified'> {
   /** Poll interval (default 5 s). */
   intervalMs?: number;
   /** Ceiling of the back-off after consecutive failed polls (default 5 min). */
   maxBackoffMs?: number;
-  /** Where delivered tags/digests/ids are recorded (default: `<outDir>/.comms-watch.json`). */
+  /**
+   * Where delivered tags/digests/ids are recorded (default: `defaultWatchStateFile(...)`, under
+   * `$XDG_STATE_HOME/comms/watch`, else `~/.local/state/comms/watch`). Refused when directly inside
+   * `outDir`, where a received file could take its name.
+   */
   stateFile?: string;
+  /**
+   * How long a message whose signature bundle is missing (or does not verify) is tried again,
+   * counted from when this watcher first saw it (default DEFAULT_BUNDLE_GRACE_MS, 10 minutes).
+   */
+  bundleGraceMs?: number;
+  /** Called once when a message is first held back to wait for its signature bundle. */
+  onBundleWait?: (message: { tag: string; digest: string; error: VerificationError; until: Date }) => void;
   /** Called when a poll fails and the watcher backs off; the watcher keeps going. */
   onPollError?: (error: unknown, retryInMs: number) => void;
 }
@@ -27,29 +53,70 @@ interface WatchState {
   tags: string[];
   digests: string[];
   messageIds: string[];
+  /** Inbox tags waiting for their signature bundle → when this watcher first saw them (ms since epoch). */
+  pending?: Record<string, number>;
 }
 
 /** Bounds the state file; the oldest entries go first (their messages have long expired). */
 const MAX_STATE_ENTRIES = 50_000;
 
+/**
+ * The default state file for watching `outDir` for `me` in `repositoryName`: one file per such
+ * triple under the user's state folder, named by a hash of them, never inside `outDir`.
+ */
+export async function defaultWatchStateFile(outDir: string, repositoryName: string, me: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const base = env['XDG_STATE_HOME'] || path.join(homedir(), '.local', 'state');
+  const out = await realpath(outDir).catch(() => path.resolve(outDir));
+  const key = createHash('sha256').update(JSON.stringify([out, repositoryName, me])).digest('hex').slice(0, 32);
+  return path.join(base, 'comms', 'watch', `${key}.json`);
+}
+
+/** Refuses a state file directly inside the output folder (a received file could take its name). */
+async function checkStateFileOutsideOut(stateFile: string, outDir: string): Promise<void> {
+  const [dir, out] = await Promise.all([realpath(path.dirname(path.resolve(stateFile))).catch(() => undefined), realpath(outDir)]);
+  if (dir !== undefined && dir === out) {
+    throw new UsageError(`--state-file ${stateFile} is inside --out ${outDir}, where a received file could take its name: keep it elsewhere (or leave it out for the default)`, { code: 'STATE_FILE_IN_OUT' });
+  }
+}
+
 export async function* watch(options: WatchOptions): AsyncGenerator<ReceivedMessage | ReceiveFailure> {
-  const stateFile = options.stateFile ?? path.join(options.outDir, '.comms-watch.json');
+  await prepareOutDir(options.outDir);
+  const stateFile = options.stateFile ?? (await defaultWatchStateFile(options.outDir, options.repository.name, options.me));
+  await checkStateFileOutsideOut(stateFile, options.outDir);
   const state = await loadState(stateFile);
   const skip = { tags: new Set(state.tags), digests: new Set(state.digests), messageIds: new Set(state.messageIds) };
+  const pending = new Map<string, number>(Object.entries(state.pending ?? {}));
+  const grace = options.bundleGraceMs ?? DEFAULT_BUNDLE_GRACE_MS;
   const interval = options.intervalMs ?? 5000;
   const maxBackoff = options.maxBackoffMs ?? 300_000;
   let failures = 0;
+  // Held back (true) while within the grace; the first hold of a message is recorded and reported.
+  const retryUnverified = (m: { tag: string; digest: string; error: VerificationError }): boolean => {
+    const now = Date.now();
+    let first = pending.get(m.tag);
+    if (first === undefined) {
+      first = now;
+      pending.set(m.tag, now);
+      options.onBundleWait?.({ ...m, until: new Date(now + grace) });
+    }
+    return now - first < grace;
+  };
   while (!options.signal?.aborted) {
+    // A waiting tag that vanished (deleted before its grace ended) is forgotten after a while.
+    for (const [tag, first] of pending) if (Date.now() - first > grace + 3_600_000) pending.delete(tag);
+    const pendingBefore = pending.size;
     try {
-      for await (const item of receiveEach({ ...options, skip })) {
+      for await (const item of receiveEach({ ...options, skip, retryUnverified })) {
         // A message refused for its content is not retried every poll: it is recorded as handled.
         skip.tags.add(item.tag);
+        pending.delete(item.tag);
         if (item.digest !== undefined) skip.digests.add(item.digest);
         if (!('error' in item)) skip.messageIds.add(item.messageId);
-        await saveState(stateFile, skip);
+        await saveState(stateFile, skip, pending);
         yield item;
       }
       failures = 0;
+      if (pending.size !== pendingBefore) await saveState(stateFile, skip, pending);
     } catch (err) {
       if (options.signal?.aborted) break;
       failures++;
@@ -73,16 +140,18 @@ async function loadState(file: string): Promise<WatchState> {
   try {
     const s = JSON.parse(text) as WatchState;
     if (s.version !== 1 || !Array.isArray(s.tags) || !Array.isArray(s.digests) || !Array.isArray(s.messageIds)) throw new Error('unexpected shape');
+    if (s.pending !== undefined && (typeof s.pending !== 'object' || s.pending === null || Object.values(s.pending).some((v) => typeof v !== 'number'))) throw new Error('unexpected shape');
     return s;
   } catch (cause) {
     throw new ProtocolError(`the watch state file ${file} is corrupt; move it away to start afresh (messages already received may then be delivered again)`, { cause, code: 'STATE_INVALID' });
   }
 }
 
-async function saveState(file: string, s: { tags: Set<string>; digests: Set<string>; messageIds: Set<string> }): Promise<void> {
+async function saveState(file: string, s: { tags: Set<string>; digests: Set<string>; messageIds: Set<string> }, pending: Map<string, number>): Promise<void> {
   const keep = (set: Set<string>) => [...set].slice(-MAX_STATE_ENTRIES);
   const body: WatchState = { version: 1, tags: keep(s.tags), digests: keep(s.digests), messageIds: keep(s.messageIds) };
-  await mkdir(path.dirname(file), { recursive: true });
+  if (pending.size > 0) body.pending = Object.fromEntries([...pending].slice(-MAX_STATE_ENTRIES));
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, JSON.stringify(body), { mode: 0o600 });
   await rename(tmp, file);

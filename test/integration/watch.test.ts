@@ -132,10 +132,11 @@ for (const kind of backendKinds()) {
       const ref = backend.freshRepo('cliwatch');
       const sender = countingRepo(ref);
       const out = await tempDir('comms-cli-watch-');
+      const stateHome = await tempDir('comms-cli-watch-state-');
       try {
         const args = ['recv', '--watch', '--interval', '200ms', '--repo', ref, '--me', 'bob', '--out', out.path, '--no-verify', '--json', '--plain-http'];
         const run = async (expect: { digest: string }[], sendWhileRunning: () => Promise<{ digest: string }[]>) => {
-          const child = spawnComms(args);
+          const child = spawnComms(args, { XDG_STATE_HOME: stateHome.path });
           const lines: Record<string, unknown>[] = [];
           let stderr = '';
           child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
@@ -161,9 +162,13 @@ for (const kind of backendKinds()) {
         await run([meanwhile], async () => []);
         const files = (await readdir(out.path)).filter((f) => f.endsWith('.txt')).sort();
         assert.deepEqual(files, ['live.txt', 'meanwhile.txt', 'waiting.txt']);
+        // The record of what was delivered is kept outside --out, one file for this --out/--repo/--me.
+        assert.deepEqual((await readdir(out.path)).sort(), files);
+        assert.equal((await readdir(join(stateHome.path, 'comms', 'watch'))).length, 1);
       } finally {
         await sender.close();
         await out.cleanup();
+        await stateHome.cleanup();
       }
     });
 
@@ -177,7 +182,7 @@ for (const kind of backendKinds()) {
         const out = await tempDir('comms-watch-fault-');
         try {
           const m1 = await sendText(sender.repo, 'before-crash');
-          const w = startWatcher(c.repo, out.path, join(out.path, 'state.json'), { intervalMs: 100, maxBackoffMs: 800 });
+          const w = startWatcher(c.repo, out.path, join(out.path, 'state', 'watch.json'), { intervalMs: 100, maxBackoffMs: 800 });
           await eventually(() => w.delivered.length === 1, 'the first message');
           await registry.kill();
           await eventually(() => w.pollErrors.length >= 3, 'three failed polls');

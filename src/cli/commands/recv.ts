@@ -24,6 +24,7 @@ export interface RecvArgs extends GlobalArgs, VerifyArgs, SignArgs {
   interval: string;
   'state-file'?: string;
   identity?: string[];
+  'bundle-grace': string;
 }
 
 export function recvBuilder(y: Argv) {
@@ -38,7 +39,8 @@ export function recvBuilder(y: Argv) {
     .option('parallel', { type: 'number', default: 4, describe: 'Chunks downloaded at once' })
     .option('watch', { type: 'boolean', default: false, describe: 'Keep receiving as messages arrive, until Ctrl-C' })
     .option('interval', { type: 'string', default: '5s', describe: 'With --watch: time between polls (e.g. 5s, 1m)' })
-    .option('state-file', { type: 'string', describe: 'With --watch: where delivered messages are recorded (default <out>/.comms-watch.json)' })
+    .option('state-file', { type: 'string', describe: 'With --watch: where delivered messages are recorded (default: a file per --out, --repo and --me under $XDG_STATE_HOME/comms/watch, else ~/.local/state/comms/watch; never inside --out)' })
+    .option('bundle-grace', { type: 'string', default: '10m', describe: 'With --watch: how long a message whose signature bundle is missing (or does not verify) is tried again before it is refused (dockercomms v1.0 pushes the bundle after the message)' })
     .option('identity', {
       type: 'string',
       array: true,
@@ -61,6 +63,7 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
   if (args.max !== undefined) parsePositiveInt('--max', args.max);
   const intervalMs = args.watch ? parseDuration('--interval', args.interval) : 0;
   const identities = await resolveIdentities(args.identity);
+  const bundleGraceMs = args.watch ? parseDuration('--bundle-grace', args['bundle-grace']) : 0;
   const policy = await resolvePolicy(args);
   if (policy === false) out.note('--no-verify: signatures are NOT checked; anyone who can push to this repository can impersonate a sender');
   // Receipts are signed when a signer is at hand; an unsigned receipt is still a receipt.
@@ -92,6 +95,8 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
         ...common,
         intervalMs,
         stateFile: args['state-file'],
+        bundleGraceMs,
+        onBundleWait: (m) => out.note(`no verified signature for ${m.digest} yet (${m.error.message}); trying again until ${m.until.toISOString()}`),
         onPollError: (err, ms) => out.note(`poll failed (${err instanceof Error ? err.message : String(err)}); retrying in ${Math.round(ms / 1000)} s`),
       })
     : receiveEach(common);
