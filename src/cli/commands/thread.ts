@@ -27,6 +27,7 @@ export async function runThread(args: ThreadArgs, out: Output, signal: AbortSign
 export function renderTree(node: ThreadNode, prefix = '', last = true, isRoot = true): string[] {
   const parts = [node.kind, node.digest.slice(0, 19)];
   if (node.sender) parts.push(`from ${node.sender}`);
+  else if (node.partiesUnnamed) parts.push('from (not named in the receipt)');
   if (node.createdAt) parts.push(`at ${node.createdAt}`);
   if (node.filename && (node.kind === 'message' || node.kind === 'reply')) parts.push(node.filename);
   if (node.status) parts.push(`${node.status}${node.verified === 'true' ? ', verified' : ''}${node.reason ? `: ${node.reason}` : ''}`);
