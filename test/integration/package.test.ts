@@ -72,6 +72,9 @@ describe('the npm package', () => {
   it('has no install-time scripts (npm warns about those), and ships dist/ built, without sources or tests', () => {
     const packed = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
     for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) assert.equal(packed.scripts?.[hook], undefined, `no ${hook} script`);
+    // Nor does anything it installs: no production dependency has an install script.
+    const lock = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; hasInstallScript?: boolean }> };
+    assert.deepEqual(Object.entries(lock.packages).filter(([, p]) => p.hasInstallScript && !p.dev).map(([name]) => name), []);
     for (const f of ['bin/comms.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/node-check.js', 'LICENSE', 'README.md', 'SPEC.md']) assert.ok(files.includes(f), `${f} is in the tarball`);
     assert.deepEqual(files.filter((f) => f.startsWith('src/') || f.startsWith('test/') || f.endsWith('.map')), []);
   });
