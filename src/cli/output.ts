@@ -70,7 +70,7 @@ export function errorJson(err: unknown): object {
 
 /** What to try after an auth failure: where credentials were looked up, and how to store them. (Flag hints such as --ca-file are part of cliMessage.) */
 export function hintFor(err: unknown, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (err instanceof AuthError) {
+  if (err instanceof AuthError && err.code !== 'LOGIN_REFUSED') {
     const registry = err.registry ?? 'the registry';
     return `credentials for ${registry} were looked up in ${credentialSources(err.registry, env)}; store them with \`comms login ${err.registry ?? 'REGISTRY'} -u USER --password-stdin\``;
   }

@@ -18,11 +18,12 @@ if (!requireTools('docker-registry', 'skopeo')) {
 } else {
   describe('comms login / logout', () => {
     let registry: RegistryServer;
+    let tokenRegistry: RegistryServer;
     before(async () => {
-      registry = await startRegistry({ mode: 'basic' });
+      [registry, tokenRegistry] = await Promise.all([startRegistry({ mode: 'basic' }), startRegistry({ mode: 'token' })]);
     });
     after(async () => {
-      await registry?.stop();
+      await Promise.all([registry?.stop(), tokenRegistry?.stop()]);
     });
 
     const send = (env: NodeJS.ProcessEnv, box: string) => runComms(['send', '-m', 'hi', '--to', 'bob', '--repo', `${registry.host}/${box}`, '--no-sign', '--quiet'], { env });
@@ -82,6 +83,24 @@ if (!requireTools('docker-registry', 'skopeo')) {
       assert.equal(config.auths[registry.host], undefined);
       assert.deepEqual(config.credHelpers, { [registry.host]: TEST_CRED_HELPER });
       assert.equal((await send(cfg.vars, 'login/d')).code, 0);
+    });
+
+    it('tries the credentials first, as docker login does: a wrong password is refused (exit 3) and nothing is stored', async () => {
+      await using cfg = await writeDockerConfig({ auths: { 'other.example': { username: 'x', password: 'y' } } });
+      const before = await readFile(cfg.configFile, 'utf8');
+      const wrong = await runComms(['login', registry.host, '-u', registry.username!, '--password-stdin', '--json'], { stdin: 'not-the-password', env: { DOCKER_CONFIG: cfg.dir } });
+      assert.equal(wrong.code, 3, wrong.stderr);
+      assert.match(wrong.stderr, /"code":"LOGIN_REFUSED"/);
+      assert.ok(!wrong.stderr.includes('not-the-password'));
+      assert.equal(await readFile(cfg.configFile, 'utf8'), before);
+      // A registry with Bearer token auth: the check gets a token from its realm.
+      const ok = await runComms(['login', tokenRegistry.host, '-u', tokenRegistry.username!, '--password-stdin'], { stdin: tokenRegistry.password!, env: { DOCKER_CONFIG: cfg.dir } });
+      assert.equal(ok.code, 0, ok.stderr);
+      const bad = await runComms(['login', tokenRegistry.host, '-u', tokenRegistry.username!, '--password-stdin'], { stdin: 'wrong', env: { DOCKER_CONFIG: cfg.dir } });
+      assert.equal(bad.code, 3, bad.stderr);
+      // --no-check stores them untried.
+      const untried = await runComms(['login', registry.host, '-u', 'someone', '--password-stdin', '--no-check'], { stdin: 'anything', env: { DOCKER_CONFIG: cfg.dir } });
+      assert.equal(untried.code, 0, untried.stderr);
     });
 
     it('refuses without --password-stdin or with nothing on stdin, and a malformed config.json is left untouched', async () => {

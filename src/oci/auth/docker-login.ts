@@ -75,6 +75,11 @@ export async function dockerLogout(registry: string, options: DockerLoginOptions
   return { serverAddress, configFile: file, removed: keys.length > 0 || helper !== undefined, ...(helper !== undefined ? { helper } : {}) };
 }
 
+/** Reads config.json as login would (a malformed file is a ProtocolError naming it); nothing is written. */
+export async function readDockerConfigForLogin(options: DockerLoginOptions = {}): Promise<void> {
+  await readConfig(configFileOf(options));
+}
+
 function configFileOf(options: DockerLoginOptions): string {
   return new DockerConfigCredentialStore({ env: options.env ?? process.env, ...(options.configDir !== undefined ? { configDir: options.configDir } : {}) }).configFile;
 }
