@@ -1,6 +1,7 @@
 /**
  * The server's repositories: repository `a/b` is the OCI image-layout folder `<root>/a/b/`,
- * opened through OciLayout (atomic blob writes, the locked index.json, the referrers index). Names
+ * opened through OciLayout (atomic blob writes, the locked index.json with its journal, so a tag
+ * push costs O(1) however many tags the repository has; the referrers index). Names
  * reach this module only after routes.ts validated them, so a name can never leave the root.
  */
 import { stat } from 'node:fs/promises';
@@ -23,7 +24,7 @@ export class RepositoryStore {
     const cached = this.open.get(name);
     if (cached !== undefined) return cached;
     try {
-      return await this.remember(name, OciLayout.open(join(this.root, name), { create: false }));
+      return await this.remember(name, OciLayout.open(join(this.root, name), { create: false, journal: true }));
     } catch (err) {
       if (err instanceof NotFoundError) throw new RegistryHttpError('NAME_UNKNOWN', `repository ${name} not known to registry`, { detail: { name } });
       throw err;
@@ -34,7 +35,7 @@ export class RepositoryStore {
   async getOrCreate(name: string): Promise<OciLayout> {
     const cached = this.open.get(name);
     if (cached !== undefined) return cached;
-    return this.remember(name, OciLayout.open(join(this.root, name), { create: true }));
+    return this.remember(name, OciLayout.open(join(this.root, name), { create: true, journal: true }));
   }
 
   /** The repository when it exists, else undefined. */
@@ -44,6 +45,14 @@ export class RepositoryStore {
     } catch (err) {
       if (err instanceof RegistryHttpError && err.code === 'NAME_UNKNOWN') return undefined;
       throw err;
+    }
+  }
+
+  /** Folds every open repository's index journal into its index.json (on shutdown). */
+  async compactAll(): Promise<void> {
+    for (const opening of this.open.values()) {
+      const layout = await opening.catch(() => undefined);
+      await layout?.compact();
     }
   }
 

@@ -26,6 +26,7 @@ export const RESERVED_COMPONENTS: ReadonlySet<string> = new Set([
   'blobs',
   'referrers',
   'index.json',
+  'index.json.journal',
   'index.json.lock',
   'index.json.lock.break',
   'oci-layout',

@@ -184,7 +184,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       timer.unref();
       server.close(() => {
         clearTimeout(timer);
-        done();
+        // Every index journal folded into its index.json: the root is a plain set of OCI layouts again.
+        repos.compactAll().then(done, (err: Error) => {
+          log(`folding the index journals into index.json failed: ${err.message}`);
+          done();
+        });
       });
       server.closeIdleConnections();
     });

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { UsageError } from '../../src/errors.ts';
 import { digestOf } from '../../src/oci/digest.ts';
+import { applyOp, parseIndex, parseJournal } from '../../src/oci/layout/index-file.ts';
 import { EMPTY_JSON_BYTES, EMPTY_JSON_DIGEST, MediaType } from '../../src/oci/mediatypes.ts';
 import { RegistryClient } from '../../src/oci/remote/index.ts';
 import { FixedCredentialStore } from '../../src/oci/auth/credentials.ts';
@@ -74,16 +75,39 @@ function json<T>(reply: Reply): T {
   return JSON.parse(reply.body.toString('utf8')) as T;
 }
 
-/** Every file and folder under `root` with the sha256 of each file: equal snapshots, unchanged store. */
+/**
+ * What a repository's index says — index.json with its journal applied, entries in a stable
+ * order — read again when the server folded the journal in meanwhile (it does so when idle).
+ */
+async function indexContent(dir: string): Promise<string> {
+  for (;;) {
+    const before = await stat(join(dir, 'index.json'), { bigint: true });
+    const doc = parseIndex(await readFile(join(dir, 'index.json')), 'index.json');
+    const journal = await readFile(join(dir, 'index.json.journal')).catch(() => undefined);
+    if (journal !== undefined) for (const op of parseJournal(journal, 'journal')) applyOp(doc, op);
+    const after = await stat(join(dir, 'index.json'), { bigint: true });
+    if (before.ino === after.ino && before.mtimeNs === after.mtimeNs) return doc.manifests.map((m) => JSON.stringify(m)).sort().join('\n');
+  }
+}
+
+/**
+ * Every file and folder under `root` with the sha256 of each file (a repository's index by what
+ * it says, however much of it is still in the journal; temp files and the lock left out): equal
+ * snapshots, unchanged store.
+ */
 async function snapshot(root: string): Promise<string[]> {
   const out: string[] = [];
   async function walk(dir: string, rel: string): Promise<void> {
     for (const entry of await readdir(dir, { withFileTypes: true })) {
       const p = join(dir, entry.name);
       const r = `${rel}/${entry.name}`;
+      // The server's own bookkeeping comes and goes while it folds a journal in: the lock, its temp files.
+      if (entry.name === 'index.json.journal' || entry.name === 'index.json.lock' || rel.endsWith('/.tmp')) continue;
       if (entry.isDirectory()) {
         out.push(`${r}/`);
         await walk(p, r);
+      } else if (entry.name === 'index.json') {
+        out.push(`${r} ${createHash('sha256').update(await indexContent(dir)).digest('hex')}`);
       } else {
         out.push(`${r} ${createHash('sha256').update(await readFile(p)).digest('hex')}`);
       }
@@ -843,6 +867,24 @@ describe('listening', () => {
     // One of the two is not enough: TLS alone lets anyone write, auth alone sends passwords in clear.
     await assert.rejects(startServer({ root, host: '0.0.0.0', port: 0, tls: { cert: pki.serverCertFile, key: pki.serverKeyFile } }), UsageError);
     assert.equal(await stat(root).catch(() => undefined), undefined, 'a refused start creates nothing');
+  });
+
+  it('closing the server folds every repository\'s index journal into index.json (a plain OCI layout again)', async () => {
+    const rootDir = await tempDir('comms-serve-close-');
+    const s = await startServer({ root: rootDir.path, port: 0 });
+    try {
+      await pushBlob(s, 'close/repo', EMPTY_JSON_BYTES);
+      for (const t of ['x', 'y', 'z']) assert.equal((await putManifest(s, 'close/repo', t, manifest({ annotations: { t } }))).status, 201);
+    } finally {
+      await s.close();
+    }
+    try {
+      await assert.rejects(stat(join(rootDir.path, 'close', 'repo', 'index.json.journal')), { code: 'ENOENT' });
+      const index = JSON.parse(await readFile(join(rootDir.path, 'close', 'repo', 'index.json'), 'utf8')) as { manifests: { annotations?: Record<string, string> }[] };
+      assert.deepEqual(index.manifests.map((m) => m.annotations?.['org.opencontainers.image.ref.name']).sort(), ['x', 'y', 'z']);
+    } finally {
+      await rootDir.cleanup();
+    }
   });
 
   it('serves HTTPS with --tls-cert/--tls-key; the client needs the CA', async () => {

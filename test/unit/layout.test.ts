@@ -400,3 +400,81 @@ describe('OciLayout index.json lock', () => {
     });
   });
 });
+
+describe('OciLayout index journal', () => {
+  const tagsOf = async (layout: OciLayout): Promise<string[]> => {
+    const out: string[] = [];
+    await layout.tags((page) => void out.push(...page));
+    return out;
+  };
+
+  it('a journaling layout appends tag changes to the journal instead of rewriting index.json; every layout reads them; compact() folds them in', async () => {
+    await withDir(async (dir) => {
+      const journaling = await OciLayout.open(dir, { create: true, journal: true, journalIdleMs: 600_000 });
+      await journaling.push(EMPTY, EMPTY_JSON_BYTES);
+      const before = await readFile(join(dir, 'index.json'), 'utf8');
+      const ms = ['a', 'b', 'c'].map((t) => ({ t, m: manifest({ annotations: { t } }) }));
+      for (const { t, m } of ms) await journaling.pushManifest(m.desc, m.bytes, t);
+      await journaling.untag('b');
+      assert.equal(await readFile(join(dir, 'index.json'), 'utf8'), before, 'index.json untouched');
+      assert.equal((await readFile(join(dir, 'index.json.journal'), 'utf8')).trim().split('\n').length, 4, 'one line per change');
+      // Another process's view: a plain layout on the same folder.
+      const plain = await OciLayout.open(dir);
+      assert.deepEqual(await tagsOf(plain), ['a', 'c']);
+      assert.equal((await plain.resolve('c')).digest, ms[2]?.m.desc.digest);
+      assert.equal((await plain.resolve(ms[1]!.m.desc.digest)).digest, ms[1]?.m.desc.digest, 'the untagged manifest stays reachable');
+
+      await journaling.compact();
+      await assert.rejects(stat(join(dir, 'index.json.journal')), { code: 'ENOENT' });
+      const index = await readJson(join(dir, 'index.json'));
+      assert.deepEqual(index.manifests.map((m: Descriptor) => m.annotations?.[ANNOTATION_REF_NAME] ?? m.digest).sort(), ['a', 'c', ms[1]!.m.desc.digest].sort());
+
+      // A layout that does not journal folds a journal it finds into index.json on its next update.
+      await journaling.tag(ms[0]!.m.desc, 'd');
+      await plain.tag(ms[0]!.m.desc, 'e');
+      await assert.rejects(stat(join(dir, 'index.json.journal')), { code: 'ENOENT' });
+      assert.deepEqual(
+        (await readJson(join(dir, 'index.json'))).manifests.map((m: Descriptor) => m.annotations?.[ANNOTATION_REF_NAME]).filter(Boolean).sort(),
+        ['a', 'c', 'd', 'e'],
+      );
+    });
+  });
+
+  it('a journal found again after it was folded in (a crash between the two steps) changes nothing', async () => {
+    await withDir(async (dir) => {
+      const journaling = await OciLayout.open(dir, { create: true, journal: true, journalIdleMs: 600_000 });
+      await journaling.push(EMPTY, EMPTY_JSON_BYTES);
+      const a = manifest({ annotations: { m: 'a' } });
+      const b = manifest({ annotations: { m: 'b' } });
+      await journaling.pushManifest(a.desc, a.bytes, 't');
+      await journaling.pushManifest(b.desc, b.bytes, 't');
+      await journaling.pushManifest(a.desc, a.bytes, 'u');
+      await journaling.untag('u');
+      await journaling.delete(b.desc);
+      await journaling.pushManifest(b.desc, b.bytes, 'v');
+      const journal = await readFile(join(dir, 'index.json.journal'));
+      const expected = { tags: await tagsOf(journaling), v: (await journaling.resolve('v')).digest, a: (await journaling.resolve(a.desc.digest)).digest };
+      await journaling.compact();
+      const folded = await readJson(join(dir, 'index.json'));
+      await writeFile(join(dir, 'index.json.journal'), journal);
+      const reopened = await OciLayout.open(dir);
+      assert.deepEqual({ tags: await tagsOf(reopened), v: (await reopened.resolve('v')).digest, a: (await reopened.resolve(a.desc.digest)).digest }, expected);
+      await reopened.tag(a.desc, 'w');
+      const again = await readJson(join(dir, 'index.json'));
+      const names = (doc: { manifests: Descriptor[] }): string[] => doc.manifests.map((m) => `${m.digest} ${m.annotations?.[ANNOTATION_REF_NAME] ?? ''}`).sort();
+      // As if the journal had never come back: a's untagged entry became its tag w, nothing else moved.
+      assert.deepEqual(names(again), [...names(folded).filter((n) => n !== `${a.desc.digest} `), `${a.desc.digest} w`].sort());
+    });
+  });
+
+  it('a last journal line still being written is not read', async () => {
+    await withDir(async (dir) => {
+      const journaling = await OciLayout.open(dir, { create: true, journal: true, journalIdleMs: 600_000 });
+      await journaling.push(EMPTY, EMPTY_JSON_BYTES);
+      const a = manifest({ annotations: { m: 'a' } });
+      await journaling.pushManifest(a.desc, a.bytes, 't');
+      await writeFile(join(dir, 'index.json.journal'), `{"op":"untag","tag":"t"`, { flag: 'a' });
+      assert.deepEqual(await tagsOf(await OciLayout.open(dir)), ['t']);
+    });
+  });
+});

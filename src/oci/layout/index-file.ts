@@ -115,3 +115,58 @@ export function removeTag(doc: IndexDocument, tag: string): boolean {
   }
   return true;
 }
+
+/**
+ * One change to index.json, as the journal records it (one JSON object per line). Each is
+ * decided by its own key alone (a tag, or a digest) and the last change of a key wins, so
+ * applying a journal a second time onto a document that already holds it changes nothing: a
+ * crash between writing the compacted index.json and removing the journal is harmless.
+ */
+export type IndexOp =
+  | { op: 'tag'; tag: string; desc: Descriptor }
+  | { op: 'record'; desc: Descriptor }
+  | { op: 'untag'; tag: string }
+  | { op: 'remove'; digest: string };
+
+export function applyOp(doc: IndexDocument, op: IndexOp): boolean {
+  switch (op.op) {
+    case 'tag':
+      return setTag(doc, op.desc, op.tag);
+    case 'record':
+      return recordManifest(doc, op.desc);
+    case 'untag':
+      return removeTag(doc, op.tag);
+    case 'remove':
+      return removeManifest(doc, op.digest);
+  }
+}
+
+function isDescriptorLike(v: unknown): v is Descriptor {
+  const d = v as Partial<Descriptor> | null;
+  return d !== null && typeof d === 'object' && typeof d.digest === 'string' && typeof d.mediaType === 'string' && typeof d.size === 'number';
+}
+
+/** The journal lines of `bytes` (whole lines only: the caller leaves out a last line still being written). */
+export function parseJournal(bytes: Uint8Array, where: string): IndexOp[] {
+  const ops: IndexOp[] = [];
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    let v: Partial<{ op: string; tag: unknown; desc: unknown; digest: unknown }>;
+    try {
+      v = JSON.parse(line) as typeof v;
+    } catch (err) {
+      throw new ProtocolError(`${where} has a line that is not JSON`, { code: 'LAYOUT_INVALID', cause: err });
+    }
+    if (v.op === 'tag' && typeof v.tag === 'string' && isDescriptorLike(v.desc)) ops.push({ op: 'tag', tag: v.tag, desc: v.desc });
+    else if (v.op === 'record' && isDescriptorLike(v.desc)) ops.push({ op: 'record', desc: v.desc });
+    else if (v.op === 'untag' && typeof v.tag === 'string') ops.push({ op: 'untag', tag: v.tag });
+    else if (v.op === 'remove' && typeof v.digest === 'string') ops.push({ op: 'remove', digest: v.digest });
+    else throw new ProtocolError(`${where} has a line that is not an index change`, { code: 'LAYOUT_INVALID' });
+  }
+  return ops;
+}
+
+export function serializeJournal(ops: IndexOp[]): Uint8Array {
+  return new TextEncoder().encode(ops.map((op) => `${JSON.stringify(op)}\n`).join(''));
+}

@@ -8,6 +8,8 @@
  *                               so every manifest pushed is reachable (see index-file.ts)
  *   blobs/<alg>/<hex>           blobs and manifests alike, content-addressed
  *   referrers/<alg>/<hex>/…     referrers index by subject, one file per referrer (see referrers-index.ts)
+ *   index.json.journal          changes not yet folded into index.json, one JSON object per line, when
+ *                               the layout is opened with `journal` (the registry); read by every reader
  *   index.json.lock             the lock serialising index.json updates across processes (see lock.ts)
  *   .tmp/                       temp files of writes in progress; never read; `sweepTemp` clears old ones
  *
@@ -16,12 +18,16 @@
  * another tool put in the folder is indexed by `reindexReferrers()`.
  *
  * Concurrency: blobs need no lock — content-addressed, written to .tmp and renamed into place.
- * index.json is read-modify-written only under the lock and replaced atomically, so readers (who
- * take no lock) always see a whole index. Referrer files are idempotent atomic creates.
+ * index.json is read-modify-written only under the lock and replaced atomically, and the journal
+ * is appended to only under the lock, a whole number of lines per write, so readers (who take no
+ * lock) always see a whole index and whole changes; a reader that a compaction overtook reads
+ * again. Updates from one process are grouped into one write. Referrer files are idempotent
+ * atomic creates.
  * Order of a manifest push: blob, then referrer file, then index.json — a crash between steps
  * leaves at worst an unreferenced blob, never an index entry for content that is not there.
  */
 import { createReadStream } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { Readable, Transform, type TransformCallback, pipeline, Writable } from 'node:stream';
@@ -47,18 +53,18 @@ import type {
 } from '../target.ts';
 import { fsyncDir, streamToFileAtomic, tempPath, writeFileAtomic } from './atomic.ts';
 import {
+  applyOp,
   emptyIndex,
   findDigest,
   findTag,
   type IndexDocument,
+  type IndexOp,
   listTags,
   parseIndex,
+  parseJournal,
   publicDescriptor,
-  recordManifest,
-  removeManifest,
-  removeTag,
   serializeIndex,
-  setTag,
+  serializeJournal,
 } from './index-file.ts';
 import { FileLock, type LockOptions } from './lock.ts';
 import { type ManifestFields, parseManifestFields } from './manifest-fields.ts';
@@ -69,6 +75,16 @@ export interface OciLayoutOptions {
   create?: boolean;
   /** Tuning of the index.json lock (tests use short timeouts). */
   lock?: LockOptions;
+  /**
+   * Record index.json updates by appending them to `index.json.journal` and fold the journal into
+   * index.json from time to time (after 1,000 changes or a quarter of the index, after a second
+   * without updates, and on compact()), so an update costs O(1) however many tags there are.
+   * For a long-running writer (the registry). Every OciLayout reads the journal either way, and
+   * one that does not journal folds it into index.json on its next update.
+   */
+  journal?: boolean;
+  /** How long a journaling layout waits without updates before it folds the journal in (default 1 s). */
+  journalIdleMs?: number;
 }
 
 const LAYOUT_VERSION = '1.0.0';
@@ -107,6 +123,47 @@ async function readManifestBody(content: Readable | Uint8Array, cap: number): Pr
   return bytes;
 }
 
+interface PendingUpdate {
+  /** The change to make, decided against the current document; undefined for none. */
+  plan: (doc: IndexDocument) => IndexOp | undefined;
+  resolve: (changed: boolean) => void;
+  reject: (err: unknown) => void;
+  signal: AbortSignal | undefined;
+  /** Fold the journal into index.json in this write. */
+  compact?: boolean;
+}
+
+/** index.json and the journal as last read or written, and the document they make. */
+interface IndexState {
+  /** `ino:size:mtime` of index.json, `none` when absent. */
+  indexKey: string;
+  /** `ino:bytes` of the journal read, `none` when absent. */
+  journalKey: string;
+  journalOps: number;
+  doc: IndexDocument;
+}
+
+const NONE = 'none';
+/** The journal is folded into index.json once it holds this many changes, or a quarter of the index if more. */
+const JOURNAL_MIN_OPS = 1000;
+/** A journaling layout folds its journal into index.json once no update came for this long. */
+const JOURNAL_IDLE_MS = 1000;
+
+function indexKeyOf(st: BigIntStats): string {
+  return `${st.ino}:${st.size}:${st.mtimeNs}`;
+}
+
+/** The stat key of a file, `none` when it does not exist. */
+async function statKey(path: string, journal: boolean): Promise<string> {
+  try {
+    const st = await stat(path, { bigint: true });
+    return journal ? `${st.ino}:${st.size}` : indexKeyOf(st);
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return NONE;
+    throw ioError(err, `cannot stat ${path}`);
+  }
+}
+
 export class OciLayout implements Repository {
   readonly name: string;
   /** Absolute path of the layout folder. */
@@ -115,12 +172,24 @@ export class OciLayout implements Repository {
   private readonly tmpDir: string;
   private readonly lock: FileLock;
   private readonly referrersIndex: ReferrersIndex;
-  private cached: { key: string; doc: IndexDocument } | undefined;
+  private readonly journalPath: string;
+  private readonly journal: boolean;
+  private readonly journalIdleMs: number;
+  private cached: IndexState | undefined;
+  /** index.json updates waiting for the next write, and whether a write is under way. */
+  private readonly pendingUpdates: PendingUpdate[] = [];
+  private flushing = false;
+  /** The write of index.json or the journal under way in this process, if any. */
+  private indexWrite: Promise<void> | undefined;
+  private idleCompaction: NodeJS.Timeout | undefined;
 
   private constructor(path: string, root: string, options: OciLayoutOptions) {
     this.name = `oci:${path}`;
     this.root = root;
     this.indexPath = join(root, 'index.json');
+    this.journalPath = join(root, 'index.json.journal');
+    this.journal = options.journal === true;
+    this.journalIdleMs = options.journalIdleMs ?? JOURNAL_IDLE_MS;
     this.tmpDir = join(root, '.tmp');
     this.lock = new FileLock(join(root, 'index.json.lock'), options.lock, this.tmpDir);
     this.referrersIndex = new ReferrersIndex(join(root, 'referrers'), this.tmpDir);
@@ -194,41 +263,194 @@ export class OciLayout implements Repository {
 
   // ---- index.json -------------------------------------------------------------------------
 
-  /** The current index.json; cached per (inode, size, mtime), which every atomic replace changes. */
-  private async readIndex(): Promise<IndexDocument> {
+  /** index.json with the journal applied, read from disk (no lock; the caller checks it is consistent). */
+  private async loadState(): Promise<IndexState> {
+    let indexKey = NONE;
+    let doc: IndexDocument;
     let fh;
     try {
       fh = await open(this.indexPath, 'r');
     } catch (err) {
-      if (errCode(err) === 'ENOENT') return emptyIndex();
-      throw ioError(err, `cannot read ${this.indexPath}`);
+      if (errCode(err) !== 'ENOENT') throw ioError(err, `cannot read ${this.indexPath}`);
     }
+    if (fh === undefined) {
+      doc = emptyIndex();
+    } else {
+      try {
+        indexKey = indexKeyOf(await fh.stat({ bigint: true }));
+        doc = parseIndex(await fh.readFile(), this.indexPath);
+      } finally {
+        await fh.close();
+      }
+    }
+    let journalKey = NONE;
+    let journalOps = 0;
+    let jh;
     try {
-      const st = await fh.stat({ bigint: true });
-      const key = `${st.ino}:${st.size}:${st.mtimeNs}`;
-      if (this.cached?.key === key) return this.cached.doc;
-      const doc = parseIndex(await fh.readFile(), this.indexPath);
-      this.cached = { key, doc };
-      return doc;
+      jh = await open(this.journalPath, 'r');
+    } catch (err) {
+      if (errCode(err) !== 'ENOENT') throw ioError(err, `cannot read ${this.journalPath}`);
+    }
+    if (jh !== undefined) {
+      try {
+        const st = await jh.stat({ bigint: true });
+        const bytes = await jh.readFile();
+        // A last line without its newline is being appended right now: it is not there yet.
+        const whole = bytes.subarray(0, bytes.lastIndexOf(10) + 1);
+        const ops = parseJournal(whole, this.journalPath);
+        for (const op of ops) applyOp(doc, op);
+        journalOps = ops.length;
+        journalKey = `${st.ino}:${whole.length}`;
+      } finally {
+        await jh.close();
+      }
+    }
+    return { indexKey, journalKey, journalOps, doc };
+  }
+
+  /**
+   * The current index (index.json with the journal applied), without the lock. Cached per the
+   * stat of both files, which every replace or append changes; a read that a compaction by another
+   * process overtook (index.json replaced while the journal was read) is done again.
+   */
+  private async readIndex(): Promise<IndexDocument> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      // This process may be writing right now: its document is then the newest there is.
+      if (this.indexWrite !== undefined) await this.indexWrite.catch(() => undefined);
+      const [indexKey, journalKey] = await Promise.all([statKey(this.indexPath, false), statKey(this.journalPath, true)]);
+      const seen = this.cached;
+      if (seen !== undefined && seen.indexKey === indexKey && seen.journalKey === journalKey) return seen.doc;
+      const state = await this.loadState();
+      if ((await statKey(this.indexPath, false)) !== state.indexKey) continue;
+      // Never replace a state cached meanwhile (a write of this process) with this one.
+      if (this.cached === seen) this.cached = state;
+      return state.doc;
+    }
+    return this.lock.withLock(async () => (await this.readIndexLocked()).doc);
+  }
+
+  /** The current state read under the lock: the cached one when both files are as last seen. */
+  private async readIndexLocked(): Promise<IndexState> {
+    const [indexKey, journalKey] = await Promise.all([statKey(this.indexPath, false), statKey(this.journalPath, true)]);
+    const seen = this.cached;
+    if (seen !== undefined && seen.indexKey === indexKey && seen.journalKey === journalKey) return seen;
+    const state = await this.loadState();
+    this.cached = state;
+    return state;
+  }
+
+  /**
+   * Changes index.json under the lock: `plan` decides the change against the current document;
+   * resolves whether it changed anything. Updates that arrive while one is being written are
+   * applied together by the next write (group commit): one lock, one read and one write for all
+   * of them, and each caller is answered only once the write that holds its change is durable.
+   */
+  private updateIndex(plan: (doc: IndexDocument) => IndexOp | undefined, signal?: AbortSignal): Promise<boolean> {
+    checkAborted(signal);
+    return new Promise<boolean>((resolve, reject) => {
+      this.pendingUpdates.push({ plan, resolve, reject, signal });
+      if (!this.flushing) void this.flushUpdates();
+    });
+  }
+
+  /** Folds the journal into index.json now (a journaling layout does it by itself when idle). */
+  async compact(): Promise<void> {
+    if (this.idleCompaction !== undefined) clearTimeout(this.idleCompaction);
+    this.idleCompaction = undefined;
+    await new Promise<boolean>((resolve, reject) => {
+      this.pendingUpdates.push({ plan: () => undefined, resolve, reject, signal: undefined, compact: true });
+      if (!this.flushing) void this.flushUpdates();
+    });
+  }
+
+  private async flushUpdates(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.pendingUpdates.length > 0) {
+        const batch = this.pendingUpdates.splice(0).filter((u) => {
+          if (u.signal?.aborted !== true) return true;
+          u.reject(new AbortError());
+          return false;
+        });
+        if (batch.length === 0) continue;
+        try {
+          const changed = await this.lock.withLock(() => this.applyBatch(batch));
+          batch.forEach((u, i) => u.resolve(changed[i] as boolean));
+        } catch (err) {
+          for (const u of batch) u.reject(err);
+        }
+      }
     } finally {
-      await fh.close();
+      this.flushing = false;
     }
   }
 
-  /** Read-modify-write of index.json under the lock; the mutation returns whether it changed anything. */
-  private async updateIndex(mutate: (doc: IndexDocument) => boolean, signal?: AbortSignal): Promise<boolean> {
-    return this.lock.withLock(async () => {
-      let doc: IndexDocument;
-      try {
-        doc = parseIndex(await readFile(this.indexPath), this.indexPath);
-      } catch (err) {
-        if (errCode(err) !== 'ENOENT') throw ioError(err, `cannot read ${this.indexPath}`);
-        doc = emptyIndex();
+  /** Under the lock: applies the batch and writes it, to the journal or as a new index.json. */
+  private async applyBatch(batch: PendingUpdate[]): Promise<boolean[]> {
+    const state = await this.readIndexLocked();
+    // A copy of the list: readers holding the cached document never see it change under them.
+    const doc: IndexDocument = { ...state.doc, manifests: [...state.doc.manifests] };
+    const ops: IndexOp[] = [];
+    const results = batch.map((u) => {
+      const op = u.plan(doc);
+      const changed = op !== undefined && applyOp(doc, op);
+      if (changed) ops.push(op);
+      return changed;
+    });
+    const compact = batch.some((u) => u.compact === true) && (state.journalKey !== NONE || ops.length > 0);
+    if (ops.length === 0 && !compact) return results;
+    const total = state.journalOps + ops.length;
+    const write = async (): Promise<void> => {
+      if (this.journal && !compact && total < Math.max(JOURNAL_MIN_OPS, doc.manifests.length / 4)) {
+        this.cached = { ...(await this.appendJournal(ops, state.journalKey === NONE)), indexKey: state.indexKey, journalOps: total, doc };
+        this.scheduleCompaction();
+      } else {
+        await writeFileAtomic(this.tmpDir, this.indexPath, serializeIndex(doc), 'replace');
+        const indexKey = await statKey(this.indexPath, false);
+        // index.json now holds every change: the journal goes (applying it again would change nothing).
+        if (state.journalKey !== NONE) await rm(this.journalPath, { force: true });
+        this.cached = { indexKey, journalKey: NONE, journalOps: 0, doc };
       }
-      if (!mutate(doc)) return false;
-      await writeFileAtomic(this.tmpDir, this.indexPath, serializeIndex(doc), 'replace');
-      return true;
-    }, signal);
+    };
+    this.indexWrite = write();
+    try {
+      await this.indexWrite;
+    } catch (err) {
+      this.cached = undefined;
+      throw err;
+    } finally {
+      this.indexWrite = undefined;
+    }
+    return results;
+  }
+
+  /** Appends `ops` to the journal in one write, durably; returns the journal's new key. */
+  private async appendJournal(ops: IndexOp[], creating: boolean): Promise<{ journalKey: string }> {
+    const bytes = serializeJournal(ops);
+    const fh = await open(this.journalPath, 'a', 0o644);
+    let st;
+    try {
+      // One write call: a reader sees whole lines, or a last line it leaves out.
+      for (let off = 0; off < bytes.length; ) {
+        const { bytesWritten } = await fh.write(bytes, off, bytes.length - off);
+        off += bytesWritten;
+      }
+      await fh.datasync();
+      st = await fh.stat({ bigint: true });
+    } finally {
+      await fh.close();
+    }
+    if (creating) await fsyncDir(this.root);
+    return { journalKey: `${st.ino}:${st.size}` };
+  }
+
+  private scheduleCompaction(): void {
+    if (this.idleCompaction !== undefined) clearTimeout(this.idleCompaction);
+    this.idleCompaction = setTimeout(() => {
+      this.idleCompaction = undefined;
+      void this.compact().catch(() => undefined);
+    }, this.journalIdleMs);
+    this.idleCompaction.unref();
   }
 
   // ---- Storage ----------------------------------------------------------------------------
@@ -413,14 +635,14 @@ export class OciLayout implements Repository {
     const size = await this.blobSize(desc.digest);
     if (size === undefined) throw new NotFoundError(`manifest ${desc.digest} not found in ${this.name}`, { code: 'MANIFEST_UNKNOWN' });
     if (size !== desc.size) throw new DigestMismatchError(`manifest ${desc.digest} is ${size} bytes, the descriptor says ${desc.size}`);
-    await this.updateIndex((doc) => setTag(doc, findDigest(doc, desc.digest) ?? desc, tag), options.signal);
+    await this.updateIndex((doc) => ({ op: 'tag', tag, desc: publicDescriptor(findDigest(doc, desc.digest) ?? desc) }), options.signal);
   }
 
   /** Removes `tag`; its manifest stays, reachable by digest. NotFoundError when there is no such tag. */
   async untag(tag: string, options: OperationOptions = {}): Promise<void> {
     validateTag(tag);
     checkAborted(options.signal);
-    const removed = await this.updateIndex((doc) => removeTag(doc, tag), options.signal);
+    const removed = await this.updateIndex(() => ({ op: 'untag', tag }), options.signal);
     if (!removed) throw new NotFoundError(`tag ${tag} not found in ${this.name}`, { code: 'MANIFEST_UNKNOWN' });
   }
 
@@ -475,7 +697,7 @@ export class OciLayout implements Repository {
           fields = undefined;
         }
       }
-      removed = await this.updateIndex((doc) => removeManifest(doc, desc.digest), options.signal);
+      removed = await this.updateIndex(() => ({ op: 'remove', digest: desc.digest }), options.signal);
       if (fields?.subject !== undefined) await this.referrersIndex.remove(fields.subject.digest, desc.digest);
     }
     try {
@@ -561,7 +783,7 @@ export class OciLayout implements Repository {
     if (fields.subject !== undefined) await this.referrersIndex.add(fields.subject.digest, referrerDescriptor(desc, fields));
     const entry = referrerDescriptor(desc, { artifactType: fields.declaredArtifactType });
     // Re-pushing what index.json already says needs no lock.
-    if (!settled) await this.updateIndex((doc) => (tag !== undefined ? setTag(doc, entry, tag) : recordManifest(doc, entry)), signal);
+    if (!settled) await this.updateIndex(() => (tag !== undefined ? { op: 'tag', tag, desc: entry } : { op: 'record', desc: entry }), signal);
     return fields.subject?.digest;
   }
 
