@@ -14,6 +14,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Repository } from '../oci/target.ts';
+import { alternativeFilename } from '../protocol/filename.ts';
 import { readChunk } from '../protocol/chunk-reader.ts';
 import { chunkRawSize } from '../protocol/sizes.ts';
 import type { MessageInfo } from '../protocol/validate.ts';
@@ -227,10 +228,9 @@ async function writeAt(fh: FileHandle, source: NodeJS.ReadableStream, start: num
 
 /** `name`, then `name-1.ext`, `name-2.ext`…: link(2) fails when the target exists, so no race overwrites. */
 async function linkNoClobber(tmpPath: string, dir: string, filename: string, policy: ConflictPolicy): Promise<string> {
-  const ext = path.extname(filename);
-  const stem = ext === filename ? filename : filename.slice(0, filename.length - ext.length);
   for (let n = 0; n < 10000; n++) {
-    const candidate = path.join(dir, n === 0 ? filename : `${stem}-${n}${ext}`);
+    // `name-n.ext`, cut to fit 255 bytes when the name is already that long.
+    const candidate = path.join(dir, n === 0 ? filename : alternativeFilename(filename, n));
     try {
       await link(tmpPath, candidate);
       return candidate;

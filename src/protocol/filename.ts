@@ -102,6 +102,21 @@ function shorten(name: string): string {
   return cutUtf8(name, MAX_SENT_FILENAME_BYTES);
 }
 
+/**
+ * The n-th name to try when `filename` is taken in the output folder: `name-n.ext` (the extension as
+ * path.extname sees it), the stem cut on a UTF-8 boundary so that the result still fits
+ * MAX_FILENAME_BYTES (a 255-byte name from another writer would otherwise overflow it).
+ */
+export function alternativeFilename(filename: string, n: number): string {
+  const suffix = `-${n}`;
+  const dot = filename.lastIndexOf('.');
+  const ext = dot > 0 ? filename.slice(dot) : '';
+  const stem = filename.slice(0, filename.length - ext.length);
+  const room = MAX_FILENAME_BYTES - utf8Length(suffix);
+  if (utf8Length(ext) < room) return cutUtf8(stem, room - utf8Length(ext)) + suffix + ext;
+  return cutUtf8(filename, room) + suffix;
+}
+
 /** The name to send for a local path (v1.0's SanitizeFilename plus the hardening above). */
 export function sanitizeFilename(name: string): string {
   let base = goBase(name);

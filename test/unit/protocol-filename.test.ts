@@ -1,7 +1,7 @@
 /** Filenames: v1.0's sanitiser for outgoing names, plus comms' hardening and the incoming check. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_FILENAME_BYTES, MAX_SENT_FILENAME_BYTES, filenameProblem, isSafeFilename, receivedFilename, sanitizeFilename } from '../../src/protocol/filename.ts';
+import { MAX_FILENAME_BYTES, MAX_SENT_FILENAME_BYTES, alternativeFilename, filenameProblem, isSafeFilename, receivedFilename, sanitizeFilename } from '../../src/protocol/filename.ts';
 import { messageAnnotations } from '../../src/protocol/manifest.ts';
 import { UsageError } from '../../src/errors.ts';
 
@@ -117,4 +117,20 @@ test("received names are written as v1.0 writes them where that is safe: trimmed
   }
   // A name of 238..255 bytes (another writer's) is still received.
   assert.deepEqual(receivedFilename('y'.repeat(255)), { name: 'y'.repeat(255) });
+});
+
+test('the alternative name for a taken one (name-1.ext) still fits 255 bytes, keeping the extension', () => {
+  assert.equal(alternativeFilename('report.pdf', 1), 'report-1.pdf');
+  assert.equal(alternativeFilename('.hidden', 2), '.hidden-2');
+  assert.equal(alternativeFilename('archive.tar.gz', 3), 'archive.tar-3.gz');
+  // A 255-byte name received from another writer: the stem gives way, never the limit.
+  for (const name of ['a'.repeat(251) + '.pdf', '☃'.repeat(83) + '.txt', 'b'.repeat(255), `x.${'e'.repeat(253)}`]) {
+    for (const n of [1, 42, 9999]) {
+      const alt = alternativeFilename(name, n);
+      assert.ok(Buffer.byteLength(alt) <= MAX_FILENAME_BYTES, `${Buffer.byteLength(alt)} bytes`);
+      assert.ok(alt.includes(`-${n}`), alt);
+      assert.ok(!alt.includes('\uFFFD'));
+    }
+  }
+  assert.ok(alternativeFilename('a'.repeat(251) + '.pdf', 1).endsWith('-1.pdf'));
 });
