@@ -35,7 +35,7 @@ export { ack, type AckOptions, type AckResult } from './comms/ack.ts';
 export { reply, type ReplyOptions, type ReplyResult } from './comms/reply.ts';
 export { thread, type ThreadNode } from './comms/thread.ts';
 export { findReferrers, type FindReferrersOptions } from './comms/discover.ts';
-export { watch, type WatchOptions } from './comms/watch.ts';
+export { DEFAULT_BUNDLE_GRACE_MS, defaultWatchStateFile, watch, type WatchOptions } from './comms/watch.ts';
 export { waitForReply, waitForReceipt, TimeoutError, type WaitOptions } from './comms/wait.ts';
 export { verifyMessage, type VerifiedMessage } from './comms/verify-message.ts';
 export { copy, type CopyOptions, type CopyResult, type CopyProgress, type CopiedManifest } from './comms/copy.ts';
@@ -43,7 +43,7 @@ export type { OnStep, StepName, StepState, StepInfo } from './comms/steps.ts';
 export { inspect, summarizeManifest, type InspectOptions, type InspectResult, type ManifestSummary } from './comms/inspect.ts';
 
 // Trust: signers and verification.
-export { loadKeySigner, createKeySigner, generateKeyPair, keylessSignerFromEnv, verifyMessageBundle, loadTrustedRoot, type MessageSigner, type TrustPolicy, type VerifiedSigner } from './trust/index.ts';
+export { loadKeySigner, createKeySigner, generateKeyPair, keylessSignerFromEnv, verifyMessageBundle, checkTrustPolicy, parseTrustedKey, loadTrustedRoot, type MessageSigner, type TrustPolicy, type VerifiedSigner } from './trust/index.ts';
 export { TrustFile, TrustFileError, loadTrustFile, parseTrustFile, findTrustFile, defaultTrustFilePath, type TrustEntry } from './trust/index.ts';
 
 // Encryption: age recipients, identities, and the payload's age file as a stream.
