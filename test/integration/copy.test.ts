@@ -9,7 +9,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ack, copy, loadKeySigner, openRepository, reply, send, thread, type MessageSigner, type Repository } from '../../src/index.ts';
 import { runComms } from '../support/messages-cli.ts';
@@ -64,6 +64,10 @@ describe('copy', () => {
       const refused = await runComms(['copy', `${folder}@${message.digest}`, dst, '--digest', wrong]);
       assert.equal(refused.code, 4, describeRun(refused));
       assert.match(refused.stderr, /not the expected/);
+      const wrongFolder = join(dir.path, `never-${kind}`);
+      const refusedFolder = await runComms(['copy', `${folder}@${message.digest}`, `oci:${wrongFolder}`, '--digest', wrong]);
+      assert.equal(refusedFolder.code, 4, describeRun(refusedFolder));
+      await assert.rejects(lstat(wrongFolder), 'a refused copy creates no destination folder');
       const untouched = await openRepository(dst);
       await assert.rejects(untouched.resolve(message.digest), (e: { exitCode?: number }) => e.exitCode === 5, 'nothing was pushed');
 
@@ -168,8 +172,7 @@ describe('copy', () => {
       const r = await runComms(['copy', `${hostile.host}/box:big`, `oci:${folder}`]);
       assert.equal(r.code, 4, describeRun(r));
       assert.match(r.stderr, /larger than|more than/);
-      const repo = await openRepository(`oci:${folder}`);
-      assert.equal((await tagMap(repo)).size, 0);
+      await assert.rejects(lstat(folder), 'the destination folder was not even created');
     } finally {
       await hostile.close();
     }

@@ -1,7 +1,7 @@
 /** `comms copy SRC DST`: a message (with its bundle and receipts) or a whole mailbox, byte for byte. */
 import type { Argv } from 'yargs';
 import { copy, type CopyResult } from '../../comms/copy.ts';
-import { UsageError } from '../../errors.ts';
+import { DigestMismatchError, UsageError } from '../../errors.ts';
 import { auditOptions, openTargetArg, readStdin, stepOptions, withAuditOptions, withGlobalOptions, type AuditArgs, type GlobalArgs } from '../common.ts';
 import type { Output } from '../output.ts';
 import { parsePositiveInt } from '../parse.ts';
@@ -36,6 +36,14 @@ export async function runCopy(args: CopyArgs, out: Output, signal: AbortSignal):
   if (args.all && (source.tag !== undefined || source.digest !== undefined)) throw new UsageError('copy --all: SRC names a repository or folder, without a tag or digest');
   const reference = source.digest ?? source.tag;
   if (!args.all && reference === undefined) throw new UsageError(`copy: ${JSON.stringify(args.src)} names no tag or digest (write :tag or @sha256:…, or use --all)`);
+  // The source is resolved before the destination is opened (which creates an oci: folder): a
+  // missing, oversized or unexpected source leaves nothing behind.
+  if (reference !== undefined) {
+    const resolved = await source.repository.resolve(reference, { signal });
+    if (args.digest !== undefined && resolved.digest !== args.digest) {
+      throw new DigestMismatchError(`${source.repository.name} serves ${resolved.digest} for ${reference}, not the expected ${args.digest}: nothing was copied`, { code: 'SOURCE_DIGEST_MISMATCH' });
+    }
+  }
   const destination = await openTargetArg(args.dst, args, { ...extra, create: true });
   if (destination.digest !== undefined) throw new UsageError('copy: DST takes a tag, not a digest (the digest is the source\'s)');
   if (args.all && destination.tag !== undefined) throw new UsageError('copy --all: DST names a repository or folder, without a tag');
