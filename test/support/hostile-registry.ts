@@ -39,6 +39,8 @@ export interface HostileRegistryOptions {
   stallBlobsAfter?: number;
   /** Tag-list requests get no answer at all (not even headers); the connection stays open. */
   silentTags?: boolean;
+  /** Every blob GET is answered 200, chunked (no Content-Length), with bytes that never end. */
+  endlessBlobs?: boolean;
 }
 
 export async function startHostileRegistry(options: HostileRegistryOptions = {}): Promise<HostileRegistry> {
@@ -80,6 +82,17 @@ export async function startHostileRegistry(options: HostileRegistryOptions = {})
       return;
     }
     const blob = /^\/v2\/(.+)\/blobs\/([^/]+)$/.exec(url.pathname);
+    if (blob && options.endlessBlobs) {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const piece = Buffer.alloc(512, 0x61);
+      // Written as fast as the client takes them, until it hangs up.
+      const pump = () => {
+        while (!res.destroyed && res.write(piece));
+      };
+      res.on('drain', pump);
+      pump();
+      return;
+    }
     const blobBytes = blob ? options.blobs?.[blob[2]!] : undefined;
     if (blobBytes !== undefined) {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(blobBytes.length), 'docker-content-digest': blob![2]! });

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pushReferrer, referrersTagFor } from '../../src/comms/referrers.ts';
+import { addToReferrersIndex, pushReferrer, referrersTagFor } from '../../src/comms/referrers.ts';
+import { digestOf } from '../../src/oci/digest.ts';
 import { NotFoundError } from '../../src/errors.ts';
 import { OciLayout } from '../../src/oci/layout/index.ts';
 import type { Repository } from '../../src/oci/target.ts';
@@ -54,4 +55,45 @@ test('a referrer whose index entry keeps being clobbered is stored and reported 
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+/**
+ * The confirmation read. A stale writer (one that read the index before our update) can push its
+ * copy after our read-back already saw our entry: one sighting is not enough. Here the first read
+ * that shows our entry is followed at once by such a stale write; the writer must notice it on the
+ * confirmation read and put the entry back, so the index ends up holding it.
+ */
+test('an index entry seen once and then clobbered by a stale writer is repaired (the confirmation read)', async () => {
+  const entry = { mediaType: MediaType.ImageManifest, digest: `sha256:${'e'.repeat(64)}`, size: 10, artifactType: ArtifactType.Receipt };
+  const other = { mediaType: MediaType.ImageManifest, digest: `sha256:${'0'.repeat(64)}`, size: 10, artifactType: ArtifactType.Receipt };
+  const subjectDigest = `sha256:${'5'.repeat(64)}`;
+  const tag = referrersTagFor(subjectDigest);
+  const indexBytes = (manifests: object[]) => new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests }));
+  // What the stale writer read before our update: the other writer's entry only.
+  const stale = indexBytes([other]);
+  let stored: Uint8Array = stale;
+  let clobbers = 0;
+  const holds = (bytes: Uint8Array) => new TextDecoder().decode(bytes).includes(entry.digest);
+  const repo = {
+    name: 'memory',
+    async fetchManifest(ref: string) {
+      assert.equal(ref, tag);
+      const bytes = stored;
+      if (clobbers === 0 && holds(bytes)) {
+        // Our entry is seen for the first time; right after, the stale writer pushes its copy.
+        clobbers++;
+        stored = stale;
+      }
+      return { descriptor: { mediaType: MediaType.ImageIndex, digest: digestOf(bytes), size: bytes.length }, bytes };
+    },
+    async pushManifest(desc: object, bytes: Uint8Array, t?: string) {
+      assert.equal(t, tag);
+      stored = bytes;
+      return { descriptor: desc, skipped: false };
+    },
+  } as unknown as Repository;
+  await addToReferrersIndex(repo, subjectDigest, entry);
+  assert.equal(clobbers, 1, 'the stale write happened after the first sighting');
+  assert.ok(holds(stored), 'the entry is in the index in the end');
+  assert.ok(new TextDecoder().decode(stored).includes(other.digest), "the other writer's entry is kept too");
 });
