@@ -1,5 +1,5 @@
 /**
- * Issue 6 benchmark: HTTP requests and wall time of a recv over a busy repository — 5,000 foreign
+ * Benchmark: HTTP requests and wall time of a recv over a busy repository — 5,000 foreign
  * tags and 10 signed messages for me — with comms' strategy (one tag listing per run, shared by
  * every message's bundle lookup) against v1.0's (a full tag listing per message to find its
  * `bundle-<hex12>-` tag). Both run in this process over the same remote client, with the same

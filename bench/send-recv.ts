@@ -1,5 +1,5 @@
 /**
- * Issue 3 benchmark: `comms send` / `comms recv` (CLI child processes) against a baseline of
+ * Benchmark: `comms send` / `comms recv` (CLI child processes) against a baseline of
  * standard tools (split, zstd -3 / gzip -6, sha256sum, curl) moving the same 1 GiB of mixed data
  * to the same docker-registry, in one run on one machine. Prints wall time, CPU time and peak RSS
  * (GNU time) for each, medians over --reps runs (baseline and comms interleaved, their order

@@ -1,5 +1,5 @@
 /**
- * Issue 5 benchmark: blob upload and download throughput of `comms serve` against docker-registry
+ * Benchmark: blob upload and download throughput of `comms serve` against docker-registry
  * on the same machine, with the same blobs and the same clients: 10 × 64 MiB and 500 × 64 KiB,
  * each pushed then pulled, by comms' remote client (a separate process) and by curl. Each rep
  * starts both servers afresh on fresh storage (so no upload is skipped or deduplicated), runs the

@@ -12,7 +12,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { dirname, join } from 'node:path';
-import { PROJECT_ROOT, runComms } from '../support/messages-cli.ts';
+import { PROJECT_ROOT, runComms } from '../support/cli.ts';
 import { startRegistry, type RegistryServer } from '../support/registry.ts';
 import { mockIdentityToken, startSigstoreMock, type SigstoreMock } from '../support/sigstore-mock.ts';
 import { requireTools, skipMessage, tempDir, type TempDir } from '../support/tools.ts';

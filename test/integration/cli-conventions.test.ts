@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { collect, PROJECT_ROOT, runComms, spawnComms } from '../support/messages-cli.ts';
+import { collect, PROJECT_ROOT, runComms, spawnComms } from '../support/cli.ts';
 import { startRegistry, type RegistryServer } from '../support/registry.ts';
 import { requireTool, skipMessage, tempDir } from '../support/tools.ts';
 

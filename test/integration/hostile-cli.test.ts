@@ -1,5 +1,5 @@
 /**
- * Issue 3's hostile-input acceptance, through the real CLI (src/cli/run.ts as a child process)
+ * Hostile inputs, through the real CLI (src/cli/run.ts as a child process)
  * and real stores: every artifact under fixtures/hostile/ is put into docker-registry (plain HTTP)
  * and into an `oci:` layout under an inbox tag for `bob`, and `comms recv --no-verify` must end
  * with exit 4, a message on stderr naming what was wrong, nothing at all in --out (hidden files
@@ -17,7 +17,8 @@ import path from 'node:path';
 import type { Descriptor } from '../../src/oci/descriptor.ts';
 import { openRepository } from '../../src/oci/open.ts';
 import { inboxPrefix } from '../../src/protocol/tags.ts';
-import { cleanEnv, jsonLines, listAll, runCli, type CliResult } from '../support/hostile-cli.ts';
+import { cleanEnv, listAll } from '../support/hostile-cli.ts';
+import { jsonLines, runComms, type CliResult } from '../support/cli.ts';
 import { startHostileRegistry, type HostileRegistry } from '../support/hostile-registry.ts';
 import { hostileCaseNames, loadHostileCase, storeInLayout, storeInRegistry, type Stored } from '../support/hostile-store.ts';
 import { startRegistry, type RegistryServer } from '../support/registry.ts';
@@ -164,7 +165,7 @@ describe('hostile artifacts through `comms recv --no-verify`', { concurrency: 3 
       assert.deepEqual(plantedKinds(stored), STORE_REFUSES[name] ?? [], `what docker-registry refused: ${stored.refusals.join('; ')}`);
 
       const { out, tmp, env } = await runFolders(`registry-${name}`);
-      const r = await runCli(['recv', '--repo', `${registry.host}/${repo}`, '--me', 'bob', '--out', out, '--no-verify'], env);
+      const r = await runComms(['recv', '--repo', `${registry.host}/${repo}`, '--me', 'bob', '--out', out, '--no-verify'], { baseEnv: env });
       assert.equal(r.code, outcome.exit, `exit code\n${r.stderr}`);
       if (outcome.exit === 4) assert.match(r.stderr, /comms: refused \S+: /);
       assert.match(r.stderr, outcome.says);
@@ -174,7 +175,7 @@ describe('hostile artifacts through `comms recv --no-verify`', { concurrency: 3 
 
       // With --json the refusal is a result line on stdout carrying the code; stderr is JSON too.
       const j = await runFolders(`registry-json-${name}`);
-      const rj = await runCli(['recv', '--repo', `${registry.host}/${repo}`, '--me', 'bob', '--out', j.out, '--no-verify', '--json'], j.env);
+      const rj = await runComms(['recv', '--repo', `${registry.host}/${repo}`, '--me', 'bob', '--out', j.out, '--no-verify', '--json'], { baseEnv: j.env });
       assert.equal(rj.code, outcome.exit, rj.stderr);
       const notes = jsonLines(rj.stderr);
       if (outcome.exit === 4) {
@@ -200,7 +201,7 @@ describe('hostile artifacts through `comms recv --no-verify`', { concurrency: 3 
       assert.deepEqual(plantedKinds(stored), STORE_REFUSES[name] ?? [], `what the layout refused: ${stored.refusals.join('; ')}`);
 
       const { out, tmp, env } = await runFolders(`layout-${name}`);
-      const r = await runCli(['recv', '--repo', `oci:${layout}`, '--me', 'bob', '--out', out, '--no-verify'], env);
+      const r = await runComms(['recv', '--repo', `oci:${layout}`, '--me', 'bob', '--out', out, '--no-verify'], { baseEnv: env });
       assert.equal(r.code, 4, `exit code\n${r.stderr}`);
       assert.match(r.stderr, /comms: refused \S+: /);
       assert.match(r.stderr, expected.says);
@@ -218,7 +219,7 @@ describe('hostile names that v1.0 writes under a safe name', () => {
       const layout = path.join(work.path, 'layouts', name);
       await storeInLayout(layout, TAG, c);
       const { out, tmp, env } = await runFolders(`layout-${name}`);
-      const r = await runCli(['recv', '--repo', `oci:${layout}`, '--me', 'bob', '--out', out, '--no-verify', '--json'], env);
+      const r = await runComms(['recv', '--repo', `oci:${layout}`, '--me', 'bob', '--out', out, '--no-verify', '--json'], { baseEnv: env });
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(await listAll(out), [written]);
       assert.equal(jsonLines(r.stdout)[0]!['filename'], written);
@@ -235,7 +236,7 @@ describe('an oversize manifest from a registry that sends one', () => {
       const stand = await startHostileRegistry({ manifests: { 'hostile/oversize': { [TAG]: c.manifest } }, chunked });
       try {
         const { out, tmp, env } = await runFolders(`standin-oversize-${chunked}`);
-        const r = await runCli(['recv', '--repo', `${stand.host}/hostile/oversize`, '--me', 'bob', '--out', out, '--no-verify', '--json'], env);
+        const r = await runComms(['recv', '--repo', `${stand.host}/hostile/oversize`, '--me', 'bob', '--out', out, '--no-verify', '--json'], { baseEnv: env });
         assert.equal(r.code, 4, r.stderr);
         const line = jsonLines(r.stdout)[0]!['error'] as { code: string; message: string };
         assert.equal(line.code, 'MANIFEST_TOO_LARGE', line.message);
@@ -253,12 +254,12 @@ describe('hostile messages beside a genuine one', () => {
   it('oci: layout: each hostile one is refused, the genuine one is delivered, exit 4', async () => {
     const layout = path.join(work.path, 'layouts', 'mixed');
     const { out, tmp, env } = await runFolders('mixed');
-    const good = await runCli(['send', '--repo', `oci:${layout}`, '--to', 'bob', '--message', 'the real one', '--no-sign', '--json'], env);
+    const good = await runComms(['send', '--repo', `oci:${layout}`, '--to', 'bob', '--message', 'the real one', '--no-sign', '--json'], { baseEnv: env });
     assert.equal(good.code, 0, good.stderr);
     const hostile = ['traversal-filename', 'gzip-bomb', 'two-entries', 'wrong-entry-name'];
     // Distinct inbox tags; the layer cases share one message id, so every copy must be tried.
     for (const [i, name] of hostile.entries()) await storeInLayout(layout, `${TAG.slice(0, -8)}0000000${i}`, await loadHostileCase(name));
-    const r = await runCli(['recv', '--repo', `oci:${layout}`, '--me', 'bob', '--out', out, '--no-verify', '--json'], env);
+    const r = await runComms(['recv', '--repo', `oci:${layout}`, '--me', 'bob', '--out', out, '--no-verify', '--json'], { baseEnv: env });
     assert.equal(r.code, 4, r.stderr);
     const lines = jsonLines(r.stdout);
     assert.deepEqual(lines.filter((l) => 'error' in l).map((l) => (l['error'] as { code: string }).code).sort(), ['CHUNK_TOO_LARGE', 'TAR_ENTRY_NAME', 'TAR_MULTIPLE_ENTRIES', 'UNSAFE_FILENAME']);
@@ -277,7 +278,7 @@ describe('a message whose chunk is missing from the store', () => {
       const { out, tmp, env } = await runFolders(`missing-chunk-${kind.replace(/\W+/g, '-')}`);
       const sent: { digest: string; tag: string }[] = [];
       for (const text of ['first, its chunk will vanish', 'second, intact']) {
-        const r = await runCli(['send', '--repo', ref, '--to', 'bob', '--message', text, '--no-sign', '--json'], env);
+        const r = await runComms(['send', '--repo', ref, '--to', 'bob', '--message', text, '--no-sign', '--json'], { baseEnv: env });
         assert.equal(r.code, 0, r.stderr);
         sent.push(jsonLines(r.stdout)[0] as { digest: string; tag: string });
       }
@@ -286,7 +287,7 @@ describe('a message whose chunk is missing from the store', () => {
       const layer = (JSON.parse(new TextDecoder().decode((await repo.fetchManifest(sent[0]!.digest)).bytes)) as { layers: Descriptor[] }).layers[0]!;
       await repo.delete(layer);
 
-      const r = await runCli(['recv', '--repo', ref, '--me', 'bob', '--out', out, '--no-verify', '--json'], env);
+      const r = await runComms(['recv', '--repo', ref, '--me', 'bob', '--out', out, '--no-verify', '--json'], { baseEnv: env });
       assert.equal(r.code, 5, r.stdout + r.stderr);
       const lines = jsonLines(r.stdout);
       const refused = lines.filter((l) => 'error' in l);
@@ -324,11 +325,11 @@ describe('hostile names and flags', () => {
       const repo = ref.replace('HOST', stand.host);
       const before = stand.connections;
       const recv = await runFolders(`badref-recv-${ref}`, false);
-      const r = await runCli(['recv', '--repo', repo, '--me', 'bob', '--out', recv.out, '--no-verify', '--json'], recv.env);
+      const r = await runComms(['recv', '--repo', repo, '--me', 'bob', '--out', recv.out, '--no-verify', '--json'], { baseEnv: recv.env });
       assert.equal(r.code, 4, r.stderr);
       assert.match(jsonError(r).message, says);
       const send = await runFolders(`badref-send-${ref}`, false);
-      const s = await runCli(['send', '--repo', repo, '--to', 'bob', '--message', 'hi', '--no-sign'], send.env);
+      const s = await runComms(['send', '--repo', repo, '--to', 'bob', '--message', 'hi', '--no-sign'], { baseEnv: send.env });
       assert.equal(s.code, 4, s.stderr);
       assert.match(s.stderr, /^comms: error: invalid reference/m);
       assert.match(s.stderr, says);
@@ -340,7 +341,7 @@ describe('hostile names and flags', () => {
   it('a valid --repo on the same host does connect (the connection count above is a real check)', async () => {
     const { out, env } = await runFolders('goodref', false);
     const before = stand.connections;
-    const r = await runCli(['recv', '--repo', `${stand.host}/mbox`, '--me', 'bob', '--out', out, '--no-verify'], env);
+    const r = await runComms(['recv', '--repo', `${stand.host}/mbox`, '--me', 'bob', '--out', out, '--no-verify'], { baseEnv: env });
     assert.ok(stand.connections > before, `connections: ${stand.connections}`);
     assert.equal(r.code, 5, r.stderr); // the stand-in knows no such repository: not found
   });
@@ -361,14 +362,14 @@ describe('hostile names and flags', () => {
       const slug = c.label.replace(/[^a-z0-9]+/gi, '-');
       const layout = path.join(layouts, slug);
       const human = await runFolders(`flag-${slug}`, false);
-      const r = await runCli(c.args(layout, human.out), human.env);
+      const r = await runComms(c.args(layout, human.out), { baseEnv: human.env });
       assert.equal(r.code, 4, r.stderr);
       assert.match(r.stderr, /^comms: error: /m);
       assert.match(r.stderr, c.says);
       assert.equal(r.stdout, '');
 
       const json = await runFolders(`flag-json-${slug}`, false);
-      const rj = await runCli([...c.args(layout, json.out), '--json'], json.env);
+      const rj = await runComms([...c.args(layout, json.out), '--json'], { baseEnv: json.env });
       assert.equal(rj.code, 4, rj.stderr);
       const e = jsonError(rj);
       assert.match(e.message, c.says);

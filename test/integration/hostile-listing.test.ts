@@ -11,7 +11,7 @@ import path from 'node:path';
 import { send } from '../../src/comms/send.ts';
 import { OciLayout } from '../../src/oci/layout/index.ts';
 import { DEFAULT_LIST_LIMITS } from '../../src/oci/remote/list-limits.ts';
-import { runComms } from '../support/messages-cli.ts';
+import { runComms } from '../support/cli.ts';
 import { startHostileRegistry, type HostileRegistry } from '../support/hostile-registry.ts';
 import { tempDir, type TempDir } from '../support/tools.ts';
 import { listAll } from '../support/hostile-cli.ts';

@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { openRepository, send } from '../../src/index.ts';
-import { runComms } from '../support/messages-cli.ts';
-import { backendKinds, describeRun, startBackend, type Backend } from '../support/referrers-backends.ts';
+import { runComms } from '../support/cli.ts';
+import { backendKinds, startBackend, type Backend } from '../support/referrers-backends.ts';
+import { describeRun } from '../support/cli.ts';
 import { skopeoInspectRaw, skopeoListTags } from '../support/skopeo.ts';
 import { requireTool, tempDir, type TempDir } from '../support/tools.ts';
 

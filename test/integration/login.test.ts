@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { writeDockerConfig, TEST_CRED_HELPER } from '../support/docker-config.ts';
-import { runComms } from '../support/messages-cli.ts';
+import { runComms } from '../support/cli.ts';
 import { startRegistry, type RegistryServer } from '../support/registry.ts';
 import { skopeoListTags } from '../support/skopeo.ts';
 import { requireTools, skipMessage } from '../support/tools.ts';

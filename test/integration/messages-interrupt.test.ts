@@ -1,5 +1,5 @@
 /**
- * Acceptance (issue 3): interrupted transfers of a 1 GiB message (16 chunks of 64 MiB).
+ * interrupted transfers of a 1 GiB message (16 chunks of 64 MiB).
  * (a) `comms send --parallel 2` is SIGKILLed once half the chunk layers are stored in
  *     docker-registry (counted in its storage folder); the same send run again (same --session)
  *     finds those layers by digest and uploads only the others — its --json `chunksSkipped` equals
@@ -16,7 +16,7 @@ import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
-import { collect, spawnComms, TEST_KEY, TEST_PUB, type CliResult } from '../support/messages-cli.ts';
+import { collect, spawnComms, TEST_KEY, TEST_PUB, type CliResult } from '../support/cli.ts';
 import { sha256File, writeMixedFile } from '../support/messages-data.ts';
 import { rawGetManifest } from '../support/messages-raw.ts';
 import { startRegistry, type RegistryServer } from '../support/registry.ts';

@@ -1,5 +1,5 @@
 /**
- * Acceptance (issue 3): messages go out and come back byte for byte, through a real
+ * messages go out and come back byte for byte, through a real
  * docker-registry (plain HTTP on loopback) and through an OCI layout folder, gzip and zstd, at
  * the edges of chunking (0 bytes, 1 byte, exactly one chunk, one chunk + 1) and at 1 GiB in
  * 64 MiB chunks; every message signed with the test key and verified against it (the default
@@ -15,7 +15,7 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { loadKeySigner, openRepository, receive, send, type MessageSigner, type Repository } from '../../src/index.ts';
 import { inboxPrefix, inboxTag } from '../../src/protocol/tags.ts';
-import { runComms, TEST_KEY, TEST_PUB } from '../support/messages-cli.ts';
+import { runComms, TEST_KEY, TEST_PUB } from '../support/cli.ts';
 import { sha256File, sha256Hex, writeMixedFile } from '../support/messages-data.ts';
 import { startRegistry, type RegistryServer } from '../support/registry.ts';
 import { requireTool, skipMessage, tempDir, type TempDir } from '../support/tools.ts';

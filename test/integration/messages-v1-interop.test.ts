@@ -1,5 +1,5 @@
 /**
- * Acceptance (issue 3): comms and dockercomms v1.0 share one wire format.
+ * comms and dockercomms v1.0 share one wire format.
  * (a) The v1.0 artifacts of fixtures/v1 (written along v1.0's Go code paths), pushed byte for byte
  *     with their v1.0 inbox tags into docker-registry and into an OCI layout, are received by
  *     `comms recv --no-verify`.
@@ -17,7 +17,7 @@ import { createPublicKey, randomBytes, verify as cryptoVerify } from 'node:crypt
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OciLayout } from '../../src/oci/layout/index.ts';
-import { runComms, TEST_KEY, TEST_PUB } from '../support/messages-cli.ts';
+import { runComms, TEST_KEY, TEST_PUB } from '../support/cli.ts';
 import { sha256File, sha256Hex } from '../support/messages-data.ts';
 import {
   OCI_MANIFEST,

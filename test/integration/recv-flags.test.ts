@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { readFile, symlink, writeFile, readlink, lstat } from 'node:fs/promises';
 import path from 'node:path';
-import { runComms, TEST_KEY, TEST_PUB } from '../support/messages-cli.ts';
+import { runComms, TEST_KEY, TEST_PUB } from '../support/cli.ts';
 import { startHostileRegistry, type HostileRegistry } from '../support/hostile-registry.ts';
 import { startRegistry, type RegistryServer } from '../support/registry.ts';
 import { rawTags } from '../support/messages-raw.ts';

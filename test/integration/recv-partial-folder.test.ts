@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { watch } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { runComms, TEST_KEY, TEST_PUB } from '../support/messages-cli.ts';
+import { runComms, TEST_KEY, TEST_PUB } from '../support/cli.ts';
 import { requireTool, skipMessage, tempDir, type TempDir } from '../support/tools.ts';
 
 const ATTACKER_UID = 65534;

@@ -21,7 +21,8 @@ import { createInterface } from 'node:readline';
 import { findReferrers, send } from '../../src/index.ts';
 import { readReferrersIndex, referrersTagFor } from '../../src/comms/referrers.ts';
 import { ArtifactType } from '../../src/protocol/constants.ts';
-import { childCompileCache, countingRepo, describeRun, PROJECT_ROOT, runComms, startBackend, type Backend, type CountingRepo } from '../support/referrers-backends.ts';
+import { countingRepo, startBackend, type Backend, type CountingRepo } from '../support/referrers-backends.ts';
+import { childCompileCache, describeRun, PROJECT_ROOT, runComms } from '../support/cli.ts';
 import { requireTool, skipMessage, tempDir, type TempDir } from '../support/tools.ts';
 
 const CHILDREN = 20;

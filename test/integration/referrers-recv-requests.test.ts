@@ -1,5 +1,5 @@
 /**
- * Issue 6 acceptance: recv over a busy repository — 5,000 foreign tags (build tags and other
+ * recv over a busy repository — 5,000 foreign tags (build tags and other
  * people's inbox tags) and 10 signed messages for me — costs one tag listing for the whole run
  * plus a constant number of requests per message, on docker-registry (tag-schema fallback) and
  * on comms serve (Referrers API). v1.0 listed every tag once per message.
@@ -19,7 +19,8 @@ import { join } from 'node:path';
 import { loadKeySigner, receive, send, type SendResult } from '../../src/index.ts';
 import { TagSnapshot } from '../../src/comms/tag-snapshot.ts';
 import { RegistryClient } from '../../src/oci/remote/index.ts';
-import { backendKinds, countingRepo, startBackend, TEST_KEY, TEST_PUB, type Backend } from '../support/referrers-backends.ts';
+import { backendKinds, countingRepo, startBackend, type Backend } from '../support/referrers-backends.ts';
+import { TEST_KEY, TEST_PUB } from '../support/cli.ts';
 import { foreignTags, pushForeignManifest, tagInLayout, tagOverHttp } from '../support/referrers-seed.ts';
 import { tempDir } from '../support/tools.ts';
 

@@ -1,5 +1,5 @@
 /**
- * Issue 6 acceptance, run against docker-registry (no Referrers API: the tag-schema fallback)
+ * Threads and referrers, run against docker-registry (no Referrers API: the tag-schema fallback)
  * and comms serve (the Referrers API): a message with three replies, a receipt and its signature
  * bundle is shown whole by thread() and `comms thread`, `comms discover --artifact-type` filters,
  * the API path writes no tag-schema index while the fallback does, a v1.0 reader finds the
@@ -17,7 +17,8 @@ import { ArtifactType, ExtensionAnnotation } from '../../src/protocol/constants.
 import { EMPTY_JSON_BYTES, EMPTY_JSON_DIGEST, MediaType } from '../../src/oci/mediatypes.ts';
 import { pushReferrer } from '../../src/comms/referrers.ts';
 import { digestOf } from '../../src/oci/digest.ts';
-import { backendKinds, countingRepo, describeRun, runComms, startBackend, TEST_KEY, TEST_PUB, type Backend } from '../support/referrers-backends.ts';
+import { backendKinds, countingRepo, startBackend, type Backend } from '../support/referrers-backends.ts';
+import { describeRun, runComms, TEST_KEY, TEST_PUB } from '../support/cli.ts';
 import { tempDir } from '../support/tools.ts';
 
 const hexOf = (digest: string) => digest.slice('sha256:'.length);

@@ -18,6 +18,7 @@ import type { Repository } from '../../src/oci/target.ts';
 import { TEST_CRED_HELPER, writeDockerConfig, type DockerConfigDir } from '../support/docker-config.ts';
 import { startRegistry, type RegistryServer } from '../support/registry.ts';
 import { requireTool, skipMessage } from '../support/tools.ts';
+import { rejection } from '../support/rejection.ts';
 
 const available = requireTool('docker-registry');
 
@@ -48,10 +49,7 @@ function secretFree(err: unknown, ...secrets: string[]): void {
 }
 
 async function expectAuthError(p: Promise<unknown>, host: string, ...secrets: string[]): Promise<void> {
-  const err = await p.then(
-    () => assert.fail('expected AuthError'),
-    (e: unknown) => e,
-  );
+  const err = await rejection(p, 'expected AuthError');
   assert.ok(err instanceof AuthError, `got ${String(err)}`);
   assert.equal(err.exitCode, ExitCode.AUTH);
   assert.ok(err.message.includes(host), `the message names the registry: ${err.message}`);

@@ -22,6 +22,7 @@ import { startServer } from '../../src/server/index.ts';
 import { forEachLimit } from '../../src/util/pool.ts';
 import { startRegistry, type RegistryServer } from '../support/registry.ts';
 import { requireTool, skipMessage, tempDir } from '../support/tools.ts';
+import { rejection } from '../support/rejection.ts';
 
 const MiB = 1024 * 1024;
 const empty: Descriptor = { mediaType: MediaType.EmptyJSON, digest: EMPTY_JSON_DIGEST, size: 2 };
@@ -144,12 +145,9 @@ if (!requireTool('docker-registry')) {
       const tampered = Buffer.from(data);
       tampered[1000] = (tampered[1000] ?? 0) ^ 1;
       await writeFile(onDisk, tampered);
-      const err = await (async () => {
+      const err = await rejection((async () => {
         for await (const _ of await repo.fetch(desc)) void _;
-      })().then(
-        () => assert.fail('expected DigestMismatchError'),
-        (e: unknown) => e,
-      );
+      })(), 'expected DigestMismatchError');
       assert.ok(err instanceof DigestMismatchError);
       assert.equal(err.exitCode, ExitCode.PROTOCOL);
     });

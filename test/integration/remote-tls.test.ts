@@ -10,6 +10,7 @@ import { EMPTY_JSON_BYTES, EMPTY_JSON_DIGEST, MediaType } from '../../src/oci/me
 import { RegistryClient, type ClientOptions, type RequestEvent } from '../../src/oci/remote/index.ts';
 import { startRegistry, type RegistryServer } from '../support/registry.ts';
 import { requireTool, skipMessage } from '../support/tools.ts';
+import { rejection } from '../support/rejection.ts';
 
 const empty = { mediaType: MediaType.EmptyJSON, digest: EMPTY_JSON_DIGEST, size: 2 };
 
@@ -37,13 +38,9 @@ if (!requireTool('docker-registry')) {
 
     it('is refused without the CA, with a typed error and no plain-HTTP fallback', async () => {
       await withClient({}, async (c, events) => {
-        const err = await c
+        const err = await rejection(c
           .repository(`${server.host}/tls/a`)
-          .push(empty, EMPTY_JSON_BYTES)
-          .then(
-            () => assert.fail('expected a certificate error'),
-            (e: unknown) => e,
-          );
+          .push(empty, EMPTY_JSON_BYTES), 'expected a certificate error');
         assert.ok(err instanceof CommsError);
         assert.equal(err.code, 'TLS_CERTIFICATE');
         assert.ok(err.message.includes(server.host));

@@ -11,8 +11,8 @@ import type { AddressInfo } from 'node:net';
 import { DEFAULT_RETRY } from '../../src/oci/remote/retry.ts';
 import { openRemoteRepository } from '../../src/index.ts';
 import { retryOptions } from '../../src/cli/common.ts';
-import { runComms } from '../support/messages-cli.ts';
-import { describeRun } from '../support/referrers-backends.ts';
+import { runComms } from '../support/cli.ts';
+import { describeRun } from '../support/cli.ts';
 
 describe('settable retries', () => {
   let server: Server;

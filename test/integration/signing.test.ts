@@ -1,5 +1,5 @@
 /**
- * Issue 4's acceptance through the real CLI (src/cli/run.ts as a child process), against
+ * Signing and verification through the real CLI (src/cli/run.ts as a child process), against
  * docker-registry (plain HTTP, no Referrers API: the tag-schema index is used) and an `oci:` layout:
  *
  * - `comms keygen`: a 0600 private key; a second keygen on the same name is refused, nothing changed.
@@ -37,7 +37,8 @@ import { bundleTag } from '../../src/protocol/tags.ts';
 import { keyIdOf } from '../../src/trust/key-id.ts';
 import { loadKeySigner } from '../../src/trust/key-signer.ts';
 import type { MessageSigner, SignedBundle } from '../../src/trust/signer.ts';
-import { cleanEnv, jsonLines, listAll, runCli, type CliResult } from '../support/hostile-cli.ts';
+import { cleanEnv, listAll } from '../support/hostile-cli.ts';
+import { jsonLines, runComms, type CliResult } from '../support/cli.ts';
 import { plantLayoutManifest } from '../support/hostile-store.ts';
 import { startRegistry, type RegistryServer } from '../support/registry.ts';
 import { mockIdentityToken, startSigstoreMock, type SigstoreMock } from '../support/sigstore-mock.ts';
@@ -73,7 +74,7 @@ after(async () => {
 });
 
 async function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<CliResult> {
-  const r = await runCli(args, { ...env, ...extraEnv });
+  const r = await runComms(args, { baseEnv: { ...env, ...extraEnv } });
   transcript.push(r);
   return r;
 }

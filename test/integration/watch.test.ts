@@ -1,5 +1,5 @@
 /**
- * Issue 6 acceptance for watch: messages sent while a watcher runs are each delivered exactly
+ * watch: messages sent while a watcher runs are each delivered exactly
  * once, also across a restart of the watcher with the same state file (only the new ones come);
  * the library's watch() stops on its AbortSignal, `comms recv --watch` stops cleanly (exit 0) on
  * SIGINT; and a poll that fails because the registry died backs off and recovers once the
@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { send, watch, type ReceivedMessage, type ReceiveFailure } from '../../src/index.ts';
 import type { Repository } from '../../src/oci/target.ts';
-import { backendKinds, countingRepo, spawnComms, startBackend, type Backend, type CountingRepo } from '../support/referrers-backends.ts';
+import { backendKinds, countingRepo, startBackend, type Backend, type CountingRepo } from '../support/referrers-backends.ts';
+import { spawnComms } from '../support/cli.ts';
 import { tempDir, type TempDir } from '../support/tools.ts';
 
 /** How long a condition may take before the test calls it broken (not a timing assertion). */

@@ -1,23 +1,14 @@
 /**
  * The two registries the referrers acceptance suite runs against, behind one shape: a real CNCF
  * distribution 2.8 (docker-registry, no Referrers API: the tag-schema fallback) and `comms serve`
- * (the Referrers API). Plus a request-counting client and a runner for the CLI from source.
+ * (the Referrers API). Plus a request-counting client; the CLI runs through cli.ts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { RegistryClient, type ClientOptions, type RequestEvent } from '../../src/oci/remote/index.ts';
 import type { RemoteRepository } from '../../src/oci/remote/repository.ts';
 import { startServer, type RunningServer } from '../../src/server/index.ts';
 import { startRegistry, type RegistryServer } from './registry.ts';
 import { requireTool, tempDir, type TempDir } from './tools.ts';
-
-export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const TEST_KEY = fileURLToPath(new URL('../../fixtures/keys/test-only-p256.key', import.meta.url));
-export const TEST_PUB = fileURLToPath(new URL('../../fixtures/keys/test-only-p256.pub', import.meta.url));
 
 export type BackendKind = 'docker-registry' | 'comms-serve';
 
@@ -90,68 +81,4 @@ export function countingRepo(reference: string, options: Omit<ClientOptions, 'on
     tagSchemaWrites: () => count('PUT', /\/manifests\/sha256-[0-9a-f]{64}$/),
     close: () => client.close(),
   };
-}
-
-export interface CliResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  /** stdout's `--json` lines, parsed. */
-  json: Record<string, unknown>[];
-}
-
-let compileCache: string | undefined;
-/**
- * A V8 compile cache shared by the children this test process starts (removed at exit): each
- * child otherwise strips and compiles the whole CLI again, seconds apiece on a busy machine.
- */
-export function childCompileCache(): string {
-  if (compileCache === undefined) {
-    const dir = mkdtempSync(join(tmpdir(), 'comms-test-ccache-'));
-    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-    compileCache = dir;
-  }
-  return compileCache;
-}
-
-/** The environment a CLI child gets: no docker logins, no signing key, no OIDC token of the host's. */
-export function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return { ...process.env, DOCKER_CONFIG: '/nonexistent-comms-test', COMMS_KEY: '', SIGSTORE_ID_TOKEN: '', NODE_COMPILE_CACHE: childCompileCache(), ...extra };
-}
-
-/** Starts `comms <args>` from source; the caller owns the process. */
-export function spawnComms(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, ['src/cli/run.ts', ...args], { cwd: PROJECT_ROOT, env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-/** Waits for a spawned comms to exit and returns what it printed. */
-export function collect(child: ChildProcess): Promise<CliResult> {
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  child.stdout!.on('data', (b: Buffer) => out.push(b));
-  child.stderr!.on('data', (b: Buffer) => err.push(b));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      const stdout = Buffer.concat(out).toString('utf8');
-      resolve({ code, signal, stdout, stderr: Buffer.concat(err).toString('utf8'), json: jsonLines(stdout) });
-    });
-  });
-}
-
-export function runComms(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return collect(spawnComms(args, env));
-}
-
-export function jsonLines(text: string): Record<string, unknown>[] {
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-/** A compact account of a CLI run for assertion messages. */
-export function describeRun(r: CliResult): string {
-  return `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}\nstdout: ${r.stdout.slice(0, 2000)}\nstderr: ${r.stderr.slice(0, 2000)}`;
 }

@@ -3,7 +3,8 @@
  * CT log and transparency log, with real keys and signatures) served over HTTP on loopback, so a
  * keyless signer — in process or a `comms` child process — reaches them exactly as it reaches the
  * public-good instance. `trustedRoot` is the Sigstore TrustedRoot JSON naming the mock's CA and log
- * keys, for `--trusted-root FILE`. (Factored from test/unit/trust-keyless.test.ts.)
+ * keys, for `--trusted-root FILE`. `serveStub` stands in for one other service (an OIDC token
+ * endpoint, a Fulcio that fails or hangs).
  */
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
@@ -123,4 +124,38 @@ export async function startSigstoreMock(): Promise<SigstoreMock> {
       }
     },
   };
+}
+
+export interface Stub {
+  server: Server;
+  url: string;
+  requests: { method: string; url: string; headers: IncomingMessage['headers'] }[];
+}
+
+/**
+ * A stand-in for one Sigstore-side HTTP service (an OIDC token endpoint, a Fulcio that fails or
+ * hangs): serves `respond` on an ephemeral loopback port and records each request.
+ */
+export async function serveStub(respond: (req: IncomingMessage, body: string) => Promise<{ status: number; body: string | ArrayBufferView; type?: string }>): Promise<Stub> {
+  const requests: Stub['requests'] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+      respond(req, Buffer.concat(chunks).toString('utf8')).then(
+        (r) => {
+          res.writeHead(r.status, { 'content-type': r.type ?? 'text/plain' });
+          res.end(typeof r.body === 'string' ? r.body : bytes(r.body));
+        },
+        (err: unknown) => {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(String(err));
+        },
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { server, url: `http://127.0.0.1:${port}`, requests };
 }

@@ -15,16 +15,14 @@ import { receive } from '../../src/comms/receive.ts';
 import { CommsError, UsageError } from '../../src/errors.ts';
 import { OciLayout } from '../../src/oci/layout/index.ts';
 import { openRepository } from '../../src/oci/open.ts';
+import { rejection } from '../support/rejection.ts';
 
 describe('library errors name options; the CLI shows flags', () => {
   it('receive refuses max 0 naming the option, and the CLI names --max', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'comms-flags-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     const repository = await OciLayout.open(join(dir, 'box'), { create: true });
-    const err = await receive({ repository, me: 'bob', outDir: dir, max: 0, verify: false }).then(
-      () => assert.fail('max 0 was accepted'),
-      (e: unknown) => e,
-    );
+    const err = await rejection(receive({ repository, me: 'bob', outDir: dir, max: 0, verify: false }), 'max 0 was accepted');
     assert.ok(err instanceof UsageError);
     assert.equal(err.option, 'max');
     assert.match(err.message, /^max must be a positive integer, got 0/);
@@ -34,10 +32,7 @@ describe('library errors name options; the CLI shows flags', () => {
   });
 
   it('openRepository refuses a tag in the repository option; the CLI says --repo', async () => {
-    const err = await openRepository('registry.example/mail/box:latest').then(
-      () => assert.fail('a tag was accepted'),
-      (e: unknown) => e,
-    );
+    const err = await rejection(openRepository('registry.example/mail/box:latest'), 'a tag was accepted');
     assert.ok(err instanceof CommsError);
     assert.equal(err.option, 'repository');
     assert.match(cliMessage(err), /^--repo names a repository/);

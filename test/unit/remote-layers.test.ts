@@ -21,6 +21,7 @@ import { mergeScopes } from '../../src/oci/remote/scopes.ts';
 import { TokenCache } from '../../src/oci/remote/token-cache.ts';
 import { undiciTransport } from '../../src/oci/remote/transport.ts';
 import { RegistryClient } from '../../src/oci/remote/index.ts';
+import { rejection } from '../support/rejection.ts';
 
 interface Seen {
   method: string;
@@ -358,13 +359,9 @@ describe('auth layer', () => {
     });
     const client = new RegistryClient({ plainHttp: true, credentials: new StaticCredentialStore({ [registry.host]: { username: 'alice', password } }) });
     try {
-      const err = await client
+      const err = await rejection(client
         .repository(`${registry.host}/team/app`)
-        .fetchManifest('v1')
-        .then(
-          () => assert.fail('expected AuthError'),
-          (e: unknown) => e,
-        );
+        .fetchManifest('v1'), 'expected AuthError');
       assert.ok(err instanceof AuthError);
       assert.equal(err.exitCode, ExitCode.AUTH);
       assert.match(err.message, new RegExp(registry.host.replace('.', '\\.')));
@@ -472,13 +469,9 @@ describe('auth layer', () => {
     const client = new RegistryClient({ plainHttp: true, credentials: new StaticCredentialStore({ [refusing.registry.host]: { username: 'alice', password } }) });
     const anonymous = new RegistryClient({ plainHttp: true });
     try {
-      const err = await client
+      const err = await rejection(client
         .repository(`${refusing.registry.host}/team/app`)
-        .tags(() => {})
-        .then(
-          () => assert.fail('expected AuthError'),
-          (e: unknown) => e,
-        );
+        .tags(() => {}), 'expected AuthError');
       assert.ok(err instanceof AuthError);
       assert.match(err.message, /team\/app/);
       assert.ok(!JSON.stringify({ m: err.message, s: err.stack, ...err }).includes(password));

@@ -15,6 +15,7 @@ import { AbortError, DigestMismatchError, ExitCode, ProtocolError } from '../../
 import type { Descriptor } from '../../src/oci/descriptor.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { RegistryClient, type ClientOptions } from '../../src/oci/remote/index.ts';
+import { rejection } from '../support/rejection.ts';
 
 interface Fake {
   host: string;
@@ -134,10 +135,7 @@ describe('blob download', () => {
     const c = client();
     await using(server, c, async () => {
       const repo = c.repository(`${server.host}/a/b`);
-      const err = await readAll(await repo.fetch(desc)).then(
-        () => assert.fail('expected a mismatch'),
-        (e: unknown) => e,
-      );
+      const err = await rejection(readAll(await repo.fetch(desc)), 'expected a mismatch');
       assert.ok(err instanceof DigestMismatchError);
       assert.equal(err.exitCode, ExitCode.PROTOCOL);
       await assert.rejects(repo.fetch(blobDesc(Buffer.from('short' + 'x'.repeat(20)))).then(readAll), DigestMismatchError);
@@ -230,13 +228,9 @@ describe('blob upload', () => {
     const up = await uploadServer(undefined);
     const c = client({ chunkSize: 256 * 1024, monolithicMaxBytes: 64 * 1024 });
     await using(up.server, c, async () => {
-      const err = await c
+      const err = await rejection(c
         .repository(`${up.server.host}/a/b`)
-        .push(lie, Readable.from([blob]))
-        .then(
-          () => assert.fail('expected a mismatch'),
-          (e: unknown) => e,
-        );
+        .push(lie, Readable.from([blob])), 'expected a mismatch');
       assert.ok(err instanceof DigestMismatchError);
       assert.equal(err.exitCode, ExitCode.PROTOCOL);
       assert.deepEqual(up.puts, [], 'no PUT ?digest= was sent');
@@ -297,13 +291,9 @@ describe('manifests', () => {
     });
     const c = client();
     await using(server, c, async () => {
-      const err = await c
+      const err = await rejection(c
         .repository(`${server.host}/a/b`)
-        .pushManifest(desc, manifest, 'v1')
-        .then(
-          () => assert.fail('expected ProtocolError'),
-          (e: unknown) => e,
-        );
+        .pushManifest(desc, manifest, 'v1'), 'expected ProtocolError');
       assert.ok(err instanceof ProtocolError);
       assert.equal(err.exitCode, ExitCode.PROTOCOL);
       assert.equal(err.code, 'REGISTRY_DIGEST_MISMATCH');
@@ -366,10 +356,7 @@ describe('manifests', () => {
     await using(server, c, async () => {
       const repo = c.repository(`${server.host}/a/b`);
       for (const tag of ['declared', 'streamed']) {
-        const err = await repo.fetchManifest(tag).then(
-          () => assert.fail('expected ProtocolError'),
-          (e: unknown) => e,
-        );
+        const err = await rejection(repo.fetchManifest(tag), 'expected ProtocolError');
         assert.ok(err instanceof ProtocolError, tag);
         assert.equal(err.code, 'MANIFEST_TOO_LARGE', tag);
       }

@@ -18,6 +18,7 @@ import { keyIdOf } from '../../src/trust/key-id.ts';
 import { createKeySigner, loadKeySigner } from '../../src/trust/key-signer.ts';
 import { generateKeyPair } from '../../src/trust/keygen.ts';
 import { checkTrustPolicy, senderMatches, verifyMessageBundle, type TrustPolicy } from '../../src/trust/verify.ts';
+import { rejection } from '../support/rejection.ts';
 
 const FIXTURES = new URL('../../fixtures/keys/', import.meta.url);
 const manifest = new TextEncoder().encode('{"schemaVersion":2,"artifactType":"application/vnd.dockercomms.message.v1"}');
@@ -41,10 +42,7 @@ after(async () => {
 });
 
 async function expectVerificationError(p: Promise<unknown>, code: string, text: RegExp): Promise<VerificationError> {
-  const err = await p.then(
-    () => assert.fail('verification was expected to fail'),
-    (e: unknown) => e,
-  );
+  const err = await rejection(p, 'verification was expected to fail');
   assert.ok(err instanceof VerificationError, `expected VerificationError, got ${String(err)}`);
   assert.equal(err.exitCode, ExitCode.VERIFICATION);
   assert.equal(err.code, code, err.message);

@@ -6,8 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { BUNDLE_V03_MEDIA_TYPE, bundleFromJSON, isBundleWithCertificateChain, isBundleWithMessageSignature } from '@sigstore/bundle';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
@@ -18,45 +16,14 @@ import { createKeySigner } from '../../src/trust/key-signer.ts';
 import { keylessSignerFromEnv } from '../../src/trust/keyless-signer.ts';
 import type { SignedBundle } from '../../src/trust/signer.ts';
 import { verifyMessageBundle, type TrustPolicy } from '../../src/trust/verify.ts';
-import { mockIdentityToken, startSigstoreMock, type SigstoreMock } from '../support/sigstore-mock.ts';
+import { mockIdentityToken, serveStub, startSigstoreMock, type SigstoreMock } from '../support/sigstore-mock.ts';
+import { rejection } from '../support/rejection.ts';
 
 const ISSUER = 'https://token.actions.githubusercontent.com';
 const IDENTITY = 'https://github.com/acme/app/.github/workflows/notify.yml@refs/heads/main';
 const manifest = new TextEncoder().encode('{"schemaVersion":2,"artifactType":"application/vnd.dockercomms.message.v1","n":1}');
 const digest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
 
-interface Stub {
-  server: Server;
-  url: string;
-  requests: { method: string; url: string; headers: IncomingMessage['headers'] }[];
-}
-
-/** Serves `respond` on an ephemeral loopback port and records each request. */
-async function serve(respond: (req: IncomingMessage, body: string) => Promise<{ status: number; body: string | ArrayBufferView; type?: string }>): Promise<Stub> {
-  const requests: Stub['requests'] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
-      respond(req, Buffer.concat(chunks).toString('utf8')).then(
-        (r) => {
-          res.writeHead(r.status, { 'content-type': r.type ?? 'text/plain' });
-          res.end(typeof r.body === 'string' ? r.body : bytes(r.body));
-        },
-        (err: unknown) => {
-          res.writeHead(500, { 'content-type': 'text/plain' });
-          res.end(String(err));
-        },
-      );
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { server, url: `http://127.0.0.1:${port}`, requests };
-}
-
-const bytes = (v: ArrayBufferView) => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 
 
 let mock: SigstoreMock;
@@ -80,10 +47,7 @@ async function signKeyless(env: Record<string, string>): Promise<SignedBundle> {
 }
 
 async function refused(policy: TrustPolicy, bundle: Uint8Array, code: string, text: RegExp): Promise<void> {
-  const err = await verifyMessageBundle(bundle, manifest, digest, policy).then(
-    () => assert.fail('verification was expected to fail'),
-    (e: unknown) => e,
-  );
+  const err = await rejection(verifyMessageBundle(bundle, manifest, digest, policy), 'verification was expected to fail');
   assert.ok(err instanceof VerificationError, `expected VerificationError, got ${String(err)}`);
   assert.equal(err.exitCode, ExitCode.VERIFICATION);
   assert.equal(err.code, code, err.message);
@@ -184,7 +148,7 @@ describe('identity token sources', () => {
 
   it('signs with the GitHub Actions ambient OIDC token (audience sigstore, bearer request token)', async () => {
     const token = mockIdentityToken({ iss: ISSUER, sub: IDENTITY });
-    const oidc = await serve(async (req) => {
+    const oidc = await serveStub(async (req) => {
       const url = new URL(req.url ?? '/', 'http://x');
       if (req.headers.authorization !== 'Bearer request-secret' || url.searchParams.get('audience') !== 'sigstore') return { status: 403, body: 'no' };
       return { status: 200, body: JSON.stringify({ value: token }), type: 'application/json' };
@@ -222,7 +186,7 @@ describe('identity token sources', () => {
 
   it('reports a Fulcio that refuses, as FULCIO_FAILED, with the token redacted', async () => {
     const token = mockIdentityToken({ iss: ISSUER, sub: IDENTITY });
-    const broken = await serve(async (_req, body) => ({ status: 400, body: JSON.stringify({ message: `bad request: ${body}` }), type: 'application/json' }));
+    const broken = await serveStub(async (_req, body) => ({ status: 400, body: JSON.stringify({ message: `bad request: ${body}` }), type: 'application/json' }));
     try {
       const signer = keylessSignerFromEnv({ fulcioURL: broken.url, rekorURL: mock.rekorURL, identityToken: token });
       const err = await signer!.sign(manifest).catch((e: unknown) => e);
@@ -265,7 +229,7 @@ describe('cancellation', () => {
   it('abandons a keyless signing whose token request hangs, as soon as the signal fires', async () => {
     let arrived!: () => void;
     const requested = new Promise<void>((resolve) => (arrived = resolve));
-    const hanging = await serve(() => {
+    const hanging = await serveStub(() => {
       arrived();
       return new Promise(() => {});
     });

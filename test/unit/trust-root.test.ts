@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ExitCode, VerificationError } from '../../src/errors.ts';
 import { defaultTufCacheDir, loadPublicGoodTrustedRoot, loadTrustedRoot, loadTrustedRootFile } from '../../src/trust/trusted-root.ts';
+import { rejection } from '../support/rejection.ts';
 
 let dir: string;
 before(async () => {
@@ -31,10 +32,7 @@ const minimalRoot = (rekorURL: string) => ({
 });
 
 async function unavailable(p: Promise<unknown>, text: RegExp): Promise<void> {
-  const err = await p.then(
-    () => assert.fail('expected a failure'),
-    (e: unknown) => e,
-  );
+  const err = await rejection(p, 'expected a failure');
   assert.ok(err instanceof VerificationError, String(err));
   assert.equal(err.exitCode, ExitCode.VERIFICATION);
   assert.equal(err.code, 'TRUSTED_ROOT_UNAVAILABLE');
