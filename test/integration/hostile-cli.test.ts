@@ -353,7 +353,7 @@ describe('hostile names and flags', () => {
     { label: 'recv --parallel 0', args: (l, o) => ['recv', '--repo', `oci:${l}`, '--me', 'bob', '--out', o, '--no-verify', '--parallel', '0'], says: /--parallel must be a positive integer, got 0/ },
     { label: 'recv --max 0', args: (l, o) => ['recv', '--repo', `oci:${l}`, '--me', 'bob', '--out', o, '--no-verify', '--max', '0'], says: /--max must be a positive integer/ },
     { label: 'recv --since garbage', args: (l, o) => ['recv', '--repo', `oci:${l}`, '--me', 'bob', '--out', o, '--no-verify', '--since', 'garbage'], says: /--since: "garbage" is neither an RFC 3339 time .* nor a duration/ },
-    { label: 'recv --bogus', args: (l, o) => ['recv', '--repo', `oci:${l}`, '--me', 'bob', '--out', o, '--no-verify', '--bogus'], says: /Unknown argument: bogus/ },
+    { label: 'recv --bogus', args: (l, o) => ['recv', '--repo', `oci:${l}`, '--me', 'bob', '--out', o, '--no-verify', '--bogus'], says: /unknown option --bogus/ },
     { label: 'send of a missing file', args: (l) => ['send', path.join(work.path, 'no-such-file.txt'), '--repo', `oci:${l}`, '--to', 'bob', '--no-sign'], says: /cannot read \S*no-such-file\.txt: ENOENT/ },
     { label: 'send of a folder', args: (l) => ['send', work.path, '--repo', `oci:${l}`, '--to', 'bob', '--no-sign'], says: /is not a regular file/ },
   ];
