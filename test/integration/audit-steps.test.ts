@@ -11,8 +11,9 @@ import { lstat, mkdir, readdir, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ack, copy, loadKeySigner, openRepository, receive, reply, send, VERSION, type MessageSigner, type OnStep } from '../../src/index.ts';
 import { AUDIT_SCHEMA, auditFileName, type AuditReceipt } from '../../src/comms/audit.ts';
-import { runComms, TEST_KEY, TEST_PUB } from '../support/messages-cli.ts';
-import { backendKinds, describeRun, startBackend, type Backend } from '../support/referrers-backends.ts';
+import { runComms, TEST_KEY, TEST_PUB } from '../support/cli.ts';
+import { backendKinds, startBackend, type Backend } from '../support/referrers-backends.ts';
+import { describeRun } from '../support/cli.ts';
 import { tempDir, type TempDir } from '../support/tools.ts';
 
 async function receipts(dir: string): Promise<AuditReceipt[]> {

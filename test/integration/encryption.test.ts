@@ -18,8 +18,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
-import { cleanEnv, jsonLines, listAll, runCli, type CliResult } from '../support/hostile-cli.ts';
-import { TEST_KEY, TEST_PUB } from '../support/messages-cli.ts';
+import { cleanEnv, listAll } from '../support/hostile-cli.ts';
+import { jsonLines, runComms, type CliResult } from '../support/cli.ts';
+import { TEST_KEY, TEST_PUB } from '../support/cli.ts';
 import { openLayerWithSystemTools, rawGetBlob, rawGetManifest, rawPushBlob, rawPushManifest, sha256Digest } from '../support/messages-raw.ts';
 import { startRegistry, type RegistryServer } from '../support/registry.ts';
 import { requireTools, skipMessage, tempDir, type TempDir } from '../support/tools.ts';
@@ -37,7 +38,7 @@ let carolKey: string;
 let carolRecipient: string;
 
 async function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<CliResult> {
-  return runCli(args, { ...env, ...extraEnv });
+  return runComms(args, { baseEnv: { ...env, ...extraEnv } });
 }
 
 function lastJson(r: CliResult): Record<string, unknown> {

@@ -16,7 +16,7 @@ import { MAX_STALLS } from '../../src/oci/remote/retry.ts';
 import { parseMessageManifest } from '../../src/protocol/validate.ts';
 import { listAll } from '../support/hostile-cli.ts';
 import { startHostileRegistry } from '../support/hostile-registry.ts';
-import { runComms } from '../support/messages-cli.ts';
+import { runComms } from '../support/cli.ts';
 import { tempDir, type TempDir } from '../support/tools.ts';
 
 let work: TempDir;

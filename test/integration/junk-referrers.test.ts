@@ -26,7 +26,7 @@ import { referrersTag } from '../../src/oci/remote/referrers.ts';
 import { ArtifactType } from '../../src/protocol/constants.ts';
 import { bundleTagPrefix } from '../../src/protocol/tags.ts';
 import { loadKeySigner } from '../../src/trust/key-signer.ts';
-import { TEST_KEY, TEST_PUB } from '../support/messages-cli.ts';
+import { TEST_KEY, TEST_PUB } from '../support/cli.ts';
 import { plantRegistryManifest } from '../support/hostile-store.ts';
 import { startRegistry, type RegistryServer } from '../support/registry.ts';
 import { requireTool, skipMessage, tempDir, type TempDir } from '../support/tools.ts';

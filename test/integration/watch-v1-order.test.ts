@@ -17,7 +17,8 @@ import { loadKeySigner, send, watch, type ReceivedMessage, type ReceiveFailure }
 import { pushBundle } from '../../src/comms/bundle.ts';
 import type { Repository } from '../../src/oci/target.ts';
 import type { TrustPolicy } from '../../src/trust/verify.ts';
-import { countingRepo, startBackend, TEST_KEY, TEST_PUB, type Backend, type CountingRepo } from '../support/referrers-backends.ts';
+import { countingRepo, startBackend, type Backend, type CountingRepo } from '../support/referrers-backends.ts';
+import { TEST_KEY, TEST_PUB } from '../support/cli.ts';
 import { rawGetManifest, rawTags } from '../support/messages-raw.ts';
 import { requireTool, skipMessage, tempDir, type TempDir } from '../support/tools.ts';
 

@@ -137,7 +137,7 @@ for (const kind of backendKinds()) {
       try {
         const args = ['recv', '--watch', '--interval', '200ms', '--repo', ref, '--me', 'bob', '--out', out.path, '--no-verify', '--json', '--plain-http'];
         const run = async (expect: { digest: string }[], sendWhileRunning: () => Promise<{ digest: string }[]>) => {
-          const child = spawnComms(args, { XDG_STATE_HOME: stateHome.path });
+          const child = spawnComms(args, { env: { XDG_STATE_HOME: stateHome.path } });
           const lines: Record<string, unknown>[] = [];
           let stderr = '';
           child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
