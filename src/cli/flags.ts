@@ -20,6 +20,7 @@ const FLAG_OF_OPTION: Readonly<Record<string, string>> = {
   parallel: '--parallel',
   repository: '--repo',
   sessionId: '--session',
+  stateFile: '--state-file',
   timeoutMs: '--timeout',
   status: '--status',
   ttlSeconds: '--ttl-seconds',
@@ -33,6 +34,7 @@ const FLAG_HINTS: Partial<Readonly<Record<ErrorCode, string>>> = {
   TRUSTED_ROOT_UNAVAILABLE: '--trusted-root FILE',
   POLICY_EMPTY: '--trust FILE, --trusted-key FILE, or --certificate-identity (or --certificate-identity-regexp) with --certificate-oidc-issuer',
   POLICY_INCOMPLETE: '--certificate-oidc-issuer',
+  NO_AGE_RECIPIENT: '--encrypt-to RECIPIENT, or --no-encrypt',
 };
 
 /** The flag of a library option, when it has one. */

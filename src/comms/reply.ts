@@ -43,7 +43,7 @@ export async function reply(options: ReplyOptions): Promise<ReplyResult> {
   let encrypt = options.encrypt;
   if (encrypt === undefined && info.encryption !== undefined && (options.encryptTo?.length ?? 0) === 0) {
     if (options.trust === undefined || ageRecipientsFor(options.trust, recipient).length === 0) {
-      throw new UsageError(`${options.to} is encrypted and no age recipient of ${JSON.stringify(recipient)} is known: bind one in the trust file (comms trust add ${recipient} age1…), give --encrypt-to, or --no-encrypt to reply in clear`, { code: 'NO_AGE_RECIPIENT' });
+      throw new UsageError(`${options.to} is encrypted and no age recipient of ${JSON.stringify(recipient)} is known: bind one in the trust file (comms trust add ${recipient} age1…), give encryptTo, or encrypt: false to reply in clear`, { code: 'NO_AGE_RECIPIENT' });
     }
     encrypt = true;
   }

@@ -359,7 +359,7 @@ export function trustedRecipients(options: Pick<SendOptions, 'encrypt' | 'trust'
   const found = options.trust === undefined ? [] : ageRecipientsFor(options.trust, options.recipient);
   if (found.length === 0) {
     const where = options.trust?.path ?? 'no trust file';
-    throw new UsageError(`cannot encrypt to ${JSON.stringify(options.recipient)}: ${where} binds no age recipient to it; add one (comms trust add ${options.recipient} age1…) or give --encrypt-to`, { code: 'NO_AGE_RECIPIENT' });
+    throw new UsageError(`cannot encrypt to ${JSON.stringify(options.recipient)}: ${where} binds no age recipient to it; add one (comms trust add ${options.recipient} age1…) or give encryptTo`, { code: 'NO_AGE_RECIPIENT' });
   }
   return found;
 }

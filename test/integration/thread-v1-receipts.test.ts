@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { ack, thread, type ThreadNode } from '../../src/index.ts';
 import { RegistryClient } from '../../src/oci/remote/index.ts';
-import { runComms } from '../support/messages-cli.ts';
+import { runComms } from '../support/cli.ts';
 import { rawPushBlob, rawPushManifest } from '../support/messages-raw.ts';
 import { startRegistry, type RegistryServer } from '../support/registry.ts';
 import { requireTool, skipMessage } from '../support/tools.ts';

@@ -1,5 +1,5 @@
 /**
- * The layers of src/ import only downward — errors → util → oci → protocol/trust/server → comms →
+ * The layers of src/ import only downward — errors (beside it the leaf modules version and node-check) → util → oci → protocol/trust/server → comms →
  * index → cli — and no module imports itself back through a chain of imports (type-only imports
  * count: they couple the modules as much). The walk reads each file's import and export specifiers;
  * package imports are outside the graph.
@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 const SRC = resolve(import.meta.dirname, '..', '..', 'src');
 
 /** Rank of each layer; a module may import from its own rank or a lower one. */
-const RANK: Record<string, number> = { errors: 0, util: 1, oci: 2, protocol: 3, trust: 3, server: 3, comms: 4, index: 5, cli: 6 };
+const RANK: Record<string, number> = { errors: 0, version: 0, 'node-check': 0, util: 1, oci: 2, protocol: 3, trust: 3, server: 3, comms: 4, index: 5, cli: 6 };
 
 /** The layer a path under src/ belongs to: its first folder, or the file name without `.ts` at the top. */
 export function layerOf(file: string): string {
