@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { OciLayout } from '../../src/oci/layout/index.ts';
-import { runComms } from '../support/messages-cli.ts';
+import { runComms } from '../support/cli.ts';
 import { OCI_MANIFEST, sha256Digest } from '../support/messages-raw.ts';
 import { tempDir, type TempDir } from '../support/tools.ts';
 
