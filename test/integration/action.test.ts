@@ -194,6 +194,12 @@ if (!requireTools('docker-registry', 'yq')) {
       }
     });
 
+    it("runs the package version it is released with (inputs.version is package.json's version)", async () => {
+      const pkg = JSON.parse(await readFile(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
+      assert.equal(action.inputs['version']!.default, pkg.version);
+      assert.match(await readFile(join(PROJECT_ROOT, 'action', 'send.sh'), 'utf8'), new RegExp(`--package "${pkg.name}@`));
+    });
+
     it('without `permissions: id-token: write` it fails the step with a message saying so, and sends nothing', async () => {
       const run = await runAction(action, { ...base(), 'registry-username': ACTOR, 'registry-password': JOB_TOKEN }, job(false));
       assert.equal(run.code, 4);
