@@ -67,6 +67,15 @@ describe('recv --out that is not a folder', () => {
   });
 });
 
+describe('recv --watch --state-file inside --out', () => {
+  it('is refused before any request (exit 4): a received file could take its name', async () => {
+    const out = path.join(work.path, 'watch-out');
+    const e = await refusedUpFront(['--out', out, '--watch', '--state-file', path.join(out, 'state.json'), '--no-verify']);
+    assert.equal(e.code, 'STATE_FILE_IN_OUT');
+    assert.match(e.message, /--state-file .*state\.json is inside --out/);
+  });
+});
+
 describe('recv --trusted-key that is not a usable public key', () => {
   const out = () => path.join(work.path, 'out');
   it('a private key: exit 4 before any request, says to trust the public key', async () => {
