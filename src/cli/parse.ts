@@ -35,6 +35,14 @@ export function parseDuration(flag: string, value: string): number {
   return ms;
 }
 
+/** A time to live: `90s`, `30m`, `1h`, `7d`, `2w`, or plain seconds → whole seconds (0 allowed). */
+export function parseTtl(flag: string, value: string): number {
+  const m = /^(\d{1,12})(s|m|h|d|w)?$/.exec(value.trim());
+  if (!m) throw new UsageError(`${flag}: ${JSON.stringify(value)} is not a time to live (e.g. 3600, 90s, 30m, 1h, 7d, 2w)`);
+  const mult = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd' | 'w'];
+  return Number(m[1]) * mult;
+}
+
 /** A count flag (`--parallel`, `--max`): a positive integer, else a UsageError naming the flag. */
 export function parsePositiveInt(flag: string, value: number): number {
   if (!Number.isInteger(value) || value < 1) throw new UsageError(`${flag} must be a positive integer, got ${value}`);

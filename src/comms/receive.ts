@@ -8,6 +8,7 @@ import type { Descriptor } from '../oci/descriptor.ts';
 import type { Repository } from '../oci/target.ts';
 import { TagPrefix } from '../protocol/constants.ts';
 import { inboxPrefix } from '../protocol/tags.ts';
+import { CLOCK_SKEW_MS, isExpiredAt } from '../protocol/expiry.ts';
 import { parseMessageManifest, type MessageInfo } from '../protocol/validate.ts';
 import type { MessageSigner } from '../trust/signer.ts';
 import { checkTrustPolicy, type TrustPolicy } from '../trust/verify.ts';
@@ -26,8 +27,8 @@ import { receivedFilename } from '../protocol/filename.ts';
 import { decryptBytes, type AgeIdentities } from '../trust/age.ts';
 import { DecryptionError } from '../trust/errors.ts';
 
-/** v1.0's clock-skew allowance for --since. */
-export const SINCE_SKEW_MS = 5 * 60 * 1000;
+/** v1.0's clock-skew allowance for --since (and for expiry). */
+export const SINCE_SKEW_MS = CLOCK_SKEW_MS;
 
 export interface ReceiveOptions {
   repository: Repository;
@@ -37,6 +38,13 @@ export interface ReceiveOptions {
   verify: TrustPolicy | false;
   since?: Date;
   max?: number;
+  /**
+   * Also deliver expired messages (created_at + ttl_seconds more than 5 minutes of clock skew in
+   * the past). Default false: an expired message is passed over silently, as if already gone.
+   */
+  includeExpired?: boolean;
+  /** The clock expiry is judged by (default: the system clock). */
+  now?: () => Date;
   writeReceipt?: boolean;
   /** Signs receipts when given. */
   signer?: MessageSigner;
@@ -160,6 +168,7 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
   const deliveredIds = new Set<string>(options.skip?.messageIds ?? []);
   const seenDigests = new Set<string>();
   const sinceMs = options.since === undefined ? undefined : options.since.getTime() - SINCE_SKEW_MS;
+  const now = (options.now ?? (() => new Date()))();
   const candidates: Candidate[] = [];
   for (const c of fetched) {
     if (c === undefined) continue;
@@ -170,6 +179,7 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
     }
     if (c.info.recipient !== options.me) continue;
     if (sinceMs !== undefined && c.info.createdAt.getTime() < sinceMs) continue;
+    if (!options.includeExpired && isExpiredAt(c.info.expiresAt, now)) continue;
     if (seenDigests.has(c.descriptor.digest) || deliveredIds.has(c.info.messageId)) continue;
     seenDigests.add(c.descriptor.digest);
     candidates.push(c);

@@ -7,6 +7,7 @@ import type { Descriptor } from '../oci/descriptor.ts';
 import type { Repository } from '../oci/target.ts';
 import { Annotation, ArtifactType } from '../protocol/constants.ts';
 import { parseMessageManifest } from '../protocol/validate.ts';
+import { annotationsExpired } from '../protocol/expiry.ts';
 import { CommsError } from '../errors.ts';
 import { findReferrers } from './discover.ts';
 import { checkAborted, sleep } from '../util/abort.ts';
@@ -47,7 +48,9 @@ async function waitFor(repo: Repository, subject: Descriptor, artifactType: stri
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     checkAborted(options.signal);
-    const found = await findReferrers(repo, subject, { artifactType, replyRecipients, signal: options.signal });
+    // An expired reply or receipt (created_at + ttl_seconds, plus 5 minutes of skew) is not an answer.
+    const now = new Date();
+    const found = (await findReferrers(repo, subject, { artifactType, replyRecipients, signal: options.signal })).filter((d) => !annotationsExpired(d.annotations, now));
     if (found.length > 0) {
       const oldest = found.sort((a, b) => (a.annotations?.[Annotation.CreatedAt] ?? '').localeCompare(b.annotations?.[Annotation.CreatedAt] ?? ''))[0]!;
       return { descriptor: oldest, annotations: oldest.annotations ?? {} };

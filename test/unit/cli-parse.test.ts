@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseDuration, parseSince, parseSize } from '../../src/cli/parse.ts';
+import { parseDuration, parseSince, parseSize, parseTtl } from '../../src/cli/parse.ts';
+import { annotationsExpired, isExpiredAt } from '../../src/protocol/expiry.ts';
 import { TagSnapshot } from '../../src/comms/tag-snapshot.ts';
 import { UsageError } from '../../src/errors.ts';
 
@@ -44,4 +45,29 @@ test('a tag snapshot finds every tag with a prefix, and only those, without a fu
   assert.deepEqual(s.withPrefix('zzz'), []);
   assert.ok(s.has('bundle-abc-1'));
   assert.ok(!s.has('bundle-abc'));
+});
+
+test('--ttl: seconds or a duration with s, m, h, d, w; junk refused (exit 4)', () => {
+  assert.equal(parseTtl('--ttl', '3600'), 3600);
+  assert.equal(parseTtl('--ttl', '90s'), 90);
+  assert.equal(parseTtl('--ttl', '1h'), 3600);
+  assert.equal(parseTtl('--ttl', '7d'), 604800);
+  assert.equal(parseTtl('--ttl', '2w'), 1209600);
+  assert.equal(parseTtl('--ttl', '0'), 0);
+  for (const bad of ['-1', '1.5h', '1y', 'soon', '']) {
+    assert.throws(() => parseTtl('--ttl', bad), (e: unknown) => e instanceof UsageError && e.exitCode === 4 && /--ttl/.test(e.message));
+  }
+});
+
+test('expiry: created_at + ttl_seconds, plus 5 minutes of clock skew; annotations that do not say never expire', () => {
+  const now = new Date('2026-11-22T12:00:00Z');
+  const a = (created: string, ttl: string) => ({ 'dockercomms.created_at': created, 'dockercomms.ttl_seconds': ttl });
+  assert.equal(annotationsExpired(a('2026-11-22T10:00:00Z', '3600'), now), true);
+  assert.equal(annotationsExpired(a('2026-11-22T10:56:00Z', '3600'), now), false, 'inside the skew allowance');
+  assert.equal(annotationsExpired(a('2026-11-22T10:54:59Z', '3600'), now), true);
+  assert.equal(annotationsExpired({}, now), false);
+  assert.equal(annotationsExpired(a('not a time', '3600'), now), false);
+  assert.equal(annotationsExpired(a('2026-11-22T10:00:00Z', '-1'), now), false);
+  assert.equal(isExpiredAt(new Date('2026-11-22T11:55:00Z'), now), false);
+  assert.equal(isExpiredAt(new Date('2026-11-22T11:54:59Z'), now), true);
 });

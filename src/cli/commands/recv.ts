@@ -16,6 +16,7 @@ export interface RecvArgs extends GlobalArgs, VerifyArgs, SignArgs {
   out: string;
   since?: string;
   max?: number;
+  'include-expired': boolean;
   'write-receipt': boolean;
   /** --no-clobber sets it false (yargs reads a `--no-` prefix as the negation of the option). */
   clobber: boolean;
@@ -34,6 +35,7 @@ export function recvBuilder(y: Argv) {
     .option('out', { type: 'string', demandOption: true, describe: 'Folder to write received files into (created if missing)' })
     .option('since', { type: 'string', describe: 'Only messages created since this RFC 3339 time or duration (30m, 2h, 7d), less 5 minutes of clock skew' })
     .option('max', { type: 'number', describe: 'Receive at most this many messages (oldest first)' })
+    .option('include-expired', { type: 'boolean', default: false, describe: 'Also deliver messages whose time to live (created_at + ttl_seconds, plus 5 minutes of clock skew) has passed' })
     .option('write-receipt', { type: 'boolean', default: false, describe: 'Push an accepted (or rejected) receipt for each message' })
     .option('clobber', { type: 'boolean', default: true, describe: 'Write name-1.ext when a file of that name exists; --no-clobber fails instead (nothing is ever overwritten)' })
     .option('parallel', { type: 'number', default: 4, describe: 'Chunks downloaded at once' })
@@ -81,6 +83,7 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
     verify: policy,
     since,
     max: args.watch ? undefined : args.max,
+    includeExpired: args['include-expired'],
     writeReceipt: args['write-receipt'],
     signer,
     identities,

@@ -6,7 +6,7 @@ import { resolveRecipients } from '../../trust/age.ts';
 import { auditOptions, openRepo, resolveSigner, resolveTrustFile, stepOptions, withAuditOptions, withGlobalOptions, withSignOptions, type AuditArgs, type GlobalArgs, type SignArgs } from '../common.ts';
 import type { Output } from '../output.ts';
 import { createTransferProgress, formatBytes } from '../progress.ts';
-import { parsePositiveInt, parseSize } from '../parse.ts';
+import { parsePositiveInt, parseSize, parseTtl } from '../parse.ts';
 
 /** The flags of anything that sends a message: send and reply. */
 export interface MessageArgs extends GlobalArgs, SignArgs, AuditArgs {
@@ -19,7 +19,8 @@ export interface MessageArgs extends GlobalArgs, SignArgs, AuditArgs {
   level?: number;
   'chunk-bytes': string;
   parallel: number;
-  'ttl-seconds': number;
+  'ttl-seconds'?: number;
+  ttl?: string;
   session?: string;
   'encrypt-to'?: string[];
   /** Unset: only replies to encrypted messages are encrypted (see comms/reply.ts); --no-encrypt sets false. */
@@ -42,7 +43,8 @@ export function withMessageOptions<T>(y: Argv<T>) {
     .option('level', { type: 'number', describe: 'Compression level (gzip 0-9, default 6; zstd 1-19, default 3)' })
     .option('chunk-bytes', { type: 'string', default: '104857600', describe: 'Chunk size in bytes (suffixes KiB, MiB, GiB accepted)' })
     .option('parallel', { type: 'number', default: 4, describe: 'Chunks compressed and uploaded at once' })
-    .option('ttl-seconds', { type: 'number', default: 604800, describe: 'How long the message should live (recorded for clean-up)' })
+    .option('ttl', { type: 'string', describe: 'How long the message lives: 90s, 30m, 1h, 7d, 2w (default 7d); receivers pass it over once expired, gc deletes it' })
+    .option('ttl-seconds', { type: 'number', describe: 'The same as --ttl, in seconds (default 604800)' })
     .option('session', { type: 'string', describe: 'Session UUID (default: a new one per run)' })
     .option('encrypt-to', {
       type: 'string',
@@ -66,6 +68,12 @@ export function sendBuilder(y: Argv) {
     .example('$0 send secret.pdf --repo ghcr.io/acme/mailbox --to bob --key me.key --encrypt-to age1…', 'encrypted to bob\'s age key: the registry holds only ciphertext');
 }
 
+/** --ttl (a duration) or --ttl-seconds, never both; undefined leaves the default (7 days). */
+function ttlSecondsOf(args: MessageArgs): number | undefined {
+  if (args.ttl !== undefined && args['ttl-seconds'] !== undefined) throw new UsageError('--ttl and --ttl-seconds say the same thing: give one of them');
+  return args.ttl !== undefined ? parseTtl('--ttl', args.ttl) : args['ttl-seconds'];
+}
+
 /**
  * Every flag and the input are checked before the mailbox is opened — opening an oci: mailbox
  * for sending creates it, and a refused command must leave nothing behind — then the signer is
@@ -80,7 +88,7 @@ export async function prepareMessage(args: MessageArgs, recipient: string | unde
     level: args.level,
     chunkBytes: parseSize('--chunk-bytes', args['chunk-bytes']),
     parallel: parsePositiveInt('--parallel', args.parallel),
-    ttlSeconds: args['ttl-seconds'],
+    ttlSeconds: ttlSecondsOf(args),
     sessionId: args.session,
   };
   checkSendOptions({ ...options, recipient });
