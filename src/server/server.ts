@@ -114,7 +114,16 @@ async function readPem(path: string, what: string): Promise<Buffer> {
   }
 }
 
+/**
+ * libuv's thread pool runs every file operation and fsync; with its default 4 threads, a few
+ * concurrent pushes waiting on fsync stall every other request's small file operations. It is
+ * sized when first used, so this takes effect when the server starts before any other file I/O
+ * of the process (the CLI and the standalone entry); an explicit setting is left alone.
+ */
+export const SERVER_THREADPOOL_SIZE = 16;
+
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  process.env['UV_THREADPOOL_SIZE'] ??= String(SERVER_THREADPOOL_SIZE);
   checkOptions(options);
   const host = options.host ?? DEFAULT_HOST;
   checkExposure(host, options);

@@ -643,6 +643,21 @@ describe('manifests and tags', () => {
     assert.equal((await call(server, 'GET', `/v2/${name}/manifests/${other.digest}`)).status, 404);
   });
 
+  it('starts a tag list after any `last`, a tag or not (a recipient\'s inbox prefix), and pages on from there with n and Link', async () => {
+    const tags = ['inbox-bob-20261201-2', 'inbox-amy-20261201-1', 'inbox-bob-20261130-9', 'inbox-bob-20261201-1', 'inbox-cy-20261201-1', 'inbox-bob-20261201-3'];
+    await pushBlob(server, 'tags/prefix', EMPTY_JSON_BYTES);
+    for (const t of tags) assert.equal((await putManifest(server, 'tags/prefix', t, manifest({ annotations: { t } }))).status, 201);
+    const bob = ['inbox-bob-20261201-1', 'inbox-bob-20261201-2', 'inbox-bob-20261201-3'];
+    const fromPrefix = json<{ tags: string[] }>(await call(server, 'GET', '/v2/tags/prefix/tags/list?last=inbox-bob-20261201-'));
+    assert.deepEqual(fromPrefix.tags, [...bob, 'inbox-cy-20261201-1']);
+    const pages = await followLinks(server, '/v2/tags/prefix/tags/list?n=2&last=inbox-bob-20261201-', (r) => json<{ tags: string[] }>(r).tags);
+    assert.deepEqual(pages, [bob.slice(0, 2), [bob[2], 'inbox-cy-20261201-1']]);
+    const first = await call(server, 'GET', '/v2/tags/prefix/tags/list?n=2&last=inbox-bob-20261201-');
+    assert.equal(first.headers.link, '</v2/tags/prefix/tags/list?n=2&last=inbox-bob-20261201-2>; rel="next"');
+    assert.deepEqual(json<{ tags: string[] }>(await call(server, 'GET', '/v2/tags/prefix/tags/list?last=inbox-zz')).tags, [], 'after every tag: an empty page');
+    assert.deepEqual(json<{ tags: string[] }>(await call(server, 'GET', '/v2/tags/prefix/tags/list?last=')).tags, [...tags].sort(), 'an empty last starts at the beginning');
+  });
+
   it('lists tags in lexical order with n, last and a Link chain', async () => {
     const tags = ['t03', 'A0', 't01', 'z9', 't02', '_x'];
     await pushBlob(server, 'tags/repo', EMPTY_JSON_BYTES);

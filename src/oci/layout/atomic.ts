@@ -46,6 +46,7 @@ async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
  */
 export async function writeFileAtomic(tmpDir: string, dest: string, bytes: Uint8Array, mode: 'replace' | 'create'): Promise<boolean> {
   const tmp = tempPath(tmpDir, 'file');
+  let renamed = false;
   try {
     const fh = await open(tmp, 'wx', 0o644);
     try {
@@ -56,6 +57,7 @@ export async function writeFileAtomic(tmpDir: string, dest: string, bytes: Uint8
     }
     if (mode === 'replace') {
       await rename(tmp, dest);
+      renamed = true;
       await fsyncDir(dirname(dest));
       return true;
     }
@@ -68,7 +70,8 @@ export async function writeFileAtomic(tmpDir: string, dest: string, bytes: Uint8
     await fsyncDir(dirname(dest));
     return true;
   } finally {
-    await rm(tmp, { force: true });
+    // After a rename there is nothing left to remove.
+    if (!renamed) await rm(tmp, { force: true });
   }
 }
 

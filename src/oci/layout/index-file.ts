@@ -68,14 +68,33 @@ export function findDigest(doc: IndexDocument, digest: string): Descriptor | und
   return doc.manifests.find((e) => e.digest === digest);
 }
 
-/** Every tag once, in lexical (code unit) order. */
-export function listTags(doc: IndexDocument): string[] {
+/** Sorted tag lists of documents already listed (a document is never changed once read: updates copy it). */
+const sortedTags = new WeakMap<IndexDocument, string[]>();
+
+/** Every tag once, in lexical (code unit) order. The list is shared: do not change it. */
+export function listTags(doc: IndexDocument): readonly string[] {
+  const known = sortedTags.get(doc);
+  if (known !== undefined) return known;
   const tags = new Set<string>();
   for (const e of doc.manifests) {
     const t = refName(e);
     if (t !== undefined) tags.add(t);
   }
-  return [...tags].sort();
+  const sorted = [...tags].sort();
+  sortedTags.set(doc, sorted);
+  return sorted;
+}
+
+/** The position of the first tag of `sorted` that comes after `last` in lexical order. */
+export function firstAfter(sorted: readonly string[], last: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sorted[mid] as string) <= last) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Records a manifest without a tag, unless it is already recorded. Returns whether doc changed. */

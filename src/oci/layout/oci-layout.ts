@@ -57,6 +57,7 @@ import {
   emptyIndex,
   findDigest,
   findTag,
+  firstAfter,
   type IndexDocument,
   type IndexOp,
   listTags,
@@ -182,6 +183,7 @@ export class OciLayout implements Repository {
   /** The write of index.json or the journal under way in this process, if any. */
   private indexWrite: Promise<void> | undefined;
   private idleCompaction: NodeJS.Timeout | undefined;
+  private readonly madeDirs = new Set<string>();
 
   private constructor(path: string, root: string, options: OciLayoutOptions) {
     this.name = `oci:${path}`;
@@ -244,6 +246,13 @@ export class OciLayout implements Repository {
     } catch (err) {
       throw ioError(err, `cannot create an OCI image layout at ${this.root}`);
     }
+  }
+
+  /** mkdir -p, once per folder and process (folders of a layout are never removed by comms). */
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.madeDirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    this.madeDirs.add(dir);
   }
 
   private blobPath(digest: string): string {
@@ -652,11 +661,12 @@ export class OciLayout implements Repository {
     const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
     if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new UsageError(`page size must be a positive integer, got ${pageSize}`);
     checkAborted(options.signal);
-    const last = options.last;
-    const tags = listTags(await this.readIndex()).filter((t) => last === undefined || t > last);
-    for (let i = 0; i < tags.length; i += pageSize) {
+    const sorted = listTags(await this.readIndex());
+    // `last` need not be a tag: listing starts after it in lexical order (a tag prefix works).
+    const start = options.last === undefined ? 0 : firstAfter(sorted, options.last);
+    for (let i = start; i < sorted.length; i += pageSize) {
       checkAborted(options.signal);
-      if ((await visit(tags.slice(i, i + pageSize))) === false) return;
+      if ((await visit(sorted.slice(i, i + pageSize))) === false) return;
     }
   }
 
@@ -766,10 +776,11 @@ export class OciLayout implements Repository {
     }
     const fields = parseManifestFields(bytes, desc.mediaType);
 
-    const skipped = (await this.readStoredManifest(desc).catch(() => undefined)) !== undefined;
+    // A stored copy is read (and verified) only when a file of that size is there.
+    const skipped = (await this.blobSize(desc.digest)) === desc.size && (await this.readStoredManifest(desc).catch(() => undefined)) !== undefined;
     if (!skipped) {
-      await mkdir(dirname(path), { recursive: true });
-      await mkdir(this.tmpDir, { recursive: true });
+      await this.ensureDir(dirname(path));
+      await this.ensureDir(this.tmpDir);
       await writeFileAtomic(this.tmpDir, path, bytes, 'replace');
     }
     const ociSubject = await this.indexManifest(desc, fields, tag, options.signal);
