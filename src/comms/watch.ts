@@ -75,7 +75,7 @@ export async function defaultWatchStateFile(outDir: string, repositoryName: stri
 async function checkStateFileOutsideOut(stateFile: string, outDir: string): Promise<void> {
   const [dir, out] = await Promise.all([realpath(path.dirname(path.resolve(stateFile))).catch(() => undefined), realpath(outDir)]);
   if (dir !== undefined && dir === out) {
-    throw new UsageError(`stateFile ${stateFile} is inside outDir ${outDir}, where a received file could take its name: keep it elsewhere (or leave it out for the default)`, { code: 'STATE_FILE_IN_OUT', option: 'stateFile' });
+    throw new UsageError(`stateFile ${stateFile} is inside the output folder ${outDir}, where a received file could take its name: keep it elsewhere (or leave it out for the default)`, { code: 'STATE_FILE_IN_OUT', option: 'stateFile' });
   }
 }
 
