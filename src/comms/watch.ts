@@ -18,7 +18,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, realpath, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { CommsError, ProtocolError, UsageError, type VerificationError } from '../errors.ts';
+import { CommsError, NotFoundError, ProtocolError, UsageError, type VerificationError } from '../errors.ts';
 import { sleep } from '../util/abort.ts';
 import { prepareOutDir } from './out-dir.ts';
 import { receiveEach, type ReceiveFailure, type ReceiveOptions, type ReceivedMessage } from './receive.ts';
@@ -44,6 +44,11 @@ export interface WatchOptions extends Omit<ReceiveOptions, 'skip' | 'max' | 'ret
   bundleGraceMs?: number;
   /** Called once when a message is first held back to wait for its signature bundle. */
   onBundleWait?: (message: { tag: string; digest: string; error: VerificationError; until: Date }) => void;
+  /**
+   * Called once when the mailbox does not exist (yet): the registry does not know the repository.
+   * The watcher then polls at its normal interval, without backing off, until it appears.
+   */
+  onMailboxMissing?: () => void;
   /** Called when a poll fails and the watcher backs off; the watcher keeps going. */
   onPollError?: (error: unknown, retryInMs: number) => void;
 }
@@ -90,6 +95,7 @@ export async function* watch(options: WatchOptions): AsyncGenerator<ReceivedMess
   const interval = options.intervalMs ?? 5000;
   const maxBackoff = options.maxBackoffMs ?? 300_000;
   let failures = 0;
+  let missing = false;
   // Held back (true) while within the grace; the first hold of a message is recorded and reported.
   const retryUnverified = (m: { tag: string; digest: string; error: VerificationError }): boolean => {
     const now = Date.now();
@@ -116,9 +122,18 @@ export async function* watch(options: WatchOptions): AsyncGenerator<ReceivedMess
         yield item;
       }
       failures = 0;
+      missing = false;
       if (pending.size !== pendingBefore) await saveState(stateFile, skip, pending);
     } catch (err) {
       if (options.signal?.aborted) break;
+      // A mailbox nobody has sent to yet is not a failure: wait for it at the normal pace.
+      if (err instanceof NotFoundError && err.code === 'NAME_UNKNOWN') {
+        if (!missing) options.onMailboxMissing?.();
+        missing = true;
+        failures = 0;
+        if (!(await pause(interval, options.signal))) break;
+        continue;
+      }
       failures++;
       const backoff = Math.min(maxBackoff, interval * 2 ** Math.min(failures, 16));
       options.onPollError?.(err, backoff);

@@ -100,6 +100,7 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
         stateFile: args['state-file'],
         bundleGraceMs,
         onBundleWait: (m) => out.note(`no verified signature for ${m.digest} yet (${m.error.message}); trying again until ${m.until.toISOString()}`),
+        onMailboxMissing: () => out.note(`${repository.name} does not exist yet; waiting for its first message`),
         onPollError: (err, ms) => out.note(`poll failed (${err instanceof Error ? err.message : String(err)}); retrying in ${Math.round(ms / 1000)} s`),
       })
     : receiveEach(common);

@@ -1,0 +1,68 @@
+/**
+ * A watcher started on a mailbox nobody has sent to yet (the registry does not know the
+ * repository) waits quietly at its normal interval: no poll error, no back-off, one note; the
+ * first message sent there is delivered. On docker-registry and comms serve.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { send, watch } from '../../src/index.ts';
+import { backendKinds, countingRepo, startBackend, type Backend } from '../support/referrers-backends.ts';
+import { tempDir } from '../support/tools.ts';
+
+for (const kind of backendKinds()) {
+  describe(`watch on a mailbox that does not exist yet, on ${kind}`, () => {
+    let backend: Backend;
+    before(async () => {
+      backend = await startBackend(kind);
+    });
+    after(async () => {
+      await backend?.stop();
+    });
+
+    it('polls at its interval without errors or back-off until the mailbox appears, then delivers', async () => {
+      const ref = backend.freshRepo('missing');
+      const watcher = countingRepo(ref);
+      const sender = countingRepo(ref);
+      const out = await tempDir('comms-watch-missing-');
+      const ac = new AbortController();
+      const pollErrors: unknown[] = [];
+      let missingNotes = 0;
+      try {
+        const items = watch({
+          repository: watcher.repo,
+          me: 'me',
+          outDir: join(out.path, 'in'),
+          stateFile: join(out.path, 'state.json'),
+          verify: false,
+          intervalMs: 100,
+          maxBackoffMs: 60_000,
+          signal: ac.signal,
+          onMailboxMissing: () => missingNotes++,
+          onPollError: (e) => pollErrors.push(e),
+        });
+        const sent = (async () => {
+          // Long enough for several polls: with back-off (100 ms doubling) there would be 4 by then.
+          await delay(2500);
+          return send({ repository: sender.repo, recipient: 'me', sender: 'alice', input: { text: 'first' } });
+        })();
+        const first = await items.next();
+        const s = await sent;
+        ac.abort();
+        await items.return(undefined);
+        assert.ok(!first.done && !('error' in first.value), 'a message was delivered');
+        assert.equal(first.value.digest, s.digest);
+        assert.deepEqual(pollErrors, [], 'no poll error while the mailbox was missing');
+        assert.equal(missingNotes, 1, 'one note for the missing mailbox');
+        const listings = watcher.count('GET', /\/tags\/list$/);
+        assert.ok(listings >= 8, `polled at the normal interval while waiting (${listings} listings in about 2.5 s)`);
+      } finally {
+        ac.abort();
+        await watcher.close();
+        await sender.close();
+        await out.cleanup();
+      }
+    });
+  });
+}
