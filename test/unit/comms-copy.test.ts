@@ -63,6 +63,15 @@ describe('copy from hostile sources and to lying destinations', () => {
     assert.equal(all.manifests.length, 4, 'within the bound the whole chain is copied');
   });
 
+  it('a destination tag names the copied root beside the inbox tag it carries; --digest equal to the source passes', async () => {
+    const destination = await OciLayout.open(join(dir.path, 'dst-tag'), { create: true });
+    const result = await copy({ source, destination, reference: sent.digest, tag: 'approved-v1', expectedDigest: sent.digest });
+    assert.deepEqual(result.manifests[0]!.tags, ['approved-v1', sent.tag]);
+    assert.equal((await destination.resolve('approved-v1')).digest, sent.digest);
+    assert.equal((await destination.resolve(sent.tag)).digest, sent.digest);
+    assert.deepEqual(Buffer.from((await destination.fetchManifest('approved-v1')).bytes), Buffer.from((await source.fetchManifest(sent.digest)).bytes));
+  });
+
   it('a destination that serves another digest after the push fails the copy (exit 4, DESTINATION_DIGEST_MISMATCH)', async () => {
     const real = await OciLayout.open(join(dir.path, 'dst-lie'), { create: true });
     const lying = wrap(real, {
