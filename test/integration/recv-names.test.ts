@@ -3,6 +3,7 @@
  * message (fixtures/v1/message) re-annotated with names v1.0's writers or other tools produce:
  * surrounding white space is trimmed as v1.0 trims it, and two messages with the same 255-byte
  * name are both delivered (the second as `…-1.txt`, cut to fit 255 bytes, not a raw ENAMETOOLONG).
+ * The fixture was created in 2025 and has expired: `--include-expired` receives it anyway.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -49,7 +50,7 @@ describe('comms recv: received names', () => {
     const layout = path.join(work.path, 'trim');
     await layoutWithNames(layout, ['report.pdf ', '  spaces  .txt  ', ' ..']);
     const out = path.join(work.path, 'trim-out');
-    const r = await runComms(['recv', '--repo', `oci:${layout}`, '--me', 'bob', '--out', out, '--no-verify', '--json']);
+    const r = await runComms(['recv', '--repo', `oci:${layout}`, '--me', 'bob', '--out', out, '--no-verify', '--include-expired', '--json']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual((await readdir(out)).sort(), ['file', 'report.pdf', 'spaces  .txt']);
     assert.equal(await readFile(path.join(out, 'report.pdf'), 'utf8'), 'hello from dockercomms v1.0\n');
@@ -60,7 +61,7 @@ describe('comms recv: received names', () => {
     const long = `${'a'.repeat(251)}.txt`;
     await layoutWithNames(layout, [long, long]);
     const out = path.join(work.path, 'long-out');
-    const r = await runComms(['recv', '--repo', `oci:${layout}`, '--me', 'bob', '--out', out, '--no-verify', '--json']);
+    const r = await runComms(['recv', '--repo', `oci:${layout}`, '--me', 'bob', '--out', out, '--no-verify', '--include-expired', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const files = (await readdir(out)).sort();
     assert.equal(files.length, 2, files.join(', '));
