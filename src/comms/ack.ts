@@ -12,12 +12,11 @@ import { receiptTag } from '../protocol/tags.ts';
 import { parseMessageManifest } from '../protocol/validate.ts';
 import type { MessageSigner } from '../trust/signer.ts';
 import { UsageError } from '../errors.ts';
-import { pushBundle, type PushedBundle } from './bundle.ts';
+import type { PushedBundle } from './bundle.ts';
+import { pushArtifact } from './push-artifact.ts';
 import { AUDIT_SCHEMA, clientInfo, prepareAuditDir, writeAuditReceipt } from './audit.ts';
-import { runStep, type OnStep } from './steps.ts';
-import { pushReferrer } from './referrers.ts';
+import type { OnStep } from './steps.ts';
 import { defaultSender } from './send.ts';
-import { pushEmptyConfig } from './empty-config.ts';
 
 export type ReceiptStatus = 'accepted' | 'rejected';
 
@@ -89,27 +88,21 @@ export async function ack(options: AckOptions): Promise<AckResult> {
     reason: options.reason,
   });
   const subject: Descriptor = { mediaType: message.descriptor.mediaType, digest: message.descriptor.digest, size: message.descriptor.size };
-  await pushEmptyConfig(repo, { signal: options.signal });
   const built = buildManifest({ artifactType: ArtifactType.Receipt, layers: [], subject, annotations });
   const tag = receiptTag(options.forDigest, createdAt);
-  // The receipt goes in under its tag in one PUT; the index step makes it a listed referrer.
-  const pushed = await runStep(onStep, 'push-manifest', { digest: built.descriptor.digest, tag }, () =>
-    runStep(onStep, 'index', { digest: built.descriptor.digest }, () =>
-      pushReferrer(repo, built.descriptor, built.bytes, subject, tag, { signal: options.signal, onIndexWrite: options.onIndexWrite }),
-    ),
-  );
+  // Unsigned, the receipt goes in under its tag in one PUT; signed, the tag waits for the bundle.
+  const pushed = await pushArtifact(repo, built, { subject, tag, signer: options.signer, now: createdAt, signal: options.signal, onIndexWrite: options.onIndexWrite, onStep });
   const result: AckResult = {
     digest: built.descriptor.digest,
     tag,
     forDigest: options.forDigest,
     status: options.status,
     verified: options.verified ?? false,
-    indexedBy: pushed.indexedBy,
+    // A receipt always has a subject, so it was indexed one way or another.
+    indexedBy: pushed.indexedBy!,
     descriptor: { ...built.descriptor, artifactType: ArtifactType.Receipt, annotations },
   };
-  if (options.signer !== undefined) {
-    result.bundle = await pushBundle(repo, built.descriptor, built.bytes, options.signer, { signal: options.signal, now: createdAt, ...(onStep === undefined ? {} : { onStep }) });
-  }
+  if (pushed.bundle !== undefined) result.bundle = pushed.bundle;
   if (options.auditDir !== undefined) {
     const finishedAt = new Date();
     await writeAuditReceipt(options.auditDir, {

@@ -13,8 +13,7 @@ import { bundleTag } from '../protocol/tags.ts';
 import type { MessageSigner, SignedBundle } from '../trust/signer.ts';
 import { report, runStep, type OnStep } from './steps.ts';
 import { signerIdentityOf, type SignerIdentity } from '../trust/signer-identity.ts';
-import { pushReferrer } from './referrers.ts';
-import { pushEmptyConfig } from './empty-config.ts';
+import { pushArtifactManifest } from './push-manifest.ts';
 
 export interface PushedBundle {
   digest: string;
@@ -25,13 +24,21 @@ export interface PushedBundle {
   signedBy: SignerIdentity;
 }
 
+export interface BundleOptions extends OperationOptions {
+  /** The time the bundle's tag names (default now). */
+  now?: Date | undefined;
+  /** The empty config is already stored (the signed artifact's own push stored it). */
+  configPresent?: boolean;
+  onStep?: OnStep | undefined;
+}
+
 /** Signs `subjectBytes` (the manifest whose descriptor is `subject`) and pushes the bundle artifact. */
 export async function pushBundle(
   repo: Repository,
   subject: Descriptor,
   subjectBytes: Uint8Array,
   signer: MessageSigner,
-  options: OperationOptions & { now?: Date; onStep?: OnStep } = {},
+  options: BundleOptions = {},
 ): Promise<PushedBundle> {
   const signed = await runStep(options.onStep, 'sign', { digest: subject.digest }, () => signer.sign(subjectBytes, { signal: options.signal }));
   report(options.onStep, 'push-bundle', 'started', { digest: subject.digest });
@@ -43,13 +50,12 @@ export async function pushBundle(
   }
 }
 
-async function pushSigned(repo: Repository, subject: Descriptor, signer: MessageSigner, signed: SignedBundle, options: OperationOptions & { now?: Date; onStep?: OnStep }): Promise<PushedBundle> {
+async function pushSigned(repo: Repository, subject: Descriptor, signer: MessageSigner, signed: SignedBundle, options: BundleOptions): Promise<PushedBundle> {
   const layer: Descriptor = { mediaType: ArtifactType.Bundle, digest: digestOf(signed.bytes), size: signed.bytes.length };
   await repo.push(layer, signed.bytes, { signal: options.signal });
-  await pushEmptyConfig(repo, { signal: options.signal });
   const built = bundleManifest(layer, subject);
   const tag = bundleTag(subject.digest, options.now ?? new Date());
-  await pushReferrer(repo, built.descriptor, built.bytes, subject, tag, { signal: options.signal });
+  await pushArtifactManifest(repo, built, { subject, tag, signal: options.signal, configPresent: options.configPresent === true });
   report(options.onStep, 'push-bundle', 'done', { digest: built.descriptor.digest, tag });
   return { digest: built.descriptor.digest, tag, descriptor: built.descriptor, signer: signer.kind, signedBy: signerIdentityOf(signer, signed) };
 }

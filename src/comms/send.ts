@@ -27,11 +27,10 @@ import { UsageError } from '../errors.ts';
 import type { MessageSigner } from '../trust/signer.ts';
 import { ageRecipientsFor, encryptBytes, parseRecipient, startEncryption, type AgeRecipients } from '../trust/age.ts';
 import type { TrustFile } from '../trust/trust-file.ts';
-import { pushBundle, type PushedBundle } from './bundle.ts';
-import { pushReferrer } from './referrers.ts';
+import type { PushedBundle } from './bundle.ts';
+import { pushArtifact } from './push-artifact.ts';
 import { AUDIT_SCHEMA, clientInfo, prepareAuditDir, writeAuditReceipt, type AuditReceipt } from './audit.ts';
 import { runStep, type OnStep } from './steps.ts';
-import { pushEmptyConfig } from './empty-config.ts';
 
 export type Compression = 'gzip' | 'zstd';
 
@@ -271,7 +270,6 @@ async function sendMessage(options: SendOptions): Promise<SendResult> {
     throw new UsageError(`the input changed while it was being sent: expected ${totalBytes} bytes, read ${rawTotal}`);
   }
 
-  await pushEmptyConfig(repo, { signal: options.signal });
   const annotations = messageAnnotations({
     sender,
     recipient: options.recipient,
@@ -287,22 +285,9 @@ async function sendMessage(options: SendOptions): Promise<SendResult> {
   });
   const built = buildManifest({ artifactType: ArtifactType.Message, layers, subject: options.subject, annotations });
   const tag = inboxTag({ recipient: options.recipient, date: createdAt, sessionId, messageId });
-  // The manifest goes in by digest, then its signature, and only then the inbox tag: a receiver
-  // (a watcher above all) never sees a signed message before its bundle exists, which would fail
-  // verification and be recorded as refused.
-  if (options.subject !== undefined) {
-    const subject = options.subject;
-    await runStep(onStep, 'push-manifest', { digest: built.descriptor.digest }, () =>
-      runStep(onStep, 'index', { digest: built.descriptor.digest }, () => pushReferrer(repo, built.descriptor, built.bytes, subject, undefined, { signal: options.signal })),
-    );
-  } else {
-    await runStep(onStep, 'push-manifest', { digest: built.descriptor.digest }, () => repo.pushManifest(built.descriptor, built.bytes, undefined, { signal: options.signal }));
-  }
-  let bundle: PushedBundle | undefined;
-  if (options.signer !== undefined) {
-    bundle = await pushBundle(repo, built.descriptor, built.bytes, options.signer, { signal: options.signal, now: createdAt, ...(onStep === undefined ? {} : { onStep }) });
-  }
-  await runStep(onStep, 'tag', { digest: built.descriptor.digest, tag }, () => repo.pushManifest(built.descriptor, built.bytes, tag, { signal: options.signal }));
+  // By digest, then its signature, and only then the inbox tag (SPEC §8): a receiver (a watcher
+  // above all) never sees a signed message before its bundle exists.
+  const { bundle } = await pushArtifact(repo, built, { subject: options.subject, tag, signer: options.signer, now: createdAt, signal: options.signal, onStep });
   const result: SendResult = {
     digest: built.descriptor.digest,
     tag,

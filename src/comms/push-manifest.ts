@@ -1,0 +1,41 @@
+/**
+ * Pushes an artifact manifest that waits for nothing (unsigned): the empty config unless already
+ * stored, then the manifest under its tag in one request, listed as a referrer of its subject.
+ * The signed path, where the tag waits for the bundle, is push-artifact.ts.
+ */
+import type { Descriptor } from '../oci/descriptor.ts';
+import type { OperationOptions, Repository } from '../oci/target.ts';
+import { pushEmptyConfig } from './empty-config.ts';
+import { pushReferrer, type PushReferrerResult } from './referrers.ts';
+import { runStep, type OnStep } from './steps.ts';
+
+export interface PushManifestOptions extends OperationOptions {
+  /** The manifest this one points at: it is listed as a referrer of it. */
+  subject?: Descriptor | undefined;
+  /** The tag it is found by (an inbox, receipt or bundle tag). */
+  tag?: string | undefined;
+  /** The empty config is already stored (pushed earlier in the same operation). */
+  configPresent?: boolean;
+  /** Called once per tag-schema write. */
+  onIndexWrite?: ((attempt: number) => void) | undefined;
+  /** Reports the push-manifest and index steps. */
+  onStep?: OnStep | undefined;
+}
+
+/** How the manifest was made discoverable from its subject (undefined without a subject). */
+export type IndexedBy = PushReferrerResult['indexedBy'] | undefined;
+
+export async function pushArtifactManifest(repo: Repository, manifest: { descriptor: Descriptor; bytes: Uint8Array }, options: PushManifestOptions = {}): Promise<IndexedBy> {
+  const { descriptor, bytes } = manifest;
+  const { signal, onStep, subject, tag } = options;
+  const digest = descriptor.digest;
+  if (options.configPresent !== true) await pushEmptyConfig(repo, { signal });
+  return runStep(onStep, 'push-manifest', tag === undefined ? { digest } : { digest, tag }, async () => {
+    if (subject === undefined) {
+      await repo.pushManifest(descriptor, bytes, tag, { signal });
+      return undefined;
+    }
+    const pushed = await runStep(onStep, 'index', { digest }, () => pushReferrer(repo, descriptor, bytes, subject, tag, { signal, onIndexWrite: options.onIndexWrite }));
+    return pushed.indexedBy;
+  });
+}
