@@ -29,8 +29,9 @@ export { recipientTag, inboxPrefix } from './protocol/tags.ts';
 export { parseMessageManifest, type MessageInfo } from './protocol/validate.ts';
 
 // Use cases.
-export { send, defaultSender, type SendOptions, type SendResult, type SendInput, type SendProgress } from './comms/send.ts';
+export { send, defaultSender, CONTENT_TYPE_TEXT, CONTENT_TYPE_JSON, type SendOptions, type SendResult, type SendInput, type SendProgress } from './comms/send.ts';
 export { receive, receiveEach, type ReceiveOptions, type ReceiveResult, type ReceivedMessage, type ReceiveFailure } from './comms/receive.ts';
+export { readMessage, DEFAULT_READ_MAX_BYTES, type ReadMessageOptions, type MessageContent } from './comms/read-message.ts';
 export { ack, type AckOptions, type AckResult } from './comms/ack.ts';
 export { reply, type ReplyOptions, type ReplyResult } from './comms/reply.ts';
 export { thread, type ThreadNode } from './comms/thread.ts';

@@ -38,7 +38,12 @@ export type Compression = 'gzip' | 'zstd';
 export type SendInput =
   | { path: string; filename?: string }
   | { stream: Readable; filename: string }
-  | { text: string; filename?: string };
+  | { text: string; filename?: string }
+  /** A JSON value, sent as `message.json` with content type `application/json`. */
+  | { json: unknown; filename?: string };
+
+export const CONTENT_TYPE_TEXT = 'text/plain; charset=utf-8';
+export const CONTENT_TYPE_JSON = 'application/json';
 
 export interface SendProgress {
   phase: 'upload';
@@ -72,6 +77,11 @@ export interface SendOptions {
   messageId?: string;
   /** For replies: the message this one answers. */
   subject?: Descriptor;
+  /**
+   * The payload's media type, carried as `dockercomms.content.type`. Default: text/plain for a
+   * text, application/json for a JSON value, none for files and streams.
+   */
+  contentType?: string;
   /** Extra (extension) annotations on the message manifest. */
   annotations?: Record<string, string>;
   signer?: MessageSigner;
@@ -194,6 +204,10 @@ async function sendMessage(options: SendOptions): Promise<SendResult> {
   const recipients = [...new Set([...(options.encryptTo?.map((r) => parseRecipient(r)) ?? []), ...trustedRecipients(options)])];
   const messageId = options.messageId ?? randomUUID();
   const opened = await openInput(options.input);
+  const contentType = options.contentType ?? opened.contentType;
+  if (contentType !== undefined && !/^[\x21-\x7e][\x20-\x7e]{0,254}$/.test(contentType)) {
+    throw new UsageError(`contentType must be a media type (printable ASCII, at most 255 characters), got ${JSON.stringify(contentType)}`, { option: 'contentType' });
+  }
   const encrypted = recipients.length > 0;
   const { source, filename, totalBytes, extra } = encrypted ? await encryptInput(opened, recipients, messageId) : { ...opened, extra: {} };
   if (totalBytes !== undefined && totalBytes > MAX_TOTAL_BYTES) {
@@ -281,7 +295,7 @@ async function sendMessage(options: SendOptions): Promise<SendResult> {
     chunkCount: layers.length,
     compression,
     messageId,
-    extra: { ...options.annotations, ...extra },
+    extra: { ...options.annotations, ...(contentType === undefined ? {} : { [ExtensionAnnotation.ContentType]: contentType }), ...extra },
   });
   const built = buildManifest({ artifactType: ArtifactType.Message, layers, subject: options.subject, annotations });
   const tag = inboxTag({ recipient: options.recipient, date: createdAt, sessionId, messageId });
@@ -321,12 +335,24 @@ interface OpenedInput {
   source: { file: string; size: number; stream?: undefined } | { file?: undefined; stream: Readable };
   filename: string;
   totalBytes: number | undefined;
+  contentType?: string;
 }
 
 async function openInput(input: SendInput): Promise<OpenedInput> {
   if ('text' in input) {
     const bytes = Buffer.from(input.text, 'utf8');
-    return { source: { stream: Readable.from([bytes]) }, filename: sanitizeFilename(input.filename ?? 'message.txt'), totalBytes: bytes.length };
+    return { source: { stream: Readable.from([bytes]) }, filename: sanitizeFilename(input.filename ?? 'message.txt'), totalBytes: bytes.length, contentType: CONTENT_TYPE_TEXT };
+  }
+  if ('json' in input) {
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(input.json);
+    } catch (cause) {
+      throw new UsageError(`the json value cannot be sent: ${(cause as Error).message}`, { cause, option: 'json' });
+    }
+    if (text === undefined) throw new UsageError('the json value cannot be sent: it has no JSON form (undefined, a function or a symbol)', { option: 'json' });
+    const bytes = Buffer.from(text, 'utf8');
+    return { source: { stream: Readable.from([bytes]) }, filename: sanitizeFilename(input.filename ?? 'message.json'), totalBytes: bytes.length, contentType: CONTENT_TYPE_JSON };
   }
   if ('path' in input) {
     const st = await stat(input.path).catch((cause: unknown) => {

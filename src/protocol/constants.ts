@@ -66,6 +66,8 @@ export const ExtensionAnnotation = {
   Encryption: 'dockercomms.encryption',
   /** With Encryption: base64 of an age file holding the real filename (UTF-8), to the same recipients. */
   EncryptedFilename: 'dockercomms.encryption.filename',
+  /** The payload's media type, e.g. `text/plain; charset=utf-8` or `application/json`. */
+  ContentType: 'dockercomms.content.type',
 } as const;
 export type ExtensionAnnotation = (typeof ExtensionAnnotation)[keyof typeof ExtensionAnnotation];
 
