@@ -16,14 +16,13 @@ import type { Descriptor } from '../oci/descriptor.ts';
 import { isDigest } from '../oci/digest.ts';
 import { isManifestMediaType } from '../oci/mediatypes.ts';
 import { RemoteRepository } from '../oci/remote/repository.ts';
-import type { OperationOptions, Repository } from '../oci/target.ts';
+import type { OperationOptions, ReferrerPushResult, Repository } from '../oci/target.ts';
 import { Annotation, ArtifactType } from '../protocol/constants.ts';
 import { bundleTagPrefix, id8, inboxPrefix, receiptTagPrefix } from '../protocol/tags.ts';
 import { DigestMismatchError, NotFoundError, ProtocolError, UsageError } from '../errors.ts';
 import { checkAborted } from '../util/abort.ts';
 import { forEachLimit, mapLimit } from '../util/pool.ts';
 import { findReferrers, replyRecipientsOf } from './discover.ts';
-import { pushReferrer, type PushReferrerResult } from './referrers.ts';
 import { report, runStep, type OnStep } from './steps.ts';
 import { AUDIT_SCHEMA, clientInfo, prepareAuditDir, writeAuditReceipt, type AuditReceipt } from './audit.ts';
 import { TagSnapshot } from './tag-snapshot.ts';
@@ -76,7 +75,7 @@ export interface CopiedManifest {
   /** Tags pointed at it at the destination. */
   tags: string[];
   /** For a manifest with a subject: how the destination finds it as a referrer. */
-  indexedBy?: PushReferrerResult['indexedBy'];
+  indexedBy?: ReferrerPushResult['indexedBy'];
 }
 
 export interface CopyResult {
@@ -296,7 +295,7 @@ async function copyGraph(options: CopyOptions): Promise<CopyResult> {
     if (parsed.subject !== undefined) {
       const subject = parsed.subject;
       const pushed = await runStep(onStep, 'push-manifest', { digest }, () =>
-        runStep(onStep, 'index', { digest }, () => pushReferrer(dst, desc, fetched.bytes, subject, undefined, { signal })),
+        runStep(onStep, 'index', { digest }, () => dst.pushReferrer(desc, fetched.bytes, subject, undefined, { signal })),
       );
       copied.indexedBy = pushed.indexedBy;
     } else {

@@ -4,9 +4,8 @@
  * The signed path, where the tag waits for the bundle, is push-artifact.ts.
  */
 import type { Descriptor } from '../oci/descriptor.ts';
-import type { OperationOptions, Repository } from '../oci/target.ts';
+import type { OperationOptions, ReferrerPushResult, Repository } from '../oci/target.ts';
 import { pushEmptyConfig } from './empty-config.ts';
-import { pushReferrer, type PushReferrerResult } from './referrers.ts';
 import { runStep, type OnStep } from './steps.ts';
 
 export interface PushManifestOptions extends OperationOptions {
@@ -23,7 +22,7 @@ export interface PushManifestOptions extends OperationOptions {
 }
 
 /** How the manifest was made discoverable from its subject (undefined without a subject). */
-export type IndexedBy = PushReferrerResult['indexedBy'] | undefined;
+export type IndexedBy = ReferrerPushResult['indexedBy'] | undefined;
 
 export async function pushArtifactManifest(repo: Repository, manifest: { descriptor: Descriptor; bytes: Uint8Array }, options: PushManifestOptions = {}): Promise<IndexedBy> {
   const { descriptor, bytes } = manifest;
@@ -35,7 +34,7 @@ export async function pushArtifactManifest(repo: Repository, manifest: { descrip
       await repo.pushManifest(descriptor, bytes, tag, { signal });
       return undefined;
     }
-    const pushed = await runStep(onStep, 'index', { digest }, () => pushReferrer(repo, descriptor, bytes, subject, tag, { signal, onIndexWrite: options.onIndexWrite }));
+    const pushed = await runStep(onStep, 'index', { digest }, () => repo.pushReferrer(descriptor, bytes, subject, tag, { signal, onIndexWrite: options.onIndexWrite }));
     return pushed.indexedBy;
   });
 }

@@ -39,6 +39,22 @@ export interface PushResult {
   ociSubject?: string;
 }
 
+export interface ReferrerPushOptions extends OperationOptions {
+  /** Attempts to get the descriptor into a tag-schema index when other writers race us. */
+  maxAttempts?: number;
+  /** Called once per tag-schema write, so tests (and --verbose) can count them. */
+  onIndexWrite?: ((attempt: number) => void) | undefined;
+}
+
+export interface ReferrerPushResult extends PushResult {
+  /**
+   * How the referrer was made discoverable: by the registry's Referrers API (or the layout store,
+   * which indexes subjects itself), the tag-schema index, or (when other writers kept replacing
+   * the index past the bound) only its own tag.
+   */
+  indexedBy: 'registry' | 'tag-schema' | 'tag-only';
+}
+
 export interface ReadOnlyStorage {
   /**
    * A stream of the content. The stream is verified while it flows: it errors with
@@ -124,4 +140,11 @@ export interface Repository extends Target {
    * A registry-reported digest different from `desc.digest` fails the push (exit 4).
    */
   pushManifest(desc: Descriptor, bytes: Uint8Array, tag?: string, options?: OperationOptions): Promise<PushResult>;
+
+  /**
+   * Pushes a manifest whose `subject` is `subject` (under `tag` when given) and makes sure it is
+   * listed as a referrer of it — by the registry or store itself, else through the referrers tag
+   * schema — and says which.
+   */
+  pushReferrer(desc: Descriptor, bytes: Uint8Array, subject: Descriptor, tag?: string, options?: ReferrerPushOptions): Promise<ReferrerPushResult>;
 }

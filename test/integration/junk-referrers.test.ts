@@ -17,7 +17,7 @@ import path from 'node:path';
 import { receive } from '../../src/comms/receive.ts';
 import { send } from '../../src/comms/send.ts';
 import { MAX_BUNDLES_TRIED, verifyMessage } from '../../src/comms/verify-message.ts';
-import { readReferrersIndex } from '../../src/comms/referrers.ts';
+import { readReferrersIndex } from '../../src/oci/remote/tag-schema.ts';
 import type { Descriptor, ImageIndex } from '../../src/oci/descriptor.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';

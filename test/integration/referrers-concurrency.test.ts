@@ -19,7 +19,8 @@ import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { findReferrers, send } from '../../src/index.ts';
-import { readReferrersIndex, referrersTagFor } from '../../src/comms/referrers.ts';
+import { referrersTag } from '../../src/oci/remote/referrers.ts';
+import { readReferrersIndex } from '../../src/oci/remote/tag-schema.ts';
 import { ArtifactType } from '../../src/protocol/constants.ts';
 import { countingRepo, startBackend, type Backend, type CountingRepo } from '../support/referrers-backends.ts';
 import { childCompileCache, describeRun, PROJECT_ROOT, runComms } from '../support/cli.ts';
@@ -149,7 +150,7 @@ if (!requireTool('docker-registry')) {
         for (const l of acks) assert.equal(l.indexedBy, 'tag-schema');
 
         // The index alone (what a reader without the tag union sees).
-        const index = await readReferrersIndex(c.repo, referrersTagFor(message.digest));
+        const index = await readReferrersIndex(c.repo, referrersTag(message.digest));
         const inIndex = new Set(index.manifests.map((d) => d.digest));
         const missing = [...receipts].filter((d) => !inIndex.has(d)).length;
         indexMissing.push(missing);

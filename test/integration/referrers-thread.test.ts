@@ -15,7 +15,6 @@ import { ack, findReferrers, loadKeySigner, reply, send, thread, type MessageSig
 import { inboxPrefix } from '../../src/protocol/tags.ts';
 import { ArtifactType, ExtensionAnnotation } from '../../src/protocol/constants.ts';
 import { EMPTY_JSON_BYTES, EMPTY_JSON_DIGEST, MediaType } from '../../src/oci/mediatypes.ts';
-import { pushReferrer } from '../../src/comms/referrers.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { backendKinds, countingRepo, startBackend, type Backend } from '../support/referrers-backends.ts';
 import { describeRun, runComms, TEST_KEY, TEST_PUB } from '../support/cli.ts';
@@ -215,7 +214,7 @@ for (const kind of backendKinds()) {
           const subject = { mediaType: MediaType.ImageManifest, digest: `sha512:${createHash('sha512').update('a subject').digest('hex')}`, size: 9 };
           const bytes = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: 'application/vnd.example.note', config, layers: [], subject }));
           const desc = { mediaType: MediaType.ImageManifest, digest: digestOf(bytes), size: bytes.length };
-          const pushed = await pushReferrer(repo, desc, bytes, subject, 'a-note');
+          const pushed = await repo.pushReferrer(desc, bytes, subject, 'a-note');
           assert.equal(pushed.indexedBy, 'tag-schema');
           assert.equal(c.count('PUT', new RegExp(`/manifests/sha512-${subject.digest.slice(7, 7 + 64)}$`)), 1);
           const found = await findReferrers(repo, subject, { source: 'referrers' });

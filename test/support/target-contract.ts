@@ -343,6 +343,20 @@ export function targetContract(name: string, make: () => Promise<ContractRepo>, 
       });
     });
 
+    it('pushReferrer stores a referrer under its tag, lists it, and says how it was indexed', async () => {
+      await withRepo(async (repo) => {
+        await pushEmpty(repo);
+        const subject = buildManifest({ annotations: { role: 'noted' } });
+        await repo.pushManifest(subject.desc, subject.bytes, 'noted');
+        const note = buildManifest({ artifactType: 'application/vnd.example.note', subject: subject.desc, annotations: { n: 'x' } });
+        const pushed = await repo.pushReferrer(note.desc, note.bytes, subject.desc, 'a-note');
+        assert.equal(pushed.indexedBy, referrersApi ? 'registry' : 'tag-schema');
+        assert.equal((await repo.resolve('a-note')).digest, note.desc.digest);
+        const all = (await collect<Descriptor>((visit) => repo.referrers(subject.desc, visit))).flat();
+        assert.deepEqual(all.map((d) => d.digest), [note.desc.digest]);
+      });
+    });
+
     it('finds referrers of a subject, filtered by artifactType', async () => {
       await withRepo(async (repo) => {
         assert.equal(await repo.referrersApiSupported(), referrersApi);

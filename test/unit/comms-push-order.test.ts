@@ -21,6 +21,8 @@ import { TEST_KEY } from '../support/cli.ts';
 
 type Write = { kind: 'blob'; digest: string } | { kind: 'manifest'; digest: string; tag: string | undefined; artifactType: string | undefined };
 
+const artifactTypeOf = (bytes: Uint8Array) => (JSON.parse(new TextDecoder().decode(bytes)) as { artifactType?: string }).artifactType;
+
 /** The layout store, recording every blob and manifest written through it, in order. */
 function recording(inner: Repository, writes: Write[]): Repository {
   return new Proxy(inner, {
@@ -33,9 +35,14 @@ function recording(inner: Repository, writes: Write[]): Repository {
       }
       if (prop === 'pushManifest') {
         return (desc: Descriptor, bytes: Uint8Array, tag: string | undefined, ...rest: unknown[]) => {
-          const artifactType = (JSON.parse(new TextDecoder().decode(bytes)) as { artifactType?: string }).artifactType;
-          writes.push({ kind: 'manifest', digest: desc.digest, tag, artifactType });
+          writes.push({ kind: 'manifest', digest: desc.digest, tag, artifactType: artifactTypeOf(bytes) });
           return (target.pushManifest as (...a: unknown[]) => unknown).call(target, desc, bytes, tag, ...rest);
+        };
+      }
+      if (prop === 'pushReferrer') {
+        return (desc: Descriptor, bytes: Uint8Array, subject: Descriptor, tag: string | undefined, ...rest: unknown[]) => {
+          writes.push({ kind: 'manifest', digest: desc.digest, tag, artifactType: artifactTypeOf(bytes) });
+          return (target.pushReferrer as (...a: unknown[]) => unknown).call(target, desc, bytes, subject, tag, ...rest);
         };
       }
       const v = Reflect.get(target, prop, receiver) as unknown;

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { addToReferrersIndex, pushReferrer, referrersTagFor } from '../../src/comms/referrers.ts';
+import { referrersTag } from '../../src/oci/remote/referrers.ts';
+import { addToReferrersIndex, pushWithTagSchema } from '../../src/oci/remote/tag-schema.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { NotFoundError } from '../../src/errors.ts';
 import { OciLayout } from '../../src/oci/layout/index.ts';
@@ -44,14 +45,14 @@ test('a referrer whose index entry keeps being clobbered is stored and reported 
     const subject = buildManifest({ artifactType: ArtifactType.Message, layers: [], annotations: { a: '1' } });
     await layout.pushManifest(subject.descriptor, subject.bytes, 'subject');
     const receipt = buildManifest({ artifactType: ArtifactType.Receipt, layers: [], subject: subject.descriptor, annotations: { b: '2' } });
-    const r = await pushReferrer(clobbered, receipt.descriptor, receipt.bytes, subject.descriptor, 'receipt-x', {
+    const r = await pushWithTagSchema(clobbered, receipt.descriptor, receipt.bytes, subject.descriptor, 'receipt-x', {
       maxAttempts: 2,
       onIndexWrite: () => void indexWrites++,
     });
     assert.equal(r.indexedBy, 'tag-only');
     assert.equal(indexWrites, 2, 'it tried the index each attempt');
     assert.equal((await layout.resolve('receipt-x')).digest, receipt.descriptor.digest, 'the referrer and its own tag are stored');
-    assert.equal(referrersTagFor(subject.descriptor.digest), `sha256-${subject.descriptor.digest.slice(7)}`);
+    assert.equal(referrersTag(subject.descriptor.digest), `sha256-${subject.descriptor.digest.slice(7)}`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -67,7 +68,7 @@ test('an index entry seen once and then clobbered by a stale writer is repaired 
   const entry = { mediaType: MediaType.ImageManifest, digest: `sha256:${'e'.repeat(64)}`, size: 10, artifactType: ArtifactType.Receipt };
   const other = { mediaType: MediaType.ImageManifest, digest: `sha256:${'0'.repeat(64)}`, size: 10, artifactType: ArtifactType.Receipt };
   const subjectDigest = `sha256:${'5'.repeat(64)}`;
-  const tag = referrersTagFor(subjectDigest);
+  const tag = referrersTag(subjectDigest);
   const indexBytes = (manifests: object[]) => new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests }));
   // What the stale writer read before our update: the other writer's entry only.
   const stale = indexBytes([other]);

@@ -47,6 +47,8 @@ import type {
   PageVisitor,
   PushOptions,
   PushResult,
+  ReferrerPushOptions,
+  ReferrerPushResult,
   ReferrersOptions,
   Repository,
   TagListOptions,
@@ -756,6 +758,11 @@ export class OciLayout implements Repository {
     }
     const bytes = await this.readStoredManifest(descriptor);
     return { descriptor, bytes };
+  }
+
+  /** The layout store indexes every manifest's subject itself: no tag schema to maintain. */
+  async pushReferrer(desc: Descriptor, bytes: Uint8Array, _subject: Descriptor, tag?: string, options: ReferrerPushOptions = {}): Promise<ReferrerPushResult> {
+    return { ...(await this.pushManifest(desc, bytes, tag, options)), indexedBy: 'registry' };
   }
 
   async pushManifest(desc: Descriptor, bytes: Uint8Array, tag?: string, options: OperationOptions = {}): Promise<PushResult> {

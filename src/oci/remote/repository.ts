@@ -18,6 +18,8 @@ import type {
   PageVisitor,
   PushOptions,
   PushResult,
+  ReferrerPushOptions,
+  ReferrerPushResult,
   ReferrersOptions,
   Repository,
   TagListOptions,
@@ -28,6 +30,7 @@ import type { RepositoryClient } from './repository-client.ts';
 import { networkError, parseErrorBody, responseError } from './error-map.ts';
 import { discard, header, headerValues, readLimited, type HttpResponse } from './http.ts';
 import { nextLink } from './link.ts';
+import { pushWithTagSchema } from './tag-schema.ts';
 import { ListBudget } from './list-limits.ts';
 import { filterByArtifactType, indexManifests, referrersTag } from './referrers.ts';
 import type { RepoIO } from './repo-io.ts';
@@ -170,6 +173,10 @@ export class RemoteRepository implements Repository {
   async fetchManifest(reference: string, options: OperationOptions = {}): Promise<FetchedManifest> {
     checkReference(reference);
     return this.getManifest(reference, undefined, options.signal);
+  }
+
+  pushReferrer(desc: Descriptor, bytes: Uint8Array, subject: Descriptor, tag?: string, options: ReferrerPushOptions = {}): Promise<ReferrerPushResult> {
+    return pushWithTagSchema(this, desc, bytes, subject, tag, options);
   }
 
   async pushManifest(desc: Descriptor, bytes: Uint8Array, tag?: string, options: OperationOptions = {}): Promise<PushResult> {

@@ -1,59 +1,34 @@
 /**
- * Pushing and discovering artifacts that point at another one through `subject`.
- *
- * When the registry indexes referrers itself (it answers a manifest PUT with `OCI-Subject`, or
- * it is the layout store), nothing more is written. Otherwise the client maintains the OCI
- * referrers tag schema: the image index under tag `<alg>-<hex>` of the subject gains the new
- * descriptor. That read-modify-write can race with another writer, so after writing, the client
- * reads the index back and re-applies its entry until it is present (bounded). Discovery also
- * unions what the v1.0-style tags name (see discover.ts), so an entry clobbered in the index is
- * still found.
+ * The referrers tag schema's write half, beside its read half (referrers.ts: the tag, and reading
+ * an index safely; RemoteRepository.referrers falls back to it). For a registry without the
+ * Referrers API the client maintains the image index under tag `<alg>-<hex>` of the subject: it
+ * gains each new referrer's descriptor. That read-modify-write can race with another writer, so
+ * after writing, the client reads the index back and re-applies its entry until it is present
+ * (bounded). Discovery also unions what the v1.0-style tags name, so an entry clobbered in the
+ * index is still found.
  */
 import { randomInt } from 'node:crypto';
-import { referrerDescriptor, type Descriptor, type ImageIndex, type ImageManifest } from '../oci/descriptor.ts';
-import { digestOf } from '../oci/digest.ts';
-import { referrersTag } from '../oci/remote/referrers.ts';
-import { MediaType } from '../oci/mediatypes.ts';
-import type { OperationOptions, PushResult, Repository } from '../oci/target.ts';
-import { CommsError, NotFoundError, ProtocolError } from '../errors.ts';
-import { checkAborted, sleep } from '../util/abort.ts';
-
-/**
- * The referrers tag schema's tag for a subject digest: `sha256:abc…` → `sha256-abc…`. The same
- * function the remote client reads the index with (the spec truncates the algorithm to 32 and the
- * hex to 64 characters), so writer and reader always agree on the tag, sha512 included.
- */
-export function referrersTagFor(subjectDigest: string): string {
-  return referrersTag(subjectDigest);
-}
-
-export interface PushReferrerOptions extends OperationOptions {
-  /** Attempts to get our descriptor into the index when other writers race us. */
-  maxAttempts?: number;
-  /** Called once per tag-schema write, so tests (and --verbose) can count them. */
-  onIndexWrite?: (attempt: number) => void;
-}
-
-export interface PushReferrerResult extends PushResult {
-  /**
-   * How the referrer was made discoverable: the registry's Referrers API, the tag-schema index,
-   * or (when other writers kept replacing the index past the bound) only its own tag.
-   */
-  indexedBy: 'registry' | 'tag-schema' | 'tag-only';
-}
+import { CommsError, NotFoundError, ProtocolError } from '../../errors.ts';
+import { checkAborted, sleep } from '../../util/abort.ts';
+import { referrerDescriptor, type Descriptor, type ImageIndex, type ImageManifest } from '../descriptor.ts';
+import { digestOf } from '../digest.ts';
+import { MediaType } from '../mediatypes.ts';
+import type { OperationOptions, ReferrerPushOptions, ReferrerPushResult, Repository } from '../target.ts';
+import { referrersTag } from './referrers.ts';
 
 /**
  * Pushes a manifest that has a `subject`, under `tag` when given, and makes sure it is listed as
- * a referrer of that subject.
+ * a referrer of that subject: by the registry when it answers with `OCI-Subject`, else by adding it
+ * to the subject's tag-schema index. What RemoteRepository.pushReferrer does.
  */
-export async function pushReferrer(
+export async function pushWithTagSchema(
   repo: Repository,
   descriptor: Descriptor,
   bytes: Uint8Array,
   subject: Descriptor,
   tag: string | undefined,
-  options: PushReferrerOptions = {},
-): Promise<PushReferrerResult> {
+  options: ReferrerPushOptions = {},
+): Promise<ReferrerPushResult> {
   const pushed = await repo.pushManifest(descriptor, bytes, tag, options);
   if (pushed.ociSubject !== undefined) {
     if (pushed.ociSubject !== subject.digest) {
@@ -98,9 +73,9 @@ export async function addToReferrersIndex(
   repo: Repository,
   subjectDigest: string,
   entry: Descriptor,
-  options: PushReferrerOptions = {},
+  options: ReferrerPushOptions = {},
 ): Promise<void> {
-  const tag = referrersTagFor(subjectDigest);
+  const tag = referrersTag(subjectDigest);
   const maxAttempts = options.maxAttempts ?? 16;
   const has = (index: ImageIndex) => index.manifests.some((d) => d.digest === entry.digest);
   // The slowest read-modify-write seen so far; loopback registries take a few milliseconds, a
