@@ -11,14 +11,12 @@
  */
 import type { Descriptor, ImageManifest } from '../oci/descriptor.ts';
 import type { OperationOptions, Repository } from '../oci/target.ts';
-import { Annotation, ArtifactType } from '../protocol/constants.ts';
+import { Annotation, ArtifactType, MAX_BUNDLE_BYTES } from '../protocol/constants.ts';
 import { bundleTagPrefix, parseArtifactTag } from '../protocol/tags.ts';
 import { verifyMessageBundle, type TrustPolicy, type VerifiedSigner } from '../trust/verify.ts';
 import { NotFoundError, ProtocolError, VerificationError } from '../errors.ts';
+import { readCapped } from '../util/read-capped.ts';
 import { TagSnapshot } from './tag-snapshot.ts';
-
-/** Bundles are small JSON documents; anything larger is refused before it is read. */
-const MAX_BUNDLE_BYTES = 1024 * 1024;
 
 /** Candidate bundles fetched per message (each costs about two requests). */
 export const MAX_BUNDLES_TRIED = 8;
@@ -149,8 +147,7 @@ async function fetchBundleBytes(repo: Repository, manifest: ImageManifest, diges
   if (typeof layer.size !== 'number' || layer.size > MAX_BUNDLE_BYTES) {
     throw new VerificationError(`bundle layer of ${digest} is ${layer.size} bytes, over the ${MAX_BUNDLE_BYTES}-byte cap`, { code: 'BUNDLE_INVALID' });
   }
-  const stream = await repo.fetch(layer, options);
-  const parts: Buffer[] = [];
-  for await (const c of stream) parts.push(c as Buffer);
-  return Buffer.concat(parts);
+  const bytes = await readCapped(await repo.fetch(layer, options), MAX_BUNDLE_BYTES);
+  if (bytes === undefined) throw new VerificationError(`bundle layer of ${digest} holds more than the ${MAX_BUNDLE_BYTES}-byte cap`, { code: 'BUNDLE_INVALID' });
+  return bytes;
 }

@@ -20,6 +20,12 @@ export const ChunkMediaType = {
 } as const;
 export type ChunkMediaType = (typeof ChunkMediaType)[keyof typeof ChunkMediaType];
 
+/**
+ * The one size limit for a signature bundle's JSON (real bundles are a few KiB): a larger bundle
+ * layer is refused before it is fetched, and larger bytes are never parsed.
+ */
+export const MAX_BUNDLE_BYTES = 1024 * 1024;
+
 /** The layer media type of a bundle artifact is the bundle media type itself. */
 export const BundleMediaType = ArtifactType.Bundle;
 

@@ -15,6 +15,7 @@ import {
   ArtifactType,
   BundleMediaType,
   ExtensionAnnotation,
+  MAX_BUNDLE_BYTES,
   MAX_CHUNKS,
   MAX_ENCRYPTED_FILENAME_CHARS,
   MAX_TOTAL_BYTES,
@@ -109,8 +110,7 @@ export interface BundleInfo extends ArtifactInfo {
   subject: Descriptor;
 }
 
-/** Bundle JSON above this is refused before anyone fetches it (real bundles are a few KiB). */
-export const MAX_BUNDLE_BYTES = 1024 * 1024;
+export { MAX_BUNDLE_BYTES } from './constants.ts';
 /** Sender, recipient and similar free-text annotations are refused above this length. */
 export const MAX_IDENTITY_LENGTH = 1024;
 

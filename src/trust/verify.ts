@@ -27,6 +27,7 @@ import { HashAlgorithm, TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
 import { UsageError, VerificationError, type ErrorCode } from '../errors.ts';
 import { parseDigest } from '../oci/digest.ts';
+import { MAX_BUNDLE_BYTES } from '../protocol/constants.ts';
 import { keyIdOf } from './key-id.ts';
 import type { TrustFile } from './trust-file.ts';
 import { parseTrustedKey } from './public-key.ts';
@@ -77,9 +78,6 @@ export interface VerifyContext {
   /** The message's claimed sender (`dockercomms.sender`). */
   sender?: string;
 }
-
-/** Bundles are a few KiB; anything this large is not one. */
-const MAX_BUNDLE_BYTES = 4 * 1024 * 1024;
 
 const DIGEST_ALGORITHMS: Partial<Record<HashAlgorithm, 'sha256' | 'sha512'>> = {
   [HashAlgorithm.SHA2_256]: 'sha256',
