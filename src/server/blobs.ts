@@ -6,9 +6,9 @@
  * reads the requested slice (`Accept-Ranges: bytes`, 206, 416).
  */
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
 import { RegistryHttpError, toRegistryError } from './errors.ts';
 import type { RequestContext } from './context.ts';
 import { sendEmpty } from './http.ts';
@@ -16,10 +16,29 @@ import { blobFile, blobSize } from './repositories.ts';
 
 const OCTET = 'application/octet-stream';
 
-/** The whole file as a stream (opened first, so a missing file is an error before the answer starts). */
-async function openBlob(path: string): Promise<Readable> {
-  const fh = await open(path, 'r');
-  return fh.createReadStream({ highWaterMark: 1024 * 1024 });
+const SEND_CHUNK = 1024 * 1024;
+
+/**
+ * Writes `size` bytes of `fh` to `res` through two reused buffers: one is read into while the
+ * other is being written, and nothing is allocated per chunk.
+ */
+async function sendFile(fh: FileHandle, size: number, res: ServerResponse, signal: AbortSignal): Promise<void> {
+  const buffers = [Buffer.allocUnsafe(Math.min(SEND_CHUNK, size)), Buffer.allocUnsafe(Math.min(SEND_CHUNK, size))];
+  let pending: Promise<void> = Promise.resolve();
+  for (let pos = 0, i = 0; pos < size; i ^= 1) {
+    const buf = buffers[i] as Buffer;
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
+    if (bytesRead === 0) throw new Error(`the blob file ended at ${pos} of ${size} bytes`);
+    pos += bytesRead;
+    // The previous chunk must be out before its buffer is read into again.
+    await pending;
+    if (signal.aborted || res.destroyed) throw new Error('the client went away');
+    pending = new Promise<void>((resolve, reject) => {
+      res.write(buf.subarray(0, bytesRead), (err) => (err ? reject(err) : resolve()));
+    });
+  }
+  await pending;
+  await new Promise<void>((resolve) => res.end(resolve));
 }
 
 type ByteRange = { start: number; end: number } | 'unsatisfiable' | undefined;
@@ -85,13 +104,17 @@ export async function handleBlob(ctx: RequestContext, name: string, digest: stri
     sendEmpty(res, 200, { ...headers, 'content-length': size });
     return;
   }
-  let body;
+  let fh;
   try {
-    body = await openBlob(blobFile(layout, digest));
+    fh = await open(blobFile(layout, digest), 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new RegistryHttpError('BLOB_UNKNOWN', `blob ${digest} unknown to repository ${name}`, { detail: { digest } });
     throw err;
   }
-  res.writeHead(200, { ...headers, 'content-length': size });
-  await pipeline(body, res, { signal: ctx.signal });
+  try {
+    res.writeHead(200, { ...headers, 'content-length': size });
+    await sendFile(fh, size, res, ctx.signal);
+  } finally {
+    await fh.close();
+  }
 }
