@@ -1,12 +1,16 @@
 /**
- * Benchmark: blob upload and download throughput of `comms serve` against docker-registry
- * on the same machine, with the same blobs and the same clients: 10 × 64 MiB and 500 × 64 KiB,
- * each pushed then pulled, by comms' remote client (a separate process) and by curl. Each rep
- * starts both servers afresh on fresh storage (so no upload is skipped or deduplicated), runs the
- * workloads against them in alternating order, and records client wall time and the server
- * process's CPU time (/proc/<pid>/stat). Medians over --reps; ratio = comms serve / registry.
+ * Throughput of `comms serve` against docker-registry on the same machine, with the same blobs
+ * and the same clients: 10 × 64 MiB and 500 × 64 KiB blobs, each pushed then pulled, by comms'
+ * remote client (a separate process) and by curl; and 1,000 tag pushes (small distinct manifests,
+ * one curl process, one at a time and 4 at once). Each rep starts both servers afresh on fresh
+ * storage (so no upload is skipped or deduplicated), runs the workloads against them in
+ * alternating order, and records client wall time and the server process's CPU time
+ * (/proc/<pid>/stat). Medians over --reps; the time ratio is comms serve / registry.
+ * `--seed N` then pushes N tags (8 at once) into one repository of each server: how long seeding
+ * a big mailbox takes.
  *
- *   node bench/serve-throughput.ts [--reps 3] [--parallel 4] [--large 10] [--small 500] [--from-source]
+ *   node bench/serve-throughput.ts [--reps 3] [--parallel 4] [--large 10] [--small 500] [--tags 1000]
+ *     [--seed 50000] [--only tags] [--from-source]
  */
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
@@ -22,10 +26,45 @@ const reps = Number(argValue('reps') ?? 3);
 const parallel = Number(argValue('parallel') ?? 4);
 const largeCount = Number(argValue('large') ?? 10);
 const smallCount = Number(argValue('small') ?? 500);
+const tagCount = Number(argValue('tags') ?? 1000);
+const seedCount = Number(argValue('seed') ?? 0);
+/** `tags`: only the tag pushes (and --seed), no blobs. */
+const onlyTags = argValue('only') === 'tags';
 const LARGE = 64 * MiB;
 const SMALL = 64 * 1024;
 const CLIENT = path.join(ROOT, 'bench', 'lib', 'serve-client.ts');
 const CURL = path.join(ROOT, 'bench', 'lib', 'curl-blobs.sh');
+const CURL_TAGS = path.join(ROOT, 'bench', 'lib', 'curl-tags.sh');
+const EMPTY = Buffer.from('{}');
+const EMPTY_DIGEST = `sha256:${createHash('sha256').update(EMPTY).digest('hex')}`;
+
+/**
+ * `count` distinct small manifests (an empty config and layer, an annotation) and the list file
+ * curl-tags.sh reads: "path tag" lines, tags as comms names inbox tags.
+ */
+async function makeManifests(dir: string, count: number): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const lines: string[] = [];
+  const empty = { mediaType: 'application/vnd.oci.empty.v1+json', digest: EMPTY_DIGEST, size: EMPTY.length };
+  for (let i = 0; i < count; i++) {
+    const doc = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.example.bench', config: empty, layers: [empty], annotations: { n: String(i) } };
+    const file = path.join(dir, `m${i}.json`);
+    await writeFile(file, JSON.stringify(doc));
+    lines.push(`${file} inbox-r${String(i % 97).padStart(2, '0')}-20261201-${String(i).padStart(6, '0')}`);
+  }
+  const list = path.join(dir, 'list.txt');
+  await writeFile(list, `${lines.join('\n')}\n`);
+  return list;
+}
+
+/** The empty blob every bench manifest references, pushed with curl (POST + PUT, as distribution 2.8 needs). */
+async function pushEmptyBlob(url: string, repo: string, work: string): Promise<void> {
+  const file = path.join(work, 'empty.json');
+  await writeFile(file, EMPTY);
+  const list = path.join(work, 'empty.txt');
+  await writeFile(list, `${file} ${EMPTY_DIGEST}\n`);
+  await measure('bash', [CURL, 'push', url, repo, '1', list]);
+}
 
 interface Blob {
   path: string;
@@ -64,9 +103,11 @@ async function makeBlobs(): Promise<{ large: Blob[]; small: Blob[] }> {
 }
 
 type ServerName = 'docker-registry' | 'comms serve';
-type Workload = 'push large' | 'pull large' | 'push small' | 'pull small';
+type Workload = 'push large' | 'pull large' | 'push small' | 'pull small' | 'push tags, 1 at a time' | 'push tags, 4 at once';
 type Client = 'comms client' | 'curl';
-const WORKLOADS: Workload[] = ['push large', 'pull large', 'push small', 'pull small'];
+const BLOB_WORKLOADS: Workload[] = onlyTags ? [] : ['push large', 'pull large', 'push small', 'pull small'];
+const TAG_WORKLOADS: Workload[] = ['push tags, 1 at a time', 'push tags, 4 at once'];
+const workloadsOf = (client: Client): Workload[] => (client === 'curl' ? [...BLOB_WORKLOADS, ...TAG_WORKLOADS] : BLOB_WORKLOADS);
 
 interface Sample {
   wallMs: number;
@@ -80,7 +121,8 @@ async function main(): Promise<void> {
   const cli = prepareCli();
   console.log(`- comms CLI: ${cli.description}`);
   const node = cli.argv[0]!;
-  const { large, small } = await makeBlobs();
+  const { large, small } = onlyTags ? { large: [], small: [] } : await makeBlobs();
+  const tagList = await makeManifests(path.join(OUT_DIR, `serve-manifests-${tagCount}`), tagCount);
   const work = path.join(os.tmpdir(), `comms-bench-serve-${process.pid}`);
   await mkdir(work, { recursive: true });
   const lists: Record<'large' | 'small', { json: string; txt: string; bytes: number; count: number }> = {
@@ -91,7 +133,7 @@ async function main(): Promise<void> {
     await writeFile(lists[k].json, JSON.stringify(blobs));
     await writeFile(lists[k].txt, blobs.map((b) => `${b.path} ${b.digest}`).join('\n') + '\n');
   }
-  console.log(`\nblobs: ${large.length} × ${fmt.mib(LARGE)} and ${small.length} × ${SMALL / 1024} KiB; ${parallel} transfers at once; ${reps} reps\n`);
+  console.log(`\nblobs: ${large.length} × ${fmt.mib(LARGE)} and ${small.length} × ${SMALL / 1024} KiB; ${parallel} transfers at once; ${tagCount} tag pushes; ${reps} reps\n`);
 
   const samples = new Map<string, Sample[]>();
   const key = (c: Client, s: ServerName, w: Workload): string => `${c}|${s}|${w}`;
@@ -113,13 +155,21 @@ async function main(): Promise<void> {
           for (const name of order) {
             const s = servers[name];
             const repo = `bench/${client === 'curl' ? 'curl' : 'client'}-${r}`;
-            for (const w of WORKLOADS) {
-              const [op, size] = w.split(' ') as ['push' | 'pull', 'large' | 'small'];
+            for (const w of workloadsOf(client)) {
+              const [op, size] = w.split(' ') as ['push' | 'pull', 'large' | 'small' | 'tags,'];
+              let tagsRepo = '';
+              if (size === 'tags,') {
+                // Each tag workload gets a repository of its own holding only the empty blob.
+                tagsRepo = `${repo}-tags-${w.includes('4') ? 4 : 1}`;
+                await pushEmptyBlob(s.url, tagsRepo, work);
+              }
               const before = await cpuOf(s.pid);
               const m =
-                client === 'curl'
-                  ? await measure('bash', [CURL, op, s.url, repo, String(parallel), lists[size].txt])
-                  : await measure(node, [CLIENT, op, `${s.host}/${repo}`, String(parallel), lists[size].json]);
+                size === 'tags,'
+                  ? await measure('bash', [CURL_TAGS, s.url, tagsRepo, w.includes('4') ? '4' : '1', tagList])
+                  : client === 'curl'
+                    ? await measure('bash', [CURL, op, s.url, repo, String(parallel), lists[size].txt])
+                    : await measure(node, [CLIENT, op, `${s.host}/${repo}`, String(parallel), lists[size].json]);
               const serverCpuS = (await cpuOf(s.pid)) - before;
               // The comms client times its transfers itself (node start-up left out); curl's figure is the whole command.
               const reported = client === 'curl' ? undefined : (JSON.parse(m.stdout.trim()) as { requests: number; ms: number });
@@ -146,18 +196,19 @@ async function main(): Promise<void> {
       `\n### client: ${client === 'curl' ? 'curl (push: POST + monolithic PUT per blob, two curl processes per blob under xargs -P, whole command timed; pull: one curl -Z process)' : "comms' remote client (openRemoteRepository, one process, transfer time measured inside it)"}\n`,
     );
     const rows: string[][] = [];
-    for (const w of WORKLOADS) {
-      const size = w.endsWith('large') ? 'large' : 'small';
+    for (const w of workloadsOf(client)) {
+      const size = w.endsWith('large') ? 'large' : w.endsWith('small') ? 'small' : 'tags';
       const reg = samples.get(key(client, 'docker-registry', w)) ?? [];
       const srv = samples.get(key(client, 'comms serve', w)) ?? [];
       const wr = median(reg.map((x) => x.wallMs));
       const ws = median(srv.map((x) => x.wallMs));
-      const rate = (ms: number): string => (size === 'large' ? fmt.rate(lists[size].bytes, ms) : `${(lists[size].count / (ms / 1000)).toFixed(0)} blobs/s`);
+      const rate = (ms: number): string =>
+        size === 'large' ? fmt.rate(lists[size].bytes, ms) : size === 'small' ? `${(lists[size].count / (ms / 1000)).toFixed(0)} blobs/s` : `${(tagCount / (ms / 1000)).toFixed(0)} tags/s`;
       rows.push([
         w,
         `${rate(wr)} (${fmt.s(wr)}; ${fmt.list(reg.map((x) => x.wallMs), fmt.s)})`,
         `${rate(ws)} (${fmt.s(ws)}; ${fmt.list(srv.map((x) => x.wallMs), fmt.s)})`,
-        `**${fmt.ratio(wr / ws)}**`,
+        `**${fmt.ratio(ws / wr)}**`,
         `${median(reg.map((x) => x.serverCpuS)).toFixed(2)} / ${median(srv.map((x) => x.serverCpuS)).toFixed(2)}`,
         `${spreadPct(reg.map((x) => x.wallMs)).toFixed(0)}% / ${spreadPct(srv.map((x) => x.wallMs)).toFixed(0)}%`,
         client === 'curl' ? '' : `${median(reg.map((x) => x.requests ?? NaN))} / ${median(srv.map((x) => x.requests ?? NaN))}`,
@@ -165,13 +216,44 @@ async function main(): Promise<void> {
     }
     out.push(
       table(
-        ['workload', 'docker-registry: throughput (median wall; runs)', 'comms serve: throughput (median wall; runs)', 'throughput ratio serve/registry', 'server CPU s registry / serve', 'spread registry / serve', 'requests registry / serve'],
+        ['workload', 'docker-registry: throughput (median wall; runs)', 'comms serve: throughput (median wall; runs)', 'time ratio serve / registry (target ≤ 1.1)', 'server CPU s registry / serve', 'spread registry / serve', 'requests registry / serve'],
         rows,
       ),
     );
   }
-  out.push(`\nratio > 1: comms serve moved the blobs faster than docker-registry. load average at end: ${loadNow()}`);
+  out.push(`\ntime ratio < 1: comms serve was faster than docker-registry. load average at end: ${loadNow()}`);
   console.log(out.join('\n'));
+  if (seedCount > 0) await seed(cli);
+}
+
+/** Pushes --seed tags, 8 at once from one curl process, into a fresh repository of each server. */
+async function seed(cli: ReturnType<typeof prepareCli>): Promise<void> {
+  const list = await makeManifests(path.join(OUT_DIR, `serve-seed-${seedCount}`), seedCount);
+  const work = path.join(os.tmpdir(), `comms-bench-seed-${process.pid}`);
+  await mkdir(work, { recursive: true });
+  const registry = await startRegistry({ mode: 'plain' });
+  const serve = await startCommsServe(cli, path.join(work, 'serve-root'));
+  const rows: string[][] = [];
+  const times: Record<string, number> = {};
+  try {
+    for (const [name, url] of [['docker-registry', registry.url], ['comms serve', serve.url]] as const) {
+      await pushEmptyBlob(url, 'bench/seed', work);
+      const m = await measure('bash', [CURL_TAGS, url, 'bench/seed', '8', list]);
+      const check = await measure('curl', ['-fsS', `${url}/v2/bench/seed/tags/list`]);
+      const listed = (JSON.parse(check.stdout) as { tags: string[] }).tags.length;
+      times[name] = m.wallMs;
+      rows.push([name, fmt.s(m.wallMs), `${(seedCount / (m.wallMs / 1000)).toFixed(0)} tags/s`, `${listed} on the first page`, loadNow()]);
+      console.log(`  seeded ${seedCount} tags into ${name} in ${fmt.s(m.wallMs)} (load ${loadNow()})`);
+    }
+  } finally {
+    await serve.stop();
+    await registry.stop();
+    await rm(work, { recursive: true, force: true });
+    await rm(registry.storageDir, { recursive: true, force: true });
+  }
+  console.log(`\n### seeding ${seedCount} tags (8 at once, one curl process)\n`);
+  console.log(table(['server', 'wall', 'rate', 'tags/list check', 'load after'], rows));
+  console.log(`\ntime ratio serve / registry: **${fmt.ratio((times['comms serve'] ?? NaN) / (times['docker-registry'] ?? NaN))}**`);
 }
 
 await main();
