@@ -158,6 +158,14 @@ const COMMANDS: CommandSpec[] = [
     },
   },
   {
+    command: 'mcp',
+    describe: 'Serve the mailbox to an AI agent: a Model Context Protocol server over stdio',
+    load: async () => {
+      const m = await import('./commands/mcp.ts');
+      return { builder: m.mcpBuilder, run: m.runMcp };
+    },
+  },
+  {
     command: 'completion [shell]',
     describe: 'Print a bash or zsh completion script (source it from ~/.bashrc or ~/.zshrc)',
     load: async () => {
