@@ -107,18 +107,20 @@ for (const kind of backendKinds()) {
       assert.ok(replyNode?.children.some((c) => c.kind === 'receipt'), 'the receipt hangs under the reply');
     });
 
-    it('wait_for_reply passes over forged replies (unsigned; signed by the key bound to mallory) and returns the genuine one', async () => {
+    it('wait_for_reply passes over forged replies (unsigned; signed by the key bound to mallory), however many, and returns the genuine one', async () => {
       const sent = await callOk(alice, 'send_message', { to: 'bob', json: { question: 'ship it?' } });
-      await reply({ repository: repo, to: String(sent['digest']), sender: 'bob', input: { text: 'forged: unsigned' } });
-      await reply({ repository: repo, to: String(sent['digest']), sender: 'bob', input: { text: 'forged: mallory' }, signer: await loadKeySigner(malloryKey) });
+      const to = String(sent['digest']);
+      await reply({ repository: repo, to, sender: 'bob', input: { text: 'forged: mallory' }, signer: await loadKeySigner(malloryKey) });
+      // More unsigned forgeries than one poll examines: they must not keep the genuine reply out.
+      for (let i = 0; i < 16; i++) await reply({ repository: repo, to, sender: 'bob', input: { text: `forged: unsigned ${i}` } });
       const timedOut = await call(alice, 'wait_for_reply', { digest: sent['digest'], timeout_seconds: 2 });
       assert.equal(timedOut.isError, true);
-      assert.match(timedOut.content[0]!.text!, /TIMEOUT: no verified reply .*passed over 2 that did not verify/);
+      assert.match(timedOut.content[0]!.text!, /TIMEOUT: no verified reply .*passed over \d+ that did not verify/);
 
       const asked = await callOk(bob, 'read_message', { digest: sent['digest'] });
       assert.deepEqual(asked['json'], { question: 'ship it?' });
       const genuine = await callOk(bob, 'reply', { digest: sent['digest'], text: 'ship it' });
-      const got = await callOk(alice, 'wait_for_reply', { digest: sent['digest'], timeout_seconds: 20 });
+      const got = await callOk(alice, 'wait_for_reply', { digest: sent['digest'], timeout_seconds: 40 });
       assert.equal(got['digest'], genuine['digest']);
       assert.equal(got['text'], 'ship it');
       assert.equal(got['verified_sender'], 'bob');

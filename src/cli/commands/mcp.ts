@@ -59,6 +59,12 @@ export interface McpArgs extends GlobalArgs, SignArgs, VerifyArgs {
 const MAX_LISTED = 100;
 /** Replies examined per poll of wait_for_reply. */
 const MAX_REPLIES_TRIED = 16;
+/**
+ * How long a reply that fails verification is tried again (its bundle may still be on its way: a
+ * reply is indexed before it is signed); after that it is passed over without another look, so
+ * that a pile of forged replies cannot keep the genuine one out of the MAX_REPLIES_TRIED window.
+ */
+const REPLY_BUNDLE_GRACE_MS = 10_000;
 /** Nodes of a thread whose signatures are checked. */
 const MAX_THREAD_VERIFIED = 64;
 const MAX_WAIT_SECONDS = 3600;
@@ -88,6 +94,8 @@ interface Context {
   intervalMs: number;
   /** Digests read in this session (list_messages' unread_only). */
   read: Set<string>;
+  /** Replies that did not verify, and when they first failed (wait_for_reply). */
+  refusedReplies: Map<string, number>;
   signal: AbortSignal;
 }
 
@@ -104,7 +112,7 @@ export async function runMcp(args: McpArgs, out: Output, signal: AbortSignal): P
   const outDir = args.out === undefined ? undefined : await realFolder('--out', args.out);
   const sendFrom = [...(outDir === undefined ? [] : [outDir]), ...(await Promise.all((args['send-from'] ?? []).map((d) => realFolder('--send-from', d))))];
   const repository = await openRepo(args.repo, args, { create: true });
-  const ctx: Context = { repository, me: args.me, signer, policy, identities, outDir, sendFrom, maxBytes, intervalMs, read: new Set(), signal };
+  const ctx: Context = { repository, me: args.me, signer, policy, identities, outDir, sendFrom, maxBytes, intervalMs, read: new Set(), refusedReplies: new Map(), signal };
 
   const server = createMcpServer(ctx);
   const transport = new StdioServerTransport();
@@ -298,7 +306,13 @@ async function present(ctx: Context, m: MessageContent): Promise<Record<string, 
   if (m.encrypted && !m.decrypted) {
     return { ...about, ...(await save(ctx, m)), note: 'encrypted, not decrypted: start comms mcp with --identity to read it' };
   }
-  if (m.contentType?.startsWith('application/json') === true) return { ...about, json: m.json(), text: m.text() };
+  if (m.contentType?.startsWith('application/json') === true) {
+    try {
+      return { ...about, json: m.json(), text: m.text() };
+    } catch {
+      return { ...about, text: m.text(), note: 'declared application/json, but is not JSON' };
+    }
+  }
   if (isText(m)) return { ...about, text: m.text() };
   return { ...about, ...(await save(ctx, m)) };
 }
@@ -385,19 +399,21 @@ async function listInbox(ctx: Context, since: Date | undefined, unreadOnly: bool
 /**
  * Polls for replies to `digest` (addressed to --me) until one verifies under the policy. A reply
  * that does not verify (unsigned, signed by a key bound to someone else, or its bundle not pushed
- * yet) is passed over and looked at again on the next poll; at most MAX_REPLIES_TRIED per poll,
- * oldest first. With --no-verify the first reply is returned, marked unverified.
+ * yet) is passed over and looked at again on later polls for REPLY_BUNDLE_GRACE_MS; at most
+ * MAX_REPLIES_TRIED per poll, oldest first. With --no-verify the first reply is returned, marked unverified.
  */
 async function waitForVerifiedReply(ctx: Context, digest: string, timeoutMs: number): Promise<MessageContent> {
   const original = await ctx.repository.fetchManifest(digest, { signal: ctx.signal });
   const subject: Descriptor = { mediaType: original.descriptor.mediaType, digest: original.descriptor.digest, size: original.descriptor.size };
   const deadline = Date.now() + timeoutMs;
-  const refused: string[] = [];
+  const refused = ctx.refusedReplies;
+  const passedOver = new Set<string>();
   for (;;) {
     checkAborted(ctx.signal);
     const now = new Date();
     const found = (await findReferrers(ctx.repository, subject, { artifactType: ArtifactType.Message, replyRecipients: [ctx.me], signal: ctx.signal }))
       .filter((d) => !annotationsExpired(d.annotations, now))
+      .filter((d) => now.getTime() - (refused.get(d.digest) ?? now.getTime()) <= REPLY_BUNDLE_GRACE_MS)
       .sort((a, b) => (a.annotations?.[Annotation.CreatedAt] ?? '').localeCompare(b.annotations?.[Annotation.CreatedAt] ?? ''))
       .slice(0, MAX_REPLIES_TRIED);
     for (const d of found) {
@@ -405,12 +421,13 @@ async function waitForVerifiedReply(ctx: Context, digest: string, timeoutMs: num
         return await read(ctx, d.digest);
       } catch (err) {
         if (!(err instanceof VerificationError)) throw err;
-        if (!refused.includes(d.digest)) refused.push(d.digest);
+        if (!refused.has(d.digest)) refused.set(d.digest, Date.now());
+        passedOver.add(d.digest);
       }
     }
     const left = deadline - Date.now();
     if (left <= 0) {
-      const passed = refused.length === 0 ? '' : ` (passed over ${refused.length} that did not verify: ${refused.join(', ')})`;
+      const passed = passedOver.size === 0 ? '' : ` (passed over ${passedOver.size} that did not verify: ${[...passedOver].join(', ')})`;
       throw new CommsError(`no verified reply to ${digest} within ${Math.round(timeoutMs / 1000)} s${passed}`, { code: 'TIMEOUT' });
     }
     await sleep(Math.min(ctx.intervalMs, left), ctx.signal);
