@@ -4,11 +4,13 @@
  * Against a real oci: layout store (the same Target a registry mailbox implements).
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { generateAgeIdentity, generateKeyPair, loadKeySigner, loadTrustFile, openRepository, readMessage, send, VerificationError, type Repository, type TrustPolicy } from '../../src/index.ts';
+import { Annotation, ExtensionAnnotation, generateAgeIdentity, generateKeyPair, loadKeySigner, loadTrustFile, openRepository, readMessage, send, VerificationError, type Repository, type TrustPolicy } from '../../src/index.ts';
+
+import { runComms } from '../support/cli.ts';
 
 const ALICE_KEY = path.resolve('fixtures/keys/test-only-p256.key');
 const ALICE_PUB = path.resolve('fixtures/keys/test-only-p256.pub');
@@ -46,6 +48,20 @@ describe('readMessage', () => {
     assert.equal(text.contentType, 'text/plain; charset=utf-8');
     assert.equal(text.text(), 'hello');
     assert.throws(() => text.json(), { code: 'PAYLOAD_NOT_JSON' });
+  });
+
+  it('a JSON message reaches a file reader (recv) as message.json, its content type in an annotation a v1.0 reader ignores', async () => {
+    const box = path.join(dir, 'jsonbox');
+    const r = await openRepository(`oci:${box}`, { create: true });
+    const sent = await send({ repository: r, recipient: 'dana', sender: 'alice', input: { json: ['a', 1, null] }, signer: await loadKeySigner(ALICE_KEY) });
+    const manifest = JSON.parse(Buffer.from((await r.fetchManifest(sent.digest)).bytes).toString('utf8')) as { annotations: Record<string, string> };
+    assert.equal(manifest.annotations[Annotation.Filename], 'message.json');
+    assert.equal(manifest.annotations[ExtensionAnnotation.ContentType], 'application/json');
+    const out = path.join(dir, 'dana-in');
+    const recv = await runComms(['recv', '--repo', `oci:${box}`, '--me', 'dana', '--out', out, '--trusted-key', ALICE_PUB]);
+    assert.equal(recv.code, 0, recv.stderr);
+    assert.deepEqual(await readdir(out), ['message.json']);
+    assert.deepEqual(JSON.parse(await readFile(path.join(out, 'message.json'), 'utf8')), ['a', 1, null]);
   });
 
   it('refuses a message larger than maxBytes before fetching a chunk', async () => {
