@@ -6,10 +6,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Repository } from '../oci/target.ts';
@@ -382,11 +382,16 @@ export function trustedRecipients(options: Pick<SendOptions, 'encrypt' | 'trust'
  */
 async function encryptInput(input: OpenedInput, recipients: AgeRecipients, messageId: string): Promise<OpenedInput & { extra: Record<string, string> }> {
   const enc = await startEncryption(recipients);
-  const plain = input.source.file !== undefined ? createReadStream(input.source.file, { highWaterMark: 1024 * 1024 }) : input.source.stream;
   const out = new PassThrough({ highWaterMark: 1024 * 1024 });
   out.write(enc.prefix);
   // pipeline() ends `out` after the final chunk and destroys every stream on a failure either way.
-  pipeline(plain, enc.stream, out).catch((err: unknown) => out.destroy(err as Error));
+  if (input.source.file !== undefined) {
+    const file = input.source.file;
+    pipeline(enc.stream, out).catch((err: unknown) => out.destroy(err as Error));
+    feedFile(file, enc.stream).catch((err: unknown) => enc.stream.destroy(err as Error));
+  } else {
+    pipeline(input.source.stream, enc.stream, out).catch((err: unknown) => out.destroy(err as Error));
+  }
   const name = await encryptBytes(Buffer.from(input.filename, 'utf8'), recipients);
   return {
     source: { stream: out },
@@ -394,6 +399,26 @@ async function encryptInput(input: OpenedInput, recipients: AgeRecipients, messa
     totalBytes: input.totalBytes === undefined ? undefined : enc.encryptedSize(input.totalBytes),
     extra: { [ExtensionAnnotation.Encryption]: ENCRYPTION_AGE, [ExtensionAnnotation.EncryptedFilename]: name.toString('base64') },
   };
+}
+
+/**
+ * Writes a file into `sink` through one reused buffer, each write awaited until the sink has
+ * taken it (the STREAM encrypter copies it into its chunk): a fresh buffer per read would be a
+ * gigabyte of garbage per gigabyte sent, and peak memory follows the garbage.
+ */
+async function feedFile(file: string, sink: Writable): Promise<void> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1024 * 1024);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      await new Promise<void>((resolve, reject) => sink.write(buf.subarray(0, bytesRead), (err) => (err ? reject(err) : resolve())));
+    }
+    sink.end();
+  } finally {
+    await fh.close();
+  }
 }
 
 function checkPositiveInt(name: string, v: number): void {

@@ -79,9 +79,10 @@ export class StreamEncrypter extends Transform {
 
   #seal(last: boolean): void {
     const cipher = createCipheriv('chacha20-poly1305', this.#key, chunkNonce(this.#counter++, last), { authTagLength: STREAM_TAG });
-    const sealed = cipher.update(this.#buf.subarray(0, this.#fill));
+    // Pushed apart: joining them would allocate a second copy of every chunk.
+    this.push(cipher.update(this.#buf.subarray(0, this.#fill)));
     cipher.final();
-    this.push(Buffer.concat([sealed, cipher.getAuthTag()]));
+    this.push(cipher.getAuthTag());
     this.#fill = 0;
   }
 }
