@@ -7,7 +7,7 @@
  * ever overwritten.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { chmod, link, lstat, mkdir, mkdtemp, open, readdir, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,7 +21,7 @@ import type { MessageInfo } from '../protocol/validate.ts';
 import { CommsError, ProtocolError, type CommsErrorOptions } from '../errors.ts';
 import { forEachLimit } from '../util/pool.ts';
 import { isPidAlive } from '../util/process.ts';
-import { createDecryptStream, type AgeIdentities } from '../trust/age.ts';
+import { decryptFileTo, type AgeIdentities } from '../trust/age.ts';
 
 export type ConflictPolicy = 'suffix' | 'fail';
 
@@ -194,8 +194,7 @@ export async function materialize(repo: Repository, info: MessageInfo, options: 
  * synced; returns its stat.
  */
 async function decryptFile(from: string, to: string, identities: AgeIdentities, signal: AbortSignal | undefined): Promise<Stats> {
-  const out = createWriteStream(to, { flags: 'wx', mode: 0o600 });
-  await pipeline(createReadStream(from, { highWaterMark: 1024 * 1024 }), createDecryptStream(identities), out, signal === undefined ? {} : { signal });
+  await decryptFileTo(from, to, identities, signal);
   const fh = await open(to, 'r+');
   try {
     await fh.chmod(0o666 & ~process.umask());

@@ -6,10 +6,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough, Readable, type Writable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Repository } from '../oci/target.ts';
@@ -25,7 +25,7 @@ import { forEachLimit } from '../util/pool.ts';
 import { isPidAlive } from '../util/process.ts';
 import { UsageError } from '../errors.ts';
 import type { MessageSigner } from '../trust/signer.ts';
-import { ageRecipientsFor, encryptBytes, parseRecipient, startEncryption, type AgeRecipients } from '../trust/age.ts';
+import { ageRecipientsFor, encryptBytes, encryptFile, parseRecipient, startEncryption, type AgeRecipients } from '../trust/age.ts';
 import type { TrustFile } from '../trust/trust-file.ts';
 import type { PushedBundle } from './bundle.ts';
 import { pushArtifact } from './push-artifact.ts';
@@ -332,7 +332,7 @@ async function sweepDeadSpools(parent: string): Promise<void> {
 }
 
 interface OpenedInput {
-  source: { file: string; size: number; stream?: undefined } | { file?: undefined; stream: Readable };
+  source: { file: string; size: number; stream?: undefined } | { file?: undefined; stream: Readable | AsyncIterable<Buffer> };
   filename: string;
   totalBytes: number | undefined;
   contentType?: string;
@@ -385,40 +385,24 @@ async function encryptInput(input: OpenedInput, recipients: AgeRecipients, messa
   const out = new PassThrough({ highWaterMark: 1024 * 1024 });
   out.write(enc.prefix);
   // pipeline() ends `out` after the final chunk and destroys every stream on a failure either way.
+  let stream: Readable | AsyncIterable<Buffer>;
   if (input.source.file !== undefined) {
-    const file = input.source.file;
-    pipeline(enc.stream, out).catch((err: unknown) => out.destroy(err as Error));
-    feedFile(file, enc.stream).catch((err: unknown) => enc.stream.destroy(err as Error));
+    // A file is sealed into reused buffers: memory stays flat however large it is.
+    stream = encryptFile(input.source.file, input.source.size, enc, (message) => new UsageError(message, { code: 'INPUT_CHANGED' }));
   } else {
+    const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+    out.write(enc.prefix);
+    // pipeline() ends `out` after the final chunk and destroys every stream on a failure either way.
     pipeline(input.source.stream, enc.stream, out).catch((err: unknown) => out.destroy(err as Error));
+    stream = out;
   }
   const name = await encryptBytes(Buffer.from(input.filename, 'utf8'), recipients);
   return {
-    source: { stream: out },
+    source: { stream },
     filename: `${messageId}.age`,
     totalBytes: input.totalBytes === undefined ? undefined : enc.encryptedSize(input.totalBytes),
     extra: { [ExtensionAnnotation.Encryption]: ENCRYPTION_AGE, [ExtensionAnnotation.EncryptedFilename]: name.toString('base64') },
   };
-}
-
-/**
- * Writes a file into `sink` through one reused buffer, each write awaited until the sink has
- * taken it (the STREAM encrypter copies it into its chunk): a fresh buffer per read would be a
- * gigabyte of garbage per gigabyte sent, and peak memory follows the garbage.
- */
-async function feedFile(file: string, sink: Writable): Promise<void> {
-  const fh = await open(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(1024 * 1024);
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      await new Promise<void>((resolve, reject) => sink.write(buf.subarray(0, bytesRead), (err) => (err ? reject(err) : resolve())));
-    }
-    sink.end();
-  } finally {
-    await fh.close();
-  }
 }
 
 function checkPositiveInt(name: string, v: number): void {

@@ -81,7 +81,7 @@ class ByteReader {
   #pending: Buffer | undefined;
   #ended = false;
 
-  constructor(input: Readable) {
+  constructor(input: Readable | AsyncIterable<unknown>) {
     this.#it = input[Symbol.asyncIterator]();
   }
 
@@ -166,14 +166,18 @@ class DigestTap extends Transform {
   }
 }
 
-/** Cuts `input` into spooled chunk layers (see the file comment). The empty input yields none. */
-export function writeChunks(input: Readable, options: WriteChunksOptions): ChunkStream {
+/**
+ * Cuts `input` into spooled chunk layers (see the file comment). The empty input yields none.
+ * An async-iterable input may reuse the buffer of a piece it yielded once the piece after next is
+ * asked for: each piece is written (and the write awaited) before then.
+ */
+export function writeChunks(input: Readable | AsyncIterable<unknown>, options: WriteChunksOptions): ChunkStream {
   const stats: ChunkWriteStats = { chunkCount: 0, rawBytes: 0, compressedBytes: 0, done: false };
   const gen = generate(input, options, stats);
   return Object.defineProperty(gen, 'stats', { value: stats, enumerable: true }) as ChunkStream;
 }
 
-async function* generate(input: Readable, options: WriteChunksOptions, stats: ChunkWriteStats): AsyncGenerator<SpooledChunk, ChunkWriteStats, undefined> {
+async function* generate(input: Readable | AsyncIterable<unknown>, options: WriteChunksOptions, stats: ChunkWriteStats): AsyncGenerator<SpooledChunk, ChunkWriteStats, undefined> {
   checkOptions(options);
   const { chunkBytes, compression, signal, totalBytes } = options;
   const maxChunks = options.maxChunks ?? MAX_CHUNKS;

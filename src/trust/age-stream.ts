@@ -47,6 +47,34 @@ function chunkNonce(counter: number, last: boolean): Buffer {
   return nonce;
 }
 
+/**
+ * Seals STREAM chunks into a buffer the caller owns and reuses. The cipher's output is taken as a
+ * latin1 string (a one-to-one byte mapping) and written into place: a string lives on V8's heap and
+ * goes with the next young-generation collection, where a Buffer per chunk is memory outside the
+ * heap that piles up between collections (a gigabyte of it per gigabyte sent).
+ */
+export class StreamSealer {
+  readonly #key: Buffer;
+  #counter = 0;
+  #done = false;
+
+  constructor(key: Uint8Array) {
+    this.#key = Buffer.from(key);
+  }
+
+  /** Seals `plain` (at most STREAM_CHUNK bytes; empty only as the one chunk of an empty payload) into `out` at `offset`; returns the bytes written. */
+  seal(plain: Uint8Array, last: boolean, out: Buffer, offset: number): number {
+    if (this.#done) throw new Error('the STREAM is already finished');
+    if (plain.length > STREAM_CHUNK || (plain.length === 0 && !(last && this.#counter === 0))) throw new Error(`a STREAM chunk of ${plain.length} bytes`);
+    const cipher = createCipheriv('chacha20-poly1305', this.#key, chunkNonce(this.#counter++, last), { authTagLength: STREAM_TAG });
+    const n = out.write(cipher.update(plain, undefined, 'latin1'), offset, 'latin1');
+    cipher.final();
+    cipher.getAuthTag().copy(out, offset + n);
+    this.#done = last;
+    return n + STREAM_TAG;
+  }
+}
+
 /** Seals plaintext into the STREAM under `key` (32 bytes, from payloadKey()). */
 export class StreamEncrypter extends Transform {
   readonly #key: Buffer;
@@ -153,6 +181,46 @@ export class StreamOpener {
       return true;
     } catch {
       return false;
+    }
+  }
+}
+
+/**
+ * Opens STREAM chunks into a buffer the caller owns and reuses, taking the plaintext as a latin1
+ * string first (see StreamSealer: garbage on V8's heap, not outside it). The caller says which
+ * chunk is the final one; the errors are StreamOpener's.
+ */
+export class StreamUnsealer {
+  readonly #key: Buffer;
+  #counter = 0;
+
+  constructor(key: Uint8Array) {
+    this.#key = Buffer.from(key);
+  }
+
+  /** Opens one sealed chunk (its ciphertext and tag) into `out` at `offset`; returns the plaintext bytes written. */
+  open(sealed: Uint8Array, last: boolean, out: Buffer, offset: number): number {
+    if (sealed.length < STREAM_TAG || sealed.length > STREAM_CHUNK + STREAM_TAG) throw invalid(`the encrypted payload is truncated (chunk ${this.#counter} has ${sealed.length} bytes)`);
+    if (last && sealed.length === STREAM_TAG && this.#counter > 0) throw invalid('the encrypted payload ends with an empty chunk after others, which the age format forbids');
+    const text = this.#tryOpen(sealed, last);
+    if (text === undefined) {
+      const what = !last && this.#tryOpen(sealed, true) !== undefined ? 'has data after its final chunk' : `fails authentication at chunk ${this.#counter} (tampered or truncated)`;
+      throw invalid(`the encrypted payload ${what}`);
+    }
+    this.#counter++;
+    return out.write(text, offset, 'latin1');
+  }
+
+  #tryOpen(sealed: Uint8Array, last: boolean): string | undefined {
+    const end = sealed.length - STREAM_TAG;
+    const decipher = createDecipheriv('chacha20-poly1305', this.#key, chunkNonce(this.#counter, last), { authTagLength: STREAM_TAG });
+    decipher.setAuthTag(sealed.subarray(end));
+    const text = decipher.update(sealed.subarray(0, end), undefined, 'latin1');
+    try {
+      decipher.final();
+      return text;
+    } catch {
+      return undefined;
     }
   }
 }

@@ -6,11 +6,11 @@
  * An encrypted payload is an ordinary binary age file: `header || 16-byte nonce || STREAM`, so
  * `age -d -i KEY` opens what comms writes and comms opens what `age -r` writes.
  */
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient, type Identity, type Recipient, type Stanza } from 'age-encryption';
 import { UsageError } from '../errors.ts';
-import { PAYLOAD_NONCE_BYTES, StreamEncrypter, StreamOpener, payloadKey, streamPlaintextSize, streamSize } from './age-stream.ts';
+import { PAYLOAD_NONCE_BYTES, STREAM_CHUNK, STREAM_TAG, StreamEncrypter, StreamOpener, StreamSealer, StreamUnsealer, payloadKey, streamPlaintextSize, streamSize } from './age-stream.ts';
 import { DecryptionError, KeyError } from './errors.ts';
 import type { TrustFile } from './trust-file.ts';
 
@@ -132,8 +132,10 @@ class FileKeyTap implements Recipient {
 export interface AgeEncryption {
   /** The age header and the payload nonce: the first bytes of the encrypted payload. */
   prefix: Buffer;
-  /** Encrypts the plaintext into the STREAM that follows `prefix`. */
+  /** Encrypts the plaintext into the STREAM that follows `prefix` (use it, or sealer, once). */
   stream: Transform;
+  /** The same STREAM, sealed chunk by chunk into the caller's buffers. */
+  sealer: StreamSealer;
   /** The encrypted payload's size for a plaintext of `n` bytes. */
   encryptedSize(n: number): number;
 }
@@ -155,9 +157,50 @@ export async function startEncryption(recipients: AgeRecipients): Promise<AgeEnc
     throw new Error('age-encryption did not produce an age header');
   }
   const nonce = prefix.subarray(prefix.length - PAYLOAD_NONCE_BYTES);
-  const stream = new StreamEncrypter(payloadKey(tap.fileKey, nonce));
+  const key = payloadKey(tap.fileKey, nonce);
   tap.fileKey.fill(0);
-  return { prefix, stream, encryptedSize: (n) => prefix.length + streamSize(n) };
+  return { prefix, stream: new StreamEncrypter(key), sealer: new StreamSealer(key), encryptedSize: (n) => prefix.length + streamSize(n) };
+}
+
+/** Chunks sealed per yielded piece of encryptFile(): pieces of about 1 MiB. */
+const CHUNKS_PER_PIECE = 16;
+
+/**
+ * The encrypted payload of a file of `size` bytes: `prefix`, then the STREAM, as pieces in two
+ * buffers used in turn. A piece is valid until the piece after next is requested, so the consumer
+ * must be done with each piece by then (the chunk writer awaits every write, reading one ahead).
+ * Memory stays at the two buffers and one read buffer, whatever the size. Throws `onChanged()`'s
+ * error when the file turns out shorter or longer than `size`.
+ */
+export async function* encryptFile(filePath: string, size: number, enc: AgeEncryption, onChanged: (message: string) => Error): AsyncGenerator<Buffer> {
+  yield enc.prefix;
+  const chunks = size === 0 ? 1 : Math.ceil(size / STREAM_CHUNK);
+  const input = Buffer.allocUnsafe(CHUNKS_PER_PIECE * STREAM_CHUNK);
+  const outputs = [Buffer.allocUnsafe(CHUNKS_PER_PIECE * (STREAM_CHUNK + STREAM_TAG)), Buffer.allocUnsafe(CHUNKS_PER_PIECE * (STREAM_CHUNK + STREAM_TAG))];
+  const fh = await open(filePath, 'r');
+  try {
+    if (size === 0) yield outputs[0]!.subarray(0, enc.sealer.seal(input.subarray(0, 0), true, outputs[0]!, 0));
+    for (let pos = 0, chunk = 0, turn = 0; pos < size; turn ^= 1) {
+      const got = Math.min(input.length, size - pos);
+      for (let have = 0; have < got; ) {
+        const { bytesRead } = await fh.read(input, have, got - have, pos + have);
+        if (bytesRead === 0) throw onChanged(`${filePath} ended at ${pos + have} bytes, not the ${size} it had when sending began`);
+        have += bytesRead;
+      }
+      // The input buffer holds whole STREAM chunks, so its pieces start on chunk boundaries.
+      const out = outputs[turn]!;
+      let n = 0;
+      for (let off = 0; off < got; off += STREAM_CHUNK, chunk++) {
+        n += enc.sealer.seal(input.subarray(off, Math.min(off + STREAM_CHUNK, got)), chunk === chunks - 1, out, n);
+      }
+      pos += got;
+      yield out.subarray(0, n);
+    }
+    const { bytesRead } = await fh.read(input, 0, 1, size);
+    if (bytesRead > 0) throw onChanged(`${filePath} grew while it was being sent: it had ${size} bytes`);
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Encrypts a small value (a filename) whole. */
@@ -186,6 +229,61 @@ export async function decryptBytes(encrypted: Uint8Array, identities: AgeIdentit
   d.end(encrypted);
   await done;
   return Buffer.concat(parts);
+}
+
+/**
+ * Decrypts the age file at `from` into the new file `to` (created 0600, never replacing one),
+ * through reused buffers: memory stays flat however large it is. Returns the plaintext's size.
+ * Errors as createDecryptStream(); `to` may then hold part of the plaintext, which the caller
+ * removes.
+ */
+export async function decryptFileTo(from: string, to: string, identities: AgeIdentities, signal?: AbortSignal): Promise<number> {
+  const src = await open(from, 'r');
+  try {
+    const size = (await src.stat()).size;
+    const head = Buffer.allocUnsafe(Math.min(size, MAX_HEADER_BYTES + PAYLOAD_NONCE_BYTES));
+    const { bytesRead } = await src.read(head, 0, head.length, 0);
+    const magic = Buffer.from(AGE_MAGIC);
+    if (bytesRead < magic.length || !head.subarray(0, magic.length).equals(magic)) throw headerInvalid('the payload is not an age file (no age-encryption.org/v1 header)');
+    const mac = head.subarray(0, bytesRead).indexOf('\n--- ');
+    const nl = mac === -1 ? -1 : head.subarray(0, bytesRead).indexOf('\n', mac + 1);
+    if (nl === -1) throw headerInvalid(bytesRead < size ? `the age header is longer than ${MAX_HEADER_BYTES} bytes` : 'the encrypted payload ends inside its age header');
+    const start = nl + 1 + PAYLOAD_NONCE_BYTES;
+    if (start > bytesRead) throw headerInvalid('the encrypted payload ends before its nonce');
+    const fileKey = await unwrapHeader(head.subarray(0, nl + 1), identities);
+    const unsealer = new StreamUnsealer(payloadKey(fileKey, head.subarray(nl + 1, start)));
+    fileKey.fill(0);
+    const sealedChunk = STREAM_CHUNK + STREAM_TAG;
+    const streamBytes = size - start;
+    const chunks = Math.max(1, Math.ceil(streamBytes / sealedChunk));
+    const input = Buffer.allocUnsafe(CHUNKS_PER_PIECE * sealedChunk);
+    const output = Buffer.allocUnsafe(CHUNKS_PER_PIECE * STREAM_CHUNK);
+    const dst = await open(to, 'wx', 0o600);
+    try {
+      let written = 0;
+      for (let pos = 0, chunk = 0; chunk < chunks; ) {
+        if (signal?.aborted === true) throw signal.reason;
+        const want = Math.min(input.length, streamBytes - pos);
+        for (let have = 0; have < want; ) {
+          const r = await src.read(input, have, want - have, start + pos + have);
+          if (r.bytesRead === 0) throw new DecryptionError('the encrypted payload changed while it was being decrypted', { code: 'AGE_PAYLOAD_INVALID' });
+          have += r.bytesRead;
+        }
+        let n = 0;
+        for (let off = 0; chunk < chunks && (off < want || want === 0); off += sealedChunk, chunk++) {
+          n += unsealer.open(input.subarray(off, Math.min(off + sealedChunk, want)), chunk === chunks - 1, output, n);
+        }
+        pos += want;
+        for (let done = 0; done < n; ) done += (await dst.write(output, done, n - done, written + done)).bytesWritten;
+        written += n;
+      }
+      return written;
+    } finally {
+      await dst.close();
+    }
+  } finally {
+    await src.close();
+  }
 }
 
 /** Marks that every identity before it found no stanza of its own. */

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -17,7 +17,9 @@ import { ExitCode, UsageError } from '../../src/errors.ts';
 import {
   createDecryptStream,
   decryptBytes,
+  decryptFileTo,
   encryptBytes,
+  encryptFile,
   generateAgeIdentity,
   loadIdentityFiles,
   parseIdentitiesText,
@@ -198,6 +200,69 @@ describe('age STREAM on node:crypto', () => {
     const b = await encrypt(Buffer.from('same'), [alice.recipient]);
     assert.notDeepEqual(a, b);
     assert.equal(plaintextSize(a.length, streamStart(a)), 4);
+  });
+
+  it('encryptFile() seals a file into reused buffers: the same age file, for sizes around its 1 MiB pieces; a file that changed size is refused', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'comms-age-file-'));
+    try {
+      for (const n of [0, 1, K, 16 * K - 1, 16 * K, 16 * K + 1, 33 * K + 7]) {
+        const plain = randomBytes(n);
+        const file = join(dir, `p-${n}`);
+        await writeFile(file, plain);
+        const enc = await startEncryption([alice.recipient]);
+        // Copy each piece before asking for the one after next, as the chunk writer consumes them.
+        const pieces: Buffer[] = [];
+        for await (const piece of encryptFile(file, n, enc, (m) => new Error(m))) pieces.push(Buffer.from(piece));
+        const out = Buffer.concat(pieces);
+        assert.equal(out.length, enc.encryptedSize(n));
+        assert.deepEqual(await decrypt(out, [alice.identity]), plain, `size ${n}`);
+      }
+      const file = join(dir, 'short');
+      await writeFile(file, randomBytes(100));
+      const enc = await startEncryption([alice.recipient]);
+      await assert.rejects(async () => {
+        for await (const _ of encryptFile(file, 200, enc, (m) => new Error(`changed: ${m}`)));
+      }, /changed: .* ended at 100 bytes/);
+      const enc2 = await startEncryption([alice.recipient]);
+      await assert.rejects(async () => {
+        for await (const _ of encryptFile(file, 50, enc2, (m) => new Error(`changed: ${m}`)));
+      }, /changed: .* grew/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('decryptFileTo() opens an age file into a new file through reused buffers, and refuses what createDecryptStream refuses', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'comms-age-dec-'));
+    try {
+      let i = 0;
+      const attempt = async (file: Buffer, ids: string[]) => {
+        const from = join(dir, `in-${i}`);
+        const to = join(dir, `out-${i++}`);
+        await writeFile(from, file);
+        const n = await decryptFileTo(from, to, ids);
+        const got = await readFile(to);
+        assert.equal(got.length, n);
+        return got;
+      };
+      for (const n of [0, 1, K, 16 * K, 16 * K + 1, 33 * K + 7]) {
+        const plain = randomBytes(n);
+        assert.deepEqual(await attempt(await encrypt(plain, [alice.recipient]), [alice.identity]), plain, `size ${n}`);
+      }
+      const file = await encrypt(randomBytes(20 * K), [alice.recipient]);
+      const start = streamStart(file);
+      const flipped = Buffer.from(file);
+      flipped[start + 17 * (K + STREAM_TAG) + 3]! ^= 1;
+      await rejectsWith(attempt(flipped, [alice.identity]), 'AGE_PAYLOAD_INVALID');
+      await rejectsWith(attempt(file.subarray(0, start + 16 * (K + STREAM_TAG)), [alice.identity]), 'AGE_PAYLOAD_INVALID');
+      await rejectsWith(attempt(file.subarray(0, start + 5), [alice.identity]), 'AGE_PAYLOAD_INVALID');
+      await rejectsWith(attempt(Buffer.concat([file, Buffer.from('x')]), [alice.identity]), 'AGE_PAYLOAD_INVALID');
+      await rejectsWith(attempt(file, [bob.identity]), 'AGE_NO_IDENTITY');
+      await rejectsWith(attempt(file.subarray(0, 40), [alice.identity]), 'AGE_HEADER_INVALID');
+      await rejectsWith(attempt(Buffer.from('not age\n'), [alice.identity]), 'AGE_HEADER_INVALID');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('StreamEncrypter seals the empty input as one 16-byte final chunk', async () => {
