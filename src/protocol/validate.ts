@@ -9,6 +9,7 @@
 import { ProtocolError, type ErrorCode } from '../errors.ts';
 import type { Descriptor, ImageManifest } from '../oci/descriptor.ts';
 import { isDigest } from '../oci/digest.ts';
+import { ManifestFormatError, readDescriptor as readOciDescriptor, readStringMap } from '../oci/manifest-json.ts';
 import { EMPTY_JSON_DIGEST, MAX_MANIFEST_BYTES, MediaType } from '../oci/mediatypes.ts';
 import {
   Annotation,
@@ -121,43 +122,22 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function stringMap(v: unknown, field: string): Record<string, string> | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (!isObject(v)) throw bad('DESCRIPTOR_INVALID', `${field} is not an object of strings`, field);
-  const out: Record<string, string> = {};
-  for (const [k, val] of Object.entries(v)) {
-    if (typeof val !== 'string') throw bad('DESCRIPTOR_INVALID', `${field}.${k} is not a string`, `${field}.${k}`);
-    out[k] = val;
+/** The OCI reader's verdict on a field, as this protocol's refusal (DESCRIPTOR_INVALID, naming the field). */
+function asInvalid<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof ManifestFormatError) throw new InvalidManifestError('DESCRIPTOR_INVALID', err.message, err.field);
+    throw err;
   }
-  return out;
+}
+
+function stringMap(v: unknown, field: string): Record<string, string> | undefined {
+  return asInvalid(() => readStringMap(v, field));
 }
 
 function readDescriptor(v: unknown, field: string): Descriptor {
-  if (!isObject(v)) throw bad('DESCRIPTOR_INVALID', `${field} is not a descriptor object`, field);
-  const { mediaType, digest, size, artifactType, urls, data, platform } = v;
-  if (typeof mediaType !== 'string' || mediaType === '' || mediaType.length > 255) throw bad('DESCRIPTOR_INVALID', `${field}.mediaType is missing or invalid`, `${field}.mediaType`);
-  if (typeof digest !== 'string' || !isDigest(digest)) throw bad('DESCRIPTOR_INVALID', `${field}.digest ${JSON.stringify(digest)} is not a valid digest`, `${field}.digest`);
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw bad('DESCRIPTOR_INVALID', `${field}.size is not a non-negative integer`, `${field}.size`);
-  const d: Descriptor = { mediaType, digest, size };
-  if (artifactType !== undefined && artifactType !== null) {
-    if (typeof artifactType !== 'string') throw bad('DESCRIPTOR_INVALID', `${field}.artifactType is not a string`, `${field}.artifactType`);
-    d.artifactType = artifactType;
-  }
-  const annotations = stringMap(v['annotations'], `${field}.annotations`);
-  if (annotations !== undefined) d.annotations = annotations;
-  if (urls !== undefined && urls !== null) {
-    if (!Array.isArray(urls) || !urls.every((u) => typeof u === 'string')) throw bad('DESCRIPTOR_INVALID', `${field}.urls is not a list of strings`, `${field}.urls`);
-    d.urls = urls as string[];
-  }
-  if (data !== undefined && data !== null) {
-    if (typeof data !== 'string') throw bad('DESCRIPTOR_INVALID', `${field}.data is not a string`, `${field}.data`);
-    d.data = data;
-  }
-  if (platform !== undefined && platform !== null) {
-    if (!isObject(platform)) throw bad('DESCRIPTOR_INVALID', `${field}.platform is not an object`, `${field}.platform`);
-    d.platform = platform;
-  }
-  return d;
+  return asInvalid(() => readOciDescriptor(v, field));
 }
 
 /** Bytes → a structurally valid OCI image manifest (any artifactType, any config). */

@@ -5,7 +5,7 @@
  * is only checked for form: the spec lets a referrer arrive before its subject.
  */
 import type { Descriptor } from '../oci/descriptor.ts';
-import { isDigest } from '../oci/digest.ts';
+import { ManifestFormatError, readDescriptor, readJsonObject, readStringMap } from '../oci/manifest-json.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import { RegistryHttpError } from './errors.ts';
 
@@ -24,33 +24,27 @@ function invalid(message: string): RegistryHttpError {
   return new RegistryHttpError('MANIFEST_INVALID', message);
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
+/** The OCI reader's verdict (manifest-json.ts) as this registry's 400 MANIFEST_INVALID. */
+function read<T>(what: () => T): T {
+  try {
+    return what();
+  } catch (err) {
+    if (err instanceof ManifestFormatError) throw invalid(err.field === undefined ? `the manifest ${err.message}` : err.message);
+    throw err;
+  }
 }
 
 function descriptor(v: unknown, where: string): Descriptor {
-  if (!isObject(v)) throw invalid(`${where} is not a descriptor object`);
-  if (typeof v.mediaType !== 'string' || v.mediaType === '') throw invalid(`${where}.mediaType is missing`);
-  if (typeof v.digest !== 'string' || !isDigest(v.digest)) throw invalid(`${where}.digest is not a valid digest`);
-  if (typeof v.size !== 'number' || !Number.isSafeInteger(v.size) || v.size < 0) throw invalid(`${where}.size is not a non-negative integer`);
-  if (v.urls !== undefined && (!Array.isArray(v.urls) || !v.urls.every((u) => typeof u === 'string'))) throw invalid(`${where}.urls is not a list of strings`);
-  if (v.annotations !== undefined) annotations(v.annotations, `${where}.annotations`);
-  return v as unknown as Descriptor;
+  return read(() => readDescriptor(v, where));
 }
 
 function annotations(v: unknown, where: string): void {
-  if (!isObject(v) || !Object.values(v).every((x) => typeof x === 'string')) throw invalid(`${where} is not a map of strings`);
+  read(() => readStringMap(v, where));
 }
 
 /** Parses and checks `bytes` pushed with Content-Type `mediaType` (already known to be a manifest type). */
 export function checkManifest(bytes: Uint8Array, mediaType: string): CheckedManifest {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch {
-    throw invalid('the manifest is not valid UTF-8 JSON');
-  }
-  if (!isObject(doc)) throw invalid('the manifest is not a JSON object');
+  const doc = read(() => readJsonObject(bytes));
   if (doc.schemaVersion !== 2) throw invalid('schemaVersion must be 2');
   if (doc.mediaType !== undefined && doc.mediaType !== mediaType) {
     throw invalid(`the manifest's mediaType ${JSON.stringify(doc.mediaType)} differs from its Content-Type ${mediaType}`);

@@ -5,7 +5,7 @@
  */
 import { ProtocolError } from '../../errors.ts';
 import type { Descriptor } from '../descriptor.ts';
-import { parseDigest } from '../digest.ts';
+import { isObject, ManifestFormatError, readDescriptor } from '../manifest-json.ts';
 import { MediaType } from '../mediatypes.ts';
 
 export interface ManifestFields {
@@ -17,16 +17,14 @@ export interface ManifestFields {
   annotations?: Record<string, string>;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
+/** A descriptor read by the one OCI reader (manifest-json.ts); its verdict is the store's refusal. */
 function checkDescriptor(v: unknown, what: string): Descriptor {
-  if (!isObject(v) || typeof v.mediaType !== 'string' || typeof v.digest !== 'string' || typeof v.size !== 'number') {
-    throw new ProtocolError(`manifest ${what} is not a descriptor`, { code: 'MANIFEST_INVALID' });
+  try {
+    return readDescriptor(v, what);
+  } catch (err) {
+    if (err instanceof ManifestFormatError) throw new ProtocolError(`manifest ${err.message}`, { code: 'MANIFEST_INVALID', cause: err });
+    throw err;
   }
-  parseDigest(v.digest);
-  return v as unknown as Descriptor;
 }
 
 export function parseManifestFields(bytes: Uint8Array, mediaType: string): ManifestFields {
