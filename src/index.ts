@@ -11,6 +11,7 @@ export * from './errors.ts';
 // Every error class an exported function throws, so callers can branch on the class.
 export { KeyError, SigningError, DecryptionError } from './trust/errors.ts';
 export { InvalidManifestError } from './protocol/validate.ts';
+export { ManifestFormatError } from './oci/manifest-json.ts';
 export { FileExistsError } from './comms/materialize.ts';
 
 // The OCI layer: references, the Target interface and its two implementations.
