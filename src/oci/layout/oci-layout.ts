@@ -186,6 +186,8 @@ export class OciLayout implements Repository {
   private indexWrite: Promise<void> | undefined;
   private idleCompaction: NodeJS.Timeout | undefined;
   private readonly madeDirs = new Set<string>();
+  /** How long the last write of a whole index.json took. */
+  private lastFoldMs = 0;
 
   private constructor(path: string, root: string, options: OciLayoutOptions) {
     this.name = `oci:${path}`;
@@ -416,7 +418,9 @@ export class OciLayout implements Repository {
         this.cached = { ...(await this.appendJournal(ops, state.journalKey === NONE)), indexKey: state.indexKey, journalOps: total, doc };
         this.scheduleCompaction();
       } else {
+        const started = Date.now();
         await writeFileAtomic(this.tmpDir, this.indexPath, serializeIndex(doc), 'replace');
+        this.lastFoldMs = Date.now() - started;
         const indexKey = await statKey(this.indexPath, false);
         // index.json now holds every change: the journal goes (applying it again would change nothing).
         if (state.journalKey !== NONE) await rm(this.journalPath, { force: true });
@@ -455,12 +459,17 @@ export class OciLayout implements Repository {
     return { journalKey: `${st.ino}:${st.size}` };
   }
 
+  /**
+   * Folds the journal in once no update came for a while: the idle time, or ten times what the
+   * last fold took if longer — so a big index that updates arrive slowly at (a loaded machine)
+   * is not rewritten between every few of them.
+   */
   private scheduleCompaction(): void {
     if (this.idleCompaction !== undefined) clearTimeout(this.idleCompaction);
     this.idleCompaction = setTimeout(() => {
       this.idleCompaction = undefined;
       void this.compact().catch(() => undefined);
-    }, this.journalIdleMs);
+    }, Math.max(this.journalIdleMs, 10 * this.lastFoldMs));
     this.idleCompaction.unref();
   }
 
