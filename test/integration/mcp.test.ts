@@ -21,10 +21,14 @@ interface Result {
   structuredContent?: Record<string, unknown>;
 }
 
+/** Anything on a server's stdout that is not a protocol message is reported here (the client's onerror). */
+const transportErrors: Error[] = [];
+
 async function startAgent(args: string[], stderr: string[]): Promise<Client> {
   const transport = new StdioClientTransport({ command: process.execPath, args: ['src/cli/run.ts', 'mcp', ...args], cwd: PROJECT_ROOT, env: cliEnv() as Record<string, string>, stderr: 'pipe' });
   transport.stderr?.on('data', (c: Buffer) => stderr.push(c.toString()));
   const client = new Client({ name: 'comms-test', version: '1.0.0' });
+  client.onerror = (e) => transportErrors.push(e);
   await client.connect(transport);
   return client;
 }
@@ -105,6 +109,7 @@ for (const kind of backendKinds()) {
       const replyNode = tree.children.find((c) => c.digest === answered['digest']);
       assert.equal(replyNode?.verified_sender, 'bob');
       assert.ok(replyNode?.children.some((c) => c.kind === 'receipt'), 'the receipt hangs under the reply');
+      assert.deepEqual(transportErrors, [], 'stdout carried nothing but the protocol');
     });
 
     it('wait_for_reply passes over forged replies (unsigned; signed by the key bound to mallory), however many, and returns the genuine one', async () => {

@@ -18,7 +18,7 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { z } from 'zod';
 import type { Descriptor } from '../../oci/descriptor.ts';
 import type { Repository } from '../../oci/target.ts';
-import { Annotation, ArtifactType, ExtensionAnnotation } from '../../protocol/constants.ts';
+import { Annotation, ArtifactType, ExtensionAnnotation, TagPrefix } from '../../protocol/constants.ts';
 import { annotationsExpired } from '../../protocol/expiry.ts';
 import { alternativeFilename } from '../../protocol/filename.ts';
 import { inboxPrefix } from '../../protocol/tags.ts';
@@ -266,10 +266,10 @@ async function allowedFile(ctx: Context, file: string): Promise<string> {
 }
 
 /** The signer's verified identity, or null: a message that does not verify (or --no-verify). */
-async function verifiedSigner(ctx: Context, descriptor: Descriptor, bytes: Uint8Array, sender: string | undefined): Promise<string | null> {
+async function verifiedSigner(ctx: Context, descriptor: Descriptor, bytes: Uint8Array, sender: string | undefined, snapshot?: TagSnapshot): Promise<string | null> {
   if (ctx.policy === false) return null;
   try {
-    return (await verifyMessage(ctx.repository, descriptor, bytes, { policy: ctx.policy, ...(sender === undefined ? {} : { sender }), signal: ctx.signal })).identity;
+    return (await verifyMessage(ctx.repository, descriptor, bytes, { policy: ctx.policy, ...(sender === undefined ? {} : { sender }), ...(snapshot === undefined ? {} : { snapshot }), signal: ctx.signal })).identity;
   } catch (err) {
     if (err instanceof VerificationError) return null;
     throw err;
@@ -362,7 +362,8 @@ interface Listed {
 
 async function listInbox(ctx: Context, since: Date | undefined, unreadOnly: boolean): Promise<Listed[]> {
   const prefix = inboxPrefix(ctx.me);
-  const snapshot = await TagSnapshot.load(ctx.repository, { signal: ctx.signal, prefixes: [prefix] });
+  // One tag listing serves the inbox and every message's v1.0-style bundle tags.
+  const snapshot = await TagSnapshot.load(ctx.repository, { signal: ctx.signal, prefixes: [prefix, TagPrefix.Bundle] });
   const now = new Date();
   const fetched = await mapLimit(snapshot.withPrefix(prefix), 8, async (tag) => {
     try {
@@ -386,7 +387,7 @@ async function listInbox(ctx: Context, since: Date | undefined, unreadOnly: bool
   return mapLimit(chosen, 4, async ({ m, info }) => ({
     digest: m.descriptor.digest,
     claimed_sender: info.sender,
-    verified_sender: await verifiedSigner(ctx, m.descriptor, m.bytes, info.sender),
+    verified_sender: await verifiedSigner(ctx, m.descriptor, m.bytes, info.sender, snapshot),
     created_at: info.createdAt.toISOString(),
     filename: info.filename,
     content_type: info.annotations[ExtensionAnnotation.ContentType] ?? null,
