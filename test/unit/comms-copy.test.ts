@@ -97,6 +97,10 @@ describe('copy from hostile sources and to lying destinations', () => {
         pushes++;
         return destination.pushManifest(...a);
       },
+      pushReferrer: async (...a: Parameters<Repository['pushReferrer']>) => {
+        pushes++;
+        return destination.pushReferrer(...a);
+      },
     });
     await assert.rejects(copy({ source, destination: counting, reference: sent.tag, expectedDigest: other.digest }), (e: { code?: string }) => e.code === 'SOURCE_DIGEST_MISMATCH');
     assert.equal(pushes, 0);

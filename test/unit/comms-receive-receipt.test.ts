@@ -19,6 +19,12 @@ function refusingReceipts(layout: OciLayout): Repository {
           return target.pushManifest(...args);
         };
       }
+      if (prop === 'pushReferrer') {
+        return async (...args: Parameters<Repository['pushReferrer']>) => {
+          if (args[3]?.startsWith('receipt-')) throw new AuthError('push denied for this test');
+          return target.pushReferrer(...args);
+        };
+      }
       const v = Reflect.get(target, prop, receiver);
       return typeof v === 'function' ? v.bind(target) : v;
     },
