@@ -94,6 +94,11 @@ for (const kind of backendKinds()) {
       assert.equal(read['verified_sender'], 'alice');
       assert.equal(read['content_type'], 'text/plain; charset=utf-8');
 
+      const unread = (await callOk(bob, 'list_messages', { unread_only: true }))['messages'] as Record<string, unknown>[];
+      assert.ok(!unread.some((m) => m['digest'] === sent['digest']), 'a message read is no longer listed as unread');
+      const all = (await callOk(bob, 'list_messages', { since: '1h' }))['messages'] as Record<string, unknown>[];
+      assert.equal(all.find((m) => m['digest'] === sent['digest'])?.['read'], true);
+
       const answered = await callOk(bob, 'reply', { digest: sent['digest'], text: 'yes, all green' });
       assert.equal(answered['in_reply_to'], sent['digest']);
       const got = await callOk(alice, 'wait_for_reply', { digest: sent['digest'], timeout_seconds: 20 });

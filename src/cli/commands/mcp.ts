@@ -193,7 +193,9 @@ export function createMcpServer(ctx: Context): McpServer {
     description: `Reply to a message (by digest) with a text, signed as ${ctx.me}; the reply goes to the message's sender.`,
     inputSchema: { digest: z.string().describe('The message answered'), text: z.string().describe('The reply text') },
   }, (a) => guarded(async () => {
-    const r = await reply({ repository: ctx.repository, to: a.digest, sender: ctx.me, input: { text: a.text }, signer: ctx.signer, signal: ctx.signal });
+    // A reply to an encrypted message is encrypted to the age recipients the trust file binds to its sender.
+    const trust = ctx.policy === false ? undefined : ctx.policy.trust;
+    const r = await reply({ repository: ctx.repository, to: a.digest, sender: ctx.me, input: { text: a.text }, signer: ctx.signer, ...(trust === undefined ? {} : { trust }), signal: ctx.signal });
     return ok({ digest: r.digest, in_reply_to: r.inReplyTo, to: r.recipient, sender: ctx.me, signed: r.bundle !== undefined });
   }));
 
