@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { generateKeyPair, loadKeySigner, openRepository, reply, type Repository } from '../../src/index.ts';
+import { generateAgeIdentity, generateKeyPair, loadKeySigner, openRepository, reply, type Repository } from '../../src/index.ts';
 import { backendKinds, startBackend, type Backend } from '../support/referrers-backends.ts';
 import { cliEnv, PROJECT_ROOT, TEST_KEY, TEST_PUB } from '../support/cli.ts';
 import { tempDir, type TempDir } from '../support/tools.ts';
@@ -63,12 +63,14 @@ for (const kind of backendKinds()) {
       await generateKeyPair({ privateKeyPath: bobKey, publicKeyPath: path.join(work.path, 'bob.pub') });
       await generateKeyPair({ privateKeyPath: malloryKey, publicKeyPath: path.join(work.path, 'mallory.pub') });
       const trust = path.join(work.path, 'trust');
-      await writeFile(trust, `alice ${TEST_PUB}\nbob bob.pub\nmallory mallory.pub\n`);
+      const bobAge = await generateAgeIdentity();
+      await writeFile(path.join(work.path, 'bob.age'), `${bobAge.identity}\n`, { mode: 0o600 });
+      await writeFile(trust, `alice ${TEST_PUB}\nbob bob.pub\nbob ${bobAge.recipient}\nmallory mallory.pub\n`);
       for (const who of ['alice', 'bob']) await mkdir(path.join(work.path, who));
       const common = ['--repo', repoRef, '--trust', trust, '--interval', '200ms'];
       [alice, bob] = await Promise.all([
         startAgent([...common, '--me', 'alice', '--key', TEST_KEY, '--out', path.join(work.path, 'alice')], stderr),
-        startAgent([...common, '--me', 'bob', '--key', bobKey, '--out', path.join(work.path, 'bob')], stderr),
+        startAgent([...common, '--me', 'bob', '--key', bobKey, '--identity', path.join(work.path, 'bob.age'), '--out', path.join(work.path, 'bob')], stderr),
       ]);
     });
     after(async () => {
@@ -114,6 +116,13 @@ for (const kind of backendKinds()) {
       const replyNode = tree.children.find((c) => c.digest === answered['digest']);
       assert.equal(replyNode?.verified_sender, 'bob');
       assert.ok(replyNode?.children.some((c) => c.kind === 'receipt'), 'the receipt hangs under the reply');
+
+      // Encrypted to bob's age key from the trust file, decrypted in bob's server with --identity.
+      const secret = await callOk(alice, 'send_message', { to: 'bob', text: 'the launch code', encrypt: true });
+      assert.equal(secret['encrypted'], true);
+      const opened = await callOk(bob, 'read_message', { digest: secret['digest'] });
+      assert.equal(opened['text'], 'the launch code');
+      assert.equal(opened['verified_sender'], 'alice');
       assert.deepEqual(transportErrors, [], 'stdout carried nothing but the protocol');
     });
 

@@ -163,13 +163,15 @@ export function createMcpServer(ctx: Context): McpServer {
       text: z.string().optional().describe('The message text'),
       json: z.unknown().optional().describe('A JSON value to send (as message.json, application/json)'),
       file: z.string().optional().describe('Path of a file to send, under --out or a --send-from folder'),
+      encrypt: z.boolean().optional().describe('Encrypt (age) to the recipient keys the trust file binds to `to`'),
     },
   }, (a) => guarded(async () => {
     const given = [a.text !== undefined, a.json !== undefined, a.file !== undefined].filter(Boolean).length;
     if (given !== 1) throw new UsageError('give exactly one of text, json or file');
     const input: SendInput = a.text !== undefined ? { text: a.text } : a.json !== undefined ? { json: a.json } : { path: await allowedFile(ctx, a.file as string) };
-    const r = await send({ repository: ctx.repository, recipient: a.to, sender: ctx.me, input, signer: ctx.signer, signal: ctx.signal });
-    return ok({ digest: r.digest, to: a.to, sender: ctx.me, signed: r.bundle !== undefined, bytes: r.bytes });
+    const trust = ctx.policy === false ? undefined : ctx.policy.trust;
+    const r = await send({ repository: ctx.repository, recipient: a.to, sender: ctx.me, input, signer: ctx.signer, ...(a.encrypt === true ? { encrypt: true } : {}), ...(trust === undefined ? {} : { trust }), signal: ctx.signal });
+    return ok({ digest: r.digest, to: a.to, sender: ctx.me, signed: r.bundle !== undefined, encrypted: r.encrypted, bytes: r.bytes });
   }));
 
   server.registerTool('list_messages', {
