@@ -151,8 +151,8 @@ for (const kind of backendKinds()) {
       const outside = await call(alice, 'send_message', { to: 'bob', file: TEST_KEY });
       assert.equal(outside.isError, true);
       assert.match(outside.content[0]!.text!, /PATH_NOT_ALLOWED/);
-      const escape = await call(alice, 'send_message', { to: 'bob', file: '../trust' });
-      assert.equal(escape.isError, true);
+      const climbing = await call(alice, 'send_message', { to: 'bob', file: '../trust' });
+      assert.equal(climbing.isError, true);
       // A binary file sent from alice's --out lands in bob's --out, nowhere else.
       await writeFile(path.join(work.path, 'alice', 'blob.bin'), Buffer.from([0, 1, 2, 255]));
       const sent = await callOk(alice, 'send_message', { to: 'bob', file: 'blob.bin' });

@@ -70,7 +70,12 @@ describe('readMessage', () => {
     let fetches = 0;
     const counting = new Proxy(repo, {
       get(target, prop, receiver) {
-        if (prop === 'fetch') return (...args: Parameters<Repository['fetch']>) => (fetches++, target.fetch(...args));
+        if (prop === 'fetch') {
+          return (...args: Parameters<Repository['fetch']>) => {
+            fetches++;
+            return target.fetch(...args);
+          };
+        }
         const v = Reflect.get(target, prop, receiver) as unknown;
         return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
       },

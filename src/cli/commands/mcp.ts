@@ -385,7 +385,11 @@ async function listInbox(ctx: Context, since: Date | undefined, unreadOnly: bool
     .filter((x) => x.info.recipient === ctx.me && !annotationsExpired(x.info.annotations, now))
     .filter((x) => since === undefined || x.info.createdAt.getTime() >= since.getTime())
     .filter((x) => !unreadOnly || !ctx.read.has(x.m.descriptor.digest))
-    .filter((x) => (seen.has(x.m.descriptor.digest) ? false : (seen.add(x.m.descriptor.digest), true)))
+    .filter((x) => {
+      if (seen.has(x.m.descriptor.digest)) return false;
+      seen.add(x.m.descriptor.digest);
+      return true;
+    })
     .sort((a, b) => b.info.createdAt.getTime() - a.info.createdAt.getTime())
     .slice(0, MAX_LISTED);
   return mapLimit(chosen, 4, async ({ m, info }) => ({
