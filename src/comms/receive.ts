@@ -18,6 +18,7 @@ import { ack, type AckResult } from './ack.ts';
 import { materialize, openScratch, type ConflictPolicy } from './materialize.ts';
 import { prepareOutDir } from './out-dir.ts';
 import { TagSnapshot } from './tag-snapshot.ts';
+import { readReceiptOf, type ReadReceipts } from './read-state.ts';
 import { runStep, type OnStep } from './steps.ts';
 import { verifyMessage, type VerifiedMessage } from './verify-message.ts';
 import { isVerdictOnArtifact } from './refusal.ts';
@@ -45,6 +46,11 @@ export interface ReceiveOptions {
   includeExpired?: boolean;
   /** The clock expiry is judged by (default: the system clock). */
   now?: () => Date;
+  /**
+   * Pass over messages already read on any machine: those with an `accepted` receipt from `me`
+   * whose signature verifies as mine (read-state.ts). Costs one referrers lookup per message.
+   */
+  readReceipts?: ReadReceipts;
   writeReceipt?: boolean;
   /** Signs receipts when given. */
   signer?: MessageSigner;
@@ -148,7 +154,8 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
 async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncGenerator<ReceivedMessage | ReceiveFailure> {
   const repo = options.repository;
   // Only this inbox and the v1.0-style bundle tags are looked up later: nothing else is kept.
-  const snapshot = await TagSnapshot.load(repo, { signal: options.signal, prefixes: [inboxPrefix(options.me), TagPrefix.Bundle] });
+  const prefixes = [inboxPrefix(options.me), TagPrefix.Bundle, ...(options.readReceipts === undefined ? [] : [TagPrefix.Receipt])];
+  const snapshot = await TagSnapshot.load(repo, { signal: options.signal, prefixes });
   const tags = snapshot.withPrefix(inboxPrefix(options.me)).filter((t) => !options.skip?.tags?.has(t));
   const fetched = await mapLimit(tags, options.concurrency ?? 8, async (tag): Promise<Candidate | ReceiveFailure | undefined> => {
     try {
@@ -185,7 +192,8 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
     candidates.push(c);
   }
   candidates.sort((a, b) => a.info.createdAt.getTime() - b.info.createdAt.getTime() || (a.tag < b.tag ? -1 : 1));
-  const chosen = options.max === undefined ? candidates : firstMessages(candidates, options.max);
+  const unread = await withoutRead(candidates, options, snapshot);
+  const chosen = options.max === undefined ? unread : firstMessages(unread, options.max);
 
   const pushReceipt = (c: Candidate, status: 'accepted' | 'rejected', verified: boolean, reason: string | undefined) =>
     ack({
@@ -280,6 +288,14 @@ async function decryptionOf(info: MessageInfo, identities: AgeIdentities | undef
   const { name, problem } = receivedFilename(raw);
   if (name === undefined) throw new ProtocolError(`the encrypted filename ${JSON.stringify(raw)} is refused: ${problem}`, { code: 'UNSAFE_FILENAME' });
   return { identities, filename: name };
+}
+
+/** The candidates no verified receipt of mine marks as read (all of them without readReceipts). */
+async function withoutRead(candidates: Candidate[], options: ReceiveOptions, snapshot: TagSnapshot): Promise<Candidate[]> {
+  const how = options.readReceipts;
+  if (how === undefined) return candidates;
+  const read = await mapLimit(candidates, options.concurrency ?? 8, (c) => readReceiptOf(options.repository, c.descriptor, options.me, how, { snapshot, signal: options.signal }), options.signal);
+  return candidates.filter((_, i) => read[i] === undefined);
 }
 
 /** The candidates of the first `max` distinct message ids (--max counts messages, not copies). */

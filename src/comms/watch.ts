@@ -77,7 +77,7 @@ export async function defaultWatchStateFile(outDir: string, repositoryName: stri
 }
 
 /** Refuses a state file directly inside the output folder (a received file could take its name). */
-async function checkStateFileOutsideOut(stateFile: string, outDir: string): Promise<void> {
+export async function checkStateFileOutsideOut(stateFile: string, outDir: string): Promise<void> {
   const [dir, out] = await Promise.all([realpath(path.dirname(path.resolve(stateFile))).catch(() => undefined), realpath(outDir)]);
   if (dir !== undefined && dir === out) {
     throw new UsageError(`stateFile ${stateFile} is inside the output folder ${outDir}, where a received file could take its name: keep it elsewhere (or leave it out for the default)`, { code: 'STATE_FILE_IN_OUT', option: 'stateFile' });
@@ -142,6 +142,20 @@ export async function* watch(options: WatchOptions): AsyncGenerator<ReceivedMess
     }
     if (!(await pause(interval, options.signal))) break;
   }
+}
+
+/**
+ * What a state file records as delivered (recv without --watch reads and extends the same record,
+ * so a message is delivered once into one --out however it is received).
+ */
+export async function loadDelivered(file: string): Promise<{ tags: Set<string>; digests: Set<string>; messageIds: Set<string>; pending: Map<string, number> }> {
+  const s = await loadState(file);
+  return { tags: new Set(s.tags), digests: new Set(s.digests), messageIds: new Set(s.messageIds), pending: new Map(Object.entries(s.pending ?? {})) };
+}
+
+/** Replaces the state file (atomically) with these records. */
+export async function saveDelivered(file: string, s: { tags: Set<string>; digests: Set<string>; messageIds: Set<string>; pending: Map<string, number> }): Promise<void> {
+  await saveState(file, s, s.pending);
 }
 
 async function loadState(file: string): Promise<WatchState> {

@@ -55,9 +55,20 @@ export function childCompileCache(): string {
   return compileCache;
 }
 
+let stateHome: string | undefined;
+/** A state folder (XDG_STATE_HOME) for the children, removed at exit: recv's records stay out of the user's home. */
+function childStateHome(): string {
+  if (stateHome === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'comms-test-state-'));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    stateHome = dir;
+  }
+  return stateHome;
+}
+
 /** This process's environment without the host's docker logins, signing key or OIDC token. */
 export function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return { ...process.env, DOCKER_CONFIG: '/nonexistent-comms-test', COMMS_KEY: '', SIGSTORE_ID_TOKEN: '', NODE_COMPILE_CACHE: childCompileCache(), ...extra };
+  return { ...process.env, DOCKER_CONFIG: '/nonexistent-comms-test', COMMS_KEY: '', SIGSTORE_ID_TOKEN: '', NODE_COMPILE_CACHE: childCompileCache(), XDG_STATE_HOME: childStateHome(), ...extra };
 }
 
 function envFor(options: CliOptions): NodeJS.ProcessEnv {

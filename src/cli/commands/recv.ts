@@ -5,7 +5,10 @@ import { cliMessage } from '../flags.ts';
 import { openRepo, resolvePolicy, resolveSigner, withGlobalOptions, withVerifyOptions, type GlobalArgs, type SignArgs, type VerifyArgs, stepOptions } from '../common.ts';
 import { createProgress, formatBytes } from '../progress.ts';
 import { parseDuration, parsePositiveInt, parseSince } from '../parse.ts';
-import { watch } from '../../comms/watch.ts';
+import { checkStateFileOutsideOut, defaultWatchStateFile, loadDelivered, saveDelivered, watch } from '../../comms/watch.ts';
+import type { ReadReceipts } from '../../comms/read-state.ts';
+import type { MessageSigner } from '../../trust/signer.ts';
+import type { TrustPolicy } from '../../trust/verify.ts';
 import type { ConflictPolicy } from '../../comms/materialize.ts';
 import { checkOutDir } from '../../comms/out-dir.ts';
 import { loadIdentityFiles, parseIdentitiesText, type AgeIdentities } from '../../trust/age.ts';
@@ -17,6 +20,7 @@ export interface RecvArgs extends GlobalArgs, VerifyArgs, SignArgs {
   since?: string;
   max?: number;
   'include-expired': boolean;
+  'include-read': boolean;
   'write-receipt': boolean;
   /** --no-clobber sets it false (yargs reads a `--no-` prefix as the negation of the option). */
   clobber: boolean;
@@ -36,12 +40,13 @@ export function recvBuilder(y: Argv) {
     .option('since', { type: 'string', describe: 'Only messages created since this RFC 3339 time or duration (30m, 2h, 7d), less 5 minutes of clock skew' })
     .option('max', { type: 'number', describe: 'Receive at most this many messages (oldest first)' })
     .option('include-expired', { type: 'boolean', default: false, describe: 'Also deliver messages whose time to live (created_at + ttl_seconds, plus 5 minutes of clock skew) has passed' })
+    .option('include-read', { type: 'boolean', default: false, describe: 'Also deliver messages already read: recorded in the state file as delivered into this --out, or acknowledged by a receipt signed by you' })
     .option('write-receipt', { type: 'boolean', default: false, describe: 'Push an accepted (or rejected) receipt for each message' })
     .option('clobber', { type: 'boolean', default: true, describe: 'Write name-1.ext when a file of that name exists; --no-clobber fails instead (nothing is ever overwritten)' })
     .option('parallel', { type: 'number', default: 4, describe: 'Chunks downloaded at once' })
     .option('watch', { type: 'boolean', default: false, describe: 'Keep receiving as messages arrive, until Ctrl-C' })
     .option('interval', { type: 'string', default: '5s', describe: 'With --watch: time between polls (e.g. 5s, 1m)' })
-    .option('state-file', { type: 'string', describe: 'With --watch: where delivered messages are recorded (default: a file per --out, --repo and --me under $XDG_STATE_HOME/comms/watch, else ~/.local/state/comms/watch; never inside --out)' })
+    .option('state-file', { type: 'string', describe: 'Where delivered messages are recorded, so each is delivered once (default: a file per --out, --repo and --me under $XDG_STATE_HOME/comms/watch, else ~/.local/state/comms/watch; never inside --out)' })
     .option('bundle-grace', { type: 'string', default: '10m', describe: 'With --watch: how long a message whose signature bundle is missing (or does not verify) is tried again before it is refused (dockercomms v1.0 pushes the bundle after the message)' })
     .option('identity', {
       type: 'string',
@@ -72,7 +77,13 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
   // An explicit --key that cannot be loaded is an error; no signer at all just means unsigned receipts.
   const signer = !args['write-receipt'] ? undefined : args.key !== undefined ? await resolveSigner(args) : await resolveSigner(args).catch(() => undefined);
   await checkOutDir(args.out);
+  const mine = await myKeySigner(args, signer);
+  const readReceipts = args['include-read'] ? undefined : readReceiptsOf(policy, mine);
   const repository = await openRepo(args.repo, args);
+  // Without --watch the same record is read and extended: each message is delivered once into --out.
+  const stateFile = args.watch ? args['state-file'] : (args['state-file'] ?? (await defaultWatchStateFile(args.out, repository.name, args.me)));
+  if (!args.watch && args['state-file'] !== undefined) await checkStateFileOutsideOut(args['state-file'], args.out);
+  const delivered = args.watch || args['include-read'] || stateFile === undefined ? undefined : await loadDelivered(stateFile);
   const progress = createProgress('recv', { enabled: !args.json && !args.quiet });
   let exit = 0;
   let count = 0;
@@ -84,6 +95,7 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
     since,
     max: args.watch ? undefined : args.max,
     includeExpired: args['include-expired'],
+    ...(readReceipts === undefined ? {} : { readReceipts }),
     writeReceipt: args['write-receipt'],
     signer,
     identities,
@@ -103,7 +115,7 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
         onMailboxMissing: () => out.note(`${repository.name} does not exist yet; waiting for its first message`),
         onPollError: (err, ms) => out.note(`poll failed (${err instanceof Error ? err.message : String(err)}); retrying in ${Math.round(ms / 1000)} s`),
       })
-    : receiveEach(common);
+    : receiveEach({ ...common, ...(delivered === undefined ? {} : { skip: delivered }) });
   for await (const item of items) {
     progress.finish();
     if ('error' in item) {
@@ -113,6 +125,13 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
       exit ||= code;
     } else {
       count++;
+      if (stateFile !== undefined && !args.watch) {
+        const record = delivered ?? { tags: new Set<string>(), digests: new Set<string>(), messageIds: new Set<string>(), pending: new Map<string, number>() };
+        record.tags.add(item.tag);
+        record.digests.add(item.digest);
+        record.messageIds.add(item.messageId);
+        await saveDelivered(stateFile, record);
+      }
       reportMessage(item, out);
     }
     // The message (or refusal) stands; the receipt that failed to go out still fails the run.
@@ -124,6 +143,26 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
   if (!args.json && count === 0 && exit === 0 && !args.watch) out.note(`no new messages for ${args.me}`);
   // A watcher stopped by Ctrl-C has done its job.
   return args.watch && signal.aborted ? 0 : exit;
+}
+
+/** My own key signer, to recognise receipts I signed: the receipt signer, else --key / COMMS_KEY when given. */
+async function myKeySigner(args: RecvArgs, signer: MessageSigner | undefined): Promise<MessageSigner | undefined> {
+  if (signer !== undefined) return signer;
+  if (args.key === undefined && !process.env['COMMS_KEY']) return undefined;
+  return resolveSigner({ ...args, sign: true });
+}
+
+/**
+ * How a receipt of mine is recognised (read on another machine): verified under the trust policy
+ * plus my own public key. Undefined with --no-verify: then no receipt can be told to be mine.
+ */
+function readReceiptsOf(policy: TrustPolicy | false, mine: MessageSigner | undefined): ReadReceipts | undefined {
+  const key = mine !== undefined && 'publicKeyPem' in mine && 'keyId' in mine ? (mine as MessageSigner & { publicKeyPem: string; keyId: string }) : undefined;
+  if (policy === false) return undefined;
+  // Whether the signer is me is decided by read-state.ts (my key id, or a binding to --me), not by --require-sender-match.
+  const base: TrustPolicy = { ...policy, requireSenderMatch: false };
+  if (key === undefined) return { policy: base };
+  return { policy: { ...base, trustedKeys: [...(policy.trustedKeys ?? []), key.publicKeyPem] }, myKeyIds: [key.keyId] };
 }
 
 function reportMessage(m: ReceivedMessage, out: Output): void {
