@@ -54,6 +54,14 @@ const COMMANDS: CommandSpec[] = [
     },
   },
   {
+    command: 'ls',
+    describe: 'List your messages without downloading them: sender, size, name, verified, read, expired',
+    load: async () => {
+      const m = await import('./commands/ls.ts');
+      return { builder: m.lsBuilder, run: m.runLs };
+    },
+  },
+  {
     command: 'ack',
     describe: 'Push a receipt (accepted or rejected) for a message',
     load: async () => {

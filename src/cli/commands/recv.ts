@@ -6,9 +6,7 @@ import { openRepo, resolvePolicy, resolveSigner, withGlobalOptions, withVerifyOp
 import { createProgress, formatBytes } from '../progress.ts';
 import { parseDuration, parsePositiveInt, parseSince } from '../parse.ts';
 import { checkStateFileOutsideOut, defaultWatchStateFile, loadDelivered, saveDelivered, watch } from '../../comms/watch.ts';
-import type { ReadReceipts } from '../../comms/read-state.ts';
-import type { MessageSigner } from '../../trust/signer.ts';
-import type { TrustPolicy } from '../../trust/verify.ts';
+import { myKeySigner, readReceiptsOf } from '../read-receipts.ts';
 import type { ConflictPolicy } from '../../comms/materialize.ts';
 import { checkOutDir } from '../../comms/out-dir.ts';
 import { loadIdentityFiles, parseIdentitiesText, type AgeIdentities } from '../../trust/age.ts';
@@ -143,26 +141,6 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
   if (!args.json && count === 0 && exit === 0 && !args.watch) out.note(`no new messages for ${args.me}`);
   // A watcher stopped by Ctrl-C has done its job.
   return args.watch && signal.aborted ? 0 : exit;
-}
-
-/** My own key signer, to recognise receipts I signed: the receipt signer, else --key / COMMS_KEY when given. */
-async function myKeySigner(args: RecvArgs, signer: MessageSigner | undefined): Promise<MessageSigner | undefined> {
-  if (signer !== undefined) return signer;
-  if (args.key === undefined && !process.env['COMMS_KEY']) return undefined;
-  return resolveSigner({ ...args, sign: true });
-}
-
-/**
- * How a receipt of mine is recognised (read on another machine): verified under the trust policy
- * plus my own public key. Undefined with --no-verify: then no receipt can be told to be mine.
- */
-function readReceiptsOf(policy: TrustPolicy | false, mine: MessageSigner | undefined): ReadReceipts | undefined {
-  const key = mine !== undefined && 'publicKeyPem' in mine && 'keyId' in mine ? (mine as MessageSigner & { publicKeyPem: string; keyId: string }) : undefined;
-  if (policy === false) return undefined;
-  // Whether the signer is me is decided by read-state.ts (my key id, or a binding to --me), not by --require-sender-match.
-  const base: TrustPolicy = { ...policy, requireSenderMatch: false };
-  if (key === undefined) return { policy: base };
-  return { policy: { ...base, trustedKeys: [...(policy.trustedKeys ?? []), key.publicKeyPem] }, myKeyIds: [key.keyId] };
 }
 
 function reportMessage(m: ReceivedMessage, out: Output): void {
