@@ -62,6 +62,22 @@ const COMMANDS: CommandSpec[] = [
     },
   },
   {
+    command: 'rm <digest..>',
+    describe: 'Delete messages with their receipts and signature bundles',
+    load: async () => {
+      const m = await import('./commands/rm.ts');
+      return { builder: m.rmBuilder, run: m.runRm };
+    },
+  },
+  {
+    command: 'gc',
+    describe: 'Delete expired messages with their receipts and signature bundles (--dry-run: only show them)',
+    load: async () => {
+      const m = await import('./commands/rm.ts');
+      return { builder: m.gcBuilder, run: m.runGc };
+    },
+  },
+  {
     command: 'ack',
     describe: 'Push a receipt (accepted or rejected) for a message',
     load: async () => {

@@ -95,6 +95,7 @@ async function deleteManifest(ctx: RequestContext, name: string, reference: stri
     if (isDigest) {
       const desc = await layout.resolve(reference, { signal: ctx.signal });
       await layout.delete(desc, { signal: ctx.signal });
+      ctx.repos.markDeleted(name);
     } else {
       await layout.untag(reference, { signal: ctx.signal });
     }

@@ -14,6 +14,8 @@ import { RegistryHttpError } from './errors.ts';
 export class RepositoryStore {
   readonly root: string;
   private readonly open = new Map<string, Promise<OciLayout>>();
+  /** Repositories that lost a manifest, with when: their blobs may now be unreferenced. */
+  private readonly deletedIn = new Map<string, number>();
 
   constructor(root: string) {
     this.root = root;
@@ -46,6 +48,30 @@ export class RepositoryStore {
       if (err instanceof RegistryHttpError && err.code === 'NAME_UNKNOWN') return undefined;
       throw err;
     }
+  }
+
+  /** Notes that `name` lost a manifest (DELETE): the next sweeps look for blobs nothing refers to. */
+  markDeleted(name: string): void {
+    this.deletedIn.set(name, Date.now());
+  }
+
+  /**
+   * Removes the blobs no manifest refers to any more in each repository that lost a manifest,
+   * those older than `graceMs` (a client uploads blobs before their manifest). A repository is
+   * looked at until `graceMs` has passed since its last deletion. Returns how many blobs went.
+   */
+  async sweepUnreferencedBlobs(graceMs: number): Promise<number> {
+    let removed = 0;
+    for (const [name, at] of [...this.deletedIn]) {
+      const layout = await this.find(name).catch(() => undefined);
+      if (layout === undefined) {
+        this.deletedIn.delete(name);
+        continue;
+      }
+      removed += (await layout.removeUnreferencedBlobs({ olderThanMs: graceMs })).length;
+      if (Date.now() - at > graceMs) this.deletedIn.delete(name);
+    }
+    return removed;
   }
 
   /** Folds every open repository's index journal into its index.json (on shutdown). */

@@ -46,6 +46,11 @@ export interface ServerOptions {
   maxManifestBytes?: number;
   /** Upload sessions idle for longer than this are removed (default 24 h). */
   uploadTtlMs?: number;
+  /**
+   * Blobs nothing refers to any more (after a manifest DELETE) are removed by the periodic sweep
+   * once older than this (default one hour: a client uploads blobs before their manifest).
+   */
+  blobGraceMs?: number;
   /** Open upload sessions one repository may have (default 64); more are refused with 429 TOOMANYREQUESTS. */
   maxUploadSessions?: number;
   /** Open upload sessions of all repositories together (default 1024); 429 beyond. */
@@ -178,6 +183,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     uploads.sweep().then(
       (n) => n > 0 && log(`removed ${n} file(s) of abandoned uploads`),
       (err: Error) => log(`upload sweep failed: ${err.message}`),
+    );
+    repos.sweepUnreferencedBlobs(options.blobGraceMs ?? 3_600_000).then(
+      (n) => n > 0 && log(`removed ${n} blob(s) nothing refers to any more`),
+      (err: Error) => log(`blob sweep failed: ${err.message}`),
     );
   }, sweepEvery);
   sweeper.unref();

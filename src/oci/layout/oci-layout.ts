@@ -865,4 +865,46 @@ export class OciLayout implements Repository {
     }
     return removed;
   }
+  /**
+   * Removes the blobs no manifest recorded in index.json refers to (as config, layer or index
+   * child) and that is not itself such a manifest — what deleting messages leaves behind. Blobs
+   * younger than `olderThanMs` (default one hour) stay: a writer uploads a manifest's blobs before
+   * the manifest. Returns the digests removed.
+   */
+  async removeUnreferencedBlobs(options: OperationOptions & { olderThanMs?: number } = {}): Promise<string[]> {
+    const olderThanMs = options.olderThanMs ?? 3_600_000;
+    const index = await this.readIndex();
+    const keep = new Set<string>();
+    for (const entry of index.manifests) {
+      checkAborted(options.signal);
+      keep.add(entry.digest);
+      const size = await this.blobSize(entry.digest);
+      if (size === undefined || size > MAX_MANIFEST_BYTES) continue;
+      let parsed: { config?: { digest?: unknown }; layers?: { digest?: unknown }[]; manifests?: { digest?: unknown }[] };
+      try {
+        parsed = JSON.parse(new TextDecoder().decode(await this.readStoredManifest({ mediaType: entry.mediaType, digest: entry.digest, size })));
+      } catch {
+        continue;
+      }
+      const refs = [parsed?.config, ...(Array.isArray(parsed?.layers) ? parsed.layers : []), ...(Array.isArray(parsed?.manifests) ? parsed.manifests : [])];
+      for (const r of refs) if (typeof r?.digest === 'string') keep.add(r.digest);
+    }
+    const removed: string[] = [];
+    const cutoff = Date.now() - olderThanMs;
+    const root = join(this.root, 'blobs');
+    for (const algorithm of await readdir(root).catch(() => [] as string[])) {
+      for (const hex of await readdir(join(root, algorithm)).catch(() => [] as string[])) {
+        checkAborted(options.signal);
+        const digest = `${algorithm}:${hex}`;
+        if (keep.has(digest)) continue;
+        const p = join(root, algorithm, hex);
+        const st = await stat(p).catch(() => undefined);
+        if (st === undefined || !st.isFile() || st.mtimeMs >= cutoff) continue;
+        await rm(p, { force: true });
+        removed.push(digest);
+      }
+    }
+    return removed;
+  }
+
 }
