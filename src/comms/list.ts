@@ -6,7 +6,7 @@
 import type { Repository } from '../oci/target.ts';
 import { TagPrefix } from '../protocol/constants.ts';
 import { CLOCK_SKEW_MS, isExpiredAt } from '../protocol/expiry.ts';
-import { inboxPrefix } from '../protocol/tags.ts';
+import { inboxPrefix, utcDate8 } from '../protocol/tags.ts';
 import { parseMessageManifest } from '../protocol/validate.ts';
 import type { TrustPolicy } from '../trust/verify.ts';
 import { NotFoundError, UsageError, VerificationError, type CommsError } from '../errors.ts';
@@ -68,10 +68,13 @@ export async function listMessages(options: ListOptions): Promise<(ListedMessage
   const repo = options.repository;
   if (options.me === '') throw new UsageError('me must not be empty', { option: 'me' });
   const prefix = inboxPrefix(options.me);
-  const prefixes = [prefix, ...(options.policy === undefined ? [] : [TagPrefix.Bundle]), ...(options.readReceipts === undefined ? [] : [TagPrefix.Receipt, TagPrefix.Bundle])];
-  const snapshot = await TagSnapshot.load(repo, { signal: options.signal, prefixes });
-  const now = (options.now ?? (() => new Date()))();
   const sinceMs = options.since === undefined ? undefined : options.since.getTime() - CLOCK_SKEW_MS;
+  // As recv: with the Referrers API only this inbox's range is listed (from the --since day).
+  const prefixes = [prefix, ...(options.policy === undefined ? [] : [TagPrefix.Bundle]), ...(options.readReceipts === undefined ? [] : [TagPrefix.Receipt, TagPrefix.Bundle])];
+  const snapshot = (await repo.referrersApiSupported({ signal: options.signal }))
+    ? await TagSnapshot.loadRange(repo, prefix, { signal: options.signal, ...(sinceMs === undefined ? {} : { from: `${prefix}${utcDate8(new Date(sinceMs))}` }) })
+    : await TagSnapshot.load(repo, { signal: options.signal, prefixes });
+  const now = (options.now ?? (() => new Date()))();
   const seen = new Set<string>();
   const results = await mapLimit(snapshot.withPrefix(prefix), options.concurrency ?? 8, async (tag): Promise<ListedMessage | ListFailure | undefined> => {
     let fetched;

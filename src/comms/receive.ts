@@ -7,7 +7,7 @@
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Repository } from '../oci/target.ts';
 import { TagPrefix } from '../protocol/constants.ts';
-import { inboxPrefix } from '../protocol/tags.ts';
+import { inboxPrefix, utcDate8 } from '../protocol/tags.ts';
 import { CLOCK_SKEW_MS, isExpiredAt } from '../protocol/expiry.ts';
 import { parseMessageManifest, type MessageInfo } from '../protocol/validate.ts';
 import type { MessageSigner } from '../trust/signer.ts';
@@ -46,6 +46,12 @@ export interface ReceiveOptions {
   includeExpired?: boolean;
   /** The clock expiry is judged by (default: the system clock). */
   now?: () => Date;
+  /**
+   * List only inbox tags dated (UTC) from this day on, where the registry can be asked for a range
+   * of tags (it has the Referrers API, so no other tag is needed). `since` (less the skew) sets it
+   * too; the later of the two applies. watch() passes the day before the newest tag it delivered.
+   */
+  listFrom?: Date;
   /**
    * Pass over messages already read on any machine: those with an `accepted` receipt from `me`
    * whose signature verifies as mine (read-state.ts). Costs one referrers lookup per message.
@@ -154,8 +160,7 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
 async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncGenerator<ReceivedMessage | ReceiveFailure> {
   const repo = options.repository;
   // Only this inbox and the v1.0-style bundle tags are looked up later: nothing else is kept.
-  const prefixes = [inboxPrefix(options.me), TagPrefix.Bundle, ...(options.readReceipts === undefined ? [] : [TagPrefix.Receipt])];
-  const snapshot = await TagSnapshot.load(repo, { signal: options.signal, prefixes });
+  const snapshot = await inboxSnapshot(options);
   const tags = snapshot.withPrefix(inboxPrefix(options.me)).filter((t) => !options.skip?.tags?.has(t));
   const fetched = await mapLimit(tags, options.concurrency ?? 8, async (tag): Promise<Candidate | ReceiveFailure | undefined> => {
     try {
@@ -288,6 +293,25 @@ async function decryptionOf(info: MessageInfo, identities: AgeIdentities | undef
   const { name, problem } = receivedFilename(raw);
   if (name === undefined) throw new ProtocolError(`the encrypted filename ${JSON.stringify(raw)} is refused: ${problem}`, { code: 'UNSAFE_FILENAME' });
   return { identities, filename: name };
+}
+
+/**
+ * The tags a run looks up. Where the registry has the Referrers API (bundles and receipts are found
+ * through it), only this inbox's range is listed, from the `since` / `listFrom` day on: the cost
+ * follows my own mail, not the repository's. Elsewhere every tag is listed once, keeping this
+ * inbox, the `bundle-` tags (and the `receipt-` tags when read receipts are looked for).
+ */
+async function inboxSnapshot(options: ReceiveOptions): Promise<TagSnapshot> {
+  const repo = options.repository;
+  const prefix = inboxPrefix(options.me);
+  if (await repo.referrersApiSupported({ signal: options.signal })) {
+    const starts = [options.since === undefined ? undefined : new Date(options.since.getTime() - SINCE_SKEW_MS), options.listFrom].filter((d): d is Date => d !== undefined && !Number.isNaN(d.getTime()));
+    const start = starts.length === 0 ? undefined : new Date(Math.max(...starts.map((d) => d.getTime())));
+    // Tags of that day are `<prefix><YYYYMMDD>-…`, all after `<prefix><YYYYMMDD>`.
+    return TagSnapshot.loadRange(repo, prefix, { signal: options.signal, ...(start === undefined ? {} : { from: `${prefix}${utcDate8(start)}` }) });
+  }
+  const prefixes = [prefix, TagPrefix.Bundle, ...(options.readReceipts === undefined ? [] : [TagPrefix.Receipt])];
+  return TagSnapshot.load(repo, { signal: options.signal, prefixes });
 }
 
 /** The candidates no verified receipt of mine marks as read (all of them without readReceipts). */

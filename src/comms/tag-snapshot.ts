@@ -24,6 +24,25 @@ export class TagSnapshot {
     return new TagSnapshot(kept);
   }
 
+  /**
+   * The tags that start with `prefix` (and sort after `from`, when given), in one listing that
+   * starts at the prefix (`last`) and stops at its end: on a registry that honours `last` this
+   * costs the pages of these tags only, however many others the repository holds. A registry that
+   * ignores `last` (distribution 2.8) still gives the right answer, at the cost of a full listing.
+   */
+  static async loadRange(repo: Repository, prefix: string, options: OperationOptions & { from?: string; pageSize?: number } = {}): Promise<TagSnapshot> {
+    const kept: string[] = [];
+    const from = options.from !== undefined && options.from > prefix ? options.from : prefix;
+    await repo.tags((page) => {
+      for (const t of page) {
+        if (t.startsWith(prefix)) kept.push(t);
+        else if (t > prefix) return false; // past the prefix: nothing of ours follows
+      }
+      return true;
+    }, { signal: options.signal, pageSize: options.pageSize ?? 1000, last: from });
+    return new TagSnapshot(kept);
+  }
+
   static of(tags: string[]): TagSnapshot {
     return new TagSnapshot(tags);
   }

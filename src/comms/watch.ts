@@ -20,6 +20,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { CommsError, NotFoundError, ProtocolError, UsageError, type VerificationError } from '../errors.ts';
 import { sleep } from '../util/abort.ts';
+import { parseInboxTag, recipientTag } from '../protocol/tags.ts';
 import { prepareOutDir } from './out-dir.ts';
 import { receiveEach, type ReceiveFailure, type ReceiveOptions, type ReceivedMessage } from './receive.ts';
 
@@ -112,7 +113,8 @@ export async function* watch(options: WatchOptions): AsyncGenerator<ReceivedMess
     for (const [tag, first] of pending) if (Date.now() - first > grace + 3_600_000) pending.delete(tag);
     const pendingBefore = pending.size;
     try {
-      for await (const item of receiveEach({ ...options, skip, retryUnverified })) {
+      const listFrom = newestDeliveredDay(skip.tags, options.me);
+      for await (const item of receiveEach({ ...options, skip, retryUnverified, ...(listFrom === undefined ? {} : { listFrom }) })) {
         // A message refused for its content is not retried every poll: it is recorded as handled.
         skip.tags.add(item.tag);
         pending.delete(item.tag);
@@ -156,6 +158,22 @@ export async function loadDelivered(file: string): Promise<{ tags: Set<string>; 
 /** Replaces the state file (atomically) with these records. */
 export async function saveDelivered(file: string, s: { tags: Set<string>; digests: Set<string>; messageIds: Set<string>; pending: Map<string, number> }): Promise<void> {
   await saveState(file, s, s.pending);
+}
+
+/**
+ * The day before the newest inbox tag of `me` delivered so far: later polls list from there (where
+ * the registry can list a range), so a long-lived mailbox costs a watcher its recent tags only. A
+ * day's margin covers a sender whose clock or upload crossed midnight.
+ */
+function newestDeliveredDay(tags: Set<string>, me: string): Date | undefined {
+  const mine = recipientTag(me);
+  let newest: number | undefined;
+  for (const t of tags) {
+    const parsed = parseInboxTag(t);
+    if (parsed === undefined || parsed.recipientTag !== mine) continue;
+    if (newest === undefined || parsed.date.getTime() > newest) newest = parsed.date.getTime();
+  }
+  return newest === undefined ? undefined : new Date(newest - 86_400_000);
 }
 
 async function loadState(file: string): Promise<WatchState> {

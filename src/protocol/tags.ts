@@ -45,7 +45,7 @@ export function inboxPrefix(recipient: string): string {
 }
 
 /** YYYYMMDD of the UTC date. */
-function utcDate8(date: Date): string {
+export function utcDate8(date: Date): string {
   if (!(date instanceof Date) || Number.isNaN(date.getTime())) throw new UsageError('invalid date for an inbox tag');
   const y = String(date.getUTCFullYear()).padStart(4, '0');
   const m = String(date.getUTCMonth() + 1).padStart(2, '0');
