@@ -71,9 +71,12 @@ export async function listMessages(options: ListOptions): Promise<(ListedMessage
   const sinceMs = options.since === undefined ? undefined : options.since.getTime() - CLOCK_SKEW_MS;
   // As recv: with the Referrers API only this inbox's range is listed (from the --since day).
   const prefixes = [prefix, ...(options.policy === undefined ? [] : [TagPrefix.Bundle]), ...(options.readReceipts === undefined ? [] : [TagPrefix.Receipt, TagPrefix.Bundle])];
-  const snapshot = (await repo.referrersApiSupported({ signal: options.signal }))
+  const ranged = await repo.referrersApiSupported({ signal: options.signal });
+  const snapshot = ranged
     ? await TagSnapshot.loadRange(repo, prefix, { signal: options.signal, ...(sinceMs === undefined ? {} : { from: `${prefix}${utcDate8(new Date(sinceMs))}` }) })
     : await TagSnapshot.load(repo, { signal: options.signal, prefixes });
+  // A ranged listing holds no bundle tags: each message's are then listed by range when verified.
+  const bundleSnapshot = ranged ? undefined : snapshot;
   const now = (options.now ?? (() => new Date()))();
   const seen = new Set<string>();
   const results = await mapLimit(snapshot.withPrefix(prefix), options.concurrency ?? 8, async (tag): Promise<ListedMessage | ListFailure | undefined> => {
@@ -115,7 +118,7 @@ export async function listMessages(options: ListOptions): Promise<(ListedMessage
     };
     if (options.policy !== undefined) {
       try {
-        listed.verified = await verifyMessage(repo, fetched.descriptor, fetched.bytes, { policy: options.policy, sender: info.sender, snapshot, signal: options.signal });
+        listed.verified = await verifyMessage(repo, fetched.descriptor, fetched.bytes, { policy: options.policy, sender: info.sender, ...(bundleSnapshot === undefined ? {} : { snapshot: bundleSnapshot }), signal: options.signal });
       } catch (err) {
         if (!(err instanceof VerificationError)) throw err;
         listed.verified = false;

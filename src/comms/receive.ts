@@ -160,7 +160,9 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
 async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncGenerator<ReceivedMessage | ReceiveFailure> {
   const repo = options.repository;
   // Only this inbox and the v1.0-style bundle tags are looked up later: nothing else is kept.
-  const snapshot = await inboxSnapshot(options);
+  const { snapshot, ranged } = await inboxSnapshot(options);
+  // A ranged listing holds no bundle tags: each message's are then listed by range when verified.
+  const bundleSnapshot = ranged ? undefined : snapshot;
   const tags = snapshot.withPrefix(inboxPrefix(options.me)).filter((t) => !options.skip?.tags?.has(t));
   const fetched = await mapLimit(tags, options.concurrency ?? 8, async (tag): Promise<Candidate | ReceiveFailure | undefined> => {
     try {
@@ -222,7 +224,7 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
       if (options.verify !== false) {
         const policy = options.verify;
         verified = await runStep(options.onStep, 'verify', { digest: c.descriptor.digest }, () =>
-          verifyMessage(repo, c.descriptor, c.bytes, { policy, sender: c.info.sender, snapshot, signal: options.signal }),
+          verifyMessage(repo, c.descriptor, c.bytes, { policy, sender: c.info.sender, ...(bundleSnapshot === undefined ? {} : { snapshot: bundleSnapshot }), signal: options.signal }),
         );
       }
       const decrypt = await decryptionOf(c.info, options.identities);
@@ -301,17 +303,18 @@ async function decryptionOf(info: MessageInfo, identities: AgeIdentities | undef
  * follows my own mail, not the repository's. Elsewhere every tag is listed once, keeping this
  * inbox, the `bundle-` tags (and the `receipt-` tags when read receipts are looked for).
  */
-async function inboxSnapshot(options: ReceiveOptions): Promise<TagSnapshot> {
+async function inboxSnapshot(options: ReceiveOptions): Promise<{ snapshot: TagSnapshot; ranged: boolean }> {
   const repo = options.repository;
   const prefix = inboxPrefix(options.me);
   if (await repo.referrersApiSupported({ signal: options.signal })) {
     const starts = [options.since === undefined ? undefined : new Date(options.since.getTime() - SINCE_SKEW_MS), options.listFrom].filter((d): d is Date => d !== undefined && !Number.isNaN(d.getTime()));
     const start = starts.length === 0 ? undefined : new Date(Math.max(...starts.map((d) => d.getTime())));
     // Tags of that day are `<prefix><YYYYMMDD>-…`, all after `<prefix><YYYYMMDD>`.
-    return TagSnapshot.loadRange(repo, prefix, { signal: options.signal, ...(start === undefined ? {} : { from: `${prefix}${utcDate8(start)}` }) });
+    const snapshot = await TagSnapshot.loadRange(repo, prefix, { signal: options.signal, ...(start === undefined ? {} : { from: `${prefix}${utcDate8(start)}` }) });
+    return { snapshot, ranged: true };
   }
   const prefixes = [prefix, TagPrefix.Bundle, ...(options.readReceipts === undefined ? [] : [TagPrefix.Receipt])];
-  return TagSnapshot.load(repo, { signal: options.signal, prefixes });
+  return { snapshot: await TagSnapshot.load(repo, { signal: options.signal, prefixes }), ranged: false };
 }
 
 /** The candidates no verified receipt of mine marks as read (all of them without readReceipts). */

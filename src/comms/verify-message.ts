@@ -79,7 +79,9 @@ export async function verifyMessage(
 
   if (source !== 'referrers') {
     const prefix = bundleTagPrefix(message.digest);
-    const snapshot = options.snapshot ?? (await TagSnapshot.load(repo, { signal: options.signal, prefixes: [prefix] }));
+    // Without a shared listing, one ranged listing of this message's bundle tags (a registry that
+    // honours `last` answers with those only).
+    const snapshot = options.snapshot ?? (await TagSnapshot.loadRange(repo, prefix, { signal: options.signal }));
     const tags = orderBundleTags(snapshot.withPrefix(prefix), createdAtSeconds(messageBytes));
     listed += tags.length;
     for (const tag of tags) {
