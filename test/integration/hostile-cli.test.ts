@@ -152,6 +152,8 @@ describe('hostile artifacts through `comms recv --no-verify`', { concurrency: 3 
     assert.ok(names.length >= 30, `${names.length} cases`);
   });
 
+  // The fixtures were made in 2025 and have expired since: every recv passes --include-expired, so
+  // that a hostile artifact is refused for what it is, not passed over for its age.
   for (const name of names) {
     const expected = EXPECT[name];
     if (expected === undefined) continue;
@@ -165,7 +167,7 @@ describe('hostile artifacts through `comms recv --no-verify`', { concurrency: 3 
       assert.deepEqual(plantedKinds(stored), STORE_REFUSES[name] ?? [], `what docker-registry refused: ${stored.refusals.join('; ')}`);
 
       const { out, tmp, env } = await runFolders(`registry-${name}`);
-      const r = await runComms(['recv', '--repo', `${registry.host}/${repo}`, '--me', 'bob', '--out', out, '--no-verify'], { baseEnv: env });
+      const r = await runComms(['recv', '--repo', `${registry.host}/${repo}`, '--me', 'bob', '--out', out, '--no-verify', '--include-expired'], { baseEnv: env });
       assert.equal(r.code, outcome.exit, `exit code\n${r.stderr}`);
       if (outcome.exit === 4) assert.match(r.stderr, /comms: refused \S+: /);
       assert.match(r.stderr, outcome.says);
@@ -175,7 +177,7 @@ describe('hostile artifacts through `comms recv --no-verify`', { concurrency: 3 
 
       // With --json the refusal is a result line on stdout carrying the code; stderr is JSON too.
       const j = await runFolders(`registry-json-${name}`);
-      const rj = await runComms(['recv', '--repo', `${registry.host}/${repo}`, '--me', 'bob', '--out', j.out, '--no-verify', '--json'], { baseEnv: j.env });
+      const rj = await runComms(['recv', '--repo', `${registry.host}/${repo}`, '--me', 'bob', '--out', j.out, '--no-verify', '--include-expired', '--json'], { baseEnv: j.env });
       assert.equal(rj.code, outcome.exit, rj.stderr);
       const notes = jsonLines(rj.stderr);
       if (outcome.exit === 4) {
@@ -201,7 +203,7 @@ describe('hostile artifacts through `comms recv --no-verify`', { concurrency: 3 
       assert.deepEqual(plantedKinds(stored), STORE_REFUSES[name] ?? [], `what the layout refused: ${stored.refusals.join('; ')}`);
 
       const { out, tmp, env } = await runFolders(`layout-${name}`);
-      const r = await runComms(['recv', '--repo', `oci:${layout}`, '--me', 'bob', '--out', out, '--no-verify'], { baseEnv: env });
+      const r = await runComms(['recv', '--repo', `oci:${layout}`, '--me', 'bob', '--out', out, '--no-verify', '--include-expired'], { baseEnv: env });
       assert.equal(r.code, 4, `exit code\n${r.stderr}`);
       assert.match(r.stderr, /comms: refused \S+: /);
       assert.match(r.stderr, expected.says);
