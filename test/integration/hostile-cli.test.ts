@@ -1,7 +1,7 @@
 /**
  * Hostile inputs, through the real CLI (src/cli/run.ts as a child process)
  * and real stores: every artifact under fixtures/hostile/ is put into docker-registry (plain HTTP)
- * and into an `oci:` layout under an inbox tag for `bob`, and `comms recv --no-verify` must end
+ * and into an `oci:` layout under an inbox tag for `bob`, and `comms recv --no-verify --include-expired` (the fixtures are dated 2025, expired since) must end
  * with exit 4, a message on stderr naming what was wrong, nothing at all in --out (hidden files
  * included) and no partial file left in its scratch folder. Then hostile names and flags: bad
  * references are refused before any request, bad flag values and unknown flags with a clear
@@ -262,7 +262,7 @@ describe('hostile messages beside a genuine one', () => {
     const hostile = ['traversal-filename', 'gzip-bomb', 'two-entries', 'wrong-entry-name'];
     // Distinct inbox tags; the layer cases share one message id, so every copy must be tried.
     for (const [i, name] of hostile.entries()) await storeInLayout(layout, `${TAG.slice(0, -8)}0000000${i}`, await loadHostileCase(name));
-    const r = await runComms(['recv', '--repo', `oci:${layout}`, '--me', 'bob', '--out', out, '--no-verify', '--json'], { baseEnv: env });
+    const r = await runComms(['recv', '--repo', `oci:${layout}`, '--me', 'bob', '--out', out, '--no-verify', '--include-expired', '--json'], { baseEnv: env });
     assert.equal(r.code, 4, r.stderr);
     const lines = jsonLines(r.stdout);
     assert.deepEqual(lines.filter((l) => 'error' in l).map((l) => (l['error'] as { code: string }).code).sort(), ['CHUNK_TOO_LARGE', 'TAR_ENTRY_NAME', 'TAR_MULTIPLE_ENTRIES', 'UNSAFE_FILENAME']);
