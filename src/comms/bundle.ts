@@ -52,10 +52,13 @@ export async function pushBundle(
 
 async function pushSigned(repo: Repository, subject: Descriptor, signer: MessageSigner, signed: SignedBundle, options: BundleOptions): Promise<PushedBundle> {
   const layer: Descriptor = { mediaType: ArtifactType.Bundle, digest: digestOf(signed.bytes), size: signed.bytes.length };
-  await repo.push(layer, signed.bytes, { signal: options.signal });
+  // A fresh signature: no registry holds it yet, so it is sent without asking first.
+  await repo.push(layer, signed.bytes, { signal: options.signal, skipExistsCheck: true });
   const built = bundleManifest(layer, subject);
   const tag = bundleTag(subject.digest, options.now ?? new Date());
-  await pushArtifactManifest(repo, built, { subject, tag, signal: options.signal, configPresent: options.configPresent === true });
+  // The signed manifest is not tagged before its bundle exists (SPEC §8), so no other writer knows
+  // it yet and its tag-schema index is written without waiting for racers.
+  await pushArtifactManifest(repo, built, { subject, tag, signal: options.signal, configPresent: options.configPresent === true, subjectUnpublished: true });
   report(options.onStep, 'push-bundle', 'done', { digest: built.descriptor.digest, tag });
   return { digest: built.descriptor.digest, tag, descriptor: built.descriptor, signer: signer.kind, signedBy: signerIdentityOf(signer, signed) };
 }

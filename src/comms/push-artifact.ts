@@ -1,7 +1,7 @@
 /**
  * One way to push an artifact manifest, in the order SPEC §8 requires: the empty config blob, the
- * manifest by digest (listed as a referrer of its subject, when it has one), its signature bundle,
- * and only then its tag — so a reader that finds the tag never finds a signed artifact whose
+ * manifest by digest when it has a subject (so it is listed as a referrer of it), its signature
+ * bundle, and only then its tag — so a reader that finds the tag never finds a signed artifact whose
  * bundle does not exist yet. An unsigned artifact has nothing to wait for: its manifest goes in
  * under its tag in one request. Layer blobs are the caller's, pushed before.
  */
@@ -28,8 +28,12 @@ export async function pushArtifact(repo: Repository, manifest: { descriptor: Des
   const { signer, tag, ...rest } = options;
   if (signer === undefined) return { indexedBy: await pushArtifactManifest(repo, manifest, options), bundle: undefined };
   const { descriptor, bytes } = manifest;
-  const indexedBy = await pushArtifactManifest(repo, manifest, rest);
-  const bundle = await pushBundle(repo, descriptor, bytes, signer, { signal: options.signal, now: options.now, configPresent: true, onStep: options.onStep });
+  // With a subject, the push by digest lists the artifact as a referrer before anyone can find it
+  // by its tag. Without one, nothing needs it stored before its bundle (a referrer may arrive before
+  // its subject): the tag push below stores it, after the bundle.
+  const early = options.subject !== undefined || tag === undefined;
+  const indexedBy = early ? await pushArtifactManifest(repo, manifest, rest) : undefined;
+  const bundle = await pushBundle(repo, descriptor, bytes, signer, { signal: options.signal, now: options.now, configPresent: early || options.configPresent === true, onStep: options.onStep });
   if (tag !== undefined) await runStep(options.onStep, 'tag', { digest: descriptor.digest, tag }, () => repo.pushManifest(descriptor, bytes, tag, { signal: options.signal }));
   return { indexedBy, bundle };
 }

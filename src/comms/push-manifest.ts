@@ -15,6 +15,8 @@ export interface PushManifestOptions extends OperationOptions {
   tag?: string | undefined;
   /** The empty config is already stored (pushed earlier in the same operation). */
   configPresent?: boolean;
+  /** The subject is not published yet: its tag-schema index has no other writers (ReferrerPushOptions). */
+  subjectUnpublished?: boolean;
   /** Called once per tag-schema write. */
   onIndexWrite?: ((attempt: number) => void) | undefined;
   /** Reports the push-manifest and index steps. */
@@ -34,7 +36,7 @@ export async function pushArtifactManifest(repo: Repository, manifest: { descrip
       await repo.pushManifest(descriptor, bytes, tag, { signal });
       return undefined;
     }
-    const pushed = await runStep(onStep, 'index', { digest }, () => repo.pushReferrer(descriptor, bytes, subject, tag, { signal, onIndexWrite: options.onIndexWrite }));
+    const pushed = await runStep(onStep, 'index', { digest }, () => repo.pushReferrer(descriptor, bytes, subject, tag, { signal, onIndexWrite: options.onIndexWrite, subjectUnpublished: options.subjectUnpublished }));
     return pushed.indexedBy;
   });
 }

@@ -234,6 +234,8 @@ async function sendMessage(options: SendOptions): Promise<SendResult> {
       let payloadCredited = 0;
       const result = await runStep(onStep, 'upload', { chunk: chunk.index, digest: chunk.descriptor.digest }, () => repo.push(chunk.descriptor, createReadStream(chunk.path), {
         signal: options.signal,
+        // A small layer (a short message) is sent without asking first: cheaper than the question.
+        skipExistsCheck: true,
         onProgress: (n) => {
           progress.bytesUploaded += n - sentBefore;
           sentBefore = n;

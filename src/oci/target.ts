@@ -24,7 +24,16 @@ export interface PushOptions extends OperationOptions {
    * tries a cross-repository mount before uploading.
    */
   mountFrom?: string;
+  /**
+   * For a small blob (at most SMALL_BLOB_MAX_BYTES): upload it without first asking whether the
+   * registry has it. Asking costs a round trip, as much as sending a few bytes again; the answer
+   * then reports `skipped: false` (an upload of content the registry holds changes nothing).
+   */
+  skipExistsCheck?: boolean;
 }
+
+/** Blobs up to this size may be uploaded without an existence check (PushOptions.skipExistsCheck). */
+export const SMALL_BLOB_MAX_BYTES = 64 * 1024;
 
 export interface PushResult {
   /** The descriptor pushed (as given). */
@@ -44,6 +53,11 @@ export interface ReferrerPushOptions extends OperationOptions {
   maxAttempts?: number;
   /** Called once per tag-schema write, so tests (and --verbose) can count them. */
   onIndexWrite?: ((attempt: number) => void) | undefined;
+  /**
+   * The subject is not published yet (no tag names it; its digest is known to this writer only),
+   * so no other writer can be updating its tag-schema index: one read and one write, no read-back.
+   */
+  subjectUnpublished?: boolean | undefined;
 }
 
 export interface ReferrerPushResult extends PushResult {

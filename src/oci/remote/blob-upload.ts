@@ -1,6 +1,7 @@
 /**
  * Blob upload, per the OCI distribution spec:
  * - skipped when the registry already has the blob (HEAD), or mounted from another repository;
+ *   a small blob pushed with `skipExistsCheck` is uploaded without the HEAD;
  * - small blobs: read into memory, verified, then POST + PUT ?digest= (monolithic);
  * - large or streamed blobs: POST, then PATCH chunk after chunk (Content-Range, following the
  *   Location each time), then PUT ?digest=. Memory stays about one chunk. Digest and size are
@@ -14,7 +15,7 @@ import { AbortError, CommsError, DigestMismatchError, ProtocolError } from '../.
 import type { Descriptor } from '../descriptor.ts';
 import { hasherFor, parseDigest } from '../digest.ts';
 import { validateRepositoryName } from '../reference.ts';
-import type { PushOptions, PushResult } from '../target.ts';
+import { SMALL_BLOB_MAX_BYTES, type PushOptions, type PushResult } from '../target.ts';
 import { discard, header, readLimited, type HttpResponse } from './http.ts';
 import type { RepoIO } from './repo-io.ts';
 import { backoffDelay, isTransientNetworkError, parseRetryAfter, RETRYABLE_STATUS, MAX_RETRY_AFTER_MS } from './retry.ts';
@@ -287,7 +288,10 @@ async function chunked(io: RepoIO, desc: Descriptor, content: Readable | Uint8Ar
 export async function uploadBlob(io: RepoIO, desc: Descriptor, content: Readable | Uint8Array, options: PushOptions = {}): Promise<PushResult> {
   const { signal } = options;
   const operation = `push blob ${desc.digest}`;
-  if (await exists(io, desc, signal)) {
+  // A small blob the caller expects to be new goes straight to POST + PUT: the HEAD would cost a
+  // round trip to save sending a few bytes.
+  const blind = options.skipExistsCheck === true && options.mountFrom === undefined && desc.size <= SMALL_BLOB_MAX_BYTES;
+  if (!blind && (await exists(io, desc, signal))) {
     release(content);
     return { descriptor: desc, skipped: true };
   }

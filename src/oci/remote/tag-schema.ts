@@ -68,6 +68,7 @@ export function referrerEntry(descriptor: Descriptor, bytes: Uint8Array): Descri
  * that read the index before our write needs about that long to push its (stale) copy, so the
  * read-back waits at least that long, and the final confirmation twice that. A miss backs off
  * with full jitter so that a crowd of writers spreads out instead of colliding again.
+ * A subject that is not published yet has no other writers: its index is read and written once.
  */
 export async function addToReferrersIndex(
   repo: Repository,
@@ -94,6 +95,8 @@ export async function addToReferrersIndex(
         options.onIndexWrite?.(attempt);
         await repo.pushManifest(desc, bytes, tag, options);
       }
+      // Nobody else knows the subject yet: nothing can replace our write, so nothing to wait for.
+      if (options.subjectUnpublished === true) return;
       rmwMs = Math.max(rmwMs, Date.now() - started);
       // Read back once a racing writer that read before our write has had time to push its
       // copy; it replaces our index with one that lacks our entry, and the next round puts it back.
