@@ -27,7 +27,9 @@ export interface PushOptions extends OperationOptions {
   /**
    * For a small blob (at most SMALL_BLOB_MAX_BYTES): upload it without first asking whether the
    * registry has it. Asking costs a round trip, as much as sending a few bytes again; the answer
-   * then reports `skipped: false` (an upload of content the registry holds changes nothing).
+   * then reports `skipped: false`. Only for a blob no one else is writing (an artifact's own
+   * layer or signature): docker-registry rewrites a blob's link in place on every upload, so a
+   * blind upload of a shared blob can fail another writer's manifest PUT naming it.
    */
   skipExistsCheck?: boolean;
 }
