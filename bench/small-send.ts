@@ -10,6 +10,10 @@
  * - library: send() in this process on a warm client, unsigned and signed, requests counted by the
  *   client's onRequest hook.
  *
+ * Each case sends into its own mailbox, which the warm-up run creates: the counted sends are a
+ * mailbox's later messages (the first message of a repository also uploads the shared empty config:
+ * 2 requests more).
+ *
  *   node bench/small-send.ts [--runs 9]
  */
 import { copyFileSync, mkdirSync } from 'node:fs';
@@ -62,26 +66,36 @@ interface Case {
   run: (i: number) => Promise<{ wallMs: number; cpuMs?: number; requests: number }>;
 }
 
-const viaProcess = (args: (i: number) => string[], cmd: string = node!): Case['run'] => async (i) => {
-  const r = await logged(() => measure(cmd, args(i)));
-  return { wallMs: r.value.wallMs, cpuMs: r.value.cpuS * 1000, requests: r.requests };
-};
+const viaProcess =
+  (args: (i: number) => string[], cmd: string = node!): Case['run'] =>
+  async (i) => {
+    const r = await logged(() => measure(cmd, args(i)));
+    return { wallMs: r.value.wallMs, cpuMs: r.value.cpuS * 1000, requests: r.requests };
+  };
 
 const signer = await loadKeySigner(KEY);
 let libRequests = 0;
 const client = new RegistryClient({ onRequest: () => libRequests++ });
-const viaLibrary = (signed: boolean): Case['run'] => async (i) => {
-  libRequests = 0;
-  const start = performance.now();
-  const repository = client.repository(`${registry.host}/lib/${signed ? 's' : 'u'}${i}`);
-  await send({ repository, recipient: 'bob', sender: 'alice', input: { text: 'hello' }, ...(signed ? { signer } : {}) });
-  return { wallMs: performance.now() - start, requests: libRequests };
-};
+const viaLibrary =
+  (signed: boolean): Case['run'] =>
+  async () => {
+    libRequests = 0;
+    const start = performance.now();
+    const repository = client.repository(`${registry.host}/lib/${signed ? 's' : 'u'}`);
+    await send({ repository, recipient: 'bob', sender: 'alice', input: { text: 'hello' }, ...(signed ? { signer } : {}) });
+    return { wallMs: performance.now() - start, requests: libRequests };
+  };
 
 const cases: Case[] = [
   { name: 'curl: blob POST + PUT, manifest PUT (3 processes)', run: viaProcess((i) => ['-c', CURL_SCRIPT, 'sh', `r${i}`], '/bin/sh') },
-  { name: 'comms send -m, unsigned (CLI)', run: viaProcess((i) => [...comms, 'send', '-m', 'hello', '--repo', `${registry.host}/cli/u${i}`, '--to', 'bob', '--sender', 'alice', '--no-sign', '--json']) },
-  { name: 'comms send -m --key, signed (CLI)', run: viaProcess((i) => [...comms, 'send', '-m', 'hello', '--repo', `${registry.host}/cli/s${i}`, '--to', 'bob', '--sender', 'alice', '--key', KEY, '--json']) },
+  {
+    name: 'comms send -m, unsigned (CLI)',
+    run: viaProcess(() => [...comms, 'send', '-m', 'hello', '--repo', `${registry.host}/cli/u`, '--to', 'bob', '--sender', 'alice', '--no-sign', '--json']),
+  },
+  {
+    name: 'comms send -m --key, signed (CLI)',
+    run: viaProcess(() => [...comms, 'send', '-m', 'hello', '--repo', `${registry.host}/cli/s`, '--to', 'bob', '--sender', 'alice', '--key', KEY, '--json']),
+  },
   { name: 'send(), unsigned (library, warm client)', run: viaLibrary(false) },
   { name: 'send(), signed (library, warm client)', run: viaLibrary(true) },
 ];
@@ -101,7 +115,9 @@ try {
 
 const base = median(results.get(cases[0]!.name)!.map((r) => r.wallMs));
 console.log(`# small send (${new Date().toISOString()})\n`);
-console.log(`${machineInfo()}\n- ${runs} runs each, interleaved (order alternating); load at start ${loadAtStart}, at the end ${loadNow()}; CLI: ${cli.description}\n`);
+console.log(
+  `${machineInfo()}\n- ${runs} runs each, interleaved (order alternating); load at start ${loadAtStart}, at the end ${loadNow()}; CLI: ${cli.description}\n`,
+);
 console.log(
   table(
     ['case', 'median wall ms', 'ratio to curl', 'median CPU ms', 'HTTP requests (registry log / client hook)'],

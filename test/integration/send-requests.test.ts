@@ -57,7 +57,13 @@ for (const kind of backendKinds()) {
     /** The requests of one small send into `ref`. */
     async function counted(ref: string, signed: boolean): Promise<ReturnType<typeof countingRepo>> {
       const c = countingRepo(ref);
-      await send({ repository: c.repo, recipient: 'bob', sender: 'alice', input: { text: 'hello' }, ...(signed ? { signer: await loadKeySigner(TEST_KEY) } : {}) });
+      await send({
+        repository: c.repo,
+        recipient: 'bob',
+        sender: 'alice',
+        input: { text: 'hello' },
+        ...(signed ? { signer: await loadKeySigner(TEST_KEY) } : {}),
+      });
       await c.close();
       return c;
     }
