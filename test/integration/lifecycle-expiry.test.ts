@@ -73,7 +73,10 @@ for (const kind of kinds) {
       const seen: string[] = [];
       try {
         let polls = 0;
-        for await (const item of watch({ repository: repo, me: 'me', outDir: out.path, verify: false, intervalMs: 50, stateFile: join(state.path, 's.json'), signal: ac.signal, now: () => (++polls, new Date()) })) {
+        for await (const item of watch({ repository: repo, me: 'me', outDir: out.path, verify: false, intervalMs: 50, stateFile: join(state.path, 's.json'), signal: ac.signal, now: () => {
+          polls++;
+          return new Date();
+        } })) {
           seen.push(item.digest ?? item.tag);
           if (item.digest === fresh.digest) {
             // Let it poll a few more times: the expired one must still not come.

@@ -11,7 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listMessages } from '../../src/comms/list.ts';
-import { loadKeySigner, receive, send } from '../../src/index.ts';
+import { loadKeySigner, receive, send, watch } from '../../src/index.ts';
+import { setTimeout as delay } from 'node:timers/promises';
 import { recipientTag } from '../../src/protocol/tags.ts';
 import { RegistryClient } from '../../src/oci/remote/index.ts';
 import { backendKinds, countingRepo, startBackend, type Backend } from '../support/referrers-backends.ts';
@@ -80,6 +81,35 @@ for (const kind of backendKinds()) {
     });
 
     if (kind === 'comms-serve') {
+      it('a watcher lists from the day before the newest message it delivered', async () => {
+        const ref = backend.freshRepo('watchday');
+        const setup = new RegistryClient({ plainHttp: true });
+        const out = await tempDir('comms-scale-watch-');
+        const ac = new AbortController();
+        const c = countingRepo(ref);
+        try {
+          const sent = await send({ repository: setup.repository(ref), recipient: 'me', sender: 'alice', input: { text: 'hi' } });
+          const items = watch({ repository: c.repo, me: 'me', outDir: join(out.path, 'in'), stateFile: join(out.path, 'state.json'), verify: false, intervalMs: 50, signal: ac.signal });
+          const first = await items.next();
+          assert.equal(!first.done && first.value.digest, sent.digest);
+          const before = c.requests.length;
+          // The generator resumes (and polls again) only when asked: ask, then stop it.
+          const more = items.next();
+          await delay(500);
+          ac.abort();
+          await more;
+          const lasts = c.requests.slice(before).filter((q) => /\/tags\/list$/.test(new URL(q.url).pathname)).map((q) => new URL(q.url).searchParams.get('last'));
+          const day = new Date(Date.parse(`${sent.tag.split('-')[2]!.replace(/(\d{4})(\d{2})(\d{2})/, '$1-$2-$3')}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10).replaceAll('-', '');
+          assert.ok(lasts.length >= 1, 'polled again');
+          for (const last of lasts) assert.equal(last, `inbox-${recipientTag('me')}-${day}`);
+        } finally {
+          ac.abort();
+          await c.close();
+          await setup.close();
+          await out.cleanup();
+        }
+      });
+
       it('recv --since lists from that day on: an older message of mine is not even listed', async () => {
         const ref = backend.freshRepo('since');
         const setup = new RegistryClient({ plainHttp: true });
