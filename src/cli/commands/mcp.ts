@@ -207,8 +207,9 @@ export function createMcpServer(ctx: Context): McpServer {
       digest: z.string().describe('The message whose reply is awaited'),
       timeout_seconds: z.number().positive().max(MAX_WAIT_SECONDS).optional().describe(`How long to wait (default 60, at most ${MAX_WAIT_SECONDS})`),
     },
-  }, (a) => guarded(async () => {
-    const found = await waitForVerifiedReply(ctx, a.digest, (a.timeout_seconds ?? 60) * 1000);
+  }, (a, extra) => guarded(async () => {
+    // A client that cancels the call (or times it out) stops the wait.
+    const found = await waitForVerifiedReply({ ...ctx, signal: AbortSignal.any([ctx.signal, extra.signal]) }, a.digest, (a.timeout_seconds ?? 60) * 1000);
     return ok({ in_reply_to: a.digest, ...(await present(ctx, found)) });
   }));
 
