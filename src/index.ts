@@ -30,7 +30,9 @@ export { recipientTag, inboxPrefix } from './protocol/tags.ts';
 export { parseMessageManifest, type MessageInfo } from './protocol/validate.ts';
 
 // Use cases.
-export { send, defaultSender, CONTENT_TYPE_TEXT, CONTENT_TYPE_JSON, type SendOptions, type SendResult, type SendInput, type SendProgress } from './comms/send.ts';
+export { resolveSender, type SenderOptions } from './comms/sender.ts';
+export { verifyArtifact, judgeReferrer, describeVerdict, type Verdict, type TrustStatus } from './comms/verdict.ts';
+export { send, CONTENT_TYPE_TEXT, CONTENT_TYPE_JSON, type SendOptions, type SendResult, type SendInput, type SendProgress } from './comms/send.ts';
 export { receive, receiveEach, type ReceiveOptions, type ReceiveResult, type ReceivedMessage, type ReceiveFailure } from './comms/receive.ts';
 export { readMessage, DEFAULT_READ_MAX_BYTES, type ReadMessageOptions, type MessageContent } from './comms/read-message.ts';
 export { ack, type AckOptions, type AckResult } from './comms/ack.ts';
@@ -41,7 +43,7 @@ export { listMessages, type ListOptions, type ListedMessage, type ListFailure } 
 export { readReceiptOf, type ReadReceipts } from './comms/read-state.ts';
 export { CLOCK_SKEW_MS, isExpiredAt, expiresAtOf } from './protocol/expiry.ts';
 export { DEFAULT_BUNDLE_GRACE_MS, defaultWatchStateFile, watch, type WatchOptions } from './comms/watch.ts';
-export { waitForReply, waitForReceipt, TimeoutError, type WaitOptions } from './comms/wait.ts';
+export { waitForReply, waitForReceipt, TimeoutError, type WaitOptions, type WaitedArtifact, type UnverifiedArtifact } from './comms/wait.ts';
 export { verifyMessage, type VerifiedMessage } from './comms/verify-message.ts';
 export { copy, type CopyOptions, type CopyResult, type CopyProgress, type CopiedManifest } from './comms/copy.ts';
 export type { OnStep, StepName, StepState, StepInfo } from './comms/steps.ts';

@@ -125,6 +125,7 @@ export async function readStdin(): Promise<string> {
 export interface SignArgs {
   key?: string;
   sign: boolean;
+  trust?: string;
   'fulcio-url'?: string;
   'rekor-url'?: string;
 }
@@ -135,7 +136,8 @@ export function withSignOptions<T>(y: Argv<T>) {
     .option('sign', { type: 'boolean', default: true, describe: 'Sign (default); --no-sign sends unsigned, explicitly' })
     .option('fulcio-url', { type: 'string', describe: 'Fulcio URL for keyless signing (default: public-good instance)' })
     .option('rekor-url', { type: 'string', describe: 'Rekor URL for keyless signing (default: public-good instance)' })
-    .group(['key', 'sign', 'fulcio-url', 'rekor-url'], 'Signing:');
+    .option('trust', { type: 'string', describe: 'Trust file: your default --sender is the identity your key is bound to (default: COMMS_TRUST, else ~/.config/comms/trust)' })
+    .group(['key', 'sign', 'fulcio-url', 'rekor-url', 'trust'], 'Signing:');
 }
 
 /**
@@ -213,7 +215,9 @@ export async function resolvePolicy(args: VerifyArgs, env: NodeJS.ProcessEnv = p
   if (keyless && args['certificate-oidc-issuer'] === undefined) {
     throw new UsageError('--certificate-identity needs --certificate-oidc-issuer (which issuer vouched for it)');
   }
-  const policy: TrustPolicy = { trustedKeys: keys, requireSenderMatch: args['require-sender-match'] };
+  // With a trust file, an artifact is delivered only as the sender it claims: a signer trusted by
+  // the flags alone must then be named by the claim itself (its key id or certificate identity).
+  const policy: TrustPolicy = { trustedKeys: keys, requireSenderMatch: args['require-sender-match'] || trusted.length > 0 };
   if (trust !== undefined) policy.trust = trust;
   if (args['certificate-identity'] !== undefined) policy.certificateIdentity = args['certificate-identity'];
   if (args['certificate-identity-regexp'] !== undefined) policy.certificateIdentityRegexp = args['certificate-identity-regexp'];

@@ -19,6 +19,8 @@ const FLAG_OF_OPTION: Readonly<Record<string, string>> = {
   outDir: '--out',
   parallel: '--parallel',
   repository: '--repo',
+  sender: '--sender',
+  inReplyTo: '--in-reply-to',
   sessionId: '--session',
   stateFile: '--state-file',
   timeoutMs: '--timeout',
@@ -35,6 +37,8 @@ const FLAG_HINTS: Partial<Readonly<Record<ErrorCode, string>>> = {
   POLICY_EMPTY: '--trust FILE, --trusted-key FILE, or --certificate-identity (or --certificate-identity-regexp) with --certificate-oidc-issuer',
   POLICY_INCOMPLETE: '--certificate-oidc-issuer',
   NO_AGE_RECIPIENT: '--encrypt-to RECIPIENT, or --no-encrypt',
+  NO_SENDER: '--sender ID, or COMMS_SENDER, or bind your key in the trust file (comms trust add NAME KEY.pub)',
+  SENDER_AMBIGUOUS: '--sender ID',
 };
 
 /** The flag of a library option, when it has one. */

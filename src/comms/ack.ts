@@ -16,7 +16,9 @@ import type { PushedBundle } from './bundle.ts';
 import { pushArtifact } from './push-artifact.ts';
 import { AUDIT_SCHEMA, clientInfo, prepareAuditDir, writeAuditReceipt } from './audit.ts';
 import type { OnStep } from './steps.ts';
-import { defaultSender } from './send.ts';
+import { checkSigning } from './send.ts';
+import { resolveSender } from './sender.ts';
+import type { TrustFile } from '../trust/trust-file.ts';
 
 export type ReceiptStatus = 'accepted' | 'rejected';
 
@@ -27,12 +29,17 @@ export interface AckOptions extends OperationOptions {
   status: ReceiptStatus;
   verified?: boolean;
   reason?: string;
-  /** Who acknowledges (default: COMMS_SENDER or user@host). */
+  /** Who acknowledges (default: the identity `trust` binds the signer to, else COMMS_SENDER, else the keyless identity). */
   sender?: string;
+  /** The trust file, to find the identity the signer is bound to (the default sender). */
+  trust?: TrustFile;
   /** Whom the receipt is for (default: the message's sender). */
   recipient?: string;
   ttlSeconds?: number;
+  /** Signs the receipt, as messages are signed. Required unless `unsigned: true`. */
   signer?: MessageSigner;
+  /** Push the receipt unsigned, explicitly: a verifying reader does not count it. */
+  unsigned?: boolean;
   now?: () => Date;
   /** The message's descriptor and bytes when the caller already holds them (recv does). */
   message?: { descriptor: Descriptor; bytes: Uint8Array };
@@ -65,6 +72,8 @@ export async function ack(options: AckOptions): Promise<AckResult> {
   if (options.status !== 'accepted' && options.status !== 'rejected') {
     throw new UsageError(`status must be accepted or rejected, got ${String(options.status)}`, { option: 'status' });
   }
+  checkSigning(options, 'ack');
+  const sender = await resolveSender({ sender: options.sender, signer: options.signer, trust: options.trust, signal: options.signal });
   const message = options.message ?? (await repo.fetchManifest(options.forDigest, { signal: options.signal }));
   let recipient = options.recipient;
   if (recipient === undefined) {
@@ -78,7 +87,7 @@ export async function ack(options: AckOptions): Promise<AckResult> {
   }
   const createdAt = (options.now ?? (() => new Date()))();
   const annotations = receiptAnnotations({
-    sender: options.sender ?? defaultSender(),
+    sender,
     recipient,
     createdAt,
     ttlSeconds: options.ttlSeconds ?? DEFAULT_TTL_SECONDS,

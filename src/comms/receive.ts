@@ -212,6 +212,8 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
       sender: options.me,
       recipient: c.info.sender,
       signer: options.signer,
+      // recv's receipts are signed when it has a signer; without one they go out unsigned, as asked.
+      unsigned: options.signer === undefined,
       message: { descriptor: c.descriptor, bytes: c.bytes },
       signal: options.signal,
       ...(options.onStep === undefined ? {} : { onStep: options.onStep }),

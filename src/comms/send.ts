@@ -29,6 +29,7 @@ import { ageRecipientsFor, encryptBytes, encryptFile, parseRecipient, startEncry
 import type { TrustFile } from '../trust/trust-file.ts';
 import type { PushedBundle } from './bundle.ts';
 import { pushArtifact } from './push-artifact.ts';
+import { resolveSender } from './sender.ts';
 import { AUDIT_SCHEMA, clientInfo, prepareAuditDir, writeAuditReceipt, type AuditReceipt } from './audit.ts';
 import { runStep, type OnStep } from './steps.ts';
 
@@ -65,7 +66,13 @@ export interface SendOptions {
   repository: Repository;
   recipient: string;
   input: SendInput;
+  /**
+   * Who sends (`dockercomms.sender`). Default: the identity `trust` binds the signer to, else
+   * COMMS_SENDER, else the keyless certificate identity; with none of these, send refuses.
+   */
   sender?: string;
+  /** The trust file: the identity the signer is bound to (the default sender), the age recipients (`encrypt`). */
+  trust?: TrustFile;
   compression?: Compression;
   /** Compression level (gzip 0–9, zstd 1–19). Default gzip 6 (0 when encrypting: ciphertext does not compress), zstd 3. */
   level?: number;
@@ -84,6 +91,7 @@ export interface SendOptions {
   contentType?: string;
   /** Extra (extension) annotations on the message manifest. */
   annotations?: Record<string, string>;
+  /** Signs the message. Required unless `unsigned: true`. */
   signer?: MessageSigner;
   /**
    * age recipients (`age1…`): the payload is encrypted to them before it is chunked, the filename
@@ -95,7 +103,8 @@ export interface SendOptions {
    * (UsageError `NO_AGE_RECIPIENT`) when it binds none.
    */
   encrypt?: boolean;
-  trust?: TrustFile;
+  /** Push without a signature, explicitly (the CLI's --no-sign): receivers that verify will refuse it. */
+  unsigned?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: SendProgress) => void;
   /** Called as each stage starts and ends: compress, upload, push-manifest, index, sign, push-bundle, tag, write-receipt. */
@@ -123,16 +132,17 @@ export interface SendResult {
   encrypted: boolean;
 }
 
-export function defaultSender(): string {
-  const env = process.env['COMMS_SENDER'];
-  if (env) return env;
-  let user = 'unknown';
-  try {
-    user = os.userInfo().username;
-  } catch {
-    // no passwd entry (containers): keep the placeholder
+/**
+ * A signer, or the explicit `unsigned: true`; never an unsigned artifact by omission. `what`
+ * names the call in the message (send, ack, reply).
+ */
+export function checkSigning(options: { signer?: MessageSigner | undefined; unsigned?: boolean | undefined }, what: string): void {
+  if (options.signer === undefined && options.unsigned !== true) {
+    throw new UsageError(`${what}: no signer; pass options.signer (loadKeySigner, keylessSignerFromEnv), or options.unsigned: true to push it unsigned on purpose`, { code: 'NO_SIGNER' });
   }
-  return `${user}@${os.hostname()}`;
+  if (options.signer !== undefined && options.unsigned === true) {
+    throw new UsageError(`${what}: options.signer and options.unsigned: true contradict each other`, { code: 'NO_SIGNER' });
+  }
 }
 
 /**
@@ -199,7 +209,8 @@ async function sendMessage(options: SendOptions): Promise<SendResult> {
   const parallel = options.parallel ?? 4;
   const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
   const now = options.now ?? (() => new Date());
-  const sender = options.sender ?? defaultSender();
+  checkSigning(options, 'send');
+  const sender = await resolveSender({ sender: options.sender, signer: options.signer, trust: options.trust, signal: options.signal });
 
   const recipients = [...new Set([...(options.encryptTo?.map((r) => parseRecipient(r)) ?? []), ...trustedRecipients(options)])];
   const messageId = options.messageId ?? randomUUID();

@@ -33,6 +33,12 @@ export interface KeylessSigner extends MessageSigner {
   readonly tokenSource: IdentityTokenSource['name'];
   readonly fulcioURL: string;
   readonly rekorURL: string;
+  /**
+   * The identity the certificate will carry, read from the token's claims (not verified: Fulcio
+   * does that): GitHub Actions' workflow URI (`https://github.com/<job_workflow_ref>`), else the
+   * verified email, else `sub`; and the token's issuer.
+   */
+  certificateIdentity(options?: { signal?: AbortSignal }): Promise<{ identity: string; issuer: string }>;
 }
 
 /**
@@ -56,6 +62,12 @@ export function createKeylessSigner(source: IdentityTokenSource, options: Keyles
     tokenSource: source.name,
     fulcioURL,
     rekorURL,
+    async certificateIdentity(o: { signal?: AbortSignal } = {}) {
+      const token = await source.getToken(o.signal);
+      const claims = tokenClaims(token);
+      const workflow = claims.issuer === GITHUB_ACTIONS_ISSUER ? jobWorkflowRef(token) : undefined;
+      return { identity: workflow !== undefined ? `https://github.com/${workflow}` : claims.subject, issuer: claims.issuer };
+    },
     async sign(artifact: Uint8Array, signOptions: { signal?: AbortSignal } = {}): Promise<SignedBundle> {
       return abortable(async () => {
         const token = await source.getToken(signOptions.signal);
@@ -72,6 +84,18 @@ export function createKeylessSigner(source: IdentityTokenSource, options: Keyles
       }, signOptions.signal, 'signing');
     },
   };
+}
+
+const GITHUB_ACTIONS_ISSUER = 'https://token.actions.githubusercontent.com';
+
+/** The `job_workflow_ref` claim of a GitHub Actions token (what Fulcio puts in the certificate). */
+function jobWorkflowRef(token: string): string | undefined {
+  try {
+    const v: unknown = (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>)['job_workflow_ref'];
+    return typeof v === 'string' && v !== '' ? v : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function baseURL(url: string, service: string): string {

@@ -59,10 +59,10 @@ describe('audit receipts and steps', () => {
     const sent = await send({ repository, recipient: 'bob', sender: 'alice', input: { text: 'audited' }, signer, auditDir: audit, onStep: sendSteps.onStep });
     assertSteps(sendSteps.events, ['compress', 'upload', 'push-manifest', 'sign', 'push-bundle', 'tag', 'write-receipt']);
     const replySteps = recorder();
-    const answered = await reply({ repository, to: sent.digest, sender: 'bob', input: { text: 'ok' }, signer, auditDir: audit, onStep: replySteps.onStep });
+    const answered = await reply({ repository, to: sent.digest, recipient: 'alice', sender: 'bob', input: { text: 'ok' }, signer, auditDir: audit, onStep: replySteps.onStep });
     assertSteps(replySteps.events, ['compress', 'upload', 'push-manifest', 'index', 'sign', 'push-bundle', 'tag', 'write-receipt']);
     const ackSteps = recorder();
-    const receipt = await ack({ repository, forDigest: sent.digest, status: 'accepted', sender: 'bob', auditDir: audit, onStep: ackSteps.onStep });
+    const receipt = await ack({ unsigned: true, repository, forDigest: sent.digest, status: 'accepted', sender: 'bob', auditDir: audit, onStep: ackSteps.onStep });
     assertSteps(ackSteps.events, ['push-manifest', 'index', 'write-receipt']);
     const folder = `oci:${join(dir.path, 'copied')}`;
     const copySteps = recorder();
@@ -122,7 +122,7 @@ describe('audit receipts and steps', () => {
   it('COMMS_RECEIPT_DIR writes the receipt of a CLI ack, and --verbose prints its steps', async () => {
     const audit = join(dir.path, 'env-audit');
     const folder = `oci:${join(dir.path, 'env-box')}`;
-    const sent = await send({ repository: await openRepository(folder, { create: true }), recipient: 'bob', sender: 'alice', input: { text: 'env' } });
+    const sent = await send({ unsigned: true, repository: await openRepository(folder, { create: true }), recipient: 'bob', sender: 'alice', input: { text: 'env' } });
     const r = await runComms(['ack', '--repo', folder, '--for', sent.digest, '--status', 'accepted', '--no-sign', '--verbose', '--json'], { env: { COMMS_RECEIPT_DIR: audit } });
     assert.equal(r.code, 0, describeRun(r));
     const [only, ...rest] = await receipts(audit);

@@ -36,7 +36,7 @@ async function tagMap(repo: Repository): Promise<Map<string, string>> {
 async function seedMessage(repository: Repository, signer: MessageSigner) {
   const message = await send({ repository, recipient: 'bob', sender: 'alice', input: { text: 'hand-over payload' }, signer });
   const receipt = await ack({ repository, forDigest: message.digest, status: 'accepted', sender: 'bob', signer });
-  const answer = await reply({ repository, to: message.digest, sender: 'bob', input: { text: 'thanks' } });
+  const answer = await reply({ unsigned: true, unverifiedRecipient: true, repository, to: message.digest, sender: 'bob', input: { text: 'thanks' } });
   return { message, receipt, answer };
 }
 

@@ -252,16 +252,18 @@ describe('encrypted messages', { skip: have ? false : skipMessage(...TOOLS) }, (
     const sent = await sendEncrypted('enc/reply', 'bob', file, [bobRecipient], ['--sender', 'alice']);
     const answer = path.join(work.path, 'answer.txt');
     await writeFile(answer, 'yes, tomorrow');
-    const replyArgs = (extra: string[]) => ['reply', answer, '--repo', `${registry.host}/enc/reply`, '--plain-http', '--to', String(sent['digest']), '--key', TEST_KEY, '--sender', 'bob', '--json', ...extra];
+    const replyArgs = (extra: string[]) => ['reply', answer, '--repo', `${registry.host}/enc/reply`, '--plain-http', '--in-reply-to', String(sent['digest']), '--key', TEST_KEY, '--sender', 'bob', '--json', ...extra];
 
+    // bob's trust file binds alice to the key she signs with (the reply goes to her verified
+    // identity), and in the second file also to her age recipient.
     const emptyTrust = path.join(work.path, 'empty-trust');
-    await writeFile(emptyTrust, '# nobody\n');
+    await writeFile(emptyTrust, `# alice signs, but no age recipient is known\nalice ${TEST_PUB}\n`);
     const unknown = await cli(replyArgs(['--trust', emptyTrust]));
     assert.equal(unknown.code, 4, unknown.stderr);
     assert.match(unknown.stderr, /NO_AGE_RECIPIENT/);
 
     const trust = path.join(work.path, 'bob-trust');
-    await writeFile(trust, `alice ${aliceRecipient}\n`);
+    await writeFile(trust, `alice ${TEST_PUB}\nalice ${aliceRecipient}\n`);
     const replied = await cli(replyArgs(['--trust', trust]));
     assert.equal(replied.code, 0, replied.stderr);
     assert.equal(lastJson(replied)['encrypted'], true);

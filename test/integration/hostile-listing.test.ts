@@ -23,7 +23,7 @@ let message: { tag: string; bytes: Uint8Array };
 before(async () => {
   work = await tempDir('comms-listing-');
   const layout = await OciLayout.open(path.join(work.path, 'src'), { create: true });
-  const sent = await send({ repository: layout, recipient: 'bob', sender: 'alice', input: { text: 'hello' } });
+  const sent = await send({ unsigned: true, repository: layout, recipient: 'bob', sender: 'alice', input: { text: 'hello' } });
   message = { tag: sent.tag, bytes: (await layout.fetchManifest(sent.descriptor.digest)).bytes };
 });
 after(async () => {

@@ -27,7 +27,7 @@ before(async () => {
   const layout = await OciLayout.open(path.join(work.path, 'src'), { create: true });
   const file = path.join(work.path, 'data.bin');
   await writeFile(file, randomBytes(64 * 1024));
-  const sent = await send({ repository: layout, recipient: 'bob', sender: 'alice', input: { path: file } });
+  const sent = await send({ unsigned: true, repository: layout, recipient: 'bob', sender: 'alice', input: { path: file } });
   const bytes = (await layout.fetchManifest(sent.descriptor.digest)).bytes;
   const blobs: Record<string, Uint8Array> = {};
   for (const layer of parseMessageManifest(bytes).layers) {

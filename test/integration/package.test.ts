@@ -91,7 +91,7 @@ describe('the npm package', () => {
   it('imports as ESM and sends a message into an oci: folder from the installed copy', async () => {
     const script = `import { send, receive, VERSION, CommsError, openRepository } from '${pkg.name}';
 const repository = await openRepository('oci:' + process.argv[2], { create: true });
-const sent = await send({ repository, recipient: 'bob', input: { text: 'from the tarball' } });
+const sent = await send({ unsigned: true, repository, recipient: 'bob', sender: 'alice', input: { text: 'from the tarball' } });
 console.log(JSON.stringify({ VERSION, digest: sent.digest, isClass: typeof CommsError === 'function', receive: typeof receive }));`;
     await writeFile(join(project, 'use.mjs'), script);
     const r = spawnSync(process.execPath, ['use.mjs', join(work.path, 'box')], { cwd: project, encoding: 'utf8' });
@@ -105,8 +105,8 @@ console.log(JSON.stringify({ VERSION, digest: sent.digest, isClass: typeof Comms
 
   it('carries its typings: tsc accepts correct use and rejects a wrong option type', async () => {
     await writeFile(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2024', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [join(PROJECT_ROOT, 'node_modules', '@types')] }, files: ['good.ts', 'bad.ts'] }));
-    await writeFile(join(project, 'good.ts'), `import { send, type SendResult, type Repository } from '${pkg.name}';\nexport async function f(repository: Repository): Promise<string> {\n  const r: SendResult = await send({ repository, recipient: 'bob', input: { text: 'hi' } });\n  return r.digest;\n}\n`);
-    await writeFile(join(project, 'bad.ts'), `import { send, type Repository } from '${pkg.name}';\nexport async function g(repository: Repository) {\n  await send({ repository, recipient: 42, input: { text: 'hi' } });\n}\n`);
+    await writeFile(join(project, 'good.ts'), `import { send, type SendResult, type Repository } from '${pkg.name}';\nexport async function f(repository: Repository): Promise<string> {\n  const r: SendResult = await send({ unsigned: true, repository, recipient: 'bob', input: { text: 'hi' } });\n  return r.digest;\n}\n`);
+    await writeFile(join(project, 'bad.ts'), `import { send, type Repository } from '${pkg.name}';\nexport async function g(repository: Repository) {\n  await send({ unsigned: true, repository, recipient: 42, input: { text: 'hi' } });\n}\n`);
     const tsc = join(PROJECT_ROOT, 'node_modules', '.bin', 'tsc');
     const r = spawnSync(tsc, ['-p', project], { cwd: project, encoding: 'utf8' });
     const output = r.stdout + r.stderr;

@@ -8,7 +8,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { ack, findReferrers, loadKeySigner, reply, send, thread, type MessageSigner } from '../../src/index.ts';
@@ -42,8 +42,8 @@ for (const kind of backendKinds()) {
         const message = await send({ repository: repo, recipient: 'bob', sender: 'alice', input: { text: 'question' }, signer });
         assert.ok(message.bundle, 'the message is signed, so it has a bundle');
         const replies = [];
-        for (const text of ['one', 'two', 'three']) replies.push(await reply({ repository: repo, to: message.digest, sender: 'bob', input: { text } }));
-        const receipt = await ack({ repository: repo, forDigest: message.digest, status: 'accepted', sender: 'bob' });
+        for (const text of ['one', 'two', 'three']) replies.push(await reply({ unsigned: true, unverifiedRecipient: true, repository: repo, to: message.digest, sender: 'bob', input: { text } }));
+        const receipt = await ack({ unsigned: true, repository: repo, forDigest: message.digest, status: 'accepted', sender: 'bob' });
         const expected = {
           [ArtifactType.Message]: new Set(replies.map((r) => r.digest)),
           [ArtifactType.Receipt]: new Set([receipt.digest]),
@@ -119,13 +119,13 @@ for (const kind of backendKinds()) {
       const c = countingRepo(backend.freshRepo('nested'));
       try {
         const repo = c.repo;
-        const m = await send({ repository: repo, recipient: 'bob', sender: 'alice', input: { text: 'm' } });
-        const r1 = await reply({ repository: repo, to: m.digest, sender: 'bob', input: { text: 'r1' } });
+        const m = await send({ unsigned: true, repository: repo, recipient: 'bob', sender: 'alice', input: { text: 'm' } });
+        const r1 = await reply({ unsigned: true, unverifiedRecipient: true, repository: repo, to: m.digest, sender: 'bob', input: { text: 'r1' } });
         assert.equal(r1.recipient, 'alice');
-        const r2 = await reply({ repository: repo, to: r1.digest, sender: 'alice', input: { text: 'r2' } });
+        const r2 = await reply({ unsigned: true, unverifiedRecipient: true, repository: repo, to: r1.digest, sender: 'alice', input: { text: 'r2' } });
         assert.equal(r2.recipient, 'bob', "a reply to bob's reply goes back to bob");
-        const r3 = await reply({ repository: repo, to: r2.digest, sender: 'bob', input: { text: 'r3' } });
-        const receipt = await ack({ repository: repo, forDigest: r1.digest, status: 'accepted', sender: 'alice' });
+        const r3 = await reply({ unsigned: true, unverifiedRecipient: true, repository: repo, to: r2.digest, sender: 'bob', input: { text: 'r3' } });
+        const receipt = await ack({ unsigned: true, repository: repo, forDigest: r1.digest, status: 'accepted', sender: 'alice' });
         const root = await thread(repo, m.digest);
         assert.deepEqual(root.children.map((n) => [n.kind, n.digest]), [['reply', r1.digest]]);
         const n1 = root.children[0]!;
@@ -138,13 +138,16 @@ for (const kind of backendKinds()) {
       }
     });
 
-    it('comms reply: the recipient defaults to the original sender, the reply has its own inbox tag, and that sender receives it', async () => {
+    it('comms reply: the recipient defaults to the verified original sender, the reply has its own inbox tag, and that sender receives it', async () => {
       const ref = backend.freshRepo('reply');
       const c = countingRepo(ref);
       const out = await tempDir('comms-reply-recv-');
       try {
         const message = await send({ repository: c.repo, recipient: 'bob', sender: 'alice', input: { text: 'ping' }, signer });
-        const r = await runComms(['reply', '--repo', ref, '--to', message.digest, '--message', 'pong', '--sender', 'bob', '--key', TEST_KEY, '--json', '--plain-http']);
+        // The test key speaks for both in this trust file: the original is verified as alice.
+        const trustFile = join(out.path, 'trust');
+        await writeFile(trustFile, `alice,bob ${TEST_PUB}\n`);
+        const r = await runComms(['reply', '--repo', ref, '--in-reply-to', message.digest, '--message', 'pong', '--sender', 'bob', '--key', TEST_KEY, '--trust', trustFile, '--json', '--plain-http']);
         assert.equal(r.code, 0, describeRun(r));
         const result = r.json[0] as { digest: string; tag: string; recipient: string; inReplyTo: string };
         assert.equal(result.recipient, 'alice');
@@ -184,8 +187,8 @@ for (const kind of backendKinds()) {
         try {
           const repo = c.repo;
           const m = await send({ repository: repo, recipient: 'bob', sender: 'alice', input: { text: 'm' }, signer });
-          const r = await reply({ repository: repo, to: m.digest, sender: 'bob', input: { text: 'r' } });
-          const receipt = await ack({ repository: repo, forDigest: m.digest, status: 'accepted', sender: 'bob' });
+          const r = await reply({ unsigned: true, unverifiedRecipient: true, repository: repo, to: m.digest, sender: 'bob', input: { text: 'r' } });
+          const receipt = await ack({ unsigned: true, repository: repo, forDigest: m.digest, status: 'accepted', sender: 'bob' });
           const all = new Set([m.bundle!.digest, r.digest, receipt.digest]);
           // What a writer that read the index before all of these would push back: an index without them.
           const empty = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] }));
@@ -228,8 +231,8 @@ for (const kind of backendKinds()) {
         const ref = backend.freshRepo('v10');
         const c = countingRepo(ref);
         try {
-          const message = await send({ repository: c.repo, recipient: 'bob', sender: 'alice', input: { text: 'hello v1.0' } });
-          const receipt = await ack({ repository: c.repo, forDigest: message.digest, status: 'accepted', sender: 'bob' });
+          const message = await send({ unsigned: true, repository: c.repo, recipient: 'bob', sender: 'alice', input: { text: 'hello v1.0' } });
+          const receipt = await ack({ unsigned: true, repository: c.repo, forDigest: message.digest, status: 'accepted', sender: 'bob' });
           const hex = hexOf(message.digest);
 
           // Raw HTTP, as a reader that knows nothing of comms: the tag list has the receipt tag…

@@ -41,14 +41,14 @@ for (const kind of backendKinds()) {
     });
 
     it('waitForReply resolves with the reply once it lands; a receipt alone does not end the wait', async () => {
-      const request = await send({ repository: waiter.repo, recipient: 'bob', sender: 'alice', input: { text: 'question?' } });
-      const wait = tracked(waitForReply(waiter.repo, request.digest, { timeoutMs: 60_000, intervalMs: 100 }));
+      const request = await send({ unsigned: true, repository: waiter.repo, recipient: 'bob', sender: 'alice', input: { text: 'question?' } });
+      const wait = tracked(waitForReply(waiter.repo, request.digest, { allowUnverified: true, timeoutMs: 60_000, intervalMs: 100 }));
       const answer = (async () => {
         await delay(300);
-        await ack({ repository: peer.repo, forDigest: request.digest, status: 'accepted', sender: 'bob' });
+        await ack({ unsigned: true, repository: peer.repo, forDigest: request.digest, status: 'accepted', sender: 'bob' });
         await delay(300);
         assert.equal(wait.settled(), false, 'still waiting after the receipt');
-        return reply({ repository: peer.repo, to: request.digest, sender: 'bob', input: { text: 'answer!' } });
+        return reply({ unsigned: true, unverifiedRecipient: true, repository: peer.repo, to: request.digest, sender: 'bob', input: { text: 'answer!' } });
       })();
       const [got, sent] = await Promise.all([wait.promise, answer]);
       assert.equal(got.descriptor.digest, sent.digest);
@@ -58,9 +58,9 @@ for (const kind of backendKinds()) {
     });
 
     it('waitForReply rejects with a TimeoutError naming the message when no reply comes', async () => {
-      const request = await send({ repository: waiter.repo, recipient: 'bob', sender: 'alice', input: { text: 'anyone?' } });
-      await ack({ repository: peer.repo, forDigest: request.digest, status: 'accepted', sender: 'bob' });
-      await assert.rejects(waitForReply(waiter.repo, request.digest, { timeoutMs: 400, intervalMs: 100 }), (err: unknown) => {
+      const request = await send({ unsigned: true, repository: waiter.repo, recipient: 'bob', sender: 'alice', input: { text: 'anyone?' } });
+      await ack({ unsigned: true, repository: peer.repo, forDigest: request.digest, status: 'accepted', sender: 'bob' });
+      await assert.rejects(waitForReply(waiter.repo, request.digest, { allowUnverified: true, timeoutMs: 400, intervalMs: 100 }), (err: unknown) => {
         assert.ok(err instanceof TimeoutError, `a TimeoutError, got ${String(err)}`);
         assert.equal(err.code, 'TIMEOUT');
         assert.match(err.message, new RegExp(`no reply to ${request.digest}`));
@@ -69,14 +69,14 @@ for (const kind of backendKinds()) {
     });
 
     it('waitForReceipt resolves with the receipt once it lands; a reply alone does not end the wait', async () => {
-      const request = await send({ repository: waiter.repo, recipient: 'bob', sender: 'alice', input: { text: 'did you get this?' } });
-      const wait = tracked(waitForReceipt(waiter.repo, request.digest, { timeoutMs: 60_000, intervalMs: 100 }));
+      const request = await send({ unsigned: true, repository: waiter.repo, recipient: 'bob', sender: 'alice', input: { text: 'did you get this?' } });
+      const wait = tracked(waitForReceipt(waiter.repo, request.digest, { allowUnverified: true, timeoutMs: 60_000, intervalMs: 100 }));
       const answer = (async () => {
         await delay(300);
-        await reply({ repository: peer.repo, to: request.digest, sender: 'bob', input: { text: 'replying, not acking' } });
+        await reply({ unsigned: true, unverifiedRecipient: true, repository: peer.repo, to: request.digest, sender: 'bob', input: { text: 'replying, not acking' } });
         await delay(300);
         assert.equal(wait.settled(), false, 'still waiting after the reply');
-        return ack({ repository: peer.repo, forDigest: request.digest, status: 'rejected', reason: 'not for me', sender: 'bob' });
+        return ack({ unsigned: true, repository: peer.repo, forDigest: request.digest, status: 'rejected', reason: 'not for me', sender: 'bob' });
       })();
       const [got, receipt] = await Promise.all([wait.promise, answer]);
       assert.equal(got.descriptor.digest, receipt.digest);
@@ -87,10 +87,10 @@ for (const kind of backendKinds()) {
     });
 
     it('waitForReceipt rejects with a TimeoutError when no receipt comes, leaving no listener on its signal', async () => {
-      const request = await send({ repository: waiter.repo, recipient: 'bob', sender: 'alice', input: { text: 'silence' } });
+      const request = await send({ unsigned: true, repository: waiter.repo, recipient: 'bob', sender: 'alice', input: { text: 'silence' } });
       const controller = new AbortController();
       // Many short polls: each must take its abort listener away again.
-      await assert.rejects(waitForReceipt(waiter.repo, request.digest, { timeoutMs: 600, intervalMs: 5, signal: controller.signal }), (err: unknown) => {
+      await assert.rejects(waitForReceipt(waiter.repo, request.digest, { allowUnverified: true, timeoutMs: 600, intervalMs: 5, signal: controller.signal }), (err: unknown) => {
         assert.ok(err instanceof TimeoutError, `a TimeoutError, got ${String(err)}`);
         assert.equal(err.code, 'TIMEOUT');
         assert.match(err.message, new RegExp(`no receipt to ${request.digest}`));
@@ -100,9 +100,9 @@ for (const kind of backendKinds()) {
     });
 
     it('an aborted wait stops at once with the abort, not a timeout', async () => {
-      const request = await send({ repository: waiter.repo, recipient: 'bob', sender: 'alice', input: { text: 'never mind' } });
+      const request = await send({ unsigned: true, repository: waiter.repo, recipient: 'bob', sender: 'alice', input: { text: 'never mind' } });
       const controller = new AbortController();
-      const wait = waitForReply(waiter.repo, request.digest, { timeoutMs: 60_000, intervalMs: 100, signal: controller.signal });
+      const wait = waitForReply(waiter.repo, request.digest, { allowUnverified: true, timeoutMs: 60_000, intervalMs: 100, signal: controller.signal });
       setTimeout(() => controller.abort(new Error('caller gave up')), 300);
       await assert.rejects(wait, (err: unknown) => !(err instanceof TimeoutError));
     });

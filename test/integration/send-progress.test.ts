@@ -35,7 +35,7 @@ if (!requireTool('docker-registry')) {
     await writeFile(file, randomBytes(size));
     const events: SendProgress[] = [];
     const repository = openRemoteRepository(`${registry.host}/progress/box`, { plainHttp: true });
-    const r = await send({ repository, recipient: 'bob', input: { path: file }, chunkBytes: size, parallel: 1, onProgress: (p) => events.push(p) });
+    const r = await send({ unsigned: true, repository, recipient: 'bob', sender: 'alice', input: { path: file }, chunkBytes: size, parallel: 1, onProgress: (p) => events.push(p) });
     assert.equal(r.chunks, 1);
     const beforeUpload = events.filter((e) => e.bytesUploaded === 0);
     assert.ok(beforeUpload.some((e) => e.bytesRead > 0 && e.bytesRead < size), 'bytes read are reported before the chunk is complete');

@@ -110,7 +110,7 @@ describe('watch on docker-registry: v1.0 send order and the state file', () => {
     const stateFile = join(work.path, 'late-state', 'watch.json');
     try {
       // The message and its inbox tag, with no bundle yet: what a v1.0 sender has pushed mid-send.
-      const sent = await send({ repository: sender.repo, recipient: 'bob', sender: 'alice', input: { text: 'signed late', filename: 'late.txt' } });
+      const sent = await send({ unsigned: true, repository: sender.repo, recipient: 'bob', sender: 'alice', input: { text: 'signed late', filename: 'late.txt' } });
       const w = startWatcher(c.repo, out, { stateFile, verify: { trustedKeys: [await readFile(TEST_PUB, 'utf8')] }, writeReceipt: true });
       await eventually(() => w.waits.length === 1, 'the watcher to hold the message back');
       await morePolls(c, 3);
@@ -152,7 +152,7 @@ describe('watch on docker-registry: v1.0 send order and the state file', () => {
     const c = countingRepo(ref);
     const out = join(work.path, 'nobundle-out');
     try {
-      const sent = await send({ repository: sender.repo, recipient: 'bob', sender: 'alice', input: { text: 'never signed' } });
+      const sent = await send({ unsigned: true, repository: sender.repo, recipient: 'bob', sender: 'alice', input: { text: 'never signed' } });
       const w = startWatcher(c.repo, out, { stateFile: join(work.path, 'nobundle-state.json'), verify: { trustedKeys: [await readFile(TEST_PUB, 'utf8')] }, writeReceipt: true, bundleGraceMs: 1500 });
       await eventually(() => w.failures.length === 1, 'the refusal after the grace');
       const waitedPolls = c.count('GET', /\/tags\/list$/);
@@ -181,10 +181,10 @@ describe('watch on docker-registry: v1.0 send order and the state file', () => {
       // A state that, if loaded, would mark a later message as delivered already.
       const laterId = randomUUID();
       const hostile = JSON.stringify({ version: 1, tags: [], digests: [], messageIds: [laterId] });
-      const first = await send({ repository: sender.repo, recipient: 'bob', sender: 'mallory', input: { text: hostile, filename: '.comms-watch.json' } });
+      const first = await send({ unsigned: true, repository: sender.repo, recipient: 'bob', sender: 'mallory', input: { text: hostile, filename: '.comms-watch.json' } });
       let w = startWatcher(c.repo, out);
       await eventually(() => w.delivered.length === 1, 'the message named .comms-watch.json');
-      const other = await send({ repository: sender.repo, recipient: 'bob', sender: 'alice', input: { text: 'second', filename: 'second.txt' } });
+      const other = await send({ unsigned: true, repository: sender.repo, recipient: 'bob', sender: 'alice', input: { text: 'second', filename: 'second.txt' } });
       await eventually(() => w.delivered.length === 2, 'the next message');
       await morePolls(c, 2);
       await w.stop();
@@ -194,7 +194,7 @@ describe('watch on docker-registry: v1.0 send order and the state file', () => {
       assert.equal(await readFile(join(out, '.comms-watch.json'), 'utf8'), hostile, 'the received file is not overwritten by the state');
 
       // Restarted: the real state is found (nothing delivered twice), the received file is not read as one.
-      const later = await send({ repository: sender.repo, recipient: 'bob', sender: 'alice', input: { text: 'later', filename: 'later.txt' }, messageId: laterId });
+      const later = await send({ unsigned: true, repository: sender.repo, recipient: 'bob', sender: 'alice', input: { text: 'later', filename: 'later.txt' }, messageId: laterId });
       w = startWatcher(c.repo, out);
       await eventually(() => w.delivered.length === 1 || w.pollErrors.length > 0, 'the message sent while stopped');
       await morePolls(c, 2);

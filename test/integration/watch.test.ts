@@ -65,7 +65,7 @@ function startWatcher(repo: Repository, outDir: string, stateFile: string, extra
 
 /** Sends a text from alice to bob. */
 async function sendText(repo: Repository, text: string) {
-  return send({ repository: repo, recipient: 'bob', sender: 'alice', input: { text, filename: `${text}.txt` } });
+  return send({ unsigned: true, repository: repo, recipient: 'bob', sender: 'alice', input: { text, filename: `${text}.txt` } });
 }
 
 /** Waits until the watcher has listed tags `n` more times (so `n` more polls saw the repository). */

@@ -19,6 +19,8 @@ export function cleanEnv(tmpDir: string, dockerConfigDir: string): Record<string
     DOCKER_CONFIG: dockerConfigDir,
     // The default trust file lives under the config folder: the user's own must not leak in.
     XDG_CONFIG_HOME: `${tmpDir}/config`,
+    // A sender for the commands that push; without one they refuse (no made-up user@host).
+    COMMS_SENDER: 'tester',
     NO_COLOR: '1',
   };
 }

@@ -28,8 +28,8 @@ describe('copy from hostile sources and to lying destinations', () => {
   before(async () => {
     dir = await tempDir('comms-copy-unit-');
     source = await OciLayout.open(join(dir.path, 'src'), { create: true });
-    sent = await send({ repository: source, recipient: 'bob', sender: 'alice', input: { text: 'one' } });
-    other = await send({ repository: source, recipient: 'bob', sender: 'alice', input: { text: 'two' } });
+    sent = await send({ unsigned: true, repository: source, recipient: 'bob', sender: 'alice', input: { text: 'one' } });
+    other = await send({ unsigned: true, repository: source, recipient: 'bob', sender: 'alice', input: { text: 'two' } });
   });
   after(async () => {
     await dir?.cleanup();
@@ -56,7 +56,7 @@ describe('copy from hostile sources and to lying destinations', () => {
   it('a chain of referrers longer than the manifest bound is refused (exit 4, COPY_TOO_MANY_MANIFESTS)', async () => {
     // A receipt for the message, a receipt for that receipt, and one for that: four manifests.
     let about = sent.digest;
-    for (let i = 0; i < 3; i++) about = (await ack({ repository: source, forDigest: about, status: 'accepted', sender: 'bob', recipient: 'alice' })).digest;
+    for (let i = 0; i < 3; i++) about = (await ack({ unsigned: true, repository: source, forDigest: about, status: 'accepted', sender: 'bob', recipient: 'alice' })).digest;
     const destination = await OciLayout.open(join(dir.path, 'dst-bound'), { create: true });
     await assert.rejects(copy({ source, destination, reference: sent.digest, maxManifests: 3 }), (e: { exitCode?: number; code?: string }) => e.exitCode === 4 && e.code === 'COPY_TOO_MANY_MANIFESTS');
     const all = await copy({ source, destination, reference: sent.digest, maxManifests: 4 });

@@ -27,7 +27,7 @@ before(async () => {
   layout = await OciLayout.open(path.join(work.path, 'mb'), { create: true });
   const file = path.join(work.path, 'data.bin');
   await fs.writeFile(file, payload);
-  const sent = await send({ repository: layout, recipient: 'bob', sender: 'alice', input: { path: file }, chunkBytes: 64 * 1024 });
+  const sent = await send({ unsigned: true, repository: layout, recipient: 'bob', sender: 'alice', input: { path: file }, chunkBytes: 64 * 1024 });
   info = parseMessageManifest((await layout.fetchManifest(sent.descriptor.digest)).bytes);
 });
 after(async () => {

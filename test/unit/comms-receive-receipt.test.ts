@@ -35,7 +35,7 @@ test('a receipt that cannot be pushed leaves the delivered message delivered and
   const dir = await mkdtemp(path.join(os.tmpdir(), 'comms-rcpt-'));
   try {
     const layout = await OciLayout.open(path.join(dir, 'mb'), { create: true });
-    await send({ repository: layout, recipient: 'bob', sender: 'alice', input: { text: 'hello' } });
+    await send({ unsigned: true, repository: layout, recipient: 'bob', sender: 'alice', input: { text: 'hello' } });
     const out = path.join(dir, 'in');
     const r = await receive({ repository: refusingReceipts(layout), me: 'bob', outDir: out, verify: false, writeReceipt: true });
     assert.equal(r.failures.length, 0, 'the message is not refused because its receipt failed');

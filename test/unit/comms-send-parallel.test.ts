@@ -46,7 +46,7 @@ test('a file sent with parallel compression arrives intact; a file that changes 
     const data = randomBytes(1_000_000);
     await writeFile(file, data);
     const repository = await OciLayout.open(path.join(dir, 'mb'), { create: true });
-    const sent = await send({ repository, recipient: 'bob', sender: 'alice', input: { path: file }, chunkBytes: 100_000, parallel: 4, compression: 'zstd' });
+    const sent = await send({ unsigned: true, repository, recipient: 'bob', sender: 'alice', input: { path: file }, chunkBytes: 100_000, parallel: 4, compression: 'zstd' });
     assert.equal(sent.chunks, 10);
     const got = await receive({ repository, me: 'bob', outDir: path.join(dir, 'in'), verify: false });
     const out = await readFile(got.messages[0]!.path);
@@ -55,7 +55,7 @@ test('a file sent with parallel compression arrives intact; a file that changes 
     // Grow the file while chunks are being compressed: the send must fail, not publish a message.
     let grown = false;
     await assert.rejects(
-      send({
+      send({ unsigned: true,
         repository, recipient: 'bob', sender: 'alice', input: { path: file }, chunkBytes: 100_000, parallel: 2,
         onProgress: () => {
           if (!grown) {

@@ -16,7 +16,7 @@ test("send removes spool folders left by a killed send (dead pid) and keeps live
     await mkdir(live, { recursive: true });
     await writeFile(path.join(dead, 'chunk-0'), 'left behind');
     const repository = await OciLayout.open(path.join(root, 'mailbox'), { create: true });
-    await send({ repository, recipient: 'bob', sender: 'alice', input: { text: 'hi' }, spoolDir: spool });
+    await send({ unsigned: true, repository, recipient: 'bob', sender: 'alice', input: { text: 'hi' }, spoolDir: spool });
     const left = await readdir(spool);
     assert.deepEqual(left.sort(), [path.basename(live)], 'the dead send\'s folder is gone, the live one and our own are not there');
   } finally {

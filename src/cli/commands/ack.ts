@@ -1,6 +1,7 @@
 import type { Argv } from 'yargs';
 import { ack } from '../../comms/ack.ts';
-import { auditOptions, openRepo, resolveSigner, stepOptions, withAuditOptions, withGlobalOptions, withSignOptions, type AuditArgs, type GlobalArgs, type SignArgs } from '../common.ts';
+import { resolveSender } from '../../comms/sender.ts';
+import { auditOptions, openRepo, resolveSigner, resolveTrustFile, stepOptions, withAuditOptions, withGlobalOptions, withSignOptions, type AuditArgs, type GlobalArgs, type SignArgs } from '../common.ts';
 import type { Output } from '../output.ts';
 
 export interface AckArgs extends GlobalArgs, SignArgs, AuditArgs {
@@ -20,13 +21,14 @@ export function ackBuilder(y: Argv) {
     .option('status', { choices: ['accepted', 'rejected'] as const, demandOption: true, describe: 'The receipt status' })
     .option('verified', { type: 'boolean', default: false, describe: 'Say the message\'s signature was verified' })
     .option('reason', { type: 'string', describe: 'Why (mostly for rejected)' })
-    .option('sender', { type: 'string', describe: 'Who acknowledges (default: COMMS_SENDER, else user@host)' })
+    .option('sender', { type: 'string', describe: 'Who acknowledges (default: the identity the trust file binds your key to, else COMMS_SENDER, else your keyless identity)' })
     .option('recipient', { type: 'string', describe: 'Whom the receipt is for (default: the message\'s sender)' });
 }
 
 export async function runAck(args: AckArgs, out: Output, signal: AbortSignal): Promise<number> {
   const signer = await resolveSigner(args);
-  if (!signer) out.note('--no-sign: this receipt is NOT signed');
+  if (!signer) out.note('--no-sign: this receipt is NOT signed; readers that verify will not count it');
+  const sender = await resolveSender({ sender: args.sender, signer, trust: await resolveTrustFile(args) });
   const audit = await auditOptions(args);
   const repository = await openRepo(args.repo, args);
   const r = await ack({
@@ -35,9 +37,9 @@ export async function runAck(args: AckArgs, out: Output, signal: AbortSignal): P
     status: args.status,
     verified: args.verified,
     reason: args.reason,
-    sender: args.sender,
+    sender,
     recipient: args.recipient,
-    signer,
+    ...(signer !== undefined ? { signer } : { unsigned: true }),
     signal,
     ...audit,
     ...stepOptions(out),

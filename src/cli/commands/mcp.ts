@@ -170,7 +170,7 @@ export function createMcpServer(ctx: Context): McpServer {
     if (given !== 1) throw new UsageError('give exactly one of text, json or file');
     const input: SendInput = a.text !== undefined ? { text: a.text } : a.json !== undefined ? { json: a.json } : { path: await allowedFile(ctx, a.file as string) };
     const trust = ctx.policy === false ? undefined : ctx.policy.trust;
-    const r = await send({ repository: ctx.repository, recipient: a.to, sender: ctx.me, input, signer: ctx.signer, ...(a.encrypt === true ? { encrypt: true } : {}), ...(trust === undefined ? {} : { trust }), signal: ctx.signal });
+    const r = await send({ repository: ctx.repository, recipient: a.to, sender: ctx.me, input, ...(ctx.signer !== undefined ? { signer: ctx.signer } : { unsigned: true }), ...(a.encrypt === true ? { encrypt: true } : {}), ...(trust === undefined ? {} : { trust }), signal: ctx.signal });
     return ok({ digest: r.digest, to: a.to, sender: ctx.me, signed: r.bundle !== undefined, encrypted: r.encrypted, bytes: r.bytes });
   }));
 
@@ -192,12 +192,14 @@ export function createMcpServer(ctx: Context): McpServer {
   }, (a) => guarded(async () => ok(await present(ctx, await read(ctx, a.digest)))));
 
   server.registerTool('reply', {
-    description: `Reply to a message (by digest) with a text, signed as ${ctx.me}; the reply goes to the message's sender.`,
+    description: `Reply to a message (by digest) with a text, signed as ${ctx.me}; the reply goes to the message's verified sender.`,
     inputSchema: { digest: z.string().describe('The message answered'), text: z.string().describe('The reply text') },
   }, (a) => guarded(async () => {
-    // A reply to an encrypted message is encrypted to the age recipients the trust file binds to its sender.
+    // The reply goes to the message's verified sender (refused when it does not verify), or with
+    // --no-verify to the sender it claims; a reply to an encrypted message is encrypted to the age
+    // recipients the trust file binds to its sender.
     const trust = ctx.policy === false ? undefined : ctx.policy.trust;
-    const r = await reply({ repository: ctx.repository, to: a.digest, sender: ctx.me, input: { text: a.text }, signer: ctx.signer, ...(trust === undefined ? {} : { trust }), signal: ctx.signal });
+    const r = await reply({ repository: ctx.repository, inReplyTo: a.digest, sender: ctx.me, input: { text: a.text }, ...(ctx.policy === false ? { unverifiedRecipient: true } : { policy: ctx.policy }), ...(ctx.signer !== undefined ? { signer: ctx.signer } : { unsigned: true }), ...(trust === undefined ? {} : { trust }), signal: ctx.signal });
     return ok({ digest: r.digest, in_reply_to: r.inReplyTo, to: r.recipient, sender: ctx.me, signed: r.bundle !== undefined });
   }));
 
@@ -221,7 +223,7 @@ export function createMcpServer(ctx: Context): McpServer {
     const fetched = await ctx.repository.fetchManifest(a.digest, { signal: ctx.signal });
     const info = parseMessageManifest(fetched.bytes);
     const signer = await verifiedSigner(ctx, fetched.descriptor, fetched.bytes, info.sender);
-    const r = await ack({ repository: ctx.repository, forDigest: a.digest, status: a.status, verified: signer !== null, sender: ctx.me, recipient: info.sender, signer: ctx.signer, message: { descriptor: fetched.descriptor, bytes: fetched.bytes }, signal: ctx.signal });
+    const r = await ack({ repository: ctx.repository, forDigest: a.digest, status: a.status, verified: signer !== null, sender: ctx.me, recipient: info.sender, ...(ctx.signer !== undefined ? { signer: ctx.signer } : { unsigned: true }), message: { descriptor: fetched.descriptor, bytes: fetched.bytes }, signal: ctx.signal });
     return ok({ digest: r.digest, for: a.digest, status: a.status, message_verified_sender: signer, sender: ctx.me });
   }));
 

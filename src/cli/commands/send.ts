@@ -3,6 +3,7 @@ import type { Argv } from 'yargs';
 import { checkSendOptions, send, trustedRecipients, type SendInput, type SendOptions } from '../../comms/send.ts';
 import { UsageError } from '../../errors.ts';
 import { resolveRecipients } from '../../trust/age.ts';
+import { resolveSender } from '../../comms/sender.ts';
 import { auditOptions, openRepo, resolveSigner, resolveTrustFile, stepOptions, withAuditOptions, withGlobalOptions, withSignOptions, type AuditArgs, type GlobalArgs, type SignArgs } from '../common.ts';
 import type { Output } from '../output.ts';
 import { createTransferProgress, formatBytes } from '../progress.ts';
@@ -38,7 +39,7 @@ export function withMessageOptions<T>(y: Argv<T>) {
     .option('repo', { type: 'string', demandOption: true, describe: 'Mailbox: a registry repository (ghcr.io/acme/mailbox) or oci:<folder>' })
     .option('message', { type: 'string', alias: 'm', describe: 'Send this text (as message.txt) instead of a file' })
     .option('filename', { type: 'string', describe: 'Name the recipient sees (default: the file\'s basename; stdin.bin for -)' })
-    .option('sender', { type: 'string', describe: 'Sender identity (default: COMMS_SENDER, else user@host)' })
+    .option('sender', { type: 'string', describe: 'Sender identity (default: the identity the trust file binds your key to, else COMMS_SENDER, else your keyless identity)' })
     .option('compress', { choices: ['gzip', 'zstd'] as const, default: 'gzip' as const, describe: 'Layer compression' })
     .option('level', { type: 'number', describe: 'Compression level (gzip 0-9, default 6; zstd 1-19, default 3)' })
     .option('chunk-bytes', { type: 'string', default: '104857600', describe: 'Chunk size in bytes (suffixes KiB, MiB, GiB accepted)' })
@@ -104,7 +105,9 @@ export async function prepareMessage(args: MessageArgs, recipient: string | unde
   if (recipient !== undefined) trustedRecipients({ ...options, recipient });
   const signer = await resolveSigner(args);
   if (!signer) out.note(`--no-sign: this ${what} is NOT signed; recipients that verify (the default) will refuse it`);
-  return { ...options, signer, ...(await auditOptions(args)), ...stepOptions(out) };
+  // Without --sender, the sender is the identity the trust file binds the signer to (if any).
+  const sender = await resolveSender({ sender: args.sender, signer, trust: args.sender === undefined ? (options.trust ?? (await resolveTrustFile(args))) : undefined });
+  return { ...options, sender, ...(signer !== undefined ? { signer } : { unsigned: true }), ...(await auditOptions(args)), ...stepOptions(out) };
 }
 
 export async function runSend(args: SendArgs, out: Output, signal: AbortSignal): Promise<number> {

@@ -1,7 +1,8 @@
 import type { Argv } from 'yargs';
 import { verifyMessage } from '../../comms/verify-message.ts';
 import { parseDigest } from '../../oci/digest.ts';
-import { parseMessageManifest } from '../../protocol/validate.ts';
+import { claimsOf } from '../../comms/verdict.ts';
+import { Annotation } from '../../protocol/constants.ts';
 import { VerificationError } from '../../errors.ts';
 import { openRepo, resolvePolicy, withGlobalOptions, withVerifyOptions, type GlobalArgs, type VerifyArgs } from '../common.ts';
 import type { Output } from '../output.ts';
@@ -25,12 +26,8 @@ export async function runVerify(args: VerifyCmdArgs, out: Output, signal: AbortS
   if (policy === false) throw new VerificationError('comms verify with --no-verify verifies nothing; give a trust policy', { code: 'NO_TRUST_POLICY' });
   const repository = await openRepo(args.repo, args);
   const manifest = await repository.fetchManifest(args.digest, { signal });
-  let sender: string | undefined;
-  try {
-    sender = parseMessageManifest(manifest.bytes).sender;
-  } catch {
-    // Receipts and other artifacts are signed too; only messages have a sender to compare.
-  }
+  // Messages, replies and receipts all name their sender; the verdict checks it against the signer.
+  const sender = claimsOf(manifest.bytes).annotations[Annotation.Sender] || undefined;
   const v = await verifyMessage(repository, manifest.descriptor, manifest.bytes, { policy, sender, source: args.bundle, signal });
   out.result(
     { digest: args.digest, verified: true, kind: v.kind, identity: v.identity, issuer: v.issuer, bundle: v.bundleDigest },
