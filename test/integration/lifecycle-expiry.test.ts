@@ -65,8 +65,8 @@ for (const kind of kinds) {
 
     it('watch never delivers an expired message', async () => {
       const { repo } = await freshRepo();
-      const old = await send({ repository: repo, recipient: 'me', sender: 'alice', input: { text: 'old' }, ttlSeconds: 60, now: ago(HOUR * 1000) });
-      const fresh = await send({ repository: repo, recipient: 'me', sender: 'alice', input: { text: 'fresh' } });
+      const old = await send({ unsigned: true, repository: repo, recipient: 'me', sender: 'alice', input: { text: 'old' }, ttlSeconds: 60, now: ago(HOUR * 1000) });
+      const fresh = await send({ unsigned: true, repository: repo, recipient: 'me', sender: 'alice', input: { text: 'fresh' } });
       const out = await tempDir('comms-expiry-watch-');
       const state = await tempDir('comms-expiry-state-');
       const ac = new AbortController();
@@ -95,10 +95,10 @@ for (const kind of kinds) {
 
     it('waitForReceipt is not ended by an expired receipt, and is by a live one', async () => {
       const { repo } = await freshRepo();
-      const m = await send({ repository: repo, recipient: 'bob', sender: 'alice', input: { text: 'question' } });
-      await ack({ repository: repo, forDigest: m.digest, status: 'accepted', sender: 'bob', ttlSeconds: 60, now: ago(HOUR * 1000) });
+      const m = await send({ unsigned: true, repository: repo, recipient: 'bob', sender: 'alice', input: { text: 'question' } });
+      await ack({ unsigned: true, repository: repo, forDigest: m.digest, status: 'accepted', sender: 'bob', ttlSeconds: 60, now: ago(HOUR * 1000) });
       await assert.rejects(waitForReceipt(repo, m.digest, { timeoutMs: 600, intervalMs: 100 }), TimeoutError);
-      const live = await ack({ repository: repo, forDigest: m.digest, status: 'accepted', sender: 'bob' });
+      const live = await ack({ unsigned: true, repository: repo, forDigest: m.digest, status: 'accepted', sender: 'bob' });
       const got = await waitForReceipt(repo, m.digest, { timeoutMs: 30_000, intervalMs: 100 });
       assert.equal(got.descriptor.digest, live.digest);
     });
@@ -125,7 +125,7 @@ for (const kind of kinds) {
       it('recv passes over an expired message; recv --include-expired delivers it', async () => {
         const dir = join(folder!.path, 'cli-recv');
         const repo = await OciLayout.open(dir, { create: true });
-        const old = await send({ repository: repo, recipient: 'me', sender: 'alice', input: { text: 'old' }, ttlSeconds: 60, now: ago(HOUR * 1000) });
+        const old = await send({ unsigned: true, repository: repo, recipient: 'me', sender: 'alice', input: { text: 'old' }, ttlSeconds: 60, now: ago(HOUR * 1000) });
         const out = await tempDir('comms-expiry-cli-');
         try {
           const plain = await runComms(['recv', '--repo', `oci:${dir}`, '--me', 'me', '--out', join(out.path, 'a'), '--no-verify', '--json']);

@@ -45,7 +45,7 @@ for (const kind of backendKinds()) {
         const sent = (async () => {
           // Long enough for several polls: with back-off (100 ms doubling) there would be 4 by then.
           await delay(2500);
-          return send({ repository: sender.repo, recipient: 'me', sender: 'alice', input: { text: 'first' } });
+          return send({ unsigned: true, repository: sender.repo, recipient: 'me', sender: 'alice', input: { text: 'first' } });
         })();
         const first = await items.next();
         const s = await sent;

@@ -47,7 +47,7 @@ describe('thread with v1.0 receipts (docker-registry)', () => {
     try {
       const repository = client.repository(`${registry.host}/${repo}`);
       // A comms receipt from bob names who acknowledged.
-      const mine = await ack({ repository, forDigest: MESSAGE_DIGEST, status: 'accepted', verified: false, sender: 'bob', recipient: 'alice@example.com' });
+      const mine = await ack({ unsigned: true, repository, forDigest: MESSAGE_DIGEST, status: 'accepted', verified: false, sender: 'bob', recipient: 'alice@example.com' });
       const root = await thread(repository, MESSAGE_DIGEST);
       assert.equal(root.sender, 'alice@example.com');
       const byDigest = new Map<string, ThreadNode>(root.children.map((c) => [c.digest, c]));
