@@ -49,6 +49,8 @@ import { tempDir, type TempDir } from '../support/tools.ts';
 const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runComms(args, { env });
 
 const LONG_AGO = () => new Date('2000-01-01T00:00:00Z');
+/** A forger back-dates and sets a TTL long enough that the artifact has not expired. */
+const FOREVER = 60 * 365 * 86_400;
 type Who = 'alice' | 'bob' | 'mallory';
 
 let work: TempDir;
@@ -104,11 +106,11 @@ for (const kind of backendKinds()) {
       const about = { repository: c.repo, inReplyTo: question.digest };
 
       // Unsigned, back-dated, claiming to be bob.
-      forged['unsignedReceipt'] = (await ack({ repository: c.repo, forDigest: question.digest, status: 'rejected', verified: true, reason: 'malware found', sender: 'bob', unsigned: true, now: LONG_AGO })).digest;
-      forged['unsignedReply'] = (await reply({ ...about, sender: 'bob', recipient: 'alice', input: { text: 'no, stop' }, unsigned: true, now: LONG_AGO })).digest;
+      forged['unsignedReceipt'] = (await ack({ repository: c.repo, forDigest: question.digest, status: 'rejected', verified: true, reason: 'malware found', sender: 'bob', unsigned: true, now: LONG_AGO, ttlSeconds: FOREVER })).digest;
+      forged['unsignedReply'] = (await reply({ ...about, sender: 'bob', recipient: 'alice', input: { text: 'no, stop' }, unsigned: true, now: LONG_AGO, ttlSeconds: FOREVER })).digest;
       // Signed with mallory's trusted key, claiming to be bob.
-      forged['malloryAsBobReply'] = (await reply({ ...about, sender: 'bob', recipient: 'alice', input: { text: 'no, stop (signed)' }, signer: signers.mallory, now: LONG_AGO })).digest;
-      forged['malloryAsBobReceipt'] = (await ack({ repository: c.repo, forDigest: question.digest, status: 'rejected', reason: 'signed lie', sender: 'bob', signer: signers.mallory, now: LONG_AGO })).digest;
+      forged['malloryAsBobReply'] = (await reply({ ...about, sender: 'bob', recipient: 'alice', input: { text: 'no, stop (signed)' }, signer: signers.mallory, now: LONG_AGO, ttlSeconds: FOREVER })).digest;
+      forged['malloryAsBobReceipt'] = (await ack({ repository: c.repo, forDigest: question.digest, status: 'rejected', reason: 'signed lie', sender: 'bob', signer: signers.mallory, now: LONG_AGO, ttlSeconds: FOREVER })).digest;
       // bob's genuine receipt for another message, re-pointed at the question.
       const other = await send({ repository: c.repo, recipient: 'bob', sender: 'alice', input: { text: 'another question' }, signer: signers.alice });
       let bobBundle: SignedBundle | undefined;
@@ -116,7 +118,7 @@ for (const kind of backendKinds()) {
       const otherReceipt = await ack({ repository: c.repo, forDigest: other.digest, status: 'rejected', reason: 'for the other one', sender: 'bob', signer: capturing });
       forged['repointedReceipt'] = await repointReceipt(c, otherReceipt, bobBundle!, question.descriptor);
       // Honestly signed by mallory, as mallory: but mallory is not the recipient.
-      forged['strangerReceipt'] = (await ack({ repository: c.repo, forDigest: question.digest, status: 'accepted', sender: 'mallory', signer: signers.mallory, now: LONG_AGO })).digest;
+      forged['strangerReceipt'] = (await ack({ repository: c.repo, forDigest: question.digest, status: 'accepted', sender: 'mallory', signer: signers.mallory, now: LONG_AGO, ttlSeconds: FOREVER })).digest;
     });
     after(async () => {
       await c?.close();
