@@ -86,7 +86,7 @@ describe('readMessage', () => {
   });
 
   it('refuses an unsigned message, and returns it unverified only when allowUnverified is passed', async () => {
-    const sent = await send({ repository: repo, recipient: 'bob', sender: 'alice', input: { text: 'trust me' } });
+    const sent = await send({ unsigned: true, repository: repo, recipient: 'bob', sender: 'alice', input: { text: 'trust me' } });
     await assert.rejects(readMessage(repo, sent.digest, { verify: policy }), VerificationError);
     await assert.rejects(readMessage(repo, sent.digest, { verify: false }), { code: 'NO_TRUST_POLICY' });
     const m = await readMessage(repo, sent.digest, { verify: policy, allowUnverified: true });

@@ -81,7 +81,7 @@ describe('the order artifacts are pushed in', () => {
 
   it('a signed receipt is tagged only after its bundle is stored', async () => {
     const store = await OciLayout.open(join(dir, 'ack'), { create: true });
-    const sent = await send({ repository: store, recipient: 'bob', sender: 'alice', input: { text: 'hi' } });
+    const sent = await send({ unsigned: true, repository: store, recipient: 'bob', sender: 'alice', input: { text: 'hi' } });
     const writes: Write[] = [];
     const receipt = await ack({ repository: recording(store, writes), forDigest: sent.digest, status: 'accepted', sender: 'bob', signer });
     assert.ok(receipt.bundle !== undefined);
@@ -93,9 +93,9 @@ describe('the order artifacts are pushed in', () => {
 
   it('an unsigned receipt goes in with its tag in one write', async () => {
     const store = await OciLayout.open(join(dir, 'ack-unsigned'), { create: true });
-    const sent = await send({ repository: store, recipient: 'bob', sender: 'alice', input: { text: 'hi' } });
+    const sent = await send({ unsigned: true, repository: store, recipient: 'bob', sender: 'alice', input: { text: 'hi' } });
     const writes: Write[] = [];
-    const receipt = await ack({ repository: recording(store, writes), forDigest: sent.digest, status: 'accepted', sender: 'bob' });
+    const receipt = await ack({ unsigned: true, repository: recording(store, writes), forDigest: sent.digest, status: 'accepted', sender: 'bob' });
     assert.deepEqual(
       writes.filter((w) => w.kind === 'manifest'),
       [{ kind: 'manifest', digest: receipt.digest, tag: receipt.tag, artifactType: ArtifactType.Receipt }],
