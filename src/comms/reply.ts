@@ -87,7 +87,9 @@ export async function reply(options: ReplyOptions): Promise<ReplyResult> {
   }
   const { inReplyTo: _i, to: _t, policy: _p, unverifiedRecipient: _u, ...sendOptions } = options;
   // The reply writes its own audit receipt (operation "reply"), not send's.
-  const result = await send({ ...sendOptions, recipient, subject, annotations, encrypt, auditDir: undefined });
+  // The default sender comes from the trust file, the policy's when no other is given.
+  const trust = options.trust ?? options.policy?.trust;
+  const result = await send({ ...sendOptions, ...(trust !== undefined ? { trust } : {}), recipient, subject, annotations, encrypt, auditDir: undefined });
   if (options.auditDir !== undefined) {
     await writeAuditReceipt(options.auditDir, sendAuditReceipt('reply', options.repository.name, result, startedAt, inReplyTo), options.onStep);
   }
