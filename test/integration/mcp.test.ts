@@ -129,9 +129,9 @@ for (const kind of backendKinds()) {
     it('wait_for_reply passes over forged replies (unsigned; signed by the key bound to mallory), however many, and returns the genuine one', async () => {
       const sent = await callOk(alice, 'send_message', { to: 'bob', json: { question: 'ship it?' } });
       const to = String(sent['digest']);
-      await reply({ repository: repo, to, sender: 'bob', input: { text: 'forged: mallory' }, signer: await loadKeySigner(malloryKey) });
+      await reply({ repository: repo, to, recipient: 'alice', sender: 'bob', input: { text: 'forged: mallory' }, signer: await loadKeySigner(malloryKey) });
       // More unsigned forgeries than one poll examines: they must not keep the genuine reply out.
-      for (let i = 0; i < 16; i++) await reply({ repository: repo, to, sender: 'bob', input: { text: `forged: unsigned ${i}` } });
+      for (let i = 0; i < 16; i++) await reply({ unsigned: true, repository: repo, to, recipient: 'alice', sender: 'bob', input: { text: `forged: unsigned ${i}` } });
       const timedOut = await call(alice, 'wait_for_reply', { digest: sent['digest'], timeout_seconds: 2 });
       assert.equal(timedOut.isError, true);
       assert.match(timedOut.content[0]!.text!, /TIMEOUT: no verified reply .*passed over \d+ that did not verify/);
