@@ -53,7 +53,7 @@ for (const kind of kinds) {
         const signed = await send({ repository: repo, recipient: 'me', sender: 'alice', input: { text: 'signed!', filename: 'signed.txt' }, signer: alice, now: () => new Date(Date.now() - 3_600_000) });
         const unsigned = await send({ repository: repo, recipient: 'me', sender: 'mallory', input: { text: 'unsigned', filename: 'unsigned.txt' } });
         const expired = await send({ repository: repo, recipient: 'me', sender: 'alice', input: { text: 'old', filename: 'old.txt' }, signer: alice, ttlSeconds: 60, now: () => new Date(Date.now() - 7_200_000) });
-        await send({ repository: repo, recipient: 'someone-else', sender: 'alice', input: { text: 'not mine' } });
+        await send({ unsigned: true, repository: repo, recipient: 'someone-else', sender: 'alice', input: { text: 'not mine' } });
         await ack({ repository: repo, forDigest: signed.digest, status: 'accepted', sender: 'me', signer: myKey });
         const readReceipts = { policy: { trustedKeys: [...policy.trustedKeys, myKey.publicKeyPem] }, myKeyIds: [myKey.keyId] };
 

@@ -63,7 +63,7 @@ for (const kind of kinds) {
       const read = first.messages[0]!.digest;
       const [x, y] = [a, b, c].map((m) => m.digest).filter((d) => d !== read) as [string, string];
       // Receipts from "me" that are not mine: unsigned (x), signed by someone else's key (y).
-      await ack({ repository: repo, forDigest: x, status: 'accepted', sender: 'me' });
+      await ack({ unsigned: true, repository: repo, forDigest: x, status: 'accepted', sender: 'me' });
       await ack({ repository: repo, forDigest: y, status: 'accepted', sender: 'me', signer: mallory });
       // Machine 2: the first is read; the other two are not.
       const second = await receive({ repository: repo, me: 'me', outDir: join(folder!.path, `m2-${kind}`), verify: policy, readReceipts });

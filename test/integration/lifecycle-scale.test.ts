@@ -116,8 +116,8 @@ for (const kind of backendKinds()) {
         const out = await tempDir('comms-scale-since-');
         try {
           const repo = setup.repository(ref);
-          const old = await send({ repository: repo, recipient: 'me', sender: 'alice', input: { text: 'old' }, now: () => new Date(Date.now() - 3 * 86_400_000), ttlSeconds: 30 * 86_400 });
-          const fresh = await send({ repository: repo, recipient: 'me', sender: 'alice', input: { text: 'new' } });
+          const old = await send({ unsigned: true, repository: repo, recipient: 'me', sender: 'alice', input: { text: 'old' }, now: () => new Date(Date.now() - 3 * 86_400_000), ttlSeconds: 30 * 86_400 });
+          const fresh = await send({ unsigned: true, repository: repo, recipient: 'me', sender: 'alice', input: { text: 'new' } });
           const c = countingRepo(ref);
           try {
             const r = await receive({ repository: c.repo, me: 'me', outDir: out.path, verify: false, since: new Date(Date.now() - 3_600_000) });
