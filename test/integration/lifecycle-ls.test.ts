@@ -51,7 +51,7 @@ for (const kind of kinds) {
         const myKey = createKeySigner(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
         const policy = { trustedKeys: [await readFile(TEST_PUB, 'utf8')] };
         const signed = await send({ repository: repo, recipient: 'me', sender: 'alice', input: { text: 'signed!', filename: 'signed.txt' }, signer: alice, now: () => new Date(Date.now() - 3_600_000) });
-        const unsigned = await send({ repository: repo, recipient: 'me', sender: 'mallory', input: { text: 'unsigned', filename: 'unsigned.txt' } });
+        const unsigned = await send({ unsigned: true, repository: repo, recipient: 'me', sender: 'mallory', input: { text: 'unsigned', filename: 'unsigned.txt' } });
         const expired = await send({ repository: repo, recipient: 'me', sender: 'alice', input: { text: 'old', filename: 'old.txt' }, signer: alice, ttlSeconds: 60, now: () => new Date(Date.now() - 7_200_000) });
         await send({ unsigned: true, repository: repo, recipient: 'someone-else', sender: 'alice', input: { text: 'not mine' } });
         await ack({ repository: repo, forDigest: signed.digest, status: 'accepted', sender: 'me', signer: myKey });

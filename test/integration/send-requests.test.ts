@@ -62,7 +62,7 @@ for (const kind of backendKinds()) {
         recipient: 'bob',
         sender: 'alice',
         input: { text: 'hello' },
-        ...(signed ? { signer: await loadKeySigner(TEST_KEY) } : {}),
+        ...(signed ? { signer: await loadKeySigner(TEST_KEY) } : { unsigned: true }),
       });
       await c.close();
       return c;
