@@ -88,7 +88,7 @@ for (const kind of backendKinds()) {
         const ac = new AbortController();
         const c = countingRepo(ref);
         try {
-          const sent = await send({ repository: setup.repository(ref), recipient: 'me', sender: 'alice', input: { text: 'hi' } });
+          const sent = await send({ unsigned: true, repository: setup.repository(ref), recipient: 'me', sender: 'alice', input: { text: 'hi' } });
           const items = watch({ repository: c.repo, me: 'me', outDir: join(out.path, 'in'), stateFile: join(out.path, 'state.json'), verify: false, intervalMs: 50, signal: ac.signal });
           const first = await items.next();
           assert.equal(!first.done && first.value.digest, sent.digest);
