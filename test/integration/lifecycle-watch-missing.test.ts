@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { send, watch } from '../../src/index.ts';
+import { OciLayout, send, watch } from '../../src/index.ts';
+import { collect, spawnComms } from '../support/cli.ts';
 import { backendKinds, countingRepo, startBackend, type Backend } from '../support/referrers-backends.ts';
 import { tempDir } from '../support/tools.ts';
 
@@ -66,3 +67,33 @@ for (const kind of backendKinds()) {
     });
   });
 }
+
+describe('recv --watch on an oci: folder that does not exist yet', () => {
+  it('says so once, waits at --interval, and delivers the first message sent there; Ctrl-C ends it with 0', async () => {
+    const dir = await tempDir('comms-watch-missing-oci-');
+    try {
+      const box = join(dir.path, 'box');
+      const child = spawnComms(['recv', '--watch', '--repo', `oci:${box}`, '--me', 'me', '--out', join(dir.path, 'in'), '--no-verify', '--json', '--interval', '100ms', '--state-file', join(dir.path, 'state.json')]);
+      let stdout = '';
+      let stderr = '';
+      child.stdout!.on('data', (b: Buffer) => void (stdout += b.toString()));
+      child.stderr!.on('data', (b: Buffer) => void (stderr += b.toString()));
+      const done = collect(child, 180_000);
+      const until = async (what: () => boolean, label: string) => {
+        for (let i = 0; i < 1200 && !what(); i++) await delay(100);
+        assert.ok(what(), `${label}; stderr: ${stderr}`);
+      };
+      await until(() => stderr.includes('does not exist yet'), 'the watcher noted the missing folder');
+      await delay(1000); // several polls of the missing folder
+      const sent = await send({ repository: await OciLayout.open(box, { create: true }), recipient: 'me', sender: 'alice', input: { text: 'first' } });
+      await until(() => stdout.includes(sent.digest), 'the first message was delivered');
+      child.kill('SIGINT');
+      const r = await done;
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr.split('does not exist yet').length - 1, 1, 'one note');
+      assert.doesNotMatch(r.stderr, /poll failed/);
+    } finally {
+      await dir.cleanup();
+    }
+  });
+});

@@ -1,4 +1,8 @@
 import type { Argv } from 'yargs';
+import { NotFoundError } from '../../errors.ts';
+import { parseTargetRef } from '../../oci/reference.ts';
+import type { Repository } from '../../oci/target.ts';
+import { sleep } from '../../util/abort.ts';
 import { receiveEach, type ReceivedMessage, type ReceiveFailure } from '../../comms/receive.ts';
 import { errorJson, type Output } from '../output.ts';
 import { cliMessage } from '../flags.ts';
@@ -77,7 +81,8 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
   await checkOutDir(args.out);
   const mine = await myKeySigner(args, signer);
   const readReceipts = args['include-read'] ? undefined : readReceiptsOf(policy, mine);
-  const repository = await openRepo(args.repo, args);
+  const repository = args.watch ? await openWhenPresent(args, intervalMs, out, signal) : await openRepo(args.repo, args);
+  if (repository === undefined) return 0; // Ctrl-C while waiting for the folder: a watcher's normal end
   // Without --watch the same record is read and extended: each message is delivered once into --out.
   const stateFile = args.watch ? args['state-file'] : (args['state-file'] ?? (await defaultWatchStateFile(args.out, repository.name, args.me)));
   if (!args.watch && args['state-file'] !== undefined) await checkStateFileOutsideOut(args['state-file'], args.out);
@@ -141,6 +146,25 @@ export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal):
   if (!args.json && count === 0 && exit === 0 && !args.watch) out.note(`no new messages for ${args.me}`);
   // A watcher stopped by Ctrl-C has done its job.
   return args.watch && signal.aborted ? 0 : exit;
+}
+
+/**
+ * With --watch, an oci: folder that does not exist yet is waited for at the poll interval (one
+ * note), as a registry repository nobody has pushed to is; undefined when stopped meanwhile.
+ */
+async function openWhenPresent(args: RecvArgs, intervalMs: number, out: Output, signal: AbortSignal): Promise<Repository | undefined> {
+  let noted = false;
+  for (;;) {
+    try {
+      return await openRepo(args.repo, args);
+    } catch (err) {
+      if (!(err instanceof NotFoundError) || parseTargetRef(args.repo).kind !== 'layout') throw err;
+      if (!noted) out.note(`${args.repo} does not exist yet; waiting for its first message`);
+      noted = true;
+      const waited = await sleep(intervalMs, signal).then(() => true, () => false);
+      if (!waited) return undefined;
+    }
+  }
 }
 
 function reportMessage(m: ReceivedMessage, out: Output): void {
