@@ -8,7 +8,7 @@
  * - `compress`: a chunk read and compressed (send, reply)
  * - `upload`: blobs sent (a chunk; copy: a manifest's config and layers)
  * - `sign`: a signature made
- * - `push-manifest`: a manifest pushed by digest
+ * - `push-manifest`: a manifest pushed by digest (a signed message has none: its `tag` stores it)
  * - `push-bundle`: the signature bundle artifact pushed
  * - `tag`: a tag pointed at a manifest
  * - `index`: a referrer made findable (Referrers API, or the referrers tag schema written)

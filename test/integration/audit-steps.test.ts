@@ -57,7 +57,9 @@ describe('audit receipts and steps', () => {
     const repository = await openRepository(backend.freshRepo('audit'));
     const sendSteps = recorder();
     const sent = await send({ repository, recipient: 'bob', sender: 'alice', input: { text: 'audited' }, signer, auditDir: audit, onStep: sendSteps.onStep });
-    assertSteps(sendSteps.events, ['compress', 'upload', 'push-manifest', 'sign', 'push-bundle', 'tag', 'write-receipt']);
+    // A signed message has no subject: it is stored by its tag push, after its bundle (SPEC §8).
+    assertSteps(sendSteps.events, ['compress', 'upload', 'sign', 'push-bundle', 'tag', 'write-receipt']);
+    assert.ok(!sendSteps.events.includes('push-manifest:started'), sendSteps.events.join(' '));
     const replySteps = recorder();
     const answered = await reply({ repository, to: sent.digest, recipient: 'alice', sender: 'bob', input: { text: 'ok' }, signer, auditDir: audit, onStep: replySteps.onStep });
     assertSteps(replySteps.events, ['compress', 'upload', 'push-manifest', 'index', 'sign', 'push-bundle', 'tag', 'write-receipt']);
