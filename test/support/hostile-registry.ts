@@ -30,7 +30,7 @@ export interface HostileRegistryOptions {
   /** Send manifests chunked, without Content-Length (default: with it). */
   chunked?: boolean;
   /** Every tag-list page holds this many new tags and links to a next page, forever. */
-  endlessTags?: { perPage: number };
+  endlessTags?: { perPage: number; prefix?: string };
   /** Every referrers page holds this many new descriptors and links to a next page, forever. */
   endlessReferrers?: { perPage: number };
   /** Digest → blob bytes, served by GET /v2/<name>/blobs/<digest> in any repository. */
@@ -63,7 +63,7 @@ export async function startHostileRegistry(options: HostileRegistryOptions = {})
     if (tags && options.silentTags) return;
     if (tags && options.endlessTags) {
       const page = Number(url.searchParams.get('page') ?? '0');
-      const names = Array.from({ length: options.endlessTags.perPage }, (_, i) => `junk-${page}-${i}`);
+      const names = Array.from({ length: options.endlessTags.perPage }, (_, i) => `${options.endlessTags!.prefix ?? 'junk-'}${page}-${i}`);
       res.writeHead(200, { 'content-type': 'application/json', link: `</v2/${tags[1]}/tags/list?page=${page + 1}>; rel="next"` });
       res.end(JSON.stringify({ name: tags[1], tags: names }));
       return;
