@@ -44,8 +44,11 @@ for (const kind of backendKinds()) {
           onPollError: (e) => pollErrors.push(e),
         });
         const sent = (async () => {
-          // Long enough for several polls: with back-off (100 ms doubling) there would be 4 by then.
-          await delay(2500);
+          // Send once the watcher has listed 8 times, or after 10 s. At a steady 100 ms interval that takes about
+          // 0.8 s; with back-off (100 ms doubling) the 8th listing would only come after 12.7 s, so a wide margin
+          // for a slow machine still tells the two apart.
+          const deadline = Date.now() + 10_000;
+          while (watcher.count('GET', /\/tags\/list$/) < 8 && Date.now() < deadline) await delay(50);
           return send({ unsigned: true, repository: sender.repo, recipient: 'me', sender: 'alice', input: { text: 'first' } });
         })();
         const first = await items.next();
@@ -57,7 +60,7 @@ for (const kind of backendKinds()) {
         assert.deepEqual(pollErrors, [], 'no poll error while the mailbox was missing');
         assert.equal(missingNotes, 1, 'one note for the missing mailbox');
         const listings = watcher.count('GET', /\/tags\/list$/);
-        assert.ok(listings >= 8, `polled at the normal interval while waiting (${listings} listings in about 2.5 s)`);
+        assert.ok(listings >= 8, `polled at the normal interval while waiting (${listings} listings before the send)`);
       } finally {
         ac.abort();
         await watcher.close();
@@ -85,7 +88,7 @@ describe('recv --watch on an oci: folder that does not exist yet', () => {
       };
       await until(() => stderr.includes('does not exist yet'), 'the watcher noted the missing folder');
       await delay(1000); // several polls of the missing folder
-      const sent = await send({ repository: await OciLayout.open(box, { create: true }), recipient: 'me', sender: 'alice', input: { text: 'first' } });
+      const sent = await send({ unsigned: true, repository: await OciLayout.open(box, { create: true }), recipient: 'me', sender: 'alice', input: { text: 'first' } });
       await until(() => stdout.includes(sent.digest), 'the first message was delivered');
       child.kill('SIGINT');
       const r = await done;
