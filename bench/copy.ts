@@ -30,7 +30,16 @@ async function main(): Promise<void> {
   const a = await startRegistry({ mode: 'plain' });
   try {
     const source = `${a.host}/bench/source`;
-    const sent = await send({ unsigned: true, repository: await openRepository(source), recipient: 'bench', sender: 'bench', input: { path: file }, chunkBytes, compression: 'gzip', level: 1 });
+    const sent = await send({
+      unsigned: true,
+      repository: await openRepository(source),
+      recipient: 'bench',
+      sender: 'bench',
+      input: { path: file },
+      chunkBytes,
+      compression: 'gzip',
+      level: 1,
+    });
     const manifest = await (await openRepository(source)).fetchManifest(sent.digest);
     const layers = (JSON.parse(new TextDecoder().decode(manifest.bytes)) as { layers: { size: number }[] }).layers;
     const bytes = layers.reduce((n, l) => n + l.size, 0);
@@ -42,7 +51,14 @@ async function main(): Promise<void> {
     const mount: Measured[] = [];
     const runComms = (dst: string) => measure(cli.argv[0]!, [...cli.argv.slice(1), 'copy', `${source}@${sent.digest}`, dst, '--digest', sent.digest]);
     const runSkopeo = (dst: string) =>
-      measure('skopeo', ['copy', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${source}:${sent.tag}`, `docker://${dst}:${sent.tag}`]);
+      measure('skopeo', [
+        'copy',
+        '--preserve-digests',
+        '--src-tls-verify=false',
+        '--dest-tls-verify=false',
+        `docker://${source}:${sent.tag}`,
+        `docker://${dst}:${sent.tag}`,
+      ]);
     for (let i = 0; i < reps; i++) {
       // A fresh destination registry per rep: skopeo's blob-info cache remembers where blobs were
       // pushed and mounts them on the next copy to the same registry, which would not be a copy.
@@ -64,15 +80,34 @@ async function main(): Promise<void> {
       }
       mount.push(await runComms(`${a.host}/bench/mount${i}`));
     }
-    const row = (name: string, m: Measured[]) => [name, fmt.s(median(m.map((x) => x.wallMs))), fmt.rate(bytes, median(m.map((x) => x.wallMs))), `${median(m.map((x) => x.cpuS)).toFixed(2)} s`, fmt.rss(median(m.map((x) => x.maxRssKiB)))];
-    console.log(table(['copy', 'wall (median)', 'rate', 'CPU', 'peak RSS'], [
-      row('skopeo copy --preserve-digests (registry → registry)', skopeo),
-      row('comms copy (registry → registry)', comms),
-      row('comms copy again (destination has everything)', rerun),
-      row('comms copy within one registry (blobs mounted)', mount),
-    ]));
+    const row = (name: string, m: Measured[]) => [
+      name,
+      fmt.s(median(m.map((x) => x.wallMs))),
+      fmt.rate(bytes, median(m.map((x) => x.wallMs))),
+      `${median(m.map((x) => x.cpuS)).toFixed(2)} s`,
+      fmt.rss(median(m.map((x) => x.maxRssKiB))),
+    ];
+    console.log(
+      table(
+        ['copy', 'wall (median)', 'rate', 'CPU', 'peak RSS'],
+        [
+          row('skopeo copy --preserve-digests (registry → registry)', skopeo),
+          row('comms copy (registry → registry)', comms),
+          row('comms copy again (destination has everything)', rerun),
+          row('comms copy within one registry (blobs mounted)', mount),
+        ],
+      ),
+    );
     const ratio = median(comms.map((x) => x.wallMs)) / median(skopeo.map((x) => x.wallMs));
-    console.log(`\ncomms / skopeo wall time: ${fmt.ratio(ratio)}; runs comms ${fmt.list(comms.map((x) => x.wallMs), fmt.s)}, skopeo ${fmt.list(skopeo.map((x) => x.wallMs), fmt.s)}`);
+    console.log(
+      `\ncomms / skopeo wall time: ${fmt.ratio(ratio)}; runs comms ${fmt.list(
+        comms.map((x) => x.wallMs),
+        fmt.s,
+      )}, skopeo ${fmt.list(
+        skopeo.map((x) => x.wallMs),
+        fmt.s,
+      )}`,
+    );
   } finally {
     await a.stop();
     await rm(a.storageDir, { recursive: true, force: true }).catch(() => undefined);

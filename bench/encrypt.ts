@@ -57,7 +57,24 @@ async function main(): Promise<void> {
         const repo = (k: Kind) => `${registry.host}/bench/${k}-${comp}-${r}`;
         for (const k of order) {
           const enc = k === 'encrypted' ? ['--encrypt-to', ageRecipient] : [];
-          const m = await comms(['send', file, '--repo', repo(k), '--recipient', RECIPIENT, '--plain-http', '--no-sign', '--compress', comp, '--chunk-bytes', String(chunkBytes), '--parallel', String(parallel), '--json', ...enc]);
+          const m = await comms([
+            'send',
+            file,
+            '--repo',
+            repo(k),
+            '--recipient',
+            RECIPIENT,
+            '--plain-http',
+            '--no-sign',
+            '--compress',
+            comp,
+            '--chunk-bytes',
+            String(chunkBytes),
+            '--parallel',
+            String(parallel),
+            '--json',
+            ...enc,
+          ]);
           series[k].send.push(m);
           console.log(`  ${comp} rep ${r + 1} send ${k}: ${fmt.s(m.wallMs)}, peak RSS ${fmt.rss(m.maxRssKiB)} (load ${loadNow()})`);
         }
@@ -66,7 +83,21 @@ async function main(): Promise<void> {
           await rm(outDir, { recursive: true, force: true });
           await mkdir(outDir, { recursive: true });
           const id = k === 'encrypted' ? ['--identity', identity] : [];
-          const m = await comms(['recv', '--repo', repo(k), '--me', RECIPIENT, '--plain-http', '--out', outDir, '--no-verify', '--parallel', String(parallel), '--json', ...id]);
+          const m = await comms([
+            'recv',
+            '--repo',
+            repo(k),
+            '--me',
+            RECIPIENT,
+            '--plain-http',
+            '--out',
+            outDir,
+            '--no-verify',
+            '--parallel',
+            String(parallel),
+            '--json',
+            ...id,
+          ]);
           series[k].recv.push(m);
           const names = await readdir(outDir);
           if (names.length !== 1) throw new Error(`comms recv wrote ${names.length} files`);
@@ -81,14 +112,29 @@ async function main(): Promise<void> {
       report.push(`\n### --compress ${comp} (plain: level ${comp === 'gzip' ? 6 : 3}; encrypted: level ${comp === 'gzip' ? 0 : 3})\n`);
       report.push(
         table(
-          ['', 'plain wall (median)', 'encrypted wall (median)', 'ratio encrypted/plain', 'plain CPU s', 'encrypted CPU s', 'plain peak RSS', 'encrypted peak RSS'],
+          [
+            '',
+            'plain wall (median)',
+            'encrypted wall (median)',
+            'ratio encrypted/plain',
+            'plain CPU s',
+            'encrypted CPU s',
+            'plain peak RSS',
+            'encrypted peak RSS',
+          ],
           (['send', 'recv'] as const).map((op) => {
             const p = s.plain[op];
             const e = s.encrypted[op];
             return [
               op,
-              `${fmt.s(median(p.map((m) => m.wallMs)))} (${fmt.list(p.map((m) => m.wallMs), fmt.s)})`,
-              `${fmt.s(median(e.map((m) => m.wallMs)))} (${fmt.list(e.map((m) => m.wallMs), fmt.s)})`,
+              `${fmt.s(median(p.map((m) => m.wallMs)))} (${fmt.list(
+                p.map((m) => m.wallMs),
+                fmt.s,
+              )})`,
+              `${fmt.s(median(e.map((m) => m.wallMs)))} (${fmt.list(
+                e.map((m) => m.wallMs),
+                fmt.s,
+              )})`,
               `**${fmt.ratio(median(e.map((m) => m.wallMs)) / median(p.map((m) => m.wallMs)))}**`,
               median(p.map((m) => m.cpuS)).toFixed(1),
               median(e.map((m) => m.cpuS)).toFixed(1),

@@ -72,7 +72,13 @@ async function populate(ref: string): Promise<void> {
   const repo = openRemoteRepository(ref, { plainHttp: true });
   const signer = await loadKeySigner(path.join(ROOT, 'fixtures', 'keys', 'test-only-p256.key'));
   for (let i = 0; i < messageCount; i++) {
-    await send({ repository: repo, recipient: ME, sender: 'alice@example.org', input: { text: `message ${i} for the benchmark\n`, filename: `m${i}.txt` }, signer });
+    await send({
+      repository: repo,
+      recipient: ME,
+      sender: 'alice@example.org',
+      input: { text: `message ${i} for the benchmark\n`, filename: `m${i}.txt` },
+      signer,
+    });
   }
   // One foreign manifest under many tags: inbox tags of 1,000 other recipients (80%), and bundle
   // and receipt tags of other messages (10% each), as a busy shared mailbox has.
@@ -81,7 +87,15 @@ async function populate(ref: string): Promise<void> {
   for (let i = 0; i < foreignCount; i++) {
     const r = i % 10;
     const hex = randomBytes(6).toString('hex');
-    if (r < 8) tags.push(inboxTag({ recipient: `user${i % 1000}@example.org`, date: new Date(Date.UTC(2025, 0, 1 + (i % 300))), sessionId: randomBytes(4).toString('hex'), messageId: randomBytes(4).toString('hex') }));
+    if (r < 8)
+      tags.push(
+        inboxTag({
+          recipient: `user${i % 1000}@example.org`,
+          date: new Date(Date.UTC(2025, 0, 1 + (i % 300))),
+          sessionId: randomBytes(4).toString('hex'),
+          messageId: randomBytes(4).toString('hex'),
+        }),
+      );
     else tags.push(`${r === 8 ? 'bundle' : 'receipt'}-${hex}-${1735689600 + i}-${randomBytes(3).toString('hex')}`);
   }
   await mapLimit(tags, 8, async (t) => {
@@ -102,7 +116,8 @@ async function runComms(ref: string, trust: TrustPolicy): Promise<Run> {
     const start = performance.now();
     const r = await receive({ repository: repo, me: ME, outDir: out, verify: trust });
     const ms = performance.now() - start;
-    if (r.messages.length !== messageCount || r.failures.length > 0) throw new Error(`comms received ${r.messages.length}, ${r.failures.length} failures: ${r.failures.map((f) => f.error.message).join('; ')}`);
+    if (r.messages.length !== messageCount || r.failures.length > 0)
+      throw new Error(`comms received ${r.messages.length}, ${r.failures.length} failures: ${r.failures.map((f) => f.error.message).join('; ')}`);
     return { requests, ms };
   } finally {
     await rm(out, { recursive: true, force: true });
@@ -180,7 +195,10 @@ async function main(): Promise<void> {
           String(med((x) => x.requests.get('blobs'))),
           String(med((x) => x.requests.get('referrers'))),
           String(med((x) => x.requests.get('other'))),
-          `${fmt.ms(med((x) => x.ms))} (${fmt.list(runs.map((x) => x.ms), fmt.ms)}; spread ${spreadPct(runs.map((x) => x.ms)).toFixed(0)}%)`,
+          `${fmt.ms(med((x) => x.ms))} (${fmt.list(
+            runs.map((x) => x.ms),
+            fmt.ms,
+          )}; spread ${spreadPct(runs.map((x) => x.ms)).toFixed(0)}%)`,
         ];
       };
       const reqRatio = median(v1.map((x) => x.requests.total)) / median(comms.map((x) => x.requests.total));
@@ -188,8 +206,15 @@ async function main(): Promise<void> {
       const pages = median(comms.map((x) => x.requests.get('tag pages')));
       const perMessage = (median(comms.map((x) => x.requests.total)) - pages) / messageCount;
       report.push(`\n### ${s.name}\n`);
-      report.push(table(['strategy', 'requests', 'tag pages', 'manifests', 'blobs', 'referrers', 'other', 'wall (median; runs)'], [row('v1.0: full tag listing per message', v1), row('comms: one shared tag listing', comms)]));
-      report.push(`\nv1.0 / comms: **${fmt.ratio(reqRatio)} requests**, **${fmt.ratio(timeRatio)} wall time**. comms: ${pages} tag page(s) + ${perMessage.toFixed(1)} requests per message (everything else, divided by ${messageCount}).`);
+      report.push(
+        table(
+          ['strategy', 'requests', 'tag pages', 'manifests', 'blobs', 'referrers', 'other', 'wall (median; runs)'],
+          [row('v1.0: full tag listing per message', v1), row('comms: one shared tag listing', comms)],
+        ),
+      );
+      report.push(
+        `\nv1.0 / comms: **${fmt.ratio(reqRatio)} requests**, **${fmt.ratio(timeRatio)} wall time**. comms: ${pages} tag page(s) + ${perMessage.toFixed(1)} requests per message (everything else, divided by ${messageCount}).`,
+      );
     }
   } finally {
     await serve.stop();

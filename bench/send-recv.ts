@@ -70,11 +70,39 @@ async function main(): Promise<void> {
         const repos = { base: `bench/base-${comp}-${r}`, comms: `bench/comms-${comp}-${r}` };
         for (const who of order) {
           if (who === 'base') {
-            const m = await measure('bash', [path.join(ROOT, 'bench/lib/baseline-send.sh'), file, registry.url, repos.base, 'msg', String(chunkBytes), comp, String(parallel), path.join(work, 'split')]);
+            const m = await measure('bash', [
+              path.join(ROOT, 'bench/lib/baseline-send.sh'),
+              file,
+              registry.url,
+              repos.base,
+              'msg',
+              String(chunkBytes),
+              comp,
+              String(parallel),
+              path.join(work, 'split'),
+            ]);
             base.send.push(m);
             base.compressedBytes.push(await manifestBytes(registry.url, repos.base, 'msg'));
           } else {
-            const m = await measure(node, [...nodeFlags, CLI, 'send', file, '--repo', `${registry.host}/${repos.comms}`, '--recipient', RECIPIENT, '--plain-http', '--no-sign', '--compress', comp, '--chunk-bytes', String(chunkBytes), '--parallel', String(parallel), '--json']);
+            const m = await measure(node, [
+              ...nodeFlags,
+              CLI,
+              'send',
+              file,
+              '--repo',
+              `${registry.host}/${repos.comms}`,
+              '--recipient',
+              RECIPIENT,
+              '--plain-http',
+              '--no-sign',
+              '--compress',
+              comp,
+              '--chunk-bytes',
+              String(chunkBytes),
+              '--parallel',
+              String(parallel),
+              '--json',
+            ]);
             comms.send.push(m);
             const sent = JSON.parse(m.stdout.trim().split('\n').pop()!) as { tag: string };
             comms.compressedBytes.push(await manifestBytes(registry.url, repos.comms, sent.tag));
@@ -89,10 +117,34 @@ async function main(): Promise<void> {
           let received: string;
           if (who === 'base') {
             received = path.join(outDir, 'payload.bin');
-            m = await measure('bash', [path.join(ROOT, 'bench/lib/baseline-recv.sh'), registry.url, repos.base, 'msg', String(chunkBytes), comp, String(parallel), received]);
+            m = await measure('bash', [
+              path.join(ROOT, 'bench/lib/baseline-recv.sh'),
+              registry.url,
+              repos.base,
+              'msg',
+              String(chunkBytes),
+              comp,
+              String(parallel),
+              received,
+            ]);
             base.recv.push(m);
           } else {
-            m = await measure(node, [...nodeFlags, CLI, 'recv', '--repo', `${registry.host}/${repos.comms}`, '--me', RECIPIENT, '--plain-http', '--out', outDir, '--no-verify', '--parallel', String(parallel), '--json']);
+            m = await measure(node, [
+              ...nodeFlags,
+              CLI,
+              'recv',
+              '--repo',
+              `${registry.host}/${repos.comms}`,
+              '--me',
+              RECIPIENT,
+              '--plain-http',
+              '--out',
+              outDir,
+              '--no-verify',
+              '--parallel',
+              String(parallel),
+              '--json',
+            ]);
             comms.recv.push(m);
             const names = await readdir(outDir);
             if (names.length !== 1) throw new Error(`comms recv wrote ${names.length} files`);
@@ -107,7 +159,9 @@ async function main(): Promise<void> {
 
     const report: string[] = [];
     for (const [comp, { base, comms }] of reps > 0 ? results : []) {
-      report.push(`\n### ${comp} (baseline: ${comp === 'zstd' ? 'zstd -3' : 'gzip -6'}, xargs -P ${parallel}; comms --compress ${comp} --parallel ${parallel})\n`);
+      report.push(
+        `\n### ${comp} (baseline: ${comp === 'zstd' ? 'zstd -3' : 'gzip -6'}, xargs -P ${parallel}; comms --compress ${comp} --parallel ${parallel})\n`,
+      );
       report.push(
         table(
           ['', 'baseline wall (median)', 'comms wall (median)', 'ratio comms/baseline', 'baseline CPU s', 'comms CPU s', 'baseline peak RSS', 'comms peak RSS'],
@@ -116,13 +170,22 @@ async function main(): Promise<void> {
             const c = comms[k];
             return [
               k,
-              `${fmt.s(median(b.map((m) => m.wallMs)))} (${fmt.list(b.map((m) => m.wallMs), fmt.s)})`,
-              `${fmt.s(median(c.map((m) => m.wallMs)))} (${fmt.list(c.map((m) => m.wallMs), fmt.s)})`,
+              `${fmt.s(median(b.map((m) => m.wallMs)))} (${fmt.list(
+                b.map((m) => m.wallMs),
+                fmt.s,
+              )})`,
+              `${fmt.s(median(c.map((m) => m.wallMs)))} (${fmt.list(
+                c.map((m) => m.wallMs),
+                fmt.s,
+              )})`,
               `**${fmt.ratio(median(c.map((m) => m.wallMs)) / median(b.map((m) => m.wallMs)))}**`,
               median(b.map((m) => m.cpuS)).toFixed(1),
               median(c.map((m) => m.cpuS)).toFixed(1),
               fmt.rss(median(b.map((m) => m.maxRssKiB))),
-              `max ${fmt.rss(Math.max(...c.map((m) => m.maxRssKiB)))} (${fmt.list(c.map((m) => m.maxRssKiB), (k) => (k / 1024).toFixed(1))})`,
+              `max ${fmt.rss(Math.max(...c.map((m) => m.maxRssKiB)))} (${fmt.list(
+                c.map((m) => m.maxRssKiB),
+                (k) => (k / 1024).toFixed(1),
+              )})`,
             ];
           }),
         ),
@@ -146,12 +209,49 @@ async function main(): Promise<void> {
         const profDir = path.join(OUT_DIR, `prof-${comp}`);
         await rm(profDir, { recursive: true, force: true });
         const repo = `bench/prof-${comp}`;
-        const s = await measure(node, ['--cpu-prof', '--cpu-prof-dir', path.join(profDir, 'send'), CLI, 'send', file, '--repo', `${registry.host}/${repo}`, '--recipient', RECIPIENT, '--plain-http', '--no-sign', '--compress', comp, '--chunk-bytes', String(chunkBytes), '--parallel', String(parallel), '--json']);
+        const s = await measure(node, [
+          '--cpu-prof',
+          '--cpu-prof-dir',
+          path.join(profDir, 'send'),
+          CLI,
+          'send',
+          file,
+          '--repo',
+          `${registry.host}/${repo}`,
+          '--recipient',
+          RECIPIENT,
+          '--plain-http',
+          '--no-sign',
+          '--compress',
+          comp,
+          '--chunk-bytes',
+          String(chunkBytes),
+          '--parallel',
+          String(parallel),
+          '--json',
+        ]);
         console.log(`comms send under --cpu-prof: ${fmt.s(s.wallMs)}, CPU ${s.cpuS.toFixed(1)} s (main thread + zlib/hash worker threads)`);
         console.log(await summarizeProfile(path.join(profDir, 'send')));
         const outDir = path.join(work, 'prof-recv');
         await rm(outDir, { recursive: true, force: true });
-        const rcv = await measure(node, ['--cpu-prof', '--cpu-prof-dir', path.join(profDir, 'recv'), CLI, 'recv', '--repo', `${registry.host}/${repo}`, '--me', RECIPIENT, '--plain-http', '--out', outDir, '--no-verify', '--parallel', String(parallel), '--json']);
+        const rcv = await measure(node, [
+          '--cpu-prof',
+          '--cpu-prof-dir',
+          path.join(profDir, 'recv'),
+          CLI,
+          'recv',
+          '--repo',
+          `${registry.host}/${repo}`,
+          '--me',
+          RECIPIENT,
+          '--plain-http',
+          '--out',
+          outDir,
+          '--no-verify',
+          '--parallel',
+          String(parallel),
+          '--json',
+        ]);
         await rm(outDir, { recursive: true, force: true });
         console.log(`\ncomms recv under --cpu-prof: ${fmt.s(rcv.wallMs)}, CPU ${rcv.cpuS.toFixed(1)} s`);
         console.log(await summarizeProfile(path.join(profDir, 'recv')));
@@ -184,10 +284,36 @@ async function rssVariants(node: string, cli: string, file: string, comp: Compre
   for (const [label, env, flags] of variants) {
     const repo = `${host}/bench/rss-${comp}-${i++}`;
     const e = { ...process.env, ...env };
-    const s = await measure(node, [...flags, cli, 'send', file, '--repo', repo, '--recipient', RECIPIENT, '--plain-http', '--no-sign', '--compress', comp, '--chunk-bytes', String(chunkBytes), '--parallel', String(parallel), '--json'], { env: e });
+    const s = await measure(
+      node,
+      [
+        ...flags,
+        cli,
+        'send',
+        file,
+        '--repo',
+        repo,
+        '--recipient',
+        RECIPIENT,
+        '--plain-http',
+        '--no-sign',
+        '--compress',
+        comp,
+        '--chunk-bytes',
+        String(chunkBytes),
+        '--parallel',
+        String(parallel),
+        '--json',
+      ],
+      { env: e },
+    );
     const outDir = path.join(work, 'rss-recv');
     await rm(outDir, { recursive: true, force: true });
-    const r = await measure(node, [...flags, cli, 'recv', '--repo', repo, '--me', RECIPIENT, '--plain-http', '--out', outDir, '--no-verify', '--parallel', String(parallel), '--json'], { env: e });
+    const r = await measure(
+      node,
+      [...flags, cli, 'recv', '--repo', repo, '--me', RECIPIENT, '--plain-http', '--out', outDir, '--no-verify', '--parallel', String(parallel), '--json'],
+      { env: e },
+    );
     await rm(outDir, { recursive: true, force: true });
     rows.push([label, fmt.s(s.wallMs), fmt.rss(s.maxRssKiB), fmt.s(r.wallMs), fmt.rss(r.maxRssKiB)]);
   }

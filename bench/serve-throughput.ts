@@ -13,7 +13,7 @@
  *     [--seed 50000] [--only tags] [--from-source]
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startRegistry } from '../test/support/registry.ts';
@@ -47,7 +47,14 @@ async function makeManifests(dir: string, count: number): Promise<string> {
   const lines: string[] = [];
   const empty = { mediaType: 'application/vnd.oci.empty.v1+json', digest: EMPTY_DIGEST, size: EMPTY.length };
   for (let i = 0; i < count; i++) {
-    const doc = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.example.bench', config: empty, layers: [empty], annotations: { n: String(i) } };
+    const doc = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      artifactType: 'application/vnd.example.bench',
+      config: empty,
+      layers: [empty],
+      annotations: { n: String(i) },
+    };
     const file = path.join(dir, `m${i}.json`);
     await writeFile(file, JSON.stringify(doc));
     lines.push(`${file} inbox-r${String(i % 97).padStart(2, '0')}-20261201-${String(i).padStart(6, '0')}`);
@@ -84,7 +91,7 @@ async function makeBlobs(): Promise<{ large: Blob[]; small: Blob[] }> {
       const p = path.join(dir, `large-${i}.bin`);
       // Slices of 64 MiB taken 100 MiB apart (wrapping), so the blobs differ from each other.
       const buf = Buffer.allocUnsafe(LARGE);
-      await src.read(buf, 0, LARGE, ((i * 100 * MiB) % (1024 * MiB - LARGE)));
+      await src.read(buf, 0, LARGE, (i * 100 * MiB) % (1024 * MiB - LARGE));
       await writeFile(p, buf);
       large.push({ path: p, digest: `sha256:${createHash('sha256').update(buf).digest('hex')}`, size: LARGE });
     }
@@ -129,11 +136,16 @@ async function main(): Promise<void> {
     large: { json: path.join(work, 'large.json'), txt: path.join(work, 'large.txt'), bytes: large.length * LARGE, count: large.length },
     small: { json: path.join(work, 'small.json'), txt: path.join(work, 'small.txt'), bytes: small.length * SMALL, count: small.length },
   };
-  for (const [k, blobs] of [['large', large], ['small', small]] as const) {
+  for (const [k, blobs] of [
+    ['large', large],
+    ['small', small],
+  ] as const) {
     await writeFile(lists[k].json, JSON.stringify(blobs));
     await writeFile(lists[k].txt, blobs.map((b) => `${b.path} ${b.digest}`).join('\n') + '\n');
   }
-  console.log(`\nblobs: ${large.length} × ${fmt.mib(LARGE)} and ${small.length} × ${SMALL / 1024} KiB; ${parallel} transfers at once; ${tagCount} tag pushes; ${reps} reps\n`);
+  console.log(
+    `\nblobs: ${large.length} × ${fmt.mib(LARGE)} and ${small.length} × ${SMALL / 1024} KiB; ${parallel} transfers at once; ${tagCount} tag pushes; ${reps} reps\n`,
+  );
 
   const samples = new Map<string, Sample[]>();
   const key = (c: Client, s: ServerName, w: Workload): string => `${c}|${s}|${w}`;
@@ -203,11 +215,21 @@ async function main(): Promise<void> {
       const wr = median(reg.map((x) => x.wallMs));
       const ws = median(srv.map((x) => x.wallMs));
       const rate = (ms: number): string =>
-        size === 'large' ? fmt.rate(lists[size].bytes, ms) : size === 'small' ? `${(lists[size].count / (ms / 1000)).toFixed(0)} blobs/s` : `${(tagCount / (ms / 1000)).toFixed(0)} tags/s`;
+        size === 'large'
+          ? fmt.rate(lists[size].bytes, ms)
+          : size === 'small'
+            ? `${(lists[size].count / (ms / 1000)).toFixed(0)} blobs/s`
+            : `${(tagCount / (ms / 1000)).toFixed(0)} tags/s`;
       rows.push([
         w,
-        `${rate(wr)} (${fmt.s(wr)}; ${fmt.list(reg.map((x) => x.wallMs), fmt.s)})`,
-        `${rate(ws)} (${fmt.s(ws)}; ${fmt.list(srv.map((x) => x.wallMs), fmt.s)})`,
+        `${rate(wr)} (${fmt.s(wr)}; ${fmt.list(
+          reg.map((x) => x.wallMs),
+          fmt.s,
+        )})`,
+        `${rate(ws)} (${fmt.s(ws)}; ${fmt.list(
+          srv.map((x) => x.wallMs),
+          fmt.s,
+        )})`,
         `**${fmt.ratio(ws / wr)}**`,
         `${median(reg.map((x) => x.serverCpuS)).toFixed(2)} / ${median(srv.map((x) => x.serverCpuS)).toFixed(2)}`,
         `${spreadPct(reg.map((x) => x.wallMs)).toFixed(0)}% / ${spreadPct(srv.map((x) => x.wallMs)).toFixed(0)}%`,
@@ -216,7 +238,15 @@ async function main(): Promise<void> {
     }
     out.push(
       table(
-        ['workload', 'docker-registry: throughput (median wall; runs)', 'comms serve: throughput (median wall; runs)', 'time ratio serve / registry (target ≤ 1.1)', 'server CPU s registry / serve', 'spread registry / serve', 'requests registry / serve'],
+        [
+          'workload',
+          'docker-registry: throughput (median wall; runs)',
+          'comms serve: throughput (median wall; runs)',
+          'time ratio serve / registry (target ≤ 1.1)',
+          'server CPU s registry / serve',
+          'spread registry / serve',
+          'requests registry / serve',
+        ],
         rows,
       ),
     );
@@ -236,7 +266,10 @@ async function seed(cli: ReturnType<typeof prepareCli>): Promise<void> {
   const rows: string[][] = [];
   const times: Record<string, number> = {};
   try {
-    for (const [name, url] of [['docker-registry', registry.url], ['comms serve', serve.url]] as const) {
+    for (const [name, url] of [
+      ['docker-registry', registry.url],
+      ['comms serve', serve.url],
+    ] as const) {
       await pushEmptyBlob(url, 'bench/seed', work);
       const m = await measure('bash', [CURL_TAGS, url, 'bench/seed', '8', list]);
       const check = await measure('curl', ['-fsS', `${url}/v2/bench/seed/tags/list`]);

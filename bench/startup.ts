@@ -45,8 +45,13 @@ const baseWall = median(wall.get('node -e 0')!);
 const baseCpu = median(cpu.get('node -e 0')!);
 console.log(`# CLI start-up (${new Date().toISOString()})\n`);
 console.log(`${machineInfo()}\n- ${runs} runs each, interleaved; load at the end ${loadNow()}; CLI: ${cli.description}\n`);
-console.log(table(['command', 'median wall ms', 'wall ratio to node -e 0', 'median CPU ms', 'CPU ratio'], cases.map((c) => {
-  const w = median(wall.get(c.name)!);
-  const u = median(cpu.get(c.name)!);
-  return [c.name, w.toFixed(1), `${(w / baseWall).toFixed(2)}x`, u.toFixed(0), `${(u / baseCpu).toFixed(2)}x`];
-})));
+console.log(
+  table(
+    ['command', 'median wall ms', 'wall ratio to node -e 0', 'median CPU ms', 'CPU ratio'],
+    cases.map((c) => {
+      const w = median(wall.get(c.name)!);
+      const u = median(cpu.get(c.name)!);
+      return [c.name, w.toFixed(1), `${(w / baseWall).toFixed(2)}x`, u.toFixed(0), `${(u / baseCpu).toFixed(2)}x`];
+    }),
+  ),
+);

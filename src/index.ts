@@ -16,12 +16,33 @@ export { FileExistsError } from './comms/materialize.ts';
 
 // The OCI layer: references, the Target interface and its two implementations.
 export type { Descriptor, ImageManifest, ImageIndex } from './oci/descriptor.ts';
-export type { Repository, Target, Storage, ReadOnlyStorage, PushResult, FetchOptions, PushOptions, OperationOptions, PageVisitor, ReferrersOptions, TagListOptions, FetchedManifest } from './oci/target.ts';
+export type {
+  Repository,
+  Target,
+  Storage,
+  ReadOnlyStorage,
+  PushResult,
+  FetchOptions,
+  PushOptions,
+  OperationOptions,
+  PageVisitor,
+  ReferrersOptions,
+  TagListOptions,
+  FetchedManifest,
+} from './oci/target.ts';
 export { openRepository, openTarget, type OpenOptions, type OpenedTarget } from './oci/open.ts';
 export { OciLayout } from './oci/layout/index.ts';
 export { openRemoteRepository, type ClientOptions } from './oci/remote/index.ts';
 export { parseReference, parseTargetRef, formatReference, type Reference, type TargetRef } from './oci/reference.ts';
-export { defaultCredentialStore, DockerConfigCredentialStore, EnvCredentialStore, StaticCredentialStore, ChainCredentialStore, type Credential, type CredentialStore } from './oci/auth/credentials.ts';
+export {
+  defaultCredentialStore,
+  DockerConfigCredentialStore,
+  EnvCredentialStore,
+  StaticCredentialStore,
+  ChainCredentialStore,
+  type Credential,
+  type CredentialStore,
+} from './oci/auth/credentials.ts';
 export { digestOf, parseDigest } from './oci/digest.ts';
 
 // The protocol: media types, annotations, tags.
@@ -50,7 +71,19 @@ export type { OnStep, StepName, StepState, StepInfo } from './comms/steps.ts';
 export { inspect, summarizeManifest, type InspectOptions, type InspectResult, type ManifestSummary } from './comms/inspect.ts';
 
 // Trust: signers and verification.
-export { loadKeySigner, createKeySigner, generateKeyPair, keylessSignerFromEnv, verifyMessageBundle, checkTrustPolicy, parseTrustedKey, loadTrustedRoot, type MessageSigner, type TrustPolicy, type VerifiedSigner } from './trust/index.ts';
+export {
+  loadKeySigner,
+  createKeySigner,
+  generateKeyPair,
+  keylessSignerFromEnv,
+  verifyMessageBundle,
+  checkTrustPolicy,
+  parseTrustedKey,
+  loadTrustedRoot,
+  type MessageSigner,
+  type TrustPolicy,
+  type VerifiedSigner,
+} from './trust/index.ts';
 export { TrustFile, TrustFileError, loadTrustFile, parseTrustFile, findTrustFile, defaultTrustFilePath, type TrustEntry } from './trust/index.ts';
 
 // Encryption: age recipients, identities, and the payload's age file as a stream.

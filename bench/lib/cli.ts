@@ -21,7 +21,10 @@ export function prepareCli(): Cli {
   }
   const outDir = path.join(OUT_DIR, 'dist');
   const tsc = path.join(ROOT, 'node_modules', '.bin', 'tsc');
-  const r = spawnSync(tsc, ['-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', outDir, '--declaration', 'false', '--sourceMap', 'false'], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(tsc, ['-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', outDir, '--declaration', 'false', '--sourceMap', 'false'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   const entry = path.join(outDir, 'cli', 'run.js');
   if (!existsSync(entry)) throw new Error(`building the CLI failed:\n${r.stdout}${r.stderr}`);
   // Type errors elsewhere in the working tree do not stop tsc from emitting; say so.
@@ -36,7 +39,10 @@ export function prepareCli(): Cli {
 /** The Node flags bin/comms.js's shebang passes (`#!/usr/bin/env -S node <flags>`), so the bench runs what users run. */
 function shimNodeFlags(): string[] {
   const first = readFileSync(path.join(ROOT, 'bin', 'comms.js'), 'utf8').split('\n')[0] ?? '';
-  const words = first.replace(/^#!\S*\s*/, '').split(/\s+/).filter((w) => w !== '' && w !== '-S');
+  const words = first
+    .replace(/^#!\S*\s*/, '')
+    .split(/\s+/)
+    .filter((w) => w !== '' && w !== '-S');
   const i = words.indexOf('node');
   return i < 0 ? [] : words.slice(i + 1);
 }

@@ -111,14 +111,27 @@ export function machineInfo(): string {
     `- date: ${new Date().toISOString()}`,
     `- machine: nproc ${sh('nproc', [])}, ${os.cpus()[0]?.model ?? '?'}; memory: ${sh('free', ['-h']).split('\n')[1]?.replace(/\s+/g, ' ') ?? '?'}`,
     `- node ${process.version}; docker-registry ${sh('docker-registry', ['--version']).split(' ').slice(-1)[0] ?? '?'}; zstd ${sh('zstd', ['-V']).match(/v[\d.]+/)?.[0] ?? '?'}; ${sh('gzip', ['--version']).split('\n')[0]}; curl ${sh('curl', ['--version']).split(' ')[1] ?? '?'}`,
-    `- source: ${sh('git', ['rev-parse', '--short', 'HEAD'])}${dirty === '' ? '' : ` + uncommitted changes in ${dirty.split('\n').map((l) => l.slice(3)).join(', ')}`}`,
-    `- load average at start: ${os.loadavg().map((x) => x.toFixed(1)).join(', ')} (other processes on the machine share its cores)`,
+    `- source: ${sh('git', ['rev-parse', '--short', 'HEAD'])}${
+      dirty === ''
+        ? ''
+        : ` + uncommitted changes in ${dirty
+            .split('\n')
+            .map((l) => l.slice(3))
+            .join(', ')}`
+    }`,
+    `- load average at start: ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(', ')} (other processes on the machine share its cores)`,
   ];
   return lines.join('\n');
 }
 
 export function loadNow(): string {
-  return os.loadavg().map((x) => x.toFixed(1)).join(', ');
+  return os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(', ');
 }
 
 /** Reads `--name value` / `--flag` style arguments. */

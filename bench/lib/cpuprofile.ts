@@ -52,7 +52,12 @@ export async function summarizeProfile(dir: string, top = 12): Promise<string> {
     }
     const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
     out.push(`main thread, ${(total / 1e6).toFixed(1)} s sampled (${f}):`);
-    out.push(table(['self time', '%', 'function'], rows.map(([k, us]) => [`${(us / 1e3).toFixed(0)} ms`, ((us / total) * 100).toFixed(1), `\`${k}\``])));
+    out.push(
+      table(
+        ['self time', '%', 'function'],
+        rows.map(([k, us]) => [`${(us / 1e3).toFixed(0)} ms`, ((us / total) * 100).toFixed(1), `\`${k}\``]),
+      ),
+    );
   }
   return out.join('\n');
 }

@@ -33,7 +33,23 @@ export class Prng {
 }
 
 const LEVELS = ['INFO', 'INFO', 'INFO', 'DEBUG', 'WARN', 'ERROR'];
-const WORDS = ['upload', 'chunk', 'manifest', 'registry', 'digest', 'layer', 'retry', 'session', 'worker', 'request', 'response', 'tag', 'blob', 'index', 'referrer'];
+const WORDS = [
+  'upload',
+  'chunk',
+  'manifest',
+  'registry',
+  'digest',
+  'layer',
+  'retry',
+  'session',
+  'worker',
+  'request',
+  'response',
+  'tag',
+  'blob',
+  'index',
+  'referrer',
+];
 const PATHS = ['/v2/', '/v2/acme/mailbox/blobs/uploads/', '/v2/acme/mailbox/manifests/', '/v2/acme/mailbox/tags/list', '/api/v1/items/', '/healthz'];
 
 function textCorpus(prng: Prng, size: number): Buffer {

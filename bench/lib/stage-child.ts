@@ -50,9 +50,21 @@ if (mode === 'chunks') {
 } else if (mode === 'compress') {
   const [file, comp, readBytes, zchunk] = args as [string, 'gzip' | 'zstd', string, string];
   const chunkSize = Number(zchunk);
-  const z = comp === 'gzip' ? zlib.createGzip({ level: 6, chunkSize }) : zlib.createZstdCompress({ chunkSize, params: { [zlib.constants.ZSTD_c_compressionLevel]: 3, [zlib.constants.ZSTD_c_checksumFlag]: 1 } });
+  const z =
+    comp === 'gzip'
+      ? zlib.createGzip({ level: 6, chunkSize })
+      : zlib.createZstdCompress({ chunkSize, params: { [zlib.constants.ZSTD_c_compressionLevel]: 3, [zlib.constants.ZSTD_c_checksumFlag]: 1 } });
   const hash = createHash('sha256');
-  await pipeline(createReadStream(file, { highWaterMark: Number(readBytes) }), z, new Writable({ write(c: Buffer, _e, cb) { hash.update(c); cb(); } }));
+  await pipeline(
+    createReadStream(file, { highWaterMark: Number(readBytes) }),
+    z,
+    new Writable({
+      write(c: Buffer, _e, cb) {
+        hash.update(c);
+        cb();
+      },
+    }),
+  );
 } else if (mode === 'decompress') {
   const [comp, zchunk, outFile, ...layers] = args as [string, string, string, ...string[]];
   const chunkSize = Number(zchunk);
@@ -60,12 +72,19 @@ if (mode === 'chunks') {
   let pos = 0;
   for (const layer of layers) {
     const z = comp === 'gzip' ? zlib.createGunzip({ chunkSize }) : zlib.createZstdDecompress({ chunkSize });
-    await pipeline(createReadStream(layer), z, new Writable({
-      write(c: Buffer, _e, cb) {
-        if (fh === undefined) return cb();
-        fh.write(c, 0, c.length, pos).then(({ bytesWritten }) => { pos += bytesWritten; cb(); }, cb);
-      },
-    }));
+    await pipeline(
+      createReadStream(layer),
+      z,
+      new Writable({
+        write(c: Buffer, _e, cb) {
+          if (fh === undefined) return cb();
+          fh.write(c, 0, c.length, pos).then(({ bytesWritten }) => {
+            pos += bytesWritten;
+            cb();
+          }, cb);
+        },
+      }),
+    );
   }
   await fh?.close();
 } else {

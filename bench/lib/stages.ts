@@ -48,12 +48,22 @@ export async function runStages(o: StageOptions): Promise<string> {
   ]);
   rows.push([
     `curl: the same layer files, ${o.parallel} at once (sha256sum, POST, one PUT)`,
-    await measure('bash', [path.join(ROOT, 'bench', 'lib', 'baseline-upload.sh'), o.registry.url, `bench/stage-curl-${o.comp}`, String(o.parallel), ...layers.map((l) => l.path)]),
+    await measure('bash', [
+      path.join(ROOT, 'bench', 'lib', 'baseline-upload.sh'),
+      o.registry.url,
+      `bench/stage-curl-${o.comp}`,
+      String(o.parallel),
+      ...layers.map((l) => l.path),
+    ]),
     compressed,
   ]);
   // node:zlib alone: its default 16 KiB output pieces against 1 MiB ones, 64 KiB against 1 MiB reads.
   const probes: [string, Measured, number][] = [];
-  for (const [read, zc] of [[64 * 1024, 16 * 1024], [1024 * 1024, 16 * 1024], [1024 * 1024, 1024 * 1024]] as const) {
+  for (const [read, zc] of [
+    [64 * 1024, 16 * 1024],
+    [1024 * 1024, 16 * 1024],
+    [1024 * 1024, 1024 * 1024],
+  ] as const) {
     probes.push([
       `node:zlib ${o.comp} compress, ${read / 1024} KiB reads, chunkSize ${zc / 1024} KiB`,
       await measure(process.execPath, [CHILD, 'compress', o.file, o.comp, String(read), String(zc)]),

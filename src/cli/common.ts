@@ -43,9 +43,18 @@ export function withGlobalOptions<T>(y: Argv<T>) {
     .option('ca-file', { type: 'string', describe: 'PEM file of extra certificate authorities to trust' })
     .option('username', { type: 'string', describe: 'Registry user name (else COMMS_REGISTRY_USERNAME, else docker config)' })
     .option('password-stdin', { type: 'boolean', default: false, describe: 'Read the registry password or token from stdin' })
-    .option('retries', { type: 'number', describe: `Retries of a request that failed transiently (429, 5xx, dropped connection) (default ${DEFAULT_RETRY.maxAttempts - 1})` })
-    .option('retry-delay', { type: 'string', describe: `First back-off delay, doubled each retry with jitter, e.g. 500ms, 2s (default ${DEFAULT_RETRY.baseDelayMs}ms)` })
-    .option('timeout', { type: 'string', describe: `How long one request may stay silent (connecting, awaiting the answer, between body bytes) before it is tried again once, then given up (exit 1), e.g. 10s, 2m (default ${DEFAULT_TIMEOUT_MS / 1000}s)` })
+    .option('retries', {
+      type: 'number',
+      describe: `Retries of a request that failed transiently (429, 5xx, dropped connection) (default ${DEFAULT_RETRY.maxAttempts - 1})`,
+    })
+    .option('retry-delay', {
+      type: 'string',
+      describe: `First back-off delay, doubled each retry with jitter, e.g. 500ms, 2s (default ${DEFAULT_RETRY.baseDelayMs}ms)`,
+    })
+    .option('timeout', {
+      type: 'string',
+      describe: `How long one request may stay silent (connecting, awaiting the answer, between body bytes) before it is tried again once, then given up (exit 1), e.g. 10s, 2m (default ${DEFAULT_TIMEOUT_MS / 1000}s)`,
+    })
     .group(['json', 'verbose', 'quiet'], 'Output:')
     .group(['plain-http', 'insecure', 'ca-file', 'username', 'password-stdin', 'retries', 'retry-delay', 'timeout'], 'Registry:');
 }
@@ -96,7 +105,7 @@ const MAX_RETRY_DELAY_MS = 10 * 60_000;
 
 async function connectionOptions(args: GlobalArgs, extra: { stdinPassword?: string; create?: boolean }): Promise<OpenOptions> {
   const retry = retryOptions(args);
-  const password = args['password-stdin'] ? extra.stdinPassword ?? (await readStdin()).replace(/\r?\n$/, '') : undefined;
+  const password = args['password-stdin'] ? (extra.stdinPassword ?? (await readStdin()).replace(/\r?\n$/, '')) : undefined;
   if (args['password-stdin'] && !password) throw new UsageError('--password-stdin: nothing was read from stdin');
   const credentials = defaultCredentialStore({ username: args.username, password });
   return {
@@ -110,9 +119,13 @@ async function connectionOptions(args: GlobalArgs, extra: { stdinPassword?: stri
     ...(args.timeout !== undefined ? { timeoutMs: parseTimeout(args.timeout) } : {}),
     // --verbose traces each HTTP exchange; the client redacts query secrets from the URL and
     // never exposes headers, so no credential reaches this line.
-    ...(args.verbose ? { onRequest: (e: { method: string; url: string; status?: number; attempt: number }) => {
-      process.stderr.write(`comms: ${e.method} ${e.url} → ${e.status ?? 'no response'}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}\n`);
-    } } : {}),
+    ...(args.verbose
+      ? {
+          onRequest: (e: { method: string; url: string; status?: number; attempt: number }) => {
+            process.stderr.write(`comms: ${e.method} ${e.url} → ${e.status ?? 'no response'}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}\n`);
+          },
+        }
+      : {}),
   };
 }
 
@@ -136,7 +149,10 @@ export function withSignOptions<T>(y: Argv<T>) {
     .option('sign', { type: 'boolean', default: true, describe: 'Sign (default); --no-sign sends unsigned, explicitly' })
     .option('fulcio-url', { type: 'string', describe: 'Fulcio URL for keyless signing (default: public-good instance)' })
     .option('rekor-url', { type: 'string', describe: 'Rekor URL for keyless signing (default: public-good instance)' })
-    .option('trust', { type: 'string', describe: 'Trust file: your default --sender is the identity your key is bound to (default: COMMS_TRUST, else ~/.config/comms/trust)' })
+    .option('trust', {
+      type: 'string',
+      describe: 'Trust file: your default --sender is the identity your key is bound to (default: COMMS_TRUST, else ~/.config/comms/trust)',
+    })
     .group(['key', 'sign', 'fulcio-url', 'rekor-url', 'trust'], 'Signing:');
 }
 
@@ -180,8 +196,24 @@ export function withVerifyOptions<T>(y: Argv<T>) {
     .option('certificate-identity-regexp', { type: 'string', describe: 'Keyless: a regular expression the signer identity must match' })
     .option('certificate-oidc-issuer', { type: 'string', describe: 'Keyless: the OIDC issuer that must have vouched for the identity' })
     .option('trusted-root', { type: 'string', describe: 'Sigstore trusted_root.json (default: the public-good TUF root, cached)' })
-    .option('require-sender-match', { type: 'boolean', default: false, describe: "Refuse a message whose dockercomms.sender differs from the verified signer's identity" })
-    .group(['verify', 'trust', 'trusted-key', 'certificate-identity', 'certificate-identity-regexp', 'certificate-oidc-issuer', 'trusted-root', 'require-sender-match'], 'Verification:');
+    .option('require-sender-match', {
+      type: 'boolean',
+      default: false,
+      describe: "Refuse a message whose dockercomms.sender differs from the verified signer's identity",
+    })
+    .group(
+      [
+        'verify',
+        'trust',
+        'trusted-key',
+        'certificate-identity',
+        'certificate-identity-regexp',
+        'certificate-oidc-issuer',
+        'trusted-root',
+        'require-sender-match',
+      ],
+      'Verification:',
+    );
 }
 
 /** The trust file of --trust, COMMS_TRUST or the default location (undefined when there is none). */
@@ -192,14 +224,16 @@ export async function resolveTrustFile(args: { trust?: string | undefined }, env
 /** The trust policy from the flags and the trust file, `false` for --no-verify; an empty policy is refused. */
 export async function resolvePolicy(args: VerifyArgs, env: NodeJS.ProcessEnv = process.env): Promise<TrustPolicy | false> {
   if (!args.verify) return false;
-  const keys = await Promise.all((args['trusted-key'] ?? []).map(async (f) => {
-    const pem = await readFile(f, 'utf8').catch((cause: unknown) => {
-      throw new UsageError(`--trusted-key ${f}: cannot read it (${(cause as NodeJS.ErrnoException).code ?? 'error'})`, { cause });
-    });
-    // Refused here, before any request: a wrong file would otherwise fail every message.
-    parseTrustedKey(pem, `--trusted-key ${f}`);
-    return pem;
-  }));
+  const keys = await Promise.all(
+    (args['trusted-key'] ?? []).map(async (f) => {
+      const pem = await readFile(f, 'utf8').catch((cause: unknown) => {
+        throw new UsageError(`--trusted-key ${f}: cannot read it (${(cause as NodeJS.ErrnoException).code ?? 'error'})`, { cause });
+      });
+      // Refused here, before any request: a wrong file would otherwise fail every message.
+      parseTrustedKey(pem, `--trusted-key ${f}`);
+      return pem;
+    }),
+  );
   const trust = await resolveTrustFile(args, env);
   const trusted = trust?.signingEntries ?? [];
   const keyless = args['certificate-identity'] !== undefined || args['certificate-identity-regexp'] !== undefined;

@@ -16,12 +16,15 @@ import { closest, unknownOptions } from './unknown-options.ts';
 type Runner<A> = (args: A, out: Output, signal: AbortSignal) => Promise<number>;
 
 /** Wraps a runner into a yargs handler: output, typed errors to exit codes, the shared AbortSignal. */
+// biome-ignore lint/suspicious/noExplicitAny: each command's runner takes its own argument type; yargs hands them over untyped
 type Wrap = (runner: Runner<any>) => (args: any) => Promise<void>;
 
 interface LoadedCommand {
   /** Adds the command's options; a command with subcommands registers them with `wrap`ped runners. */
+  // biome-ignore lint/suspicious/noExplicitAny: each command's runner takes its own argument type; yargs hands them over untyped
   builder: (y: Argv, wrap: Wrap) => Argv<any>;
   /** The runner of a command without subcommands. */
+  // biome-ignore lint/suspicious/noExplicitAny: each command's runner takes its own argument type; yargs hands them over untyped
   run?: Runner<any>;
 }
 
@@ -256,6 +259,7 @@ export async function main(argv: string[]): Promise<number> {
   let reportInterrupt = false;
   // A command whose normal end is Ctrl-C (serve, recv --watch) returns and keeps its exit code;
   // work that Ctrl-C cut short (it rejects once aborted) exits 130.
+  // biome-ignore lint/suspicious/noExplicitAny: each command's runner takes its own argument type; yargs hands them over untyped
   const run = (runner: Runner<any>) => async (args: { json: boolean; verbose: boolean; quiet?: boolean }) => {
     const out = createOutput({ json: args.json, verbose: args.verbose, quiet: args.quiet === true });
     try {
@@ -326,7 +330,9 @@ export async function main(argv: string[]): Promise<number> {
       exit = EXIT_INTERRUPTED;
       reportInterrupt = true;
     } else if (!stdoutClosed) {
-      exit = createOutput(wants).error(err instanceof Error && !(err instanceof UsageError) && (err as { name?: string }).name === 'YError' ? new UsageError(err.message) : err);
+      exit = createOutput(wants).error(
+        err instanceof Error && !(err instanceof UsageError) && (err as { name?: string }).name === 'YError' ? new UsageError(err.message) : err,
+      );
     }
   } finally {
     process.off('SIGINT', onSignal);

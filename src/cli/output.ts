@@ -18,7 +18,13 @@ export interface Output {
   error(err: unknown): number;
 }
 
-export function createOutput(opts: { json: boolean; verbose: boolean; quiet?: boolean; stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream }): Output {
+export function createOutput(opts: {
+  json: boolean;
+  verbose: boolean;
+  quiet?: boolean;
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+}): Output {
   const stdout = opts.stdout ?? process.stdout;
   const stderr = opts.stderr ?? process.stderr;
   return {

@@ -93,7 +93,11 @@ export function createTransferProgress(label: string, options: { enabled: boolea
 export function transferLine(label: string, state: TransferState, from: { t: number; read: number; done: number }, t: number): string {
   const secs = Math.max((t - from.t) / 1000, 0.001);
   const pct = (n: number) => (state.total !== undefined && state.total > 0 ? ` (${Math.min(100, Math.floor((n / state.total) * 100))}%)` : '');
-  const parts = [`${label}${state.total !== undefined ? ` ${formatBytes(state.total)}` : ''}:`, `read ${formatBytes(state.read)}${pct(state.read)}`, `uploaded ${formatBytes(state.done)}${pct(state.done)}`];
+  const parts = [
+    `${label}${state.total !== undefined ? ` ${formatBytes(state.total)}` : ''}:`,
+    `read ${formatBytes(state.read)}${pct(state.read)}`,
+    `uploaded ${formatBytes(state.done)}${pct(state.done)}`,
+  ];
   const doneRate = (state.done - from.done) / secs;
   if (doneRate > 0) {
     parts.push(`${formatBytes(doneRate)}/s`);

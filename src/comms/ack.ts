@@ -100,7 +100,15 @@ export async function ack(options: AckOptions): Promise<AckResult> {
   const built = buildManifest({ artifactType: ArtifactType.Receipt, layers: [], subject, annotations });
   const tag = receiptTag(options.forDigest, createdAt);
   // Unsigned, the receipt goes in under its tag in one PUT; signed, the tag waits for the bundle.
-  const pushed = await pushArtifact(repo, built, { subject, tag, signer: options.signer, now: createdAt, signal: options.signal, onIndexWrite: options.onIndexWrite, onStep });
+  const pushed = await pushArtifact(repo, built, {
+    subject,
+    tag,
+    signer: options.signer,
+    now: createdAt,
+    signal: options.signal,
+    onIndexWrite: options.onIndexWrite,
+    onStep,
+  });
   const result: AckResult = {
     digest: built.descriptor.digest,
     tag,
@@ -114,23 +122,27 @@ export async function ack(options: AckOptions): Promise<AckResult> {
   if (pushed.bundle !== undefined) result.bundle = pushed.bundle;
   if (options.auditDir !== undefined) {
     const finishedAt = new Date();
-    await writeAuditReceipt(options.auditDir, {
-      schema: AUDIT_SCHEMA,
-      operation: 'ack',
-      repository: repo.name,
-      digest: result.digest,
-      reference: `${repo.name}@${result.digest}`,
-      tag,
-      mediaType: built.descriptor.mediaType,
-      artifactType: ArtifactType.Receipt,
-      subject: options.forDigest,
-      sizes: { manifest: built.descriptor.size },
-      startedAt: startedAt.toISOString(),
-      finishedAt: finishedAt.toISOString(),
-      durationMs: finishedAt.getTime() - startedAt.getTime(),
-      signer: result.bundle === undefined ? null : { ...result.bundle.signedBy, bundleDigest: result.bundle.digest },
-      client: clientInfo(),
-    }, onStep);
+    await writeAuditReceipt(
+      options.auditDir,
+      {
+        schema: AUDIT_SCHEMA,
+        operation: 'ack',
+        repository: repo.name,
+        digest: result.digest,
+        reference: `${repo.name}@${result.digest}`,
+        tag,
+        mediaType: built.descriptor.mediaType,
+        artifactType: ArtifactType.Receipt,
+        subject: options.forDigest,
+        sizes: { manifest: built.descriptor.size },
+        startedAt: startedAt.toISOString(),
+        finishedAt: finishedAt.toISOString(),
+        durationMs: finishedAt.getTime() - startedAt.getTime(),
+        signer: result.bundle === undefined ? null : { ...result.bundle.signedBy, bundleDigest: result.bundle.digest },
+        client: clientInfo(),
+      },
+      onStep,
+    );
   }
   return result;
 }

@@ -114,7 +114,8 @@ export function auditFileName(operation: AuditOperation, digest: string | undefi
   const time = at.toISOString().replace(/[-:]/g, '').replace('.', '_');
   const hex = digest === undefined ? 'all' : (digest.split(':')[1] ?? '').slice(0, 12);
   for (const part of [operation, hex, rand]) {
-    if (!NAME_PART.test(part)) throw new UsageError(`an audit receipt name part ${JSON.stringify(part)} is not lowercase letters and digits`, { code: 'RECEIPT_DIR_INVALID' });
+    if (!NAME_PART.test(part))
+      throw new UsageError(`an audit receipt name part ${JSON.stringify(part)} is not lowercase letters and digits`, { code: 'RECEIPT_DIR_INVALID' });
   }
   if (!/^\d{8}T\d{6}_\d{3}Z$/.test(time)) throw new UsageError(`invalid audit receipt time ${time}`, { code: 'RECEIPT_DIR_INVALID' });
   return `${time}-${operation}-${hex}-${rand}.json`;

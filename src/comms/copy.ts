@@ -103,7 +103,14 @@ interface ParsedManifest {
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function descriptorField(v: unknown, where: string): Descriptor {
-  if (!isObject(v) || typeof v['mediaType'] !== 'string' || typeof v['digest'] !== 'string' || !isDigest(v['digest']) || !Number.isSafeInteger(v['size']) || (v['size'] as number) < 0) {
+  if (
+    !isObject(v) ||
+    typeof v['mediaType'] !== 'string' ||
+    typeof v['digest'] !== 'string' ||
+    !isDigest(v['digest']) ||
+    !Number.isSafeInteger(v['size']) ||
+    (v['size'] as number) < 0
+  ) {
     throw new ProtocolError(`${where} is not a valid descriptor`, { code: 'MANIFEST_INVALID' });
   }
   return { mediaType: v['mediaType'], digest: v['digest'], size: v['size'] as number };
@@ -125,10 +132,12 @@ export function parseForCopy(bytes: Uint8Array, digest: string): ParsedManifest 
   if (Array.isArray(m['manifests'])) {
     out.children = m['manifests'].map((d, i) => descriptorField(d, `manifest ${digest}: manifests[${i}]`));
     for (const c of out.children) {
-      if (!isManifestMediaType(c.mediaType)) throw new ProtocolError(`manifest ${digest}: index entry ${c.digest} is not a manifest (${c.mediaType})`, { code: 'MANIFEST_INVALID' });
+      if (!isManifestMediaType(c.mediaType))
+        throw new ProtocolError(`manifest ${digest}: index entry ${c.digest} is not a manifest (${c.mediaType})`, { code: 'MANIFEST_INVALID' });
     }
   } else {
-    if (m['config'] === undefined || !Array.isArray(m['layers'])) throw new ProtocolError(`manifest ${digest} has neither config and layers nor manifests`, { code: 'MANIFEST_INVALID' });
+    if (m['config'] === undefined || !Array.isArray(m['layers']))
+      throw new ProtocolError(`manifest ${digest} has neither config and layers nor manifests`, { code: 'MANIFEST_INVALID' });
     const config = descriptorField(m['config'], `manifest ${digest}: config`);
     out.artifactType ??= config.mediaType;
     const blobs = [config, ...m['layers'].map((d, i) => descriptorField(d, `manifest ${digest}: layers[${i}]`))];
@@ -194,13 +203,31 @@ async function copyGraph(options: CopyOptions): Promise<CopyResult> {
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`concurrency must be a positive integer, got ${concurrency}`);
   // One registry, two repositories: the destination can mount blobs instead of receiving them.
   const mountFrom =
-    src instanceof RemoteRepository && dst instanceof RemoteRepository && src.reference.registry === dst.reference.registry && src.reference.repository !== dst.reference.repository
+    src instanceof RemoteRepository &&
+    dst instanceof RemoteRepository &&
+    src.reference.registry === dst.reference.registry &&
+    src.reference.repository !== dst.reference.repository
       ? src.reference.repository
       : undefined;
 
-  const result: CopyResult = { source: src.name, destination: dst.name, manifests: [], blobsCopied: 0, blobsSkipped: 0, blobsMounted: 0, bytesCopied: 0, referrersIgnored: 0 };
+  const result: CopyResult = {
+    source: src.name,
+    destination: dst.name,
+    manifests: [],
+    blobsCopied: 0,
+    blobsSkipped: 0,
+    blobsMounted: 0,
+    bytesCopied: 0,
+    referrersIgnored: 0,
+  };
   const progress = (): void => {
-    options.onProgress?.({ manifests: result.manifests.length, blobsCopied: result.blobsCopied, blobsSkipped: result.blobsSkipped, blobsMounted: result.blobsMounted, bytesCopied: result.bytesCopied });
+    options.onProgress?.({
+      manifests: result.manifests.length,
+      blobsCopied: result.blobsCopied,
+      blobsSkipped: result.blobsSkipped,
+      blobsMounted: result.blobsMounted,
+      bytesCopied: result.bytesCopied,
+    });
   };
   const visited = new Set<string>();
   let snapshot: TagSnapshot | undefined;
@@ -214,9 +241,11 @@ async function copyGraph(options: CopyOptions): Promise<CopyResult> {
       return;
     }
     // Opened only when read: a mount that succeeds never starts the download.
-    const lazy = Readable.from((async function* () {
-      yield* await src.fetch(blob, { signal });
-    })());
+    const lazy = Readable.from(
+      (async function* () {
+        yield* await src.fetch(blob, { signal });
+      })(),
+    );
     let sent = 0;
     const pushed = await dst.push(blob, lazy, {
       signal,
@@ -250,14 +279,19 @@ async function copyGraph(options: CopyOptions): Promise<CopyResult> {
       if (parsed.artifactType === ArtifactType.Receipt) candidates.push(...snap.withPrefix(receiptTagPrefix(about)));
       if (parsed.artifactType === ArtifactType.Bundle) candidates.push(...snap.withPrefix(bundleTagPrefix(about)));
     }
-    const resolved = await mapLimit(candidates, concurrency, async (t) => {
-      try {
-        return (await src.resolve(t, { signal })).digest === digest ? t : undefined;
-      } catch (err) {
-        if (err instanceof NotFoundError) return undefined;
-        throw err;
-      }
-    }, signal);
+    const resolved = await mapLimit(
+      candidates,
+      concurrency,
+      async (t) => {
+        try {
+          return (await src.resolve(t, { signal })).digest === digest ? t : undefined;
+        } catch (err) {
+          if (err instanceof NotFoundError) return undefined;
+          throw err;
+        }
+      },
+      signal,
+    );
     return resolved.filter((t): t is string => t !== undefined);
   };
 
@@ -269,8 +303,10 @@ async function copyGraph(options: CopyOptions): Promise<CopyResult> {
   const copyManifest = async (digest: string, depth: number, rootTags: string[], referrerOf?: string): Promise<boolean> => {
     checkAborted(signal);
     if (visited.has(digest)) return true;
-    if (depth > MAX_COPY_DEPTH) throw new ProtocolError(`copy: referrers and index entries nest deeper than ${MAX_COPY_DEPTH} levels below the root`, { code: 'COPY_TOO_DEEP' });
-    if (visited.size >= maxManifests) throw new ProtocolError(`copy: the source leads to more than ${maxManifests} manifests`, { code: 'COPY_TOO_MANY_MANIFESTS' });
+    if (depth > MAX_COPY_DEPTH)
+      throw new ProtocolError(`copy: referrers and index entries nest deeper than ${MAX_COPY_DEPTH} levels below the root`, { code: 'COPY_TOO_DEEP' });
+    if (visited.size >= maxManifests)
+      throw new ProtocolError(`copy: the source leads to more than ${maxManifests} manifests`, { code: 'COPY_TOO_MANY_MANIFESTS' });
     const fetched = await runStep(onStep, 'fetch-manifest', { digest }, () => src.fetchManifest(digest, { signal }));
     const desc = fetched.descriptor;
     if (!isManifestMediaType(desc.mediaType)) {
@@ -324,17 +360,25 @@ async function copyGraph(options: CopyOptions): Promise<CopyResult> {
 
   if (all) {
     const tags = (await tagsOfSource()).withPrefix('').filter((t) => !REFERRERS_TAG_RE.test(t));
-    if (tags.length > maxManifests) throw new ProtocolError(`copy of all tags: the source has ${tags.length} tags, more than the ${maxManifests} manifests allowed`, { code: 'COPY_TOO_MANY_MANIFESTS' });
+    if (tags.length > maxManifests)
+      throw new ProtocolError(`copy of all tags: the source has ${tags.length} tags, more than the ${maxManifests} manifests allowed`, {
+        code: 'COPY_TOO_MANY_MANIFESTS',
+      });
     tagMap = new Map();
-    const resolved = await mapLimit(tags, concurrency, async (t) => {
-      try {
-        return [t, (await src.resolve(t, { signal })).digest] as const;
-      } catch (err) {
-        // A tag removed between the listing and now (TTL clean-up) is simply gone.
-        if (err instanceof NotFoundError) return undefined;
-        throw err;
-      }
-    }, signal);
+    const resolved = await mapLimit(
+      tags,
+      concurrency,
+      async (t) => {
+        try {
+          return [t, (await src.resolve(t, { signal })).digest] as const;
+        } catch (err) {
+          // A tag removed between the listing and now (TTL clean-up) is simply gone.
+          if (err instanceof NotFoundError) return undefined;
+          throw err;
+        }
+      },
+      signal,
+    );
     for (const entry of resolved) {
       if (entry === undefined) continue;
       const [t, d] = entry;
@@ -348,9 +392,12 @@ async function copyGraph(options: CopyOptions): Promise<CopyResult> {
   const reference = options.reference!;
   const root = await src.fetchManifest(reference, { signal });
   if (options.expectedDigest !== undefined && root.descriptor.digest !== options.expectedDigest) {
-    throw new DigestMismatchError(`${src.name} serves ${root.descriptor.digest} for ${reference}, not the expected ${options.expectedDigest}: nothing was copied`, {
-      code: 'SOURCE_DIGEST_MISMATCH',
-    });
+    throw new DigestMismatchError(
+      `${src.name} serves ${root.descriptor.digest} for ${reference}, not the expected ${options.expectedDigest}: nothing was copied`,
+      {
+        code: 'SOURCE_DIGEST_MISMATCH',
+      },
+    );
   }
   const rootTags: string[] = [];
   if (options.tag !== undefined) rootTags.push(options.tag);

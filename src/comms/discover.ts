@@ -10,7 +10,7 @@ import { MediaType } from '../oci/mediatypes.ts';
 import type { OperationOptions, Repository } from '../oci/target.ts';
 import { Annotation, ArtifactType } from '../protocol/constants.ts';
 import { bundleTagPrefix, inboxPrefix, receiptTagPrefix } from '../protocol/tags.ts';
-import { CommsError, NotFoundError, ProtocolError } from '../errors.ts';
+import { NotFoundError, ProtocolError } from '../errors.ts';
 import { mapLimit } from '../util/pool.ts';
 import { TagSnapshot } from './tag-snapshot.ts';
 
@@ -34,9 +34,13 @@ export async function findReferrers(repo: Repository, subject: Descriptor, optio
   if (source !== 'tag') {
     // A 5xx on these reads (docker-registry's answer to a read racing a tag write) is retried by
     // the client's retry layer, like every idempotent request.
-    await repo.referrers(subject, (page) => {
-      for (const d of page) if (!found.has(d.digest)) found.set(d.digest, d);
-    }, { artifactType: options.artifactType, signal: options.signal });
+    await repo.referrers(
+      subject,
+      (page) => {
+        for (const d of page) if (!found.has(d.digest)) found.set(d.digest, d);
+      },
+      { artifactType: options.artifactType, signal: options.signal },
+    );
   }
   if (source === 'referrers') return [...found.values()];
 
@@ -50,36 +54,41 @@ export async function findReferrers(repo: Repository, subject: Descriptor, optio
   const snapshot = options.snapshot ?? (await TagSnapshot.load(repo, { signal: options.signal, prefixes }));
   const candidates = prefixes.flatMap((p) => snapshot.withPrefix(p));
   const known = new Set(found.keys());
-  const extra = await mapLimit(candidates, options.concurrency ?? 8, async (tag) => {
-    let fetched;
-    try {
-      fetched = await repo.fetchManifest(tag, { signal: options.signal });
-    } catch (err) {
-      // A tag deleted between listing and fetching (TTL clean-up) is simply gone. Anyone who can
-      // push can put junk under a `bundle-<hex12>-` tag (not JSON, over 4 MiB, corrupt): it refers
-      // to nothing, and must not stop the genuine referrers from being found.
-      if (err instanceof NotFoundError || err instanceof ProtocolError) return undefined;
-      throw err;
-    }
-    if (known.has(fetched.descriptor.digest)) return undefined;
-    const manifest = parseManifestLoose(fetched.bytes);
-    if (manifest === undefined) return undefined;
-    const refersToSubject =
-      manifest.subject?.digest === subject.digest ||
-      // v1.0 receipts carry no subject: they name the message in an annotation.
-      (manifest.artifactType === ArtifactType.Receipt && manifest.annotations?.[Annotation.ReceiptFor] === subject.digest);
-    if (!refersToSubject) return undefined;
-    const artifactType = manifest.artifactType ?? manifest.config.mediaType;
-    if (!wanted(artifactType)) return undefined;
-    const d: Descriptor = {
-      mediaType: fetched.descriptor.mediaType,
-      digest: fetched.descriptor.digest,
-      size: fetched.descriptor.size,
-      artifactType,
-    };
-    if (manifest.annotations !== undefined) d.annotations = manifest.annotations;
-    return d;
-  }, options.signal);
+  const extra = await mapLimit(
+    candidates,
+    options.concurrency ?? 8,
+    async (tag) => {
+      let fetched;
+      try {
+        fetched = await repo.fetchManifest(tag, { signal: options.signal });
+      } catch (err) {
+        // A tag deleted between listing and fetching (TTL clean-up) is simply gone. Anyone who can
+        // push can put junk under a `bundle-<hex12>-` tag (not JSON, over 4 MiB, corrupt): it refers
+        // to nothing, and must not stop the genuine referrers from being found.
+        if (err instanceof NotFoundError || err instanceof ProtocolError) return undefined;
+        throw err;
+      }
+      if (known.has(fetched.descriptor.digest)) return undefined;
+      const manifest = parseManifestLoose(fetched.bytes);
+      if (manifest === undefined) return undefined;
+      const refersToSubject =
+        manifest.subject?.digest === subject.digest ||
+        // v1.0 receipts carry no subject: they name the message in an annotation.
+        (manifest.artifactType === ArtifactType.Receipt && manifest.annotations?.[Annotation.ReceiptFor] === subject.digest);
+      if (!refersToSubject) return undefined;
+      const artifactType = manifest.artifactType ?? manifest.config.mediaType;
+      if (!wanted(artifactType)) return undefined;
+      const d: Descriptor = {
+        mediaType: fetched.descriptor.mediaType,
+        digest: fetched.descriptor.digest,
+        size: fetched.descriptor.size,
+        artifactType,
+      };
+      if (manifest.annotations !== undefined) d.annotations = manifest.annotations;
+      return d;
+    },
+    options.signal,
+  );
   for (const d of extra) if (d !== undefined && !found.has(d.digest)) found.set(d.digest, d);
   return [...found.values()];
 }

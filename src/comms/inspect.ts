@@ -99,7 +99,10 @@ export function summarizeManifest(bytes: Uint8Array): ManifestSummary {
   const config = descriptorOf(parsed['config']);
   const subject = descriptorOf(parsed['subject']);
   const annotations = stringMap(parsed['annotations']);
-  if (manifests !== undefined && (parsed['mediaType'] === undefined || parsed['mediaType'] === MediaType.ImageIndex || parsed['mediaType'] === MediaType.DockerManifestList)) {
+  if (
+    manifests !== undefined &&
+    (parsed['mediaType'] === undefined || parsed['mediaType'] === MediaType.ImageIndex || parsed['mediaType'] === MediaType.DockerManifestList)
+  ) {
     summary.kind = 'index';
     summary.manifests = manifests;
   } else if (config !== undefined && layers !== undefined) {

@@ -70,68 +70,85 @@ export async function listMessages(options: ListOptions): Promise<(ListedMessage
   const prefix = inboxPrefix(options.me);
   const sinceMs = options.since === undefined ? undefined : options.since.getTime() - CLOCK_SKEW_MS;
   // As recv: with the Referrers API only this inbox's range is listed (from the --since day).
-  const prefixes = [prefix, ...(options.policy === undefined ? [] : [TagPrefix.Bundle]), ...(options.readReceipts === undefined ? [] : [TagPrefix.Receipt, TagPrefix.Bundle])];
+  const prefixes = [
+    prefix,
+    ...(options.policy === undefined ? [] : [TagPrefix.Bundle]),
+    ...(options.readReceipts === undefined ? [] : [TagPrefix.Receipt, TagPrefix.Bundle]),
+  ];
   const ranged = await repo.referrersApiSupported({ signal: options.signal });
   const snapshot = ranged
-    ? await TagSnapshot.loadRange(repo, prefix, { signal: options.signal, ...(sinceMs === undefined ? {} : { from: `${prefix}${utcDate8(new Date(sinceMs))}` }) })
+    ? await TagSnapshot.loadRange(repo, prefix, {
+        signal: options.signal,
+        ...(sinceMs === undefined ? {} : { from: `${prefix}${utcDate8(new Date(sinceMs))}` }),
+      })
     : await TagSnapshot.load(repo, { signal: options.signal, prefixes });
   // A ranged listing holds no bundle tags: each message's are then listed by range when verified.
   const bundleSnapshot = ranged ? undefined : snapshot;
   const now = (options.now ?? (() => new Date()))();
   const seen = new Set<string>();
-  const results = await mapLimit(snapshot.withPrefix(prefix), options.concurrency ?? 8, async (tag): Promise<ListedMessage | ListFailure | undefined> => {
-    let fetched;
-    try {
-      fetched = await repo.fetchManifest(tag, { signal: options.signal });
-    } catch (err) {
-      if (err instanceof NotFoundError) return undefined; // deleted since listing
-      if (isVerdictOnArtifact(err)) return { tag, error: err };
-      throw err;
-    }
-    let info;
-    try {
-      info = parseMessageManifest(fetched.bytes);
-    } catch (err) {
-      if (isVerdictOnArtifact(err)) return { tag, digest: fetched.descriptor.digest, error: err };
-      throw err;
-    }
-    if (info.recipient !== options.me) return undefined;
-    if (sinceMs !== undefined && info.createdAt.getTime() < sinceMs) return undefined;
-    const expired = isExpiredAt(info.expiresAt, now);
-    if (expired && !options.includeExpired) return undefined;
-    if (seen.has(fetched.descriptor.digest)) return undefined;
-    seen.add(fetched.descriptor.digest);
-    const listed: ListedMessage = {
-      digest: fetched.descriptor.digest,
-      tag,
-      messageId: info.messageId,
-      sender: info.sender,
-      recipient: info.recipient,
-      createdAt: info.createdAt.toISOString(),
-      expiresAt: info.expiresAt.toISOString(),
-      expired,
-      size: info.totalBytes,
-      filename: info.filename,
-      encrypted: info.encryption !== undefined,
-      verified: null,
-      read: null,
-    };
-    if (options.policy !== undefined) {
+  const results = await mapLimit(
+    snapshot.withPrefix(prefix),
+    options.concurrency ?? 8,
+    async (tag): Promise<ListedMessage | ListFailure | undefined> => {
+      let fetched;
       try {
-        listed.verified = await verifyMessage(repo, fetched.descriptor, fetched.bytes, { policy: options.policy, sender: info.sender, ...(bundleSnapshot === undefined ? {} : { snapshot: bundleSnapshot }), signal: options.signal });
+        fetched = await repo.fetchManifest(tag, { signal: options.signal });
       } catch (err) {
-        if (!(err instanceof VerificationError)) throw err;
-        listed.verified = false;
-        listed.verifyError = err;
+        if (err instanceof NotFoundError) return undefined; // deleted since listing
+        if (isVerdictOnArtifact(err)) return { tag, error: err };
+        throw err;
       }
-    }
-    if (options.readReceipts !== undefined) {
-      const receipt = await readReceiptOf(repo, fetched.descriptor, options.me, options.readReceipts, { snapshot, signal: options.signal });
-      listed.read = receipt !== undefined;
-      if (receipt !== undefined) listed.readReceipt = receipt;
-    }
-    return listed;
-  }, options.signal);
+      let info;
+      try {
+        info = parseMessageManifest(fetched.bytes);
+      } catch (err) {
+        if (isVerdictOnArtifact(err)) return { tag, digest: fetched.descriptor.digest, error: err };
+        throw err;
+      }
+      if (info.recipient !== options.me) return undefined;
+      if (sinceMs !== undefined && info.createdAt.getTime() < sinceMs) return undefined;
+      const expired = isExpiredAt(info.expiresAt, now);
+      if (expired && !options.includeExpired) return undefined;
+      if (seen.has(fetched.descriptor.digest)) return undefined;
+      seen.add(fetched.descriptor.digest);
+      const listed: ListedMessage = {
+        digest: fetched.descriptor.digest,
+        tag,
+        messageId: info.messageId,
+        sender: info.sender,
+        recipient: info.recipient,
+        createdAt: info.createdAt.toISOString(),
+        expiresAt: info.expiresAt.toISOString(),
+        expired,
+        size: info.totalBytes,
+        filename: info.filename,
+        encrypted: info.encryption !== undefined,
+        verified: null,
+        read: null,
+      };
+      if (options.policy !== undefined) {
+        try {
+          listed.verified = await verifyMessage(repo, fetched.descriptor, fetched.bytes, {
+            policy: options.policy,
+            sender: info.sender,
+            ...(bundleSnapshot === undefined ? {} : { snapshot: bundleSnapshot }),
+            signal: options.signal,
+          });
+        } catch (err) {
+          if (!(err instanceof VerificationError)) throw err;
+          listed.verified = false;
+          listed.verifyError = err;
+        }
+      }
+      if (options.readReceipts !== undefined) {
+        const receipt = await readReceiptOf(repo, fetched.descriptor, options.me, options.readReceipts, { snapshot, signal: options.signal });
+        listed.read = receipt !== undefined;
+        if (receipt !== undefined) listed.readReceipt = receipt;
+      }
+      return listed;
+    },
+    options.signal,
+  );
   const out = results.filter((r): r is ListedMessage | ListFailure => r !== undefined);
   const at = (r: ListedMessage | ListFailure) => ('createdAt' in r ? Date.parse(r.createdAt) : 0);
   return out.sort((a, b) => at(a) - at(b) || (a.tag < b.tag ? -1 : 1));

@@ -140,20 +140,33 @@ export async function materialize(repo: Repository, info: MessageInfo, options: 
   let closed = false;
   let written = 0;
   try {
-    await forEachLimit(info.layers, options.parallel ?? 4, async (layer, i) => {
-      // The validator already checked that total_bytes fits chunk_bytes × chunk_count.
-      const expected = chunkRawSize(info.totalBytes, info.chunkBytes, i);
-      const compressed = await repo.fetch(layer, { signal: options.signal });
-      // The reader stops a chunk that decompresses past its expected size, while streaming.
-      const raw = readChunk(compressed, { index: i, chunkBytes: info.chunkBytes, compression: info.compression, expectedBytes: expected });
-      const got = await writeAt(fh, raw, i * info.chunkBytes, (n) => {
-        written += n;
-        options.onProgress?.(written);
-      }, options.signal);
-      if (got !== expected) {
-        throw new ProtocolError(`chunk ${i} holds ${got} bytes, expected ${expected} (total_bytes ${info.totalBytes}, chunk_bytes ${info.chunkBytes})`, { code: 'TOTAL_BYTES_MISMATCH' });
-      }
-    }, options.signal);
+    await forEachLimit(
+      info.layers,
+      options.parallel ?? 4,
+      async (layer, i) => {
+        // The validator already checked that total_bytes fits chunk_bytes × chunk_count.
+        const expected = chunkRawSize(info.totalBytes, info.chunkBytes, i);
+        const compressed = await repo.fetch(layer, { signal: options.signal });
+        // The reader stops a chunk that decompresses past its expected size, while streaming.
+        const raw = readChunk(compressed, { index: i, chunkBytes: info.chunkBytes, compression: info.compression, expectedBytes: expected });
+        const got = await writeAt(
+          fh,
+          raw,
+          i * info.chunkBytes,
+          (n) => {
+            written += n;
+            options.onProgress?.(written);
+          },
+          options.signal,
+        );
+        if (got !== expected) {
+          throw new ProtocolError(`chunk ${i} holds ${got} bytes, expected ${expected} (total_bytes ${info.totalBytes}, chunk_bytes ${info.chunkBytes})`, {
+            code: 'TOTAL_BYTES_MISMATCH',
+          });
+        }
+      },
+      options.signal,
+    );
     if (written !== info.totalBytes) {
       throw new ProtocolError(`received ${written} bytes, the manifest says total_bytes ${info.totalBytes}`, { code: 'TOTAL_BYTES_MISMATCH' });
     }
@@ -173,10 +186,13 @@ export async function materialize(repo: Repository, info: MessageInfo, options: 
     // What was linked must be the very file written and checked here, not one put in its place.
     const linked = await lstat(finalPath).catch(() => undefined);
     if (linked === undefined || linked.ino !== done.synced.ino || linked.dev !== done.synced.dev) {
-      if (linked !== undefined && linked.isFile()) await unlink(finalPath).catch(() => undefined);
-      throw new CommsError(`the partial file of ${done.filename} was replaced in ${options.scratchDir} before it was linked into ${options.outDir}; nothing was delivered`, {
-        code: 'PARTIAL_FILE_REPLACED',
-      });
+      if (linked?.isFile()) await unlink(finalPath).catch(() => undefined);
+      throw new CommsError(
+        `the partial file of ${done.filename} was replaced in ${options.scratchDir} before it was linked into ${options.outDir}; nothing was delivered`,
+        {
+          code: 'PARTIAL_FILE_REPLACED',
+        },
+      );
     }
     await unlink(done.path);
     await syncDir(options.outDir);

@@ -22,13 +22,17 @@ export async function checkOutDir(outDir: string): Promise<'exists' | 'absent'> 
       }
       return 'absent';
     }
-    if (code === 'ENOTDIR') throw new UsageError(`outDir ${outDir} cannot be a folder: part of its path is a file`, { code: 'OUT_INVALID', option: 'outDir', cause: err });
+    if (code === 'ENOTDIR')
+      throw new UsageError(`outDir ${outDir} cannot be a folder: part of its path is a file`, { code: 'OUT_INVALID', option: 'outDir', cause: err });
     if (code === 'ELOOP') throw new UsageError(`outDir ${outDir} is a loop of symbolic links`, { code: 'OUT_INVALID', option: 'outDir', cause: err });
     throw new CommsError(`outDir ${outDir} cannot be used (${code ?? 'error'})`, { code: 'OUT_UNUSABLE', option: 'outDir', cause: err });
   }
   if (!st.isDirectory()) {
     const what = st.isFile() ? 'a regular file' : 'not a folder';
-    throw new UsageError(`outDir ${outDir} is ${what}: received files go into a folder (name a folder, or a path that does not exist yet)`, { code: 'OUT_NOT_A_FOLDER', option: 'outDir' });
+    throw new UsageError(`outDir ${outDir} is ${what}: received files go into a folder (name a folder, or a path that does not exist yet)`, {
+      code: 'OUT_NOT_A_FOLDER',
+      option: 'outDir',
+    });
   }
   return 'exists';
 }
@@ -42,7 +46,11 @@ export async function prepareOutDir(outDir: string): Promise<void> {
     const code = (err as NodeJS.ErrnoException).code;
     // A parent that is a file, or a dangling link on the way, makes mkdir fail with one of these.
     if (code === 'EEXIST' || code === 'ENOTDIR' || code === 'ENOENT') {
-      throw new UsageError(`outDir ${outDir} cannot be created: part of its path is a file or a symbolic link to nothing (${code})`, { code: 'OUT_INVALID', option: 'outDir', cause: err });
+      throw new UsageError(`outDir ${outDir} cannot be created: part of its path is a file or a symbolic link to nothing (${code})`, {
+        code: 'OUT_INVALID',
+        option: 'outDir',
+        cause: err,
+      });
     }
     throw new CommsError(`outDir ${outDir} cannot be created (${code ?? 'error'})`, { code: 'OUT_UNUSABLE', option: 'outDir', cause: err });
   }

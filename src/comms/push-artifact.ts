@@ -24,7 +24,11 @@ export interface PushedArtifact {
   bundle: PushedBundle | undefined;
 }
 
-export async function pushArtifact(repo: Repository, manifest: { descriptor: Descriptor; bytes: Uint8Array }, options: PushArtifactOptions = {}): Promise<PushedArtifact> {
+export async function pushArtifact(
+  repo: Repository,
+  manifest: { descriptor: Descriptor; bytes: Uint8Array },
+  options: PushArtifactOptions = {},
+): Promise<PushedArtifact> {
   const { signer, tag, ...rest } = options;
   if (signer === undefined) return { indexedBy: await pushArtifactManifest(repo, manifest, options), bundle: undefined };
   const { descriptor, bytes } = manifest;
@@ -33,7 +37,13 @@ export async function pushArtifact(repo: Repository, manifest: { descriptor: Des
   // its subject): the tag push below stores it, after the bundle.
   const early = options.subject !== undefined || tag === undefined;
   const indexedBy = early ? await pushArtifactManifest(repo, manifest, rest) : undefined;
-  const bundle = await pushBundle(repo, descriptor, bytes, signer, { signal: options.signal, now: options.now, configPresent: early || options.configPresent === true, onStep: options.onStep });
-  if (tag !== undefined) await runStep(options.onStep, 'tag', { digest: descriptor.digest, tag }, () => repo.pushManifest(descriptor, bytes, tag, { signal: options.signal }));
+  const bundle = await pushBundle(repo, descriptor, bytes, signer, {
+    signal: options.signal,
+    now: options.now,
+    configPresent: early || options.configPresent === true,
+    onStep: options.onStep,
+  });
+  if (tag !== undefined)
+    await runStep(options.onStep, 'tag', { digest: descriptor.digest, tag }, () => repo.pushManifest(descriptor, bytes, tag, { signal: options.signal }));
   return { indexedBy, bundle };
 }

@@ -26,7 +26,11 @@ export interface PushManifestOptions extends OperationOptions {
 /** How the manifest was made discoverable from its subject (undefined without a subject). */
 export type IndexedBy = ReferrerPushResult['indexedBy'] | undefined;
 
-export async function pushArtifactManifest(repo: Repository, manifest: { descriptor: Descriptor; bytes: Uint8Array }, options: PushManifestOptions = {}): Promise<IndexedBy> {
+export async function pushArtifactManifest(
+  repo: Repository,
+  manifest: { descriptor: Descriptor; bytes: Uint8Array },
+  options: PushManifestOptions = {},
+): Promise<IndexedBy> {
   const { descriptor, bytes } = manifest;
   const { signal, onStep, subject, tag } = options;
   const digest = descriptor.digest;
@@ -36,7 +40,9 @@ export async function pushArtifactManifest(repo: Repository, manifest: { descrip
       await repo.pushManifest(descriptor, bytes, tag, { signal });
       return undefined;
     }
-    const pushed = await runStep(onStep, 'index', { digest }, () => repo.pushReferrer(descriptor, bytes, subject, tag, { signal, onIndexWrite: options.onIndexWrite, subjectUnpublished: options.subjectUnpublished }));
+    const pushed = await runStep(onStep, 'index', { digest }, () =>
+      repo.pushReferrer(descriptor, bytes, subject, tag, { signal, onIndexWrite: options.onIndexWrite, subjectUnpublished: options.subjectUnpublished }),
+    );
     return pushed.indexedBy;
   });
 }

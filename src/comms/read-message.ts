@@ -80,7 +80,10 @@ export async function readMessage(repository: Repository, digest: string, option
   const maxBytes = options.maxBytes ?? DEFAULT_READ_MAX_BYTES;
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new UsageError(`maxBytes must be a non-negative integer, got ${maxBytes}`, { option: 'maxBytes' });
   if (options.verify === false && options.allowUnverified !== true) {
-    throw new UsageError('verify: false reads the message unverified: pass allowUnverified: true to accept that, or a trust policy', { code: 'NO_TRUST_POLICY', option: 'verify' });
+    throw new UsageError('verify: false reads the message unverified: pass allowUnverified: true to accept that, or a trust policy', {
+      code: 'NO_TRUST_POLICY',
+      option: 'verify',
+    });
   }
   if (options.verify !== false) checkTrustPolicy(options.verify);
   const fetched = await repository.fetchManifest(digest, { signal: options.signal });
@@ -108,7 +111,8 @@ export async function readMessage(repository: Repository, digest: string, option
   const encrypted = info.encryption !== undefined;
   let decrypted = false;
   if (encrypted && options.identities !== undefined && options.identities.length > 0) {
-    if (info.encryption !== ENCRYPTION_AGE) throw new ProtocolError(`the message is encrypted with ${JSON.stringify(info.encryption)}; comms decrypts only age`, { code: 'ENCRYPTION_UNSUPPORTED' });
+    if (info.encryption !== ENCRYPTION_AGE)
+      throw new ProtocolError(`the message is encrypted with ${JSON.stringify(info.encryption)}; comms decrypts only age`, { code: 'ENCRYPTION_UNSUPPORTED' });
     content = await decryptBytes(content, options.identities);
     decrypted = true;
     if (info.encryptedFilename !== undefined) {
@@ -161,21 +165,26 @@ export async function readMessage(repository: Repository, digest: string, option
 /** Every chunk through the checking reader, into one buffer of exactly total_bytes. */
 async function download(repository: Repository, info: MessageInfo, options: ReadMessageOptions): Promise<Buffer> {
   const content = Buffer.alloc(info.totalBytes);
-  await forEachLimit(info.layers, options.parallel ?? 4, async (layer, i) => {
-    const expected = chunkRawSize(info.totalBytes, info.chunkBytes, i);
-    const compressed = await repository.fetch(layer, { signal: options.signal });
-    const raw = readChunk(compressed, { index: i, chunkBytes: info.chunkBytes, compression: info.compression, expectedBytes: expected });
-    let at = i * info.chunkBytes;
-    let got = 0;
-    for await (const part of raw) {
-      const b = part as Buffer;
-      // The reader already stops a chunk longer than `expected`; this keeps the copy in bounds regardless.
-      if (got + b.length > expected) throw new ProtocolError(`chunk ${i} holds more than the ${expected} bytes expected`, { code: 'TOTAL_BYTES_MISMATCH' });
-      b.copy(content, at);
-      at += b.length;
-      got += b.length;
-    }
-    if (got !== expected) throw new ProtocolError(`chunk ${i} holds ${got} bytes, expected ${expected}`, { code: 'TOTAL_BYTES_MISMATCH' });
-  }, options.signal);
+  await forEachLimit(
+    info.layers,
+    options.parallel ?? 4,
+    async (layer, i) => {
+      const expected = chunkRawSize(info.totalBytes, info.chunkBytes, i);
+      const compressed = await repository.fetch(layer, { signal: options.signal });
+      const raw = readChunk(compressed, { index: i, chunkBytes: info.chunkBytes, compression: info.compression, expectedBytes: expected });
+      let at = i * info.chunkBytes;
+      let got = 0;
+      for await (const part of raw) {
+        const b = part as Buffer;
+        // The reader already stops a chunk longer than `expected`; this keeps the copy in bounds regardless.
+        if (got + b.length > expected) throw new ProtocolError(`chunk ${i} holds more than the ${expected} bytes expected`, { code: 'TOTAL_BYTES_MISMATCH' });
+        b.copy(content, at);
+        at += b.length;
+        got += b.length;
+      }
+      if (got !== expected) throw new ProtocolError(`chunk ${i} holds ${got} bytes, expected ${expected}`, { code: 'TOTAL_BYTES_MISMATCH' });
+    },
+    options.signal,
+  );
   return content;
 }

@@ -35,15 +35,29 @@ export async function readReceiptOf(
   how: ReadReceipts,
   options: OperationOptions & { snapshot?: TagSnapshot } = {},
 ): Promise<string | undefined> {
-  const found = await findReferrers(repo, message, { artifactType: ArtifactType.Receipt, signal: options.signal, ...(options.snapshot === undefined ? {} : { snapshot: options.snapshot }) });
+  const found = await findReferrers(repo, message, {
+    artifactType: ArtifactType.Receipt,
+    signal: options.signal,
+    ...(options.snapshot === undefined ? {} : { snapshot: options.snapshot }),
+  });
   const mine = found
-    .filter((d) => d.annotations?.[Annotation.Sender] === me && d.annotations?.[Annotation.ReceiptStatus] === 'accepted' && d.annotations?.[Annotation.ReceiptFor] === message.digest)
+    .filter(
+      (d) =>
+        d.annotations?.[Annotation.Sender] === me &&
+        d.annotations?.[Annotation.ReceiptStatus] === 'accepted' &&
+        d.annotations?.[Annotation.ReceiptFor] === message.digest,
+    )
     .slice(-MAX_READ_RECEIPTS_TRIED);
   const myKeys = new Set((how.myKeyIds ?? []).map((k) => k.toLowerCase()));
   for (const d of mine.reverse()) {
     try {
       const receipt = await repo.fetchManifest(d.digest, { signal: options.signal });
-      const verified = await verifyMessage(repo, receipt.descriptor, receipt.bytes, { policy: how.policy, sender: me, signal: options.signal, ...(options.snapshot === undefined ? {} : { snapshot: options.snapshot }) });
+      const verified = await verifyMessage(repo, receipt.descriptor, receipt.bytes, {
+        policy: how.policy,
+        sender: me,
+        signal: options.signal,
+        ...(options.snapshot === undefined ? {} : { snapshot: options.snapshot }),
+      });
       const byMyKey = verified.keyId !== undefined && myKeys.has(verified.keyId.toLowerCase());
       if (byMyKey || (verified.bound && verified.identity === me) || senderMatches(verified, me)) return d.digest;
     } catch (err) {

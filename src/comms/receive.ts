@@ -140,10 +140,12 @@ export async function receive(options: ReceiveOptions): Promise<ReceiveResult> {
 
 /** The same as receive(), one result (or failure) at a time, as each message is done. */
 export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<ReceivedMessage | ReceiveFailure> {
-  const repo = options.repository;
+  const _repo = options.repository;
   if (options.me === '') throw new UsageError('me must not be empty', { option: 'me' });
-  if (options.max !== undefined && (!Number.isInteger(options.max) || options.max < 1)) throw new UsageError(`max must be a positive integer, got ${options.max}`, { option: 'max' });
-  if (options.parallel !== undefined && (!Number.isInteger(options.parallel) || options.parallel < 1)) throw new UsageError(`parallel must be a positive integer, got ${options.parallel}`, { option: 'parallel' });
+  if (options.max !== undefined && (!Number.isInteger(options.max) || options.max < 1))
+    throw new UsageError(`max must be a positive integer, got ${options.max}`, { option: 'max' });
+  if (options.parallel !== undefined && (!Number.isInteger(options.parallel) || options.parallel < 1))
+    throw new UsageError(`parallel must be a positive integer, got ${options.parallel}`, { option: 'parallel' });
   // A policy that cannot verify anything, or an --out that is not a folder, ends the run here,
   // before any request: never a refusal (and a rejected receipt) for every genuine message.
   if (options.verify !== false) checkTrustPolicy(options.verify);
@@ -164,18 +166,23 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
   // A ranged listing holds no bundle tags: each message's are then listed by range when verified.
   const bundleSnapshot = ranged ? undefined : snapshot;
   const tags = snapshot.withPrefix(inboxPrefix(options.me)).filter((t) => !options.skip?.tags?.has(t));
-  const fetched = await mapLimit(tags, options.concurrency ?? 8, async (tag): Promise<Candidate | ReceiveFailure | undefined> => {
-    try {
-      const m = await runStep(options.onStep, 'fetch-manifest', { tag }, () => repo.fetchManifest(tag, { signal: options.signal }));
-      if (options.skip?.digests.has(m.descriptor.digest)) return undefined;
-      const info = parseMessageManifest(m.bytes, { maxTotalBytes: options.maxTotalBytes });
-      return { tag, descriptor: m.descriptor, bytes: m.bytes, info };
-    } catch (err) {
-      if (err instanceof NotFoundError) return undefined; // deleted since listing (TTL clean-up)
-      if (isVerdictOnArtifact(err)) return { tag, error: err };
-      throw err;
-    }
-  }, options.signal);
+  const fetched = await mapLimit(
+    tags,
+    options.concurrency ?? 8,
+    async (tag): Promise<Candidate | ReceiveFailure | undefined> => {
+      try {
+        const m = await runStep(options.onStep, 'fetch-manifest', { tag }, () => repo.fetchManifest(tag, { signal: options.signal }));
+        if (options.skip?.digests.has(m.descriptor.digest)) return undefined;
+        const info = parseMessageManifest(m.bytes, { maxTotalBytes: options.maxTotalBytes });
+        return { tag, descriptor: m.descriptor, bytes: m.bytes, info };
+      } catch (err) {
+        if (err instanceof NotFoundError) return undefined; // deleted since listing (TTL clean-up)
+        if (isVerdictOnArtifact(err)) return { tag, error: err };
+        throw err;
+      }
+    },
+    options.signal,
+  );
 
   // Copies sharing a message id are all kept until one of them is delivered: dropping them by id
   // before verification would let a forged copy (same id, listed first) suppress the genuine one.
@@ -226,19 +233,26 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
       if (options.verify !== false) {
         const policy = options.verify;
         verified = await runStep(options.onStep, 'verify', { digest: c.descriptor.digest }, () =>
-          verifyMessage(repo, c.descriptor, c.bytes, { policy, sender: c.info.sender, ...(bundleSnapshot === undefined ? {} : { snapshot: bundleSnapshot }), signal: options.signal }),
+          verifyMessage(repo, c.descriptor, c.bytes, {
+            policy,
+            sender: c.info.sender,
+            ...(bundleSnapshot === undefined ? {} : { snapshot: bundleSnapshot }),
+            signal: options.signal,
+          }),
         );
       }
       const decrypt = await decryptionOf(c.info, options.identities);
-      const written = await runStep(options.onStep, 'download', { digest: c.descriptor.digest }, () => materialize(repo, c.info, {
-        decrypt,
-        outDir: options.outDir,
-        parallel: options.parallel,
-        onConflict: options.onConflict,
-        scratchDir,
-        signal: options.signal,
-        onProgress: (n) => options.onProgress?.({ digest: c.descriptor.digest, bytesWritten: n, totalBytes: c.info.totalBytes }),
-      }));
+      const written = await runStep(options.onStep, 'download', { digest: c.descriptor.digest }, () =>
+        materialize(repo, c.info, {
+          decrypt,
+          outDir: options.outDir,
+          parallel: options.parallel,
+          onConflict: options.onConflict,
+          scratchDir,
+          signal: options.signal,
+          onProgress: (n) => options.onProgress?.({ digest: c.descriptor.digest, bytesWritten: n, totalBytes: c.info.totalBytes }),
+        }),
+      );
       const received: ReceivedMessage = {
         digest: c.descriptor.digest,
         tag: c.tag,
@@ -267,10 +281,21 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
       // A message that fails a check, or whose chunk is gone from the store (deleted, or never
       // pushed by whoever wrote it), is refused alone; the other messages are still received.
       if (!isVerdictOnArtifact(err) && !(err instanceof NotFoundError)) throw err;
-      if (err instanceof VerificationError && options.verify !== false && verified === null && options.retryUnverified?.({ tag: c.tag, digest: c.descriptor.digest, error: err })) continue;
+      if (
+        err instanceof VerificationError &&
+        options.verify !== false &&
+        verified === null &&
+        options.retryUnverified?.({ tag: c.tag, digest: c.descriptor.digest, error: err })
+      )
+        continue;
       const failure: ReceiveFailure = { digest: c.descriptor.digest, tag: c.tag, error: err };
       if (options.writeReceipt) {
-        const reason = err instanceof VerificationError ? `verification failed: ${err.message}` : err instanceof DecryptionError ? `not decrypted: ${err.message}` : `invalid message: ${err.message}`;
+        const reason =
+          err instanceof VerificationError
+            ? `verification failed: ${err.message}`
+            : err instanceof DecryptionError
+              ? `not decrypted: ${err.message}`
+              : `invalid message: ${err.message}`;
         await pushReceipt(c, 'rejected', false, reason).then(
           (r) => void (failure.receipt = r),
           (e: unknown) => void (failure.receiptError = asCommsError(e)),
@@ -309,10 +334,15 @@ async function inboxSnapshot(options: ReceiveOptions): Promise<{ snapshot: TagSn
   const repo = options.repository;
   const prefix = inboxPrefix(options.me);
   if (await repo.referrersApiSupported({ signal: options.signal })) {
-    const starts = [options.since === undefined ? undefined : new Date(options.since.getTime() - SINCE_SKEW_MS), options.listFrom].filter((d): d is Date => d !== undefined && !Number.isNaN(d.getTime()));
+    const starts = [options.since === undefined ? undefined : new Date(options.since.getTime() - SINCE_SKEW_MS), options.listFrom].filter(
+      (d): d is Date => d !== undefined && !Number.isNaN(d.getTime()),
+    );
     const start = starts.length === 0 ? undefined : new Date(Math.max(...starts.map((d) => d.getTime())));
     // Tags of that day are `<prefix><YYYYMMDD>-…`, all after `<prefix><YYYYMMDD>`.
-    const snapshot = await TagSnapshot.loadRange(repo, prefix, { signal: options.signal, ...(start === undefined ? {} : { from: `${prefix}${utcDate8(start)}` }) });
+    const snapshot = await TagSnapshot.loadRange(repo, prefix, {
+      signal: options.signal,
+      ...(start === undefined ? {} : { from: `${prefix}${utcDate8(start)}` }),
+    });
     return { snapshot, ranged: true };
   }
   const prefixes = [prefix, TagPrefix.Bundle, ...(options.readReceipts === undefined ? [] : [TagPrefix.Receipt])];
@@ -323,7 +353,12 @@ async function inboxSnapshot(options: ReceiveOptions): Promise<{ snapshot: TagSn
 async function withoutRead(candidates: Candidate[], options: ReceiveOptions, snapshot: TagSnapshot): Promise<Candidate[]> {
   const how = options.readReceipts;
   if (how === undefined) return candidates;
-  const read = await mapLimit(candidates, options.concurrency ?? 8, (c) => readReceiptOf(options.repository, c.descriptor, options.me, how, { snapshot, signal: options.signal }), options.signal);
+  const read = await mapLimit(
+    candidates,
+    options.concurrency ?? 8,
+    (c) => readReceiptOf(options.repository, c.descriptor, options.me, how, { snapshot, signal: options.signal }),
+    options.signal,
+  );
   return candidates.filter((_, i) => read[i] === undefined);
 }
 

@@ -117,12 +117,16 @@ async function removeOne(options: RemoveOptions, message: Descriptor, snapshot: 
     steps.push(s);
     options.onStep?.(s);
   };
-  const referrers = (await findReferrers(repo, message, { snapshot, signal })).filter((d) => d.artifactType === ArtifactType.Receipt || d.artifactType === ArtifactType.Bundle);
+  const referrers = (await findReferrers(repo, message, { snapshot, signal })).filter(
+    (d) => d.artifactType === ArtifactType.Receipt || d.artifactType === ArtifactType.Bundle,
+  );
   // A v1.0 receipt names the message in an annotation and may have no subject: findReferrers checks both.
   const receipts = referrers.filter((d) => d.artifactType === ArtifactType.Receipt);
   const receiptBundles: { receipt: Descriptor; bundles: Descriptor[] }[] = [];
   for (const r of receipts) {
-    const bundles = (await findReferrers(repo, r, { artifactType: ArtifactType.Bundle, snapshot, signal })).filter((d) => d.artifactType === ArtifactType.Bundle);
+    const bundles = (await findReferrers(repo, r, { artifactType: ArtifactType.Bundle, snapshot, signal })).filter(
+      (d) => d.artifactType === ArtifactType.Bundle,
+    );
     receiptBundles.push({ receipt: r, bundles });
   }
   const ordered: { kind: RemovedKind; desc: Descriptor }[] = [
@@ -153,7 +157,9 @@ async function removeOne(options: RemoveOptions, message: Descriptor, snapshot: 
   }
   const step: RemovalStep = { kind: 'message', digest: message.digest, message: message.digest, deleted: false };
   if (failures > 0) {
-    step.error = new CommsError(`kept: ${failures} of its receipts, bundles or index entries could not be deleted (run again once they can)`, { code: 'DELETE_INCOMPLETE' });
+    step.error = new CommsError(`kept: ${failures} of its receipts, bundles or index entries could not be deleted (run again once they can)`, {
+      code: 'DELETE_INCOMPLETE',
+    });
   } else if (!options.dryRun) {
     const error = await deleteManifest(repo, message, signal);
     if (error !== undefined) step.error = error;
@@ -176,7 +182,14 @@ async function deleteManifest(repo: Repository, desc: Descriptor, signal: AbortS
 }
 
 /** Takes `gone` out of the referrers index under `tag`; deletes the index when nothing else is left. */
-async function pruneIndex(repo: Repository, tag: string, gone: Set<string>, message: string, dryRun: boolean, signal: AbortSignal | undefined): Promise<RemovalStep | undefined> {
+async function pruneIndex(
+  repo: Repository,
+  tag: string,
+  gone: Set<string>,
+  message: string,
+  dryRun: boolean,
+  signal: AbortSignal | undefined,
+): Promise<RemovalStep | undefined> {
   let fetched;
   try {
     fetched = await repo.fetchManifest(tag, { signal });
@@ -214,4 +227,3 @@ async function pruneIndex(repo: Repository, tag: string, gone: Set<string>, mess
   }
   return step;
 }
-

@@ -50,7 +50,9 @@ export async function reply(options: ReplyOptions): Promise<ReplyResult> {
   parseDigest(inReplyTo);
   checkSigning(options, 'reply');
   if (options.recipient === undefined && options.policy === undefined && options.unverifiedRecipient !== true) {
-    throw new UsageError('reply: a reply goes to the verified sender of the message: pass options.policy, or an explicit options.recipient', { code: 'NO_TRUST_POLICY' });
+    throw new UsageError('reply: a reply goes to the verified sender of the message: pass options.policy, or an explicit options.recipient', {
+      code: 'NO_TRUST_POLICY',
+    });
   }
   if (options.auditDir !== undefined) await prepareAuditDir(options.auditDir);
   const original = await options.repository.fetchManifest(inReplyTo, { signal: options.signal });
@@ -81,7 +83,10 @@ export async function reply(options: ReplyOptions): Promise<ReplyResult> {
   let encrypt = options.encrypt;
   if (encrypt === undefined && info.encryption !== undefined && (options.encryptTo?.length ?? 0) === 0) {
     if (options.trust === undefined || ageRecipientsFor(options.trust, recipient).length === 0) {
-      throw new UsageError(`${inReplyTo} is encrypted and no age recipient of ${JSON.stringify(recipient)} is known: bind one in the trust file (comms trust add ${recipient} age1…), give encryptTo, or encrypt: false to reply in clear`, { code: 'NO_AGE_RECIPIENT' });
+      throw new UsageError(
+        `${inReplyTo} is encrypted and no age recipient of ${JSON.stringify(recipient)} is known: bind one in the trust file (comms trust add ${recipient} age1…), give encryptTo, or encrypt: false to reply in clear`,
+        { code: 'NO_AGE_RECIPIENT' },
+      );
     }
     encrypt = true;
   }

@@ -138,7 +138,10 @@ export interface SendResult {
  */
 export function checkSigning(options: { signer?: MessageSigner | undefined; unsigned?: boolean | undefined }, what: string): void {
   if (options.signer === undefined && options.unsigned !== true) {
-    throw new UsageError(`${what}: no signer; pass options.signer (loadKeySigner, keylessSignerFromEnv), or options.unsigned: true to push it unsigned on purpose`, { code: 'NO_SIGNER' });
+    throw new UsageError(
+      `${what}: no signer; pass options.signer (loadKeySigner, keylessSignerFromEnv), or options.unsigned: true to push it unsigned on purpose`,
+      { code: 'NO_SIGNER' },
+    );
   }
   if (options.signer !== undefined && options.unsigned === true) {
     throw new UsageError(`${what}: options.signer and options.unsigned: true contradict each other`, { code: 'NO_SIGNER' });
@@ -149,21 +152,31 @@ export function checkSigning(options: { signer?: MessageSigner | undefined; unsi
  * Checks everything about the options that needs no I/O, so a caller (the CLI) can refuse bad
  * flags before it opens — and for oci:, creates — the mailbox. send() calls it too.
  */
-export function checkSendOptions(options: { recipient?: string | undefined } & Pick<SendOptions, 'compression' | 'level' | 'chunkBytes' | 'parallel' | 'ttlSeconds' | 'sessionId' | 'messageId'>): void {
+export function checkSendOptions(
+  options: { recipient?: string | undefined } & Pick<
+    SendOptions,
+    'compression' | 'level' | 'chunkBytes' | 'parallel' | 'ttlSeconds' | 'sessionId' | 'messageId'
+  >,
+): void {
   const compression = options.compression ?? 'gzip';
   checkPositiveInt('chunkBytes', options.chunkBytes ?? DEFAULT_CHUNK_BYTES);
   checkPositiveInt('parallel', options.parallel ?? 4);
   const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
-  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 0) throw new UsageError(`ttlSeconds must be a non-negative integer, got ${ttlSeconds}`, { option: 'ttlSeconds' });
-  if (compression !== 'gzip' && compression !== 'zstd') throw new UsageError(`compression must be gzip or zstd, got ${String(compression)}`, { option: 'compression' });
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 0)
+    throw new UsageError(`ttlSeconds must be a non-negative integer, got ${ttlSeconds}`, { option: 'ttlSeconds' });
+  if (compression !== 'gzip' && compression !== 'zstd')
+    throw new UsageError(`compression must be gzip or zstd, got ${String(compression)}`, { option: 'compression' });
   if (options.level !== undefined) {
     const [lo, hi] = compression === 'gzip' ? [0, 9] : [1, 19];
-    if (!Number.isInteger(options.level) || options.level < lo || options.level > hi) throw new UsageError(`level for ${compression} must be ${lo}..${hi}, got ${options.level}`, { option: 'level' });
+    if (!Number.isInteger(options.level) || options.level < lo || options.level > hi)
+      throw new UsageError(`level for ${compression} must be ${lo}..${hi}, got ${options.level}`, { option: 'level' });
   }
   if (options.recipient === '') throw new UsageError('the recipient must not be empty');
   // The tag carries the first 8 hex characters of each id (wire-format.md), so they must be UUIDs.
-  if (options.sessionId !== undefined && !isUuid(options.sessionId)) throw new UsageError(`sessionId must be a UUID, got ${JSON.stringify(options.sessionId)}`, { option: 'sessionId' });
-  if (options.messageId !== undefined && !isUuid(options.messageId)) throw new UsageError(`the message id must be a UUID, got ${JSON.stringify(options.messageId)}`);
+  if (options.sessionId !== undefined && !isUuid(options.sessionId))
+    throw new UsageError(`sessionId must be a UUID, got ${JSON.stringify(options.sessionId)}`, { option: 'sessionId' });
+  if (options.messageId !== undefined && !isUuid(options.messageId))
+    throw new UsageError(`the message id must be a UUID, got ${JSON.stringify(options.messageId)}`);
 }
 
 export async function send(options: SendOptions): Promise<SendResult> {
@@ -217,7 +230,9 @@ async function sendMessage(options: SendOptions): Promise<SendResult> {
   const opened = await openInput(options.input);
   const contentType = options.contentType ?? opened.contentType;
   if (contentType !== undefined && !/^[\x21-\x7e][\x20-\x7e]{0,254}$/.test(contentType)) {
-    throw new UsageError(`contentType must be a media type (printable ASCII, at most 255 characters), got ${JSON.stringify(contentType)}`, { option: 'contentType' });
+    throw new UsageError(`contentType must be a media type (printable ASCII, at most 255 characters), got ${JSON.stringify(contentType)}`, {
+      option: 'contentType',
+    });
   }
   const encrypted = recipients.length > 0;
   const { source, filename, totalBytes, extra } = encrypted ? await encryptInput(opened, recipients, messageId) : { ...opened, extra: {} };
@@ -243,19 +258,21 @@ async function sendMessage(options: SendOptions): Promise<SendResult> {
       rawTotal += chunk.rawBytes;
       let sentBefore = 0;
       let payloadCredited = 0;
-      const result = await runStep(onStep, 'upload', { chunk: chunk.index, digest: chunk.descriptor.digest }, () => repo.push(chunk.descriptor, createReadStream(chunk.path), {
-        signal: options.signal,
-        // A small layer (a short message) is sent without asking first: cheaper than the question.
-        skipExistsCheck: true,
-        onProgress: (n) => {
-          progress.bytesUploaded += n - sentBefore;
-          sentBefore = n;
-          const payload = Math.min(chunk.rawBytes, Math.floor((n / Math.max(chunk.descriptor.size, 1)) * chunk.rawBytes));
-          progress.payloadBytesUploaded += payload - payloadCredited;
-          payloadCredited = payload;
-          options.onProgress?.({ ...progress });
-        },
-      }));
+      const result = await runStep(onStep, 'upload', { chunk: chunk.index, digest: chunk.descriptor.digest }, () =>
+        repo.push(chunk.descriptor, createReadStream(chunk.path), {
+          signal: options.signal,
+          // A small layer (a short message) is sent without asking first: cheaper than the question.
+          skipExistsCheck: true,
+          onProgress: (n) => {
+            progress.bytesUploaded += n - sentBefore;
+            sentBefore = n;
+            const payload = Math.min(chunk.rawBytes, Math.floor((n / Math.max(chunk.descriptor.size, 1)) * chunk.rawBytes));
+            progress.payloadBytesUploaded += payload - payloadCredited;
+            payloadCredited = payload;
+            options.onProgress?.({ ...progress });
+          },
+        }),
+      );
       if (result.skipped) {
         chunksSkipped++;
         progress.bytesUploaded += chunk.descriptor.size - sentBefore;
@@ -277,9 +294,14 @@ async function sendMessage(options: SendOptions): Promise<SendResult> {
       // so compression runs on as many cores as --parallel allows, not one chunk at a time.
       const { file, size } = source;
       const count = totalChunks(size, chunkBytes);
-      await forEachLimit(Array.from({ length: count }, (_, i) => i), parallel, async (i) => {
-        await upload(await runStep(onStep, 'compress', { chunk: i }, () => spoolFileChunk(file, i, { ...chunkOptions, totalBytes: size })));
-      }, options.signal);
+      await forEachLimit(
+        Array.from({ length: count }, (_, i) => i),
+        parallel,
+        async (i) => {
+          await upload(await runStep(onStep, 'compress', { chunk: i }, () => spoolFileChunk(file, i, { ...chunkOptions, totalBytes: size })));
+        },
+        options.signal,
+      );
       const after = await stat(file);
       if (after.size !== size) {
         throw new UsageError(`${file} changed while it was being sent: it had ${size} bytes, now ${after.size}`, { code: 'INPUT_CHANGED' });
@@ -354,7 +376,12 @@ interface OpenedInput {
 async function openInput(input: SendInput): Promise<OpenedInput> {
   if ('text' in input) {
     const bytes = Buffer.from(input.text, 'utf8');
-    return { source: { stream: Readable.from([bytes]) }, filename: sanitizeFilename(input.filename ?? 'message.txt'), totalBytes: bytes.length, contentType: CONTENT_TYPE_TEXT };
+    return {
+      source: { stream: Readable.from([bytes]) },
+      filename: sanitizeFilename(input.filename ?? 'message.txt'),
+      totalBytes: bytes.length,
+      contentType: CONTENT_TYPE_TEXT,
+    };
   }
   if ('json' in input) {
     let text: string | undefined;
@@ -365,7 +392,12 @@ async function openInput(input: SendInput): Promise<OpenedInput> {
     }
     if (text === undefined) throw new UsageError('the json value cannot be sent: it has no JSON form (undefined, a function or a symbol)', { option: 'json' });
     const bytes = Buffer.from(text, 'utf8');
-    return { source: { stream: Readable.from([bytes]) }, filename: sanitizeFilename(input.filename ?? 'message.json'), totalBytes: bytes.length, contentType: CONTENT_TYPE_JSON };
+    return {
+      source: { stream: Readable.from([bytes]) },
+      filename: sanitizeFilename(input.filename ?? 'message.json'),
+      totalBytes: bytes.length,
+      contentType: CONTENT_TYPE_JSON,
+    };
   }
   if ('path' in input) {
     const st = await stat(input.path).catch((cause: unknown) => {
@@ -383,7 +415,10 @@ export function trustedRecipients(options: Pick<SendOptions, 'encrypt' | 'trust'
   const found = options.trust === undefined ? [] : ageRecipientsFor(options.trust, options.recipient);
   if (found.length === 0) {
     const where = options.trust?.path ?? 'no trust file';
-    throw new UsageError(`cannot encrypt to ${JSON.stringify(options.recipient)}: ${where} binds no age recipient to it; add one (comms trust add ${options.recipient} age1…) or give encryptTo`, { code: 'NO_AGE_RECIPIENT' });
+    throw new UsageError(
+      `cannot encrypt to ${JSON.stringify(options.recipient)}: ${where} binds no age recipient to it; add one (comms trust add ${options.recipient} age1…) or give encryptTo`,
+      { code: 'NO_AGE_RECIPIENT' },
+    );
   }
   return found;
 }

@@ -27,21 +27,27 @@ export async function resolveSender(options: SenderOptions): Promise<string> {
   if (trust !== undefined && signer !== undefined) {
     const keyId = (signer as { keyId?: unknown }).keyId;
     const bound =
-      typeof keyId === 'string' ? trust.identitiesOfKey(keyId)
-      : keyless !== undefined ? trust.identitiesOfCertificate(keyless.identity, keyless.issuer)
-      : [];
+      typeof keyId === 'string' ? trust.identitiesOfKey(keyId) : keyless !== undefined ? trust.identitiesOfCertificate(keyless.identity, keyless.issuer) : [];
     if (bound.length === 1) return bound[0]!;
     if (bound.length > 1) {
-      throw new UsageError(`sender: the signer is bound to ${bound.map((b) => JSON.stringify(b)).join(', ')} in ${trust.path ?? 'the trust file'}; name one`, { code: 'SENDER_AMBIGUOUS', option: 'sender' });
+      throw new UsageError(`sender: the signer is bound to ${bound.map((b) => JSON.stringify(b)).join(', ')} in ${trust.path ?? 'the trust file'}; name one`, {
+        code: 'SENDER_AMBIGUOUS',
+        option: 'sender',
+      });
     }
   }
   const env = (options.env ?? process.env)['COMMS_SENDER'];
   if (env !== undefined && env !== '') return env;
   if (keyless !== undefined) return keyless.identity;
   // Never a made-up user@host: a reply to it would go where nobody reads.
-  throw new UsageError('sender is unknown: name it, set COMMS_SENDER, or bind the signing key to an identity in the trust file', { code: 'NO_SENDER', option: 'sender' });
+  throw new UsageError('sender is unknown: name it, set COMMS_SENDER, or bind the signing key to an identity in the trust file', {
+    code: 'NO_SENDER',
+    option: 'sender',
+  });
 }
 
-function isKeyless(s: MessageSigner): s is MessageSigner & { certificateIdentity(o?: { signal?: AbortSignal }): Promise<{ identity: string; issuer: string }> } {
+function isKeyless(
+  s: MessageSigner,
+): s is MessageSigner & { certificateIdentity(o?: { signal?: AbortSignal }): Promise<{ identity: string; issuer: string }> } {
   return s.kind === 'keyless' && typeof (s as { certificateIdentity?: unknown }).certificateIdentity === 'function';
 }

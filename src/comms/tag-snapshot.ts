@@ -18,9 +18,12 @@ export class TagSnapshot {
   static async load(repo: Repository, options: OperationOptions & { pageSize?: number; prefixes?: readonly string[] } = {}): Promise<TagSnapshot> {
     const kept: string[] = [];
     const prefixes = options.prefixes;
-    await repo.tags((page) => {
-      for (const t of page) if (prefixes === undefined || prefixes.some((p) => t.startsWith(p))) kept.push(t);
-    }, { signal: options.signal, pageSize: options.pageSize ?? 1000 });
+    await repo.tags(
+      (page) => {
+        for (const t of page) if (prefixes === undefined || prefixes.some((p) => t.startsWith(p))) kept.push(t);
+      },
+      { signal: options.signal, pageSize: options.pageSize ?? 1000 },
+    );
     return new TagSnapshot(kept);
   }
 
@@ -33,13 +36,16 @@ export class TagSnapshot {
   static async loadRange(repo: Repository, prefix: string, options: OperationOptions & { from?: string; pageSize?: number } = {}): Promise<TagSnapshot> {
     const kept: string[] = [];
     const from = options.from !== undefined && options.from > prefix ? options.from : prefix;
-    await repo.tags((page) => {
-      for (const t of page) {
-        if (t.startsWith(prefix)) kept.push(t);
-        else if (t > prefix) return false; // past the prefix: nothing of ours follows
-      }
-      return true;
-    }, { signal: options.signal, pageSize: options.pageSize ?? 1000, last: from });
+    await repo.tags(
+      (page) => {
+        for (const t of page) {
+          if (t.startsWith(prefix)) kept.push(t);
+          else if (t > prefix) return false; // past the prefix: nothing of ours follows
+        }
+        return true;
+      },
+      { signal: options.signal, pageSize: options.pageSize ?? 1000, last: from },
+    );
     return new TagSnapshot(kept);
   }
 

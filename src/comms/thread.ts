@@ -75,10 +75,21 @@ export async function thread(repo: Repository, digest: string, options: ThreadOp
     else delete node.signer;
     if (!v.verified && v.reason !== undefined) node.reason = v.reason;
   };
-  const build = async (desc: Descriptor, bytes: Uint8Array, manifest: ImageManifest, depth: number, parent: ThreadNode | undefined): Promise<ThreadNode | undefined> => {
+  const build = async (
+    desc: Descriptor,
+    bytes: Uint8Array,
+    manifest: ImageManifest,
+    depth: number,
+    parent: ThreadNode | undefined,
+  ): Promise<ThreadNode | undefined> => {
     visited.add(desc.digest);
     const node = nodeOf(desc.digest, manifest, parent);
-    await judge(node, desc, bytes, parent === undefined ? undefined : { digest: parent.digest, ...(parent.recipient !== undefined ? { recipient: parent.recipient } : {}) });
+    await judge(
+      node,
+      desc,
+      bytes,
+      parent === undefined ? undefined : { digest: parent.digest, ...(parent.recipient !== undefined ? { recipient: parent.recipient } : {}) },
+    );
     if (options.verifiedOnly && !node.verified && node.kind !== 'bundle' && parent !== undefined) return undefined;
     if (depth >= maxDepth) return node;
     // Replies go back to the sender (or onward to the recipient): look in both inboxes.
@@ -98,7 +109,9 @@ export async function thread(repo: Repository, digest: string, options: ThreadOp
       const child = await build(fetched.descriptor, fetched.bytes, parse(fetched.bytes, r.digest), depth + 1, node);
       if (child !== undefined) node.children.push(child);
     }
-    node.children.sort((a, b) => Number(b.verified) - Number(a.verified) || (a.createdAt ?? '').localeCompare(b.createdAt ?? '') || a.digest.localeCompare(b.digest));
+    node.children.sort(
+      (a, b) => Number(b.verified) - Number(a.verified) || (a.createdAt ?? '').localeCompare(b.createdAt ?? '') || a.digest.localeCompare(b.digest),
+    );
     return node;
   };
   const tree = await build(root.descriptor, root.bytes, parse(root.bytes, digest), 0, undefined);
@@ -110,10 +123,15 @@ function nodeOf(digest: string, m: ImageManifest, parent: ThreadNode | undefined
   const a = m.annotations ?? {};
   const artifactType = m.artifactType ?? m.config?.mediaType;
   const kind: ThreadNodeKind =
-    artifactType === ArtifactType.Message ? (isRoot || m.subject === undefined ? 'message' : 'reply')
-    : artifactType === ArtifactType.Receipt ? 'receipt'
-    : artifactType === ArtifactType.Bundle ? 'bundle'
-    : 'other';
+    artifactType === ArtifactType.Message
+      ? isRoot || m.subject === undefined
+        ? 'message'
+        : 'reply'
+      : artifactType === ArtifactType.Receipt
+        ? 'receipt'
+        : artifactType === ArtifactType.Bundle
+          ? 'bundle'
+          : 'other';
   const node: ThreadNode = { digest, kind, artifactType, trust: 'unchecked', verified: false, annotations: a, children: [] };
   const set = (k: keyof ThreadNode, key: string) => {
     if (a[key] !== undefined) (node as unknown as Record<string, unknown>)[k] = a[key];

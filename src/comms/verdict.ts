@@ -45,7 +45,12 @@ export interface ArtifactClaims {
 
 export function claimsOf(bytes: Uint8Array): ArtifactClaims {
   try {
-    const m = JSON.parse(new TextDecoder().decode(bytes)) as { artifactType?: unknown; config?: { mediaType?: unknown }; subject?: { digest?: unknown }; annotations?: unknown };
+    const m = JSON.parse(new TextDecoder().decode(bytes)) as {
+      artifactType?: unknown;
+      config?: { mediaType?: unknown };
+      subject?: { digest?: unknown };
+      annotations?: unknown;
+    };
     const annotations: Record<string, string> = {};
     if (m.annotations !== null && typeof m.annotations === 'object') {
       for (const [k, v] of Object.entries(m.annotations as Record<string, unknown>)) if (typeof v === 'string') annotations[k] = v;
@@ -69,7 +74,13 @@ export interface VerdictOptions extends OperationOptions {
  * The verdict on one artifact (its descriptor and manifest bytes) under `policy`. Only transport
  * and auth failures reject; every verdict on the artifact itself is a resolved Verdict.
  */
-export async function verifyArtifact(repo: Repository, descriptor: Descriptor, bytes: Uint8Array, policy: TrustPolicy | undefined, options: VerdictOptions = {}): Promise<Verdict> {
+export async function verifyArtifact(
+  repo: Repository,
+  descriptor: Descriptor,
+  bytes: Uint8Array,
+  policy: TrustPolicy | undefined,
+  options: VerdictOptions = {},
+): Promise<Verdict> {
   const claimedSender = nonEmpty(claimsOf(bytes).annotations[Annotation.Sender]);
   const claim = claimedSender !== undefined ? { claimedSender } : {};
   if (policy === undefined) return { status: 'unchecked', verified: false, reason: 'no trust policy was given', ...claim };

@@ -37,12 +37,7 @@ export interface VerifiedMessage extends VerifiedSigner {
 /** A bundle to try: by its v1.0 tag (its manifest still to be checked) or by a referrer descriptor. */
 type Candidate = { tag: string } | { descriptor: Descriptor };
 
-export async function verifyMessage(
-  repo: Repository,
-  message: Descriptor,
-  messageBytes: Uint8Array,
-  options: VerifyMessageOptions,
-): Promise<VerifiedMessage> {
+export async function verifyMessage(repo: Repository, message: Descriptor, messageBytes: Uint8Array, options: VerifyMessageOptions): Promise<VerifiedMessage> {
   const source = options.source ?? 'auto';
   const tried = new Set<string>();
   const reasons: string[] = [];
@@ -150,6 +145,7 @@ async function fetchBundleBytes(repo: Repository, manifest: ImageManifest, diges
     throw new VerificationError(`bundle layer of ${digest} is ${layer.size} bytes, over the ${MAX_BUNDLE_BYTES}-byte cap`, { code: 'BUNDLE_INVALID' });
   }
   const bytes = await readCapped(await repo.fetch(layer, options), MAX_BUNDLE_BYTES);
-  if (bytes === undefined) throw new VerificationError(`bundle layer of ${digest} holds more than the ${MAX_BUNDLE_BYTES}-byte cap`, { code: 'BUNDLE_INVALID' });
+  if (bytes === undefined)
+    throw new VerificationError(`bundle layer of ${digest} holds more than the ${MAX_BUNDLE_BYTES}-byte cap`, { code: 'BUNDLE_INVALID' });
   return bytes;
 }

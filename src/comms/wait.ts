@@ -61,7 +61,10 @@ export async function waitForReply(repo: Repository, messageDigest: string, opti
   const original = await repo.fetchManifest(messageDigest, { signal: options.signal });
   const a = claimsOf(original.bytes).annotations;
   const people = [a[Annotation.Sender], a[Annotation.Recipient]].filter((p): p is string => p !== undefined && p !== '');
-  const message: MessageContext = { digest: original.descriptor.digest, ...(a[Annotation.Recipient] !== undefined ? { recipient: a[Annotation.Recipient] } : {}) };
+  const message: MessageContext = {
+    digest: original.descriptor.digest,
+    ...(a[Annotation.Recipient] !== undefined ? { recipient: a[Annotation.Recipient] } : {}),
+  };
   return waitFor(repo, original.descriptor, message, ArtifactType.Message, [...new Set(people)], 'reply', options);
 }
 
@@ -69,17 +72,31 @@ export async function waitForReceipt(repo: Repository, messageDigest: string, op
   checkWaitOptions('waitForReceipt', options);
   const original = await repo.fetchManifest(messageDigest, { signal: options.signal });
   const a = claimsOf(original.bytes).annotations;
-  const message: MessageContext = { digest: original.descriptor.digest, ...(a[Annotation.Recipient] !== undefined ? { recipient: a[Annotation.Recipient] } : {}) };
+  const message: MessageContext = {
+    digest: original.descriptor.digest,
+    ...(a[Annotation.Recipient] !== undefined ? { recipient: a[Annotation.Recipient] } : {}),
+  };
   return waitFor(repo, original.descriptor, message, ArtifactType.Receipt, [], 'receipt', options);
 }
 
 function checkWaitOptions(what: string, options: WaitOptions): void {
   if (options.policy === undefined && options.allowUnverified !== true) {
-    throw new UsageError(`${what}: options.policy is required (who may sign a reply or receipt), or accept unverified artifacts explicitly with options.allowUnverified: true`, { code: 'NO_TRUST_POLICY' });
+    throw new UsageError(
+      `${what}: options.policy is required (who may sign a reply or receipt), or accept unverified artifacts explicitly with options.allowUnverified: true`,
+      { code: 'NO_TRUST_POLICY' },
+    );
   }
 }
 
-async function waitFor(repo: Repository, subject: Descriptor, message: MessageContext, artifactType: string, replyRecipients: string[], what: string, options: WaitOptions): Promise<WaitedArtifact> {
+async function waitFor(
+  repo: Repository,
+  subject: Descriptor,
+  message: MessageContext,
+  artifactType: string,
+  replyRecipients: string[],
+  what: string,
+  options: WaitOptions,
+): Promise<WaitedArtifact> {
   const timeoutMs = options.timeoutMs ?? 300_000;
   const interval = options.intervalMs ?? 2000;
   const deadline = Date.now() + timeoutMs;
@@ -110,7 +127,11 @@ async function waitFor(repo: Repository, subject: Descriptor, message: MessageCo
       }
       const annotations = claimsOf(fetched.bytes).annotations;
       if (annotationsExpired(annotations, now)) continue;
-      const verdict = judgeReferrer(await verifyArtifact(repo, fetched.descriptor, fetched.bytes, options.policy, { signal: options.signal }), fetched.bytes, message);
+      const verdict = judgeReferrer(
+        await verifyArtifact(repo, fetched.descriptor, fetched.bytes, options.policy, { signal: options.signal }),
+        fetched.bytes,
+        message,
+      );
       const item: WaitedArtifact = { descriptor: { ...d, annotations }, annotations, verdict, identity: verdict.verified ? verdict.identity : undefined };
       if (verdict.verified) {
         verifiedCache.set(d.digest, item);
@@ -127,7 +148,10 @@ async function waitFor(repo: Repository, subject: Descriptor, message: MessageCo
     const chosen = choose(verified, message) ?? (options.allowUnverified ? choose(unverified, message) : undefined);
     if (chosen !== undefined) return chosen;
     const left = deadline - Date.now();
-    if (left <= 0) throw new TimeoutError(`no ${options.allowUnverified ? '' : 'verified '}${what} to ${subject.digest} in ${repo.name} within ${Math.round(timeoutMs / 1000)} s`);
+    if (left <= 0)
+      throw new TimeoutError(
+        `no ${options.allowUnverified ? '' : 'verified '}${what} to ${subject.digest} in ${repo.name} within ${Math.round(timeoutMs / 1000)} s`,
+      );
     await sleep(Math.min(interval, left), options.signal);
   }
 }

@@ -73,7 +73,10 @@ const MAX_STATE_ENTRIES = 50_000;
 export async function defaultWatchStateFile(outDir: string, repositoryName: string, me: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const base = env['XDG_STATE_HOME'] || path.join(homedir(), '.local', 'state');
   const out = await realpath(outDir).catch(() => path.resolve(outDir));
-  const key = createHash('sha256').update(JSON.stringify([out, repositoryName, me])).digest('hex').slice(0, 32);
+  const key = createHash('sha256')
+    .update(JSON.stringify([out, repositoryName, me]))
+    .digest('hex')
+    .slice(0, 32);
   return path.join(base, 'comms', 'watch', `${key}.json`);
 }
 
@@ -81,7 +84,10 @@ export async function defaultWatchStateFile(outDir: string, repositoryName: stri
 export async function checkStateFileOutsideOut(stateFile: string, outDir: string): Promise<void> {
   const [dir, out] = await Promise.all([realpath(path.dirname(path.resolve(stateFile))).catch(() => undefined), realpath(outDir)]);
   if (dir !== undefined && dir === out) {
-    throw new UsageError(`stateFile ${stateFile} is inside the output folder ${outDir}, where a received file could take its name: keep it elsewhere (or leave it out for the default)`, { code: 'STATE_FILE_IN_OUT', option: 'stateFile' });
+    throw new UsageError(
+      `stateFile ${stateFile} is inside the output folder ${outDir}, where a received file could take its name: keep it elsewhere (or leave it out for the default)`,
+      { code: 'STATE_FILE_IN_OUT', option: 'stateFile' },
+    );
   }
 }
 
@@ -156,7 +162,10 @@ export async function loadDelivered(file: string): Promise<{ tags: Set<string>; 
 }
 
 /** Replaces the state file (atomically) with these records. */
-export async function saveDelivered(file: string, s: { tags: Set<string>; digests: Set<string>; messageIds: Set<string>; pending: Map<string, number> }): Promise<void> {
+export async function saveDelivered(
+  file: string,
+  s: { tags: Set<string>; digests: Set<string>; messageIds: Set<string>; pending: Map<string, number> },
+): Promise<void> {
   await saveState(file, s, s.pending);
 }
 
@@ -187,10 +196,14 @@ async function loadState(file: string): Promise<WatchState> {
   try {
     const s = JSON.parse(text) as WatchState;
     if (s.version !== 1 || !Array.isArray(s.tags) || !Array.isArray(s.digests) || !Array.isArray(s.messageIds)) throw new Error('unexpected shape');
-    if (s.pending !== undefined && (typeof s.pending !== 'object' || s.pending === null || Object.values(s.pending).some((v) => typeof v !== 'number'))) throw new Error('unexpected shape');
+    if (s.pending !== undefined && (typeof s.pending !== 'object' || s.pending === null || Object.values(s.pending).some((v) => typeof v !== 'number')))
+      throw new Error('unexpected shape');
     return s;
   } catch (cause) {
-    throw new ProtocolError(`the watch state file ${file} is corrupt; move it away to start afresh (messages already received may then be delivered again)`, { cause, code: 'STATE_INVALID' });
+    throw new ProtocolError(`the watch state file ${file} is corrupt; move it away to start afresh (messages already received may then be delivered again)`, {
+      cause,
+      code: 'STATE_INVALID',
+    });
   }
 }
 

@@ -45,7 +45,10 @@ export function plainDescriptor(d: Descriptor): Descriptor {
  * A manifest as a referrers list names it (the Referrers API, the referrers tag schema, an index
  * entry): mediaType, digest, size, then the artifactType and annotations given, in that order.
  */
-export function referrerDescriptor(d: Descriptor, fields: { artifactType?: string | undefined; annotations?: Record<string, string> | undefined } = {}): Descriptor {
+export function referrerDescriptor(
+  d: Descriptor,
+  fields: { artifactType?: string | undefined; annotations?: Record<string, string> | undefined } = {},
+): Descriptor {
   const out: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
   if (fields.artifactType !== undefined) out.artifactType = fields.artifactType;
   if (fields.annotations !== undefined) out.annotations = { ...fields.annotations };

@@ -84,6 +84,7 @@ export function readDescriptor(v: unknown, field: string): Descriptor {
 /** The `manifests` of an image index (schemaVersion 2), each read as a descriptor. */
 export function readIndexManifests(bytes: Uint8Array): Descriptor[] {
   const doc = readJsonObject(bytes);
-  if (doc['schemaVersion'] !== 2 || !Array.isArray(doc['manifests'])) throw new ManifestFormatError('is not an image index (schemaVersion 2 with a manifests array)');
+  if (doc['schemaVersion'] !== 2 || !Array.isArray(doc['manifests']))
+    throw new ManifestFormatError('is not an image index (schemaVersion 2 with a manifests array)');
   return doc['manifests'].map((m: unknown, i: number) => readDescriptor(m, `manifests[${i}]`));
 }

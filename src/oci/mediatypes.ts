@@ -10,12 +10,7 @@ export const MediaType = {
 } as const;
 
 /** Media types that are manifests (pushed to /manifests/, not /blobs/). */
-export const MANIFEST_MEDIA_TYPES: readonly string[] = [
-  MediaType.ImageManifest,
-  MediaType.ImageIndex,
-  MediaType.DockerManifest,
-  MediaType.DockerManifestList,
-];
+export const MANIFEST_MEDIA_TYPES: readonly string[] = [MediaType.ImageManifest, MediaType.ImageIndex, MediaType.DockerManifest, MediaType.DockerManifestList];
 
 export function isManifestMediaType(mediaType: string): boolean {
   return MANIFEST_MEDIA_TYPES.includes(mediaType);

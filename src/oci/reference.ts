@@ -14,9 +14,7 @@ export interface Reference {
   digest?: string;
 }
 
-export type TargetRef =
-  | { kind: 'remote'; reference: Reference }
-  | { kind: 'layout'; path: string; tag?: string; digest?: string };
+export type TargetRef = { kind: 'remote'; reference: Reference } | { kind: 'layout'; path: string; tag?: string; digest?: string };
 
 /** Docker Hub's canonical name, and the legacy one docker rewrites to it. */
 export const DOCKER_HUB = 'docker.io';
@@ -57,8 +55,7 @@ export function validateRepositoryName(name: string): void {
     }
     if (!PATH_COMPONENT_RE.test(component)) {
       throw new InvalidReferenceError(
-        `invalid repository name ${q(name)}: path component ${q(component)} must be lowercase letters and digits, ` +
-          `separated by '.', '_', '__' or '-'`,
+        `invalid repository name ${q(name)}: path component ${q(component)} must be lowercase letters and digits, ` + `separated by '.', '_', '__' or '-'`,
       );
     }
   }
@@ -68,9 +65,7 @@ export function validateRepositoryName(name: string): void {
 export function validateTag(tag: string): void {
   if (typeof tag !== 'string' || !TAG_RE.test(tag)) {
     const s = typeof tag === 'string' ? tag : String(tag);
-    throw new InvalidReferenceError(
-      `invalid tag ${q(s)}: a tag is 1 to 128 letters, digits, '_', '.' or '-', and does not start with '.' or '-'`,
-    );
+    throw new InvalidReferenceError(`invalid tag ${q(s)}: a tag is 1 to 128 letters, digits, '_', '.' or '-', and does not start with '.' or '-'`);
   }
 }
 

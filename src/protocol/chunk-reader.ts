@@ -59,7 +59,12 @@ class SingleEntryExtractor extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.#total += chunk.length;
     if (this.#total > this.#maxOutput) {
-      cb(fail('CHUNK_TOO_LARGE', `chunk ${this.#index} decompresses to more than ${this.#maxOutput} bytes (chunk_bytes ${this.#chunkBytes}): refusing a decompression bomb`));
+      cb(
+        fail(
+          'CHUNK_TOO_LARGE',
+          `chunk ${this.#index} decompresses to more than ${this.#maxOutput} bytes (chunk_bytes ${this.#chunkBytes}): refusing a decompression bomb`,
+        ),
+      );
       return;
     }
     try {
@@ -109,7 +114,8 @@ class SingleEntryExtractor extends Transform {
             }
           }
           this.#trailerSeen += rest.length;
-          if (this.#trailerSeen > MAX_TRAILER_BYTES) throw fail('CHUNK_TOO_LARGE', `chunk ${this.#index}: more than ${MAX_TRAILER_BYTES} bytes of padding after the tar entry`);
+          if (this.#trailerSeen > MAX_TRAILER_BYTES)
+            throw fail('CHUNK_TOO_LARGE', `chunk ${this.#index}: more than ${MAX_TRAILER_BYTES} bytes of padding after the tar entry`);
           off = chunk.length;
           break;
         }
@@ -122,7 +128,18 @@ class SingleEntryExtractor extends Transform {
     const h = parseTarHeader(this.#header);
     const want = chunkEntryName(this.#index);
     if (h.typeflag !== '0' && h.typeflag !== '\0') {
-      const kind: Record<string, string> = { '1': 'a hard link', '2': 'a symbolic link', '3': 'a character device', '4': 'a block device', '5': 'a directory', '6': 'a FIFO', x: 'a PAX extended header', g: 'a PAX global header', L: 'a GNU long name', K: 'a GNU long link name' };
+      const kind: Record<string, string> = {
+        '1': 'a hard link',
+        '2': 'a symbolic link',
+        '3': 'a character device',
+        '4': 'a block device',
+        '5': 'a directory',
+        '6': 'a FIFO',
+        x: 'a PAX extended header',
+        g: 'a PAX global header',
+        L: 'a GNU long name',
+        K: 'a GNU long link name',
+      };
       throw fail('TAR_ENTRY_TYPE', `chunk ${this.#index}: the tar entry is ${kind[h.typeflag] ?? `of type ${JSON.stringify(h.typeflag)}`}, not a regular file`);
     }
     if (h.linkname !== '') throw fail('TAR_ENTRY_TYPE', `chunk ${this.#index}: the tar entry carries a link target`);
@@ -130,7 +147,8 @@ class SingleEntryExtractor extends Transform {
       const shown = h.prefix === '' ? h.name : `${h.prefix}/${h.name}`;
       throw fail('TAR_ENTRY_NAME', `chunk ${this.#index}: the tar entry is named ${JSON.stringify(shown)}, expected ${JSON.stringify(want)}`);
     }
-    if (h.size > this.#chunkBytes) throw fail('CHUNK_TOO_LARGE', `chunk ${this.#index}: the tar entry has ${h.size} bytes, more than chunk_bytes ${this.#chunkBytes}`);
+    if (h.size > this.#chunkBytes)
+      throw fail('CHUNK_TOO_LARGE', `chunk ${this.#index}: the tar entry has ${h.size} bytes, more than chunk_bytes ${this.#chunkBytes}`);
     if (this.#expected !== undefined && h.size !== this.#expected) {
       throw fail('CHUNK_SIZE_MISMATCH', `chunk ${this.#index}: the tar entry has ${h.size} bytes, the manifest implies ${this.#expected}`);
     }
@@ -147,7 +165,11 @@ class SingleEntryExtractor extends Transform {
 
   override _flush(cb: TransformCallback): void {
     if (this.#state === 'header') {
-      cb(this.#total === 0 ? fail('TAR_EMPTY', `chunk ${this.#index}: the layer decompresses to nothing`) : fail('TAR_TRUNCATED', `chunk ${this.#index}: the tar header is cut short`));
+      cb(
+        this.#total === 0
+          ? fail('TAR_EMPTY', `chunk ${this.#index}: the layer decompresses to nothing`)
+          : fail('TAR_TRUNCATED', `chunk ${this.#index}: the tar header is cut short`),
+      );
       return;
     }
     if (this.#state === 'data' || this.#state === 'padding') {
@@ -162,7 +184,8 @@ function checkOptions(o: ReadChunkOptions): void {
   if (!Number.isSafeInteger(o.index) || o.index < 0) throw new UsageError(`chunk index must be a non-negative integer, got ${o.index}`);
   if (!Number.isSafeInteger(o.chunkBytes) || o.chunkBytes <= 0) throw new UsageError(`chunk_bytes must be a positive integer, got ${o.chunkBytes}`);
   if (o.compression !== 'gzip' && o.compression !== 'zstd') throw new UsageError(`unknown compression ${JSON.stringify(o.compression)}`);
-  if (o.expectedBytes !== undefined && (!Number.isSafeInteger(o.expectedBytes) || o.expectedBytes < 0)) throw new UsageError(`expectedBytes must be a non-negative integer`);
+  if (o.expectedBytes !== undefined && (!Number.isSafeInteger(o.expectedBytes) || o.expectedBytes < 0))
+    throw new UsageError(`expectedBytes must be a non-negative integer`);
   if (o.maxOutput !== undefined && (!Number.isSafeInteger(o.maxOutput) || o.maxOutput < 0)) throw new UsageError(`maxOutput must be a non-negative integer`);
 }
 
@@ -178,10 +201,7 @@ export function maxChunkOutput(chunkBytes: number): number {
  */
 export function readChunk(compressed: Readable, options: ReadChunkOptions): Readable {
   checkOptions(options);
-  const decompressor =
-    options.compression === 'zstd'
-      ? zlib.createZstdDecompress({ chunkSize: 1024 * 1024 })
-      : zlib.createGunzip({ chunkSize: 1024 * 1024 });
+  const decompressor = options.compression === 'zstd' ? zlib.createZstdDecompress({ chunkSize: 1024 * 1024 }) : zlib.createGunzip({ chunkSize: 1024 * 1024 });
   const out = new SingleEntryExtractor(options, options.maxOutput ?? maxChunkOutput(options.chunkBytes));
   const abort = (err: Error): void => {
     if (!out.destroyed) out.destroy(err);

@@ -124,14 +124,17 @@ class ByteReader {
 
 function checkOptions(o: WriteChunksOptions): void {
   if (!Number.isSafeInteger(o.chunkBytes) || o.chunkBytes <= 0) throw new UsageError(`chunk size must be a positive integer, got ${o.chunkBytes}`);
-  if (o.chunkBytes > MAX_USTAR_SIZE) throw new UsageError(`chunk size ${o.chunkBytes} is larger than a tar entry holds without PAX headers (${MAX_USTAR_SIZE})`);
+  if (o.chunkBytes > MAX_USTAR_SIZE)
+    throw new UsageError(`chunk size ${o.chunkBytes} is larger than a tar entry holds without PAX headers (${MAX_USTAR_SIZE})`);
   if (o.compression !== 'gzip' && o.compression !== 'zstd') throw new UsageError(`unknown compression ${JSON.stringify(o.compression)}`);
   if (o.level !== undefined) {
     const [lo, hi] = o.compression === 'gzip' ? [0, 9] : [1, 19];
     if (!Number.isInteger(o.level) || o.level < lo || o.level > hi) throw new UsageError(`${o.compression} level must be ${lo}..${hi}, got ${o.level}`);
   }
-  if (o.totalBytes !== undefined && (!Number.isSafeInteger(o.totalBytes) || o.totalBytes < 0)) throw new UsageError(`totalBytes must be a non-negative integer, got ${o.totalBytes}`);
-  if (o.maxChunks !== undefined && (!Number.isSafeInteger(o.maxChunks) || o.maxChunks < 0)) throw new UsageError(`maxChunks must be a non-negative integer, got ${o.maxChunks}`);
+  if (o.totalBytes !== undefined && (!Number.isSafeInteger(o.totalBytes) || o.totalBytes < 0))
+    throw new UsageError(`totalBytes must be a non-negative integer, got ${o.totalBytes}`);
+  if (o.maxChunks !== undefined && (!Number.isSafeInteger(o.maxChunks) || o.maxChunks < 0))
+    throw new UsageError(`maxChunks must be a non-negative integer, got ${o.maxChunks}`);
 }
 
 function compressor(compression: Compression, level: number | undefined): zlib.Gzip | zlib.ZstdCompress {
@@ -177,7 +180,11 @@ export function writeChunks(input: Readable | AsyncIterable<unknown>, options: W
   return Object.defineProperty(gen, 'stats', { value: stats, enumerable: true }) as ChunkStream;
 }
 
-async function* generate(input: Readable | AsyncIterable<unknown>, options: WriteChunksOptions, stats: ChunkWriteStats): AsyncGenerator<SpooledChunk, ChunkWriteStats, undefined> {
+async function* generate(
+  input: Readable | AsyncIterable<unknown>,
+  options: WriteChunksOptions,
+  stats: ChunkWriteStats,
+): AsyncGenerator<SpooledChunk, ChunkWriteStats, undefined> {
   checkOptions(options);
   const { chunkBytes, compression, signal, totalBytes } = options;
   const maxChunks = options.maxChunks ?? MAX_CHUNKS;
@@ -377,7 +384,15 @@ export async function spoolFileChunk(filePath: string, index: number, options: F
   const size = chunkRawSize(totalBytes, chunkBytes, index);
   const layerPath = path.join(options.spoolDir, `comms-chunk-${randomBytes(6).toString('hex')}-${index}.layer`);
   try {
-    const tap = await compressTo(layerPath, index, size, readRange(filePath, index * chunkBytes, size), compressor(options.compression, options.level), options.signal, options.onRead);
+    const tap = await compressTo(
+      layerPath,
+      index,
+      size,
+      readRange(filePath, index * chunkBytes, size),
+      compressor(options.compression, options.level),
+      options.signal,
+      options.onRead,
+    );
     return {
       index,
       rawBytes: size,

@@ -148,7 +148,9 @@ export function messageAnnotations(m: MessageAnnotationsInput): Record<string, s
   const problem = filenameProblem(m.filename);
   if (problem !== undefined) throw new UsageError(`filename ${JSON.stringify(m.filename)} cannot be sent: ${problem}; pass it through sanitizeFilename`);
   if (Buffer.byteLength(m.filename, 'utf8') > MAX_SENT_FILENAME_BYTES) {
-    throw new UsageError(`filename ${JSON.stringify(m.filename)} cannot be sent: it is longer than ${MAX_SENT_FILENAME_BYTES} bytes, too long for a dockercomms v1.0 receiver's temporary file; pass it through sanitizeFilename`);
+    throw new UsageError(
+      `filename ${JSON.stringify(m.filename)} cannot be sent: it is longer than ${MAX_SENT_FILENAME_BYTES} bytes, too long for a dockercomms v1.0 receiver's temporary file; pass it through sanitizeFilename`,
+    );
   }
   if (!isUuid(m.messageId)) throw new UsageError(`message id ${JSON.stringify(m.messageId)} is not a UUID`);
   if (m.compression !== 'gzip' && m.compression !== 'zstd') throw new UsageError(`unknown compression ${JSON.stringify(m.compression)}`);
@@ -156,8 +158,9 @@ export function messageAnnotations(m: MessageAnnotationsInput): Record<string, s
   checkCount('chunkBytes', m.chunkBytes);
   if (m.totalBytes > 0 && m.chunkBytes <= 0) throw new UsageError('chunkBytes must be positive');
   const expected = m.totalBytes === 0 ? 0 : totalChunks(m.totalBytes, m.chunkBytes);
-  if (m.chunkCount !== expected) throw new UsageError(`chunkCount ${m.chunkCount} does not match ${m.totalBytes} bytes in chunks of ${m.chunkBytes} (${expected})`);
-  const effectiveChunkBytes = m.totalBytes < m.chunkBytes ? m.totalBytes : m.chunkBytes;
+  if (m.chunkCount !== expected)
+    throw new UsageError(`chunkCount ${m.chunkCount} does not match ${m.totalBytes} bytes in chunks of ${m.chunkBytes} (${expected})`);
+  const effectiveChunkBytes = Math.min(m.totalBytes, m.chunkBytes);
   const out: Record<string, string> = {
     [Annotation.Version]: PROTOCOL_VERSION,
     [Annotation.Sender]: m.sender,

@@ -23,5 +23,5 @@ export function chunkRawSize(totalBytes: number, chunkBytes: number, index: numb
 /** The `dockercomms.chunk_bytes` value v1.0 writes: the chunk size, or the total when smaller. */
 export function effectiveChunkBytes(totalBytes: number, chunkBytes: number): number {
   checkSizes(totalBytes, chunkBytes);
-  return totalBytes < chunkBytes ? totalBytes : chunkBytes;
+  return Math.min(totalBytes, chunkBytes);
 }

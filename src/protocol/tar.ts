@@ -90,7 +90,10 @@ function parseNumber(block: Uint8Array, offset: number, width: number, field: st
     }
     return v;
   }
-  const text = Buffer.from(block.subarray(offset, offset + width)).toString('latin1').replace(/^[ \0]+/, '').replace(/[ \0]+$/, '');
+  const text = Buffer.from(block.subarray(offset, offset + width))
+    .toString('latin1')
+    .replace(/^[ \0]+/, '')
+    .replace(/[ \0]+$/, '');
   if (text === '') return 0;
   if (!/^[0-7]+$/.test(text)) throw headerError(`tar header ${field} is not an octal number: ${JSON.stringify(text)}`);
   const v = parseInt(text, 8);

@@ -327,32 +327,46 @@ export function parseMessageManifest(bytes: Uint8Array, options: MessageParseOpt
   if (!isUuid(messageId)) throw a.invalid(Annotation.MessageId, 'is not a UUID');
   const rawFilename = a.required(Annotation.Filename);
   const { name: filename, problem } = receivedFilename(rawFilename);
-  if (filename === undefined) throw bad('UNSAFE_FILENAME', `annotation ${Annotation.Filename} ${JSON.stringify(rawFilename)} is refused: ${problem}`, Annotation.Filename);
+  if (filename === undefined)
+    throw bad('UNSAFE_FILENAME', `annotation ${Annotation.Filename} ${JSON.stringify(rawFilename)} is refused: ${problem}`, Annotation.Filename);
   const totalBytes = a.int(Annotation.TotalBytes);
   const chunkBytes = a.int(Annotation.ChunkBytes);
   const chunkCount = a.int(Annotation.ChunkCount);
   const compression = a.required(Annotation.Compression);
   if (compression !== 'gzip' && compression !== 'zstd') {
-    throw bad('COMPRESSION_UNSUPPORTED', `annotation ${Annotation.Compression} is ${JSON.stringify(compression)}, expected gzip or zstd`, Annotation.Compression);
+    throw bad(
+      'COMPRESSION_UNSUPPORTED',
+      `annotation ${Annotation.Compression} is ${JSON.stringify(compression)}, expected gzip or zstd`,
+      Annotation.Compression,
+    );
   }
 
   if (chunkCount > MAX_CHUNKS) throw bad('TOO_MANY_CHUNKS', `chunk_count ${chunkCount} is more than the ${MAX_CHUNKS} allowed`, Annotation.ChunkCount);
   if (totalBytes > maxTotal) throw bad('TOTAL_TOO_LARGE', `total_bytes ${totalBytes} is more than the ${maxTotal} accepted`, Annotation.TotalBytes);
-  if (chunkBytes > MAX_USTAR_SIZE) throw bad('CHUNK_TOO_LARGE', `chunk_bytes ${chunkBytes} is more than a chunk can hold (${MAX_USTAR_SIZE})`, Annotation.ChunkBytes);
+  if (chunkBytes > MAX_USTAR_SIZE)
+    throw bad('CHUNK_TOO_LARGE', `chunk_bytes ${chunkBytes} is more than a chunk can hold (${MAX_USTAR_SIZE})`, Annotation.ChunkBytes);
   if (chunkCount !== m.layers.length) {
     throw bad('CHUNK_COUNT_MISMATCH', `chunk_count is ${chunkCount} but the manifest has ${m.layers.length} layers`, Annotation.ChunkCount);
   }
   if (totalBytes > 0 && chunkBytes === 0) throw bad('TOTAL_BYTES_MISMATCH', `chunk_bytes is 0 but total_bytes is ${totalBytes}`, Annotation.ChunkBytes);
   const expectedCount = totalBytes === 0 ? 0 : Math.ceil(totalBytes / chunkBytes);
   if (chunkCount !== expectedCount) {
-    throw bad('TOTAL_BYTES_MISMATCH', `total_bytes ${totalBytes} in chunks of ${chunkBytes} makes ${expectedCount} chunks, but chunk_count is ${chunkCount}`, Annotation.TotalBytes);
+    throw bad(
+      'TOTAL_BYTES_MISMATCH',
+      `total_bytes ${totalBytes} in chunks of ${chunkBytes} makes ${expectedCount} chunks, but chunk_count is ${chunkCount}`,
+      Annotation.TotalBytes,
+    );
   }
 
   const wantMediaType = chunkMediaTypeFor(compression);
   const byIndex: (Descriptor | undefined)[] = new Array<Descriptor | undefined>(chunkCount).fill(undefined);
   m.layers.forEach((layer, i) => {
     if (layer.mediaType !== wantMediaType) {
-      throw bad('LAYER_MEDIA_TYPE', `layers[${i}] has media type ${JSON.stringify(layer.mediaType)}; compression ${compression} needs ${wantMediaType}`, `layers[${i}].mediaType`);
+      throw bad(
+        'LAYER_MEDIA_TYPE',
+        `layers[${i}] has media type ${JSON.stringify(layer.mediaType)}; compression ${compression} needs ${wantMediaType}`,
+        `layers[${i}].mediaType`,
+      );
     }
     const raw = layer.annotations?.[Annotation.ChunkIndex];
     const field = `layers[${i}].annotations.${Annotation.ChunkIndex}`;
@@ -379,7 +393,11 @@ export function parseMessageManifest(bytes: Uint8Array, options: MessageParseOpt
   if (replyTo !== undefined) {
     if (!isDigest(replyTo)) throw a.invalid(ExtensionAnnotation.ReplyTo, 'is not a digest');
     if (m.subject?.digest !== replyTo) {
-      throw bad('REPLY_SUBJECT_MISMATCH', `annotation ${ExtensionAnnotation.ReplyTo} names ${replyTo} but the subject is ${m.subject?.digest ?? 'absent'}`, ExtensionAnnotation.ReplyTo);
+      throw bad(
+        'REPLY_SUBJECT_MISMATCH',
+        `annotation ${ExtensionAnnotation.ReplyTo} names ${replyTo} but the subject is ${m.subject?.digest ?? 'absent'}`,
+        ExtensionAnnotation.ReplyTo,
+      );
     }
     info.replyTo = replyTo;
   }
@@ -420,7 +438,8 @@ export function parseReceiptManifest(bytes: Uint8Array, options: ParseOptions = 
   const info: ReceiptInfo = { ...envelope, forDigest, status, verified: verified === 'true' };
   const reason = a.optional(Annotation.ReceiptReason);
   if (reason !== undefined) {
-    if (reason.length > 4096 || hasControl(reason.replaceAll('\n', ''))) throw a.invalid(Annotation.ReceiptReason, 'is too long or contains control characters');
+    if (reason.length > 4096 || hasControl(reason.replaceAll('\n', '')))
+      throw a.invalid(Annotation.ReceiptReason, 'is too long or contains control characters');
     info.reason = reason;
   }
   return info;
@@ -441,8 +460,10 @@ export function parseBundleManifest(bytes: Uint8Array, options: ParseOptions = {
   const info = parseArtifactManifest(bytes, { ...options, artifactType: ArtifactType.Bundle });
   if (info.layers.length !== 1) throw bad('BUNDLE_INVALID', `a bundle manifest must have exactly one layer, it has ${info.layers.length}`, 'layers');
   const layer = info.layers[0]!;
-  if (layer.mediaType !== BundleMediaType) throw bad('LAYER_MEDIA_TYPE', `the bundle layer has media type ${JSON.stringify(layer.mediaType)}, expected ${BundleMediaType}`, 'layers[0].mediaType');
-  if (layer.size > MAX_BUNDLE_BYTES) throw bad('BUNDLE_INVALID', `the bundle layer has ${layer.size} bytes, more than the ${MAX_BUNDLE_BYTES} accepted`, 'layers[0].size');
+  if (layer.mediaType !== BundleMediaType)
+    throw bad('LAYER_MEDIA_TYPE', `the bundle layer has media type ${JSON.stringify(layer.mediaType)}, expected ${BundleMediaType}`, 'layers[0].mediaType');
+  if (layer.size > MAX_BUNDLE_BYTES)
+    throw bad('BUNDLE_INVALID', `the bundle layer has ${layer.size} bytes, more than the ${MAX_BUNDLE_BYTES} accepted`, 'layers[0].size');
   if (info.subject === undefined) throw bad('BUNDLE_INVALID', 'a bundle manifest must have a subject (the signed message)', 'subject');
   return { ...info, bundleLayer: layer, subject: info.subject };
 }

@@ -108,7 +108,8 @@ export async function handleBlob(ctx: RequestContext, name: string, digest: stri
   try {
     fh = await open(blobFile(layout, digest), 'r');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new RegistryHttpError('BLOB_UNKNOWN', `blob ${digest} unknown to repository ${name}`, { detail: { digest } });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new RegistryHttpError('BLOB_UNKNOWN', `blob ${digest} unknown to repository ${name}`, { detail: { digest } });
     throw err;
   }
   try {

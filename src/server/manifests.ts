@@ -69,7 +69,9 @@ async function putManifest(ctx: RequestContext, name: string, reference: string,
   const missing: RegistryHttpError[] = [];
   for (const d of [...checked.blobs, ...checked.manifests]) {
     if (layout === undefined || !(await layout.exists(d, { signal: ctx.signal }))) {
-      missing.push(new RegistryHttpError('MANIFEST_BLOB_UNKNOWN', `the manifest references ${d.digest}, which is not in ${name}`, { detail: { digest: d.digest } }));
+      missing.push(
+        new RegistryHttpError('MANIFEST_BLOB_UNKNOWN', `the manifest references ${d.digest}, which is not in ${name}`, { detail: { digest: d.digest } }),
+      );
     }
   }
   if (missing.length > 0) throw RegistryHttpError.combine(missing);

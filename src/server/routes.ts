@@ -67,7 +67,8 @@ export function checkDigest(digest: string): void {
   try {
     parseDigest(digest);
   } catch (err) {
-    if (err instanceof InvalidReferenceError) throw new RegistryHttpError('DIGEST_INVALID', err.message, { detail: { digest: digest.slice(0, 300) }, cause: err });
+    if (err instanceof InvalidReferenceError)
+      throw new RegistryHttpError('DIGEST_INVALID', err.message, { detail: { digest: digest.slice(0, 300) }, cause: err });
     throw err;
   }
 }

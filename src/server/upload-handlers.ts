@@ -53,7 +53,10 @@ function chunkRange(ctx: RequestContext, session: UploadSession, size: number): 
   const start = m === null ? NaN : Number(m[1]);
   const end = m === null ? NaN : Number(m[2]);
   if (m === null || end < start || start !== size) {
-    const why = m === null || end < start ? `malformed Content-Range ${JSON.stringify(header.slice(0, 100))}` : `the chunk starts at ${start} but the upload holds ${size} bytes`;
+    const why =
+      m === null || end < start
+        ? `malformed Content-Range ${JSON.stringify(header.slice(0, 100))}`
+        : `the chunk starts at ${start} but the upload holds ${size} bytes`;
     throw new RegistryHttpError('BLOB_UPLOAD_INVALID', why, { status: 416, headers: sessionHeaders(session, size) as Record<string, string> });
   }
   const length = end - start + 1;

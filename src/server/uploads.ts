@@ -106,10 +106,14 @@ export class UploadStore {
   /** SIZE_INVALID (413) when an upload would hold more than `maxBlobBytes`. */
   checkSize(total: number): void {
     if (total > this.limits.maxBlobBytes) {
-      throw new RegistryHttpError('SIZE_INVALID', `the blob would be ${total} bytes, above this registry's limit of ${this.limits.maxBlobBytes} bytes per blob`, {
-        status: 413,
-        detail: { limit: this.limits.maxBlobBytes },
-      });
+      throw new RegistryHttpError(
+        'SIZE_INVALID',
+        `the blob would be ${total} bytes, above this registry's limit of ${this.limits.maxBlobBytes} bytes per blob`,
+        {
+          status: 413,
+          detail: { limit: this.limits.maxBlobBytes },
+        },
+      );
     }
   }
 

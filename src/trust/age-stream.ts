@@ -148,7 +148,8 @@ export class StreamOpener {
 
   end(): Buffer {
     if (this.#fill < STREAM_TAG) throw invalid(`the encrypted payload is truncated (chunk ${this.#counter} has ${this.#fill} bytes)`);
-    if (this.#fill === STREAM_TAG && this.#counter > 0) throw invalid('the encrypted payload ends with an empty chunk after others, which the age format forbids');
+    if (this.#fill === STREAM_TAG && this.#counter > 0)
+      throw invalid('the encrypted payload ends with an empty chunk after others, which the age format forbids');
     return this.#open(true);
   }
 
@@ -159,7 +160,8 @@ export class StreamOpener {
       plain = this.#tryOpen(end, last);
     } catch (cause) {
       // A full chunk that authenticates as the final one has bytes after it.
-      const what = !last && this.#opens(end, true) ? 'has data after its final chunk' : `fails authentication at chunk ${this.#counter} (tampered or truncated)`;
+      const what =
+        !last && this.#opens(end, true) ? 'has data after its final chunk' : `fails authentication at chunk ${this.#counter} (tampered or truncated)`;
       throw invalid(`the encrypted payload ${what}`, cause);
     }
     this.#counter++;
@@ -200,11 +202,16 @@ export class StreamUnsealer {
 
   /** Opens one sealed chunk (its ciphertext and tag) into `out` at `offset`; returns the plaintext bytes written. */
   open(sealed: Uint8Array, last: boolean, out: Buffer, offset: number): number {
-    if (sealed.length < STREAM_TAG || sealed.length > STREAM_CHUNK + STREAM_TAG) throw invalid(`the encrypted payload is truncated (chunk ${this.#counter} has ${sealed.length} bytes)`);
-    if (last && sealed.length === STREAM_TAG && this.#counter > 0) throw invalid('the encrypted payload ends with an empty chunk after others, which the age format forbids');
+    if (sealed.length < STREAM_TAG || sealed.length > STREAM_CHUNK + STREAM_TAG)
+      throw invalid(`the encrypted payload is truncated (chunk ${this.#counter} has ${sealed.length} bytes)`);
+    if (last && sealed.length === STREAM_TAG && this.#counter > 0)
+      throw invalid('the encrypted payload ends with an empty chunk after others, which the age format forbids');
     const text = this.#tryOpen(sealed, last);
     if (text === undefined) {
-      const what = !last && this.#tryOpen(sealed, true) !== undefined ? 'has data after its final chunk' : `fails authentication at chunk ${this.#counter} (tampered or truncated)`;
+      const what =
+        !last && this.#tryOpen(sealed, true) !== undefined
+          ? 'has data after its final chunk'
+          : `fails authentication at chunk ${this.#counter} (tampered or truncated)`;
       throw invalid(`the encrypted payload ${what}`);
     }
     this.#counter++;

@@ -10,7 +10,18 @@ import { open, readFile } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient, type Identity, type Recipient, type Stanza } from 'age-encryption';
 import { UsageError } from '../errors.ts';
-import { PAYLOAD_NONCE_BYTES, STREAM_CHUNK, STREAM_TAG, StreamEncrypter, StreamOpener, StreamSealer, StreamUnsealer, payloadKey, streamPlaintextSize, streamSize } from './age-stream.ts';
+import {
+  PAYLOAD_NONCE_BYTES,
+  STREAM_CHUNK,
+  STREAM_TAG,
+  StreamEncrypter,
+  StreamOpener,
+  StreamSealer,
+  StreamUnsealer,
+  payloadKey,
+  streamPlaintextSize,
+  streamSize,
+} from './age-stream.ts';
 import { DecryptionError, KeyError } from './errors.ts';
 import type { TrustFile } from './trust-file.ts';
 
@@ -28,12 +39,17 @@ export type AgeIdentities = readonly string[];
 export function parseRecipient(value: string, source = 'recipient'): string {
   const s = value.trim();
   if (s.startsWith('ssh-')) {
-    throw new UsageError(`${source}: SSH recipients are not supported; use an age X25519 recipient (age1…, from age-keygen)`, { code: 'AGE_RECIPIENT_INVALID' });
+    throw new UsageError(`${source}: SSH recipients are not supported; use an age X25519 recipient (age1…, from age-keygen)`, {
+      code: 'AGE_RECIPIENT_INVALID',
+    });
   }
   try {
     new Encrypter().addRecipient(s);
   } catch (cause) {
-    throw new UsageError(`${source}: ${JSON.stringify(s.length > 100 ? `${s.slice(0, 100)}…` : s)} is not an age recipient (age1…)`, { code: 'AGE_RECIPIENT_INVALID', cause });
+    throw new UsageError(`${source}: ${JSON.stringify(s.length > 100 ? `${s.slice(0, 100)}…` : s)} is not an age recipient (age1…)`, {
+      code: 'AGE_RECIPIENT_INVALID',
+      cause,
+    });
   }
   return s;
 }
@@ -244,10 +260,12 @@ export async function decryptFileTo(from: string, to: string, identities: AgeIde
     const head = Buffer.allocUnsafe(Math.min(size, MAX_HEADER_BYTES + PAYLOAD_NONCE_BYTES));
     const { bytesRead } = await src.read(head, 0, head.length, 0);
     const magic = Buffer.from(AGE_MAGIC);
-    if (bytesRead < magic.length || !head.subarray(0, magic.length).equals(magic)) throw headerInvalid('the payload is not an age file (no age-encryption.org/v1 header)');
+    if (bytesRead < magic.length || !head.subarray(0, magic.length).equals(magic))
+      throw headerInvalid('the payload is not an age file (no age-encryption.org/v1 header)');
     const mac = head.subarray(0, bytesRead).indexOf('\n--- ');
     const nl = mac === -1 ? -1 : head.subarray(0, bytesRead).indexOf('\n', mac + 1);
-    if (nl === -1) throw headerInvalid(bytesRead < size ? `the age header is longer than ${MAX_HEADER_BYTES} bytes` : 'the encrypted payload ends inside its age header');
+    if (nl === -1)
+      throw headerInvalid(bytesRead < size ? `the age header is longer than ${MAX_HEADER_BYTES} bytes` : 'the encrypted payload ends inside its age header');
     const start = nl + 1 + PAYLOAD_NONCE_BYTES;
     if (start > bytesRead) throw headerInvalid('the encrypted payload ends before its nonce');
     const fileKey = await unwrapHeader(head.subarray(0, nl + 1), identities);

@@ -40,7 +40,6 @@ export class DecryptionError extends CommsError {
   }
 }
 
-
 /**
  * Exit 4: a trust file that cannot be used. Codes: `TRUST_FILE_MISSING`, `TRUST_FILE_UNREADABLE`,
  * `TRUST_FILE_INVALID` (a line that does not parse; the message names the file and line),

@@ -62,16 +62,20 @@ export function createKeySigner(pem: string | Uint8Array, options: KeySignerOpti
     keyId,
     publicKeyPem,
     async sign(artifact: Uint8Array, signOptions: { signal?: AbortSignal } = {}): Promise<SignedBundle> {
-      return abortable(async () => {
-        try {
-          return toSignedBundle(await builder.create({ data: Buffer.from(artifact) }));
-        } catch (err) {
-          if (err instanceof CommsError) throw err;
-          throw witnesses.length > 0
-            ? new SigningError(`recording the signature in Rekor at ${options.rekorURL} failed`, { code: 'REKOR_FAILED', cause: err })
-            : new SigningError('signing with the local key failed', { code: 'SIGNING_FAILED', cause: err });
-        }
-      }, signOptions.signal, 'signing');
+      return abortable(
+        async () => {
+          try {
+            return toSignedBundle(await builder.create({ data: Buffer.from(artifact) }));
+          } catch (err) {
+            if (err instanceof CommsError) throw err;
+            throw witnesses.length > 0
+              ? new SigningError(`recording the signature in Rekor at ${options.rekorURL} failed`, { code: 'REKOR_FAILED', cause: err })
+              : new SigningError('signing with the local key failed', { code: 'SIGNING_FAILED', cause: err });
+          }
+        },
+        signOptions.signal,
+        'signing',
+      );
     },
   };
 }
@@ -99,7 +103,10 @@ function parsePrivateKey(pem: string | Uint8Array, passphrase: string | undefine
     throw new KeyError(`${source} is not a PEM private key`, { code: 'KEY_INVALID', cause });
   }
   if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-    const what = key.asymmetricKeyType === 'ec' ? `an EC key on ${key.asymmetricKeyDetails?.namedCurve ?? 'an unknown curve'}` : `a ${key.asymmetricKeyType ?? 'unknown'} key`;
+    const what =
+      key.asymmetricKeyType === 'ec'
+        ? `an EC key on ${key.asymmetricKeyDetails?.namedCurve ?? 'an unknown curve'}`
+        : `a ${key.asymmetricKeyType ?? 'unknown'} key`;
     throw new KeyError(`${source} is ${what}: comms signs with ECDSA P-256 keys only`, { code: 'KEY_UNSUPPORTED' });
   }
   return key;

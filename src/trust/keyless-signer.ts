@@ -69,19 +69,23 @@ export function createKeylessSigner(source: IdentityTokenSource, options: Keyles
       return { identity: workflow !== undefined ? `https://github.com/${workflow}` : claims.subject, issuer: claims.issuer };
     },
     async sign(artifact: Uint8Array, signOptions: { signal?: AbortSignal } = {}): Promise<SignedBundle> {
-      return abortable(async () => {
-        const token = await source.getToken(signOptions.signal);
-        tokenClaims(token);
-        // A fresh signer per message: CI tokens are short-lived, and the ephemeral key should sign once.
-        const signer = new FulcioSigner({ identityProvider: { getToken: async () => token }, fulcioBaseURL: fulcioURL, ...fetchOptions });
-        const witness = new RekorWitness({ rekorBaseURL: rekorURL, majorApiVersion: 1, ...fetchOptions });
-        const builder = new MessageBundleV03Builder({ signer, witnesses: [witness] });
-        try {
-          return toSignedBundle(await builder.create({ data: Buffer.from(artifact) }));
-        } catch (err) {
-          throw signingError(err, token, fulcioURL, rekorURL);
-        }
-      }, signOptions.signal, 'signing');
+      return abortable(
+        async () => {
+          const token = await source.getToken(signOptions.signal);
+          tokenClaims(token);
+          // A fresh signer per message: CI tokens are short-lived, and the ephemeral key should sign once.
+          const signer = new FulcioSigner({ identityProvider: { getToken: async () => token }, fulcioBaseURL: fulcioURL, ...fetchOptions });
+          const witness = new RekorWitness({ rekorBaseURL: rekorURL, majorApiVersion: 1, ...fetchOptions });
+          const builder = new MessageBundleV03Builder({ signer, witnesses: [witness] });
+          try {
+            return toSignedBundle(await builder.create({ data: Buffer.from(artifact) }));
+          } catch (err) {
+            throw signingError(err, token, fulcioURL, rekorURL);
+          }
+        },
+        signOptions.signal,
+        'signing',
+      );
     },
   };
 }

@@ -15,13 +15,16 @@ const SIGNING_KEY_TYPES = new Set(['ec', 'rsa', 'rsa-pss', 'ed25519']);
  * Throws UsageError (exit 4) with code `TRUSTED_KEY_INVALID`, never quoting the key's content.
  */
 export function parseTrustedKey(pem: string, label: string): KeyObject {
-  const refuse = (why: string, cause?: unknown) => new UsageError(`${label} ${why}`, { code: 'TRUSTED_KEY_INVALID', ...(cause === undefined ? {} : { cause }) });
+  const refuse = (why: string, cause?: unknown) =>
+    new UsageError(`${label} ${why}`, { code: 'TRUSTED_KEY_INVALID', ...(cause === undefined ? {} : { cause }) });
   // A PEM block's type line says what it holds; a private key is refused whatever else the file has.
   if (/-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(pem)) {
     throw refuse('is an encrypted private key, not a public key: trust the public key file (`comms keygen` writes NAME.pub beside NAME.key)');
   }
   if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(pem)) {
-    throw refuse('is a private key, not a public key: trust the public key file (`comms keygen` writes NAME.pub beside NAME.key), and keep the private key private');
+    throw refuse(
+      'is a private key, not a public key: trust the public key file (`comms keygen` writes NAME.pub beside NAME.key), and keep the private key private',
+    );
   }
   let key: KeyObject;
   try {

@@ -19,7 +19,9 @@ export function signerIdentityOf(signer: MessageSigner, signed: SignedBundle): S
   if (signer.kind === 'key') return typeof keyId === 'string' ? { kind: 'key', keyId } : { kind: 'key' };
   const out: SignerIdentity = { kind: signer.kind };
   try {
-    const material = (signed.json as { verificationMaterial?: { certificate?: { rawBytes?: string }; x509CertificateChain?: { certificates?: { rawBytes?: string }[] } } }).verificationMaterial;
+    const material = (
+      signed.json as { verificationMaterial?: { certificate?: { rawBytes?: string }; x509CertificateChain?: { certificates?: { rawBytes?: string }[] } } }
+    ).verificationMaterial;
     const raw = material?.certificate?.rawBytes ?? material?.x509CertificateChain?.certificates?.[0]?.rawBytes;
     if (raw !== undefined) {
       const san = X509Certificate.parse(Buffer.from(raw, 'base64')).subjectAltName;

@@ -15,7 +15,10 @@ export async function readTrustText(file: string): Promise<string> {
     return await readFile(file, 'utf8');
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return '';
-    throw new TrustFileError(`cannot read the trust file ${file} (${(cause as NodeJS.ErrnoException).code ?? 'error'})`, { cause, code: 'TRUST_FILE_UNREADABLE' });
+    throw new TrustFileError(`cannot read the trust file ${file} (${(cause as NodeJS.ErrnoException).code ?? 'error'})`, {
+      cause,
+      code: 'TRUST_FILE_UNREADABLE',
+    });
   }
 }
 
@@ -28,7 +31,12 @@ export function appendTrustLine(text: string, line: string): string {
  * `text` without `identity` on the lines `which` selects (default: every line binding it).
  * Returns the new text and the entries that were changed.
  */
-export function removeTrustIdentity(text: string, trust: TrustFile, identity: string, which: (e: TrustEntry) => boolean = () => true): { text: string; removed: TrustEntry[] } {
+export function removeTrustIdentity(
+  text: string,
+  trust: TrustFile,
+  identity: string,
+  which: (e: TrustEntry) => boolean = () => true,
+): { text: string; removed: TrustEntry[] } {
   const lines = text.split('\n');
   const removed: TrustEntry[] = [];
   const drop = new Set<number>();
@@ -48,7 +56,10 @@ export async function writeTrustText(file: string, text: string): Promise<void> 
   // What is written must parse: an edit never leaves a file the next command refuses.
   parseTrustFile(text, file);
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
-  const mode = await stat(file).then((s) => s.mode & 0o777, () => 0o644);
+  const mode = await stat(file).then(
+    (s) => s.mode & 0o777,
+    () => 0o644,
+  );
   const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, text, { mode });
   await rename(tmp, file);

@@ -107,7 +107,7 @@ export class TrustFile {
 export function keylessMatches(e: KeylessEntry, san: string, issuer: string | undefined): boolean {
   if (issuer !== e.issuer) return false;
   if (e.certificateIdentity !== undefined) return san === e.certificateIdentity;
-  return e.regexp !== undefined && e.regexp.test(san);
+  return e.regexp?.test(san) === true;
 }
 
 /**
@@ -134,7 +134,10 @@ export async function loadTrustFile(file: string): Promise<TrustFile> {
     text = await readFile(file, 'utf8');
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
-    throw new TrustFileError(`cannot read the trust file ${file} (${code ?? 'error'})`, { cause, code: code === 'ENOENT' ? 'TRUST_FILE_MISSING' : 'TRUST_FILE_UNREADABLE' });
+    throw new TrustFileError(`cannot read the trust file ${file} (${code ?? 'error'})`, {
+      cause,
+      code: code === 'ENOENT' ? 'TRUST_FILE_MISSING' : 'TRUST_FILE_UNREADABLE',
+    });
   }
   const trust = parseTrustFile(text, file);
   for (const e of trust.entries) if (e.kind === 'key') await loadKey(e, `${file}:${e.line}`);
@@ -147,7 +150,10 @@ export async function loadKey(e: KeyEntry, where: string): Promise<void> {
   try {
     pem = await readFile(e.resolvedPath, 'utf8');
   } catch (cause) {
-    throw new TrustFileError(`${where}: cannot read the key file ${e.keyPath} (${(cause as NodeJS.ErrnoException).code ?? 'error'})`, { cause, code: 'TRUST_KEY_UNREADABLE' });
+    throw new TrustFileError(`${where}: cannot read the key file ${e.keyPath} (${(cause as NodeJS.ErrnoException).code ?? 'error'})`, {
+      cause,
+      code: 'TRUST_KEY_UNREADABLE',
+    });
   }
   const key = publicKeyOf(pem, `${where}: ${e.keyPath}`);
   e.publicKey = key;
@@ -157,7 +163,9 @@ export async function loadKey(e: KeyEntry, where: string): Promise<void> {
 /** A PEM public key (only a public key: a private key in a trust file is a mistake worth stopping). */
 export function publicKeyOf(pem: string, what: string): KeyObject {
   if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) {
-    throw new TrustFileError(`${what} is a private key; a trust file names public keys only (comms keygen writes NAME.pub beside it)`, { code: 'TRUST_KEY_INVALID' });
+    throw new TrustFileError(`${what} is a private key; a trust file names public keys only (comms keygen writes NAME.pub beside it)`, {
+      code: 'TRUST_KEY_INVALID',
+    });
   }
   try {
     return createPublicKey({ key: pem, format: 'pem' });
@@ -167,16 +175,20 @@ export function publicKeyOf(pem: string, what: string): KeyObject {
 }
 
 /** Formats one line (the inverse of parsing it), quoting values that need it. */
-export function formatTrustLine(entry: { identities: string[] } & (
-  | { kind: 'key'; keyPath: string }
-  | { kind: 'keyless'; issuer: string; certificateIdentity?: string; certificateIdentityRegexp?: string }
-  | { kind: 'age'; recipient: string }
-)): string {
+export function formatTrustLine(
+  entry: { identities: string[] } & (
+    | { kind: 'key'; keyPath: string }
+    | { kind: 'keyless'; issuer: string; certificateIdentity?: string; certificateIdentityRegexp?: string }
+    | { kind: 'age'; recipient: string }
+  ),
+): string {
   const who = entry.identities.join(',');
   if (entry.kind === 'key') return `${who} ${quoteToken(entry.keyPath)}`;
   if (entry.kind === 'age') return `${who} ${entry.recipient}`;
   const which =
-    entry.certificateIdentity !== undefined ? `identity=${quoteToken(entry.certificateIdentity)}` : `identity-regexp=${quoteToken(entry.certificateIdentityRegexp ?? '')}`;
+    entry.certificateIdentity !== undefined
+      ? `identity=${quoteToken(entry.certificateIdentity)}`
+      : `identity-regexp=${quoteToken(entry.certificateIdentityRegexp ?? '')}`;
   return `${who} keyless issuer=${quoteToken(entry.issuer)} ${which}`;
 }
 
@@ -188,14 +200,22 @@ function parseLine(tokens: string[], line: number, base: string, where: string):
   const [who, what, ...rest] = tokens as [string, string | undefined, ...string[]];
   const identities = who.split(',');
   if (identities.some((s) => !isIdentityName(s))) {
-    throw new TrustFileError(`${where}: ${JSON.stringify(who)} is not a list of identities (comma-separated, no spaces, quotes or #)`, { code: 'TRUST_FILE_INVALID' });
+    throw new TrustFileError(`${where}: ${JSON.stringify(who)} is not a list of identities (comma-separated, no spaces, quotes or #)`, {
+      code: 'TRUST_FILE_INVALID',
+    });
   }
   if (what === undefined) {
-    throw new TrustFileError(`${where}: ${JSON.stringify(who)} is bound to nothing; name a public key file, "keyless issuer=… identity=…", or an age recipient`, { code: 'TRUST_FILE_INVALID' });
+    throw new TrustFileError(
+      `${where}: ${JSON.stringify(who)} is bound to nothing; name a public key file, "keyless issuer=… identity=…", or an age recipient`,
+      { code: 'TRUST_FILE_INVALID' },
+    );
   }
   if (what === 'keyless') return parseKeyless(identities, rest, line, where);
   if (what.startsWith('age1')) {
-    if (!AGE_RECIPIENT.test(what)) throw new TrustFileError(`${where}: ${JSON.stringify(what)} is not an age recipient (age1 followed by 58 bech32 characters)`, { code: 'TRUST_FILE_INVALID' });
+    if (!AGE_RECIPIENT.test(what))
+      throw new TrustFileError(`${where}: ${JSON.stringify(what)} is not an age recipient (age1 followed by 58 bech32 characters)`, {
+        code: 'TRUST_FILE_INVALID',
+      });
     if (rest.length > 0) throw new TrustFileError(`${where}: unexpected ${JSON.stringify(rest[0])} after the age recipient`, { code: 'TRUST_FILE_INVALID' });
     return { kind: 'age', identities, line, recipient: what };
   }
@@ -210,7 +230,9 @@ function parseKeyless(identities: string[], options: string[], line: number, whe
     const eq = o.indexOf('=');
     const name = eq < 0 ? o : o.slice(0, eq);
     if (eq < 0 || !['issuer', 'identity', 'identity-regexp'].includes(name)) {
-      throw new TrustFileError(`${where}: unknown keyless option ${JSON.stringify(o)}; expected issuer=…, identity=… or identity-regexp=…`, { code: 'TRUST_FILE_INVALID' });
+      throw new TrustFileError(`${where}: unknown keyless option ${JSON.stringify(o)}; expected issuer=…, identity=… or identity-regexp=…`, {
+        code: 'TRUST_FILE_INVALID',
+      });
     }
     if (values.has(name)) throw new TrustFileError(`${where}: ${name}= given twice`, { code: 'TRUST_FILE_INVALID' });
     const value = unquote(o.slice(eq + 1), where);
@@ -218,7 +240,8 @@ function parseKeyless(identities: string[], options: string[], line: number, whe
     values.set(name, value);
   }
   const issuer = values.get('issuer');
-  if (issuer === undefined) throw new TrustFileError(`${where}: a keyless line needs issuer=… (the OIDC issuer that vouches for the identity)`, { code: 'TRUST_FILE_INVALID' });
+  if (issuer === undefined)
+    throw new TrustFileError(`${where}: a keyless line needs issuer=… (the OIDC issuer that vouches for the identity)`, { code: 'TRUST_FILE_INVALID' });
   const identity = values.get('identity');
   const regexpSource = values.get('identity-regexp');
   if ((identity === undefined) === (regexpSource === undefined)) {
@@ -230,7 +253,10 @@ function parseKeyless(identities: string[], options: string[], line: number, whe
     try {
       entry.regexp = new RegExp(regexpSource);
     } catch (cause) {
-      throw new TrustFileError(`${where}: identity-regexp ${JSON.stringify(regexpSource)} is not a valid regular expression`, { cause, code: 'TRUST_FILE_INVALID' });
+      throw new TrustFileError(`${where}: identity-regexp ${JSON.stringify(regexpSource)} is not a valid regular expression`, {
+        cause,
+        code: 'TRUST_FILE_INVALID',
+      });
     }
     entry.certificateIdentityRegexp = regexpSource;
   }

@@ -76,7 +76,10 @@ export async function loadPublicGoodTrustedRoot(options: PublicGoodTrustedRootOp
         return TrustedRoot.toJSON(root) as object;
       } catch (err) {
         if (err instanceof CommsError) throw err;
-        throw unavailable(`cannot fetch the Sigstore trusted root from ${mirrorURL} (cache ${cacheDir}); give a trustedRoot file, or use the cached copy offline`, err);
+        throw unavailable(
+          `cannot fetch the Sigstore trusted root from ${mirrorURL} (cache ${cacheDir}); give a trustedRoot file, or use the cached copy offline`,
+          err,
+        );
       }
     },
     options.signal,

@@ -103,15 +103,16 @@ export async function verifyMessageBundle(
 
   const content = bundle.verificationMaterial.content;
   const verified =
-    content.$case === 'publicKey'
-      ? verifyKeySigned(bundle, artifact, content.publicKey.hint, checked)
-      : verifyKeyless(bundle, artifact, checked);
+    content.$case === 'publicKey' ? verifyKeySigned(bundle, artifact, content.publicKey.hint, checked) : verifyKeyless(bundle, artifact, checked);
 
   const sender = context?.sender;
   if (verified.boundTo.length > 0) {
     if (sender !== undefined && sender !== '') {
       if (!verified.boundTo.includes(sender)) {
-        throw fail('SENDER_MISMATCH', `the artifact claims to be from ${quote(sender)} but is signed by ${describeSigner(verified)}, which the trust file binds to ${verified.boundTo.map(quote).join(', ')}`);
+        throw fail(
+          'SENDER_MISMATCH',
+          `the artifact claims to be from ${quote(sender)} but is signed by ${describeSigner(verified)}, which the trust file binds to ${verified.boundTo.map(quote).join(', ')}`,
+        );
       }
       return { ...verified, identity: sender, bound: true };
     }
@@ -239,7 +240,10 @@ function checkArtifact(artifact: Uint8Array, expectedDigest: string): { algorith
   }
   const actual = createHash(parsed.algorithm).update(artifact).digest('hex');
   if (actual !== parsed.hex) {
-    throw fail('ARTIFACT_DIGEST_MISMATCH', `the manifest bytes hash to ${parsed.algorithm}:${actual}, but the message is ${expectedDigest}: the manifest was altered`);
+    throw fail(
+      'ARTIFACT_DIGEST_MISMATCH',
+      `the manifest bytes hash to ${parsed.algorithm}:${actual}, but the message is ${expectedDigest}: the manifest was altered`,
+    );
   }
   return { ...parsed, digest: expectedDigest };
 }
@@ -316,17 +320,27 @@ function verifyKeySigned(bundle: BundleWithMessageSignature, artifact: Uint8Arra
         : `${code}: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
     throw fail('SIGNATURE_INVALID', `the signature does not verify with trusted key ${hint.slice(0, 16)}: ${why}`, lastError);
   }
-  throw fail('UNTRUSTED_KEY', `the message is signed with ${signedBy}, which is not one of the trusted keys (${trusted}), and no trusted key verifies its signature`, lastError);
+  throw fail(
+    'UNTRUSTED_KEY',
+    `the message is signed with ${signedBy}, which is not one of the trusted keys (${trusted}), and no trusted key verifies its signature`,
+    lastError,
+  );
 }
 
 function verifyKeyless(bundle: BundleWithMessageSignature, artifact: Uint8Array, policy: CheckedPolicy): VerifiedSigner {
   const claimed = claimedIdentity(bundle);
   const trustKeyless = (policy.trust?.entries ?? []).some((e) => e.kind === 'keyless');
   if (!policy.flagKeyless && !trustKeyless) {
-    throw fail('POLICY_MISMATCH', `the message is signed keylessly (certificate for ${quote(claimed)}), but the policy names no certificate identity, only trusted keys`);
+    throw fail(
+      'POLICY_MISMATCH',
+      `the message is signed keylessly (certificate for ${quote(claimed)}), but the policy names no certificate identity, only trusted keys`,
+    );
   }
   if (policy.trustedRoot === undefined) {
-    throw fail('TRUSTED_ROOT_UNAVAILABLE', 'the message is signed keylessly, and verifying it needs a Sigstore trusted root (trustedRoot, or the public-good root)');
+    throw fail(
+      'TRUSTED_ROOT_UNAVAILABLE',
+      'the message is signed keylessly, and verifying it needs a Sigstore trusted root (trustedRoot, or the public-good root)',
+    );
   }
   let signer;
   try {
@@ -335,7 +349,11 @@ function verifyKeyless(bundle: BundleWithMessageSignature, artifact: Uint8Array,
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     const reason = err instanceof Error ? err.message : String(err);
-    throw fail('SIGNATURE_INVALID', `the keyless signature does not verify against the trusted root${typeof code === 'string' ? ` (${code})` : ''}: ${reason}`, err);
+    throw fail(
+      'SIGNATURE_INVALID',
+      `the keyless signature does not verify against the trusted root${typeof code === 'string' ? ` (${code})` : ''}: ${reason}`,
+      err,
+    );
   }
   const san = signer.identity?.subjectAlternativeName;
   const issuer = signer.identity?.extensions?.issuer;
@@ -343,7 +361,14 @@ function verifyKeyless(bundle: BundleWithMessageSignature, artifact: Uint8Array,
     throw fail('IDENTITY_MISMATCH', 'the signing certificate carries no identity (subject alternative name)');
   }
   const boundTo = policy.trust?.identitiesOfCertificate(san, issuer) ?? [];
-  const verified: VerifiedSigner = { kind: 'keyless', identity: san, certificateIdentity: san, bound: false, boundTo, ...(issuer !== undefined ? { issuer } : {}) };
+  const verified: VerifiedSigner = {
+    kind: 'keyless',
+    identity: san,
+    certificateIdentity: san,
+    bound: false,
+    boundTo,
+    ...(issuer !== undefined ? { issuer } : {}),
+  };
   // The trust file accepts what it binds; the flags' identity rule is checked otherwise.
   if (boundTo.length > 0) return verified;
   if (!policy.flagKeyless) {
@@ -356,7 +381,10 @@ function verifyKeyless(bundle: BundleWithMessageSignature, artifact: Uint8Array,
     throw fail('IDENTITY_MISMATCH', `identity mismatch: signed by ${quote(san)}, which does not match ${quote(policy.identityRegexpSource ?? '')}`);
   }
   if (issuer !== policy.issuer) {
-    throw fail('ISSUER_MISMATCH', `issuer mismatch: the certificate was issued on a token from ${quote(issuer ?? '(none)')}, but the policy requires ${quote(policy.issuer ?? '')}`);
+    throw fail(
+      'ISSUER_MISMATCH',
+      `issuer mismatch: the certificate was issued on a token from ${quote(issuer ?? '(none)')}, but the policy requires ${quote(policy.issuer ?? '')}`,
+    );
   }
   return verified;
 }

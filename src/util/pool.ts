@@ -12,9 +12,7 @@ export async function forEachLimit<T>(
   signal?: AbortSignal,
 ): Promise<void> {
   if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`concurrency must be a positive integer, got ${limit}`);
-  const iterator = Symbol.asyncIterator in source
-    ? (source as AsyncIterable<T>)[Symbol.asyncIterator]()
-    : toAsync((source as Iterable<T>)[Symbol.iterator]());
+  const iterator = Symbol.asyncIterator in source ? (source as AsyncIterable<T>)[Symbol.asyncIterator]() : toAsync((source as Iterable<T>)[Symbol.iterator]());
   let failed: { error: unknown } | undefined;
   let index = 0;
   let pulling: Promise<unknown> = Promise.resolve();
@@ -56,9 +54,14 @@ export async function forEachLimit<T>(
 /** Maps with bounded concurrency, keeping the input order in the result. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>, signal?: AbortSignal): Promise<R[]> {
   const out = new Array<R>(items.length);
-  await forEachLimit(items, limit, async (item, i) => {
-    out[i] = await fn(item, i);
-  }, signal);
+  await forEachLimit(
+    items,
+    limit,
+    async (item, i) => {
+      out[i] = await fn(item, i);
+    },
+    signal,
+  );
   return out;
 }
 

@@ -49,7 +49,11 @@ interface ActionRun {
 }
 
 /** Runs action.yml's steps as the GitHub runner does for a composite action. */
-async function runAction(action: ActionYml, inputs: Record<string, string>, job: { env: Record<string, string>; github: Record<string, string>; dir: string }): Promise<ActionRun> {
+async function runAction(
+  action: ActionYml,
+  inputs: Record<string, string>,
+  job: { env: Record<string, string>; github: Record<string, string>; dir: string },
+): Promise<ActionRun> {
   assert.equal(action.runs.using, 'composite');
   const inputValues: Record<string, string> = {};
   const github = { ...job.github, action_path: PROJECT_ROOT.replace(/\/$/, '') };
@@ -182,7 +186,26 @@ if (!requireTools('docker-registry', 'yq')) {
       const out = await tempDir('comms-action-out-');
       try {
         const r = await runComms(
-          ['recv', '--repo', `${registry.host}/acme/mailbox`, '--me', 'ops', '--out', out.path, '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', ISSUER, '--trusted-root', rootFile, '--require-sender-match', '--username', ACTOR, '--password-stdin', '--json'],
+          [
+            'recv',
+            '--repo',
+            `${registry.host}/acme/mailbox`,
+            '--me',
+            'ops',
+            '--out',
+            out.path,
+            '--certificate-identity',
+            IDENTITY,
+            '--certificate-oidc-issuer',
+            ISSUER,
+            '--trusted-root',
+            rootFile,
+            '--require-sender-match',
+            '--username',
+            ACTOR,
+            '--password-stdin',
+            '--json',
+          ],
           { stdin: JOB_TOKEN },
         );
         assert.equal(r.code, 0, r.stderr);

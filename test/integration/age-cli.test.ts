@@ -28,7 +28,16 @@ const SIZES = [0, 1, K - 1, K, K + 1, 2 * K, 5 * K + 123];
 
 async function collect(t: NodeJS.ReadWriteStream, data: Buffer): Promise<Buffer> {
   const parts: Buffer[] = [];
-  await pipeline(Readable.from(data.length === 0 ? [] : [data]), t, new Writable({ write(c: Buffer, _e, cb) { parts.push(c); cb(); } }));
+  await pipeline(
+    Readable.from(data.length === 0 ? [] : [data]),
+    t,
+    new Writable({
+      write(c: Buffer, _e, cb) {
+        parts.push(c);
+        cb();
+      },
+    }),
+  );
   return Buffer.concat(parts);
 }
 
@@ -69,7 +78,10 @@ describe('age CLI interop', { skip: haveAge ? false : skipMessage('age', 'age-ke
       const plain = randomBytes(n);
       const plainPath = join(dir.path, `theirs-${n}.bin`);
       await writeFile(plainPath, plain);
-      for (const args of [['-r', recipient], ['-R', recipientsFile]]) {
+      for (const args of [
+        ['-r', recipient],
+        ['-R', recipientsFile],
+      ]) {
         const encPath = join(dir.path, `theirs-${n}.age`);
         await run('age', [...args, '-o', encPath, plainPath]);
         assert.deepEqual(await collect(createDecryptStream(identities), await readFile(encPath)), plain, `size ${n}, ${args[0]}`);
@@ -100,7 +112,10 @@ describe('age CLI interop', { skip: haveAge ? false : skipMessage('age', 'age-ke
     const encPath = join(dir.path, 'p.age');
     await run('age', ['-r', (await run('age-keygen', ['-y', other])).stdout.trim(), '-o', encPath, plainPath]);
     const identities = await loadIdentityFiles([keyFile]);
-    await assert.rejects(collect(createDecryptStream(identities), await readFile(encPath)), (e: unknown) => e instanceof DecryptionError && e.code === 'AGE_NO_IDENTITY');
+    await assert.rejects(
+      collect(createDecryptStream(identities), await readFile(encPath)),
+      (e: unknown) => e instanceof DecryptionError && e.code === 'AGE_NO_IDENTITY',
+    );
     const mine = join(dir.path, 'mine.age');
     await run('age', ['-r', recipient, '-o', mine, plainPath]);
     const bytes = await readFile(mine);

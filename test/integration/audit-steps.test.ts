@@ -34,7 +34,11 @@ function assertSteps(events: string[], order: string[]): void {
     assert.ok(s >= 0 && d > s, `${step} started then done in ${events.join(' ')}`);
   }
   const firstStarts = order.map((step) => events.indexOf(`${step}:started`));
-  assert.deepEqual([...firstStarts].sort((a, b) => a - b), firstStarts, `steps in the order ${order.join(', ')}: ${events.join(' ')}`);
+  assert.deepEqual(
+    [...firstStarts].sort((a, b) => a - b),
+    firstStarts,
+    `steps in the order ${order.join(', ')}: ${events.join(' ')}`,
+  );
   assert.ok(!events.some((e) => e.endsWith(':failed')));
 }
 
@@ -61,14 +65,37 @@ describe('audit receipts and steps', () => {
     assertSteps(sendSteps.events, ['compress', 'upload', 'sign', 'push-bundle', 'tag', 'write-receipt']);
     assert.ok(!sendSteps.events.includes('push-manifest:started'), sendSteps.events.join(' '));
     const replySteps = recorder();
-    const answered = await reply({ repository, to: sent.digest, recipient: 'alice', sender: 'bob', input: { text: 'ok' }, signer, auditDir: audit, onStep: replySteps.onStep });
+    const answered = await reply({
+      repository,
+      to: sent.digest,
+      recipient: 'alice',
+      sender: 'bob',
+      input: { text: 'ok' },
+      signer,
+      auditDir: audit,
+      onStep: replySteps.onStep,
+    });
     assertSteps(replySteps.events, ['compress', 'upload', 'push-manifest', 'index', 'sign', 'push-bundle', 'tag', 'write-receipt']);
     const ackSteps = recorder();
-    const receipt = await ack({ unsigned: true, repository, forDigest: sent.digest, status: 'accepted', sender: 'bob', auditDir: audit, onStep: ackSteps.onStep });
+    const receipt = await ack({
+      unsigned: true,
+      repository,
+      forDigest: sent.digest,
+      status: 'accepted',
+      sender: 'bob',
+      auditDir: audit,
+      onStep: ackSteps.onStep,
+    });
     assertSteps(ackSteps.events, ['push-manifest', 'index', 'write-receipt']);
     const folder = `oci:${join(dir.path, 'copied')}`;
     const copySteps = recorder();
-    const copied = await copy({ source: repository, destination: await openRepository(folder, { create: true }), reference: sent.tag, auditDir: audit, onStep: copySteps.onStep });
+    const copied = await copy({
+      source: repository,
+      destination: await openRepository(folder, { create: true }),
+      reference: sent.tag,
+      auditDir: audit,
+      onStep: copySteps.onStep,
+    });
     assertSteps(copySteps.events, ['fetch-manifest', 'upload', 'push-manifest', 'index', 'tag', 'write-receipt']);
 
     const st = await lstat(audit);
@@ -103,7 +130,13 @@ describe('audit receipts and steps', () => {
     assert.equal(byOp.get('copy')!.tag, sent.tag);
 
     const recvSteps = recorder();
-    const got = await receive({ repository, me: 'bob', outDir: join(dir.path, 'inbox'), verify: { trustedKeys: [await readFile(TEST_PUB, 'utf8')] }, onStep: recvSteps.onStep });
+    const got = await receive({
+      repository,
+      me: 'bob',
+      outDir: join(dir.path, 'inbox'),
+      verify: { trustedKeys: [await readFile(TEST_PUB, 'utf8')] },
+      onStep: recvSteps.onStep,
+    });
     assert.equal(got.messages.length, 1);
     assertSteps(recvSteps.events, ['fetch-manifest', 'verify', 'download']);
   });
@@ -124,8 +157,16 @@ describe('audit receipts and steps', () => {
   it('COMMS_RECEIPT_DIR writes the receipt of a CLI ack, and --verbose prints its steps', async () => {
     const audit = join(dir.path, 'env-audit');
     const folder = `oci:${join(dir.path, 'env-box')}`;
-    const sent = await send({ unsigned: true, repository: await openRepository(folder, { create: true }), recipient: 'bob', sender: 'alice', input: { text: 'env' } });
-    const r = await runComms(['ack', '--repo', folder, '--for', sent.digest, '--status', 'accepted', '--no-sign', '--verbose', '--json'], { env: { COMMS_RECEIPT_DIR: audit } });
+    const sent = await send({
+      unsigned: true,
+      repository: await openRepository(folder, { create: true }),
+      recipient: 'bob',
+      sender: 'alice',
+      input: { text: 'env' },
+    });
+    const r = await runComms(['ack', '--repo', folder, '--for', sent.digest, '--status', 'accepted', '--no-sign', '--verbose', '--json'], {
+      env: { COMMS_RECEIPT_DIR: audit },
+    });
     assert.equal(r.code, 0, describeRun(r));
     const [only, ...rest] = await receipts(audit);
     assert.equal(rest.length, 0);

@@ -139,7 +139,10 @@ if (!requireTool('docker-registry')) {
       try {
         const r = await runComms(['send', '-m', 'hi', '--to', 'bob', '--repo', `${basic.host}/box`, '--no-sign'], { env: { DOCKER_CONFIG: cfg.path } });
         assert.equal(r.code, 3, r.stderr);
-        assert.match(r.stderr, /comms: hint: credentials for 127\.0\.0\.1:\d+ were looked up in --username with --password-stdin, then COMMS_REGISTRY_USERNAME/);
+        assert.match(
+          r.stderr,
+          /comms: hint: credentials for 127\.0\.0\.1:\d+ were looked up in --username with --password-stdin, then COMMS_REGISTRY_USERNAME/,
+        );
         assert.ok(r.stderr.includes(join(cfg.path, 'config.json')), r.stderr);
         assert.match(r.stderr, /comms login 127\.0\.0\.1:\d+ -u USER --password-stdin/);
       } finally {

@@ -77,7 +77,11 @@ describe('copy', () => {
       const result = r.json[0] as { digest: string; manifests: { digest: string; tags: string[] }[]; blobsCopied: number };
       assert.equal(result.digest, message.digest);
       const copied = new Set(result.manifests.map((m) => m.digest));
-      assert.deepEqual(copied, new Set([message.digest, message.bundle!.digest, receipt.digest, receipt.bundle!.digest]), 'message, its bundle, the receipt and its bundle; no reply without --recursive');
+      assert.deepEqual(
+        copied,
+        new Set([message.digest, message.bundle!.digest, receipt.digest, receipt.bundle!.digest]),
+        'message, its bundle, the receipt and its bundle; no reply without --recursive',
+      );
       assert.ok(!copied.has(answer.digest));
       assert.deepEqual(result.manifests.find((m) => m.digest === message.digest)!.tags, [message.tag], 'the inbox tag travels with the message');
 
@@ -92,7 +96,11 @@ describe('copy', () => {
         assert.equal(sha256(raw), message.digest, 'skopeo reads the message with its digest');
       }
       const root = await thread(remote, message.digest);
-      assert.deepEqual(new Set(root.children.map((c) => c.digest)), new Set([message.bundle!.digest, receipt.digest]), 'referrers are findable at the destination');
+      assert.deepEqual(
+        new Set(root.children.map((c) => c.digest)),
+        new Set([message.bundle!.digest, receipt.digest]),
+        'referrers are findable at the destination',
+      );
 
       const out = join(dir.path, `inbox-${kind}`);
       const recv = await runComms(['recv', '--repo', dst, '--me', 'bob', '--out', out, '--trusted-key', TEST_PUB]);
@@ -137,14 +145,30 @@ describe('copy', () => {
     const source = await openRepository(`oci:${join(dir.path, 'interrupt')}`, { create: true });
     const big = Buffer.alloc(3 * 1024 * 1024);
     for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);
-    const sent = await send({ repository: source, recipient: 'bob', sender: 'alice', input: { path: await writeTemp(dir, 'big.bin', big) }, chunkBytes: 1024 * 1024, compression: 'gzip', level: 0, signer });
+    const sent = await send({
+      repository: source,
+      recipient: 'bob',
+      sender: 'alice',
+      input: { path: await writeTemp(dir, 'big.bin', big) },
+      chunkBytes: 1024 * 1024,
+      compression: 'gzip',
+      level: 0,
+      signer,
+    });
     const dstRef = backend.freshRepo('interrupt');
     const destination = await openRepository(dstRef);
     const controller = new AbortController();
     await assert.rejects(
-      copy({ source, destination, reference: sent.digest, concurrency: 1, signal: controller.signal, onProgress: (p) => {
-        if (p.blobsCopied >= 2) controller.abort(new Error('stop'));
-      } }),
+      copy({
+        source,
+        destination,
+        reference: sent.digest,
+        concurrency: 1,
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (p.blobsCopied >= 2) controller.abort(new Error('stop'));
+        },
+      }),
       (e: { exitCode?: number }) => e.exitCode === 1,
     );
     await assert.rejects(destination.resolve(sent.digest), 'the message was not pushed before its blobs');

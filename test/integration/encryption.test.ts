@@ -60,7 +60,22 @@ async function ageDecrypt(key: string, file: string): Promise<Buffer> {
 
 /** Sends `file` encrypted, signed with the test key, to `me`; returns send's JSON. */
 async function sendEncrypted(repo: string, me: string, file: string, encryptTo: string[], extra: string[] = []): Promise<Record<string, unknown>> {
-  const r = await cli(['send', file, '--repo', `${registry.host}/${repo}`, '--plain-http', '--to', me, '--key', TEST_KEY, ...encryptTo.flatMap((e) => ['--encrypt-to', e]), '--chunk-bytes', '100000', '--json', ...extra]);
+  const r = await cli([
+    'send',
+    file,
+    '--repo',
+    `${registry.host}/${repo}`,
+    '--plain-http',
+    '--to',
+    me,
+    '--key',
+    TEST_KEY,
+    ...encryptTo.flatMap((e) => ['--encrypt-to', e]),
+    '--chunk-bytes',
+    '100000',
+    '--json',
+    ...extra,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   return lastJson(r);
 }
@@ -114,9 +129,15 @@ describe('encrypted messages', { skip: have ? false : skipMessage(...TOOLS) }, (
     const file = path.join(work.path, 'team.bin');
     await writeFile(file, plain);
     await sendEncrypted('enc/team', 'team', file, [recipientsFile]);
-    for (const [key, how] of [[bobKey, 'file'], [carolKey, 'env']] as const) {
+    for (const [key, how] of [
+      [bobKey, 'file'],
+      [carolKey, 'env'],
+    ] as const) {
       const out = await freshOut();
-      const r = how === 'file' ? await cli(recvArgs('enc/team', 'team', out, ['--identity', key])) : await cli(recvArgs('enc/team', 'team', out), { COMMS_AGE_IDENTITY: await readFile(key, 'utf8') });
+      const r =
+        how === 'file'
+          ? await cli(recvArgs('enc/team', 'team', out, ['--identity', key]))
+          : await cli(recvArgs('enc/team', 'team', out), { COMMS_AGE_IDENTITY: await readFile(key, 'utf8') });
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(await readFile(path.join(out, 'team.bin')), plain, how);
     }
@@ -128,7 +149,10 @@ describe('encrypted messages', { skip: have ? false : skipMessage(...TOOLS) }, (
     await writeFile(file, plain);
     const sent = await sendEncrypted('enc/raw', 'bob', file, [bobRecipient]);
     const m = await rawGetManifest(registry.url, 'enc/raw', String(sent['tag']));
-    const manifest = JSON.parse(m.bytes.toString('utf8')) as { annotations: Record<string, string>; layers: { digest: string; annotations: Record<string, string> }[] };
+    const manifest = JSON.parse(m.bytes.toString('utf8')) as {
+      annotations: Record<string, string>;
+      layers: { digest: string; annotations: Record<string, string> }[];
+    };
     const a = manifest.annotations;
     assert.equal(a['dockercomms.filename'], `${String(sent['messageId'])}.age`, 'an opaque filename');
     assert.ok(!m.bytes.toString('utf8').includes('merger'), 'the real filename is not in the manifest');
@@ -137,7 +161,9 @@ describe('encrypted messages', { skip: have ? false : skipMessage(...TOOLS) }, (
     const parts: Buffer[] = [];
     const scratch = path.join(work.path, 'layers');
     await mkdir(scratch, { recursive: true });
-    for (const layer of [...manifest.layers].sort((x, y) => Number(x.annotations['dockercomms.chunk.index']) - Number(y.annotations['dockercomms.chunk.index']))) {
+    for (const layer of [...manifest.layers].sort(
+      (x, y) => Number(x.annotations['dockercomms.chunk.index']) - Number(y.annotations['dockercomms.chunk.index']),
+    )) {
       const opened = await openLayerWithSystemTools(await rawGetBlob(registry.url, 'enc/raw', layer.digest), 'gzip', scratch);
       parts.push(opened.content);
     }
@@ -186,7 +212,7 @@ describe('encrypted messages', { skip: have ? false : skipMessage(...TOOLS) }, (
     assert.deepEqual(await readFile(identityFile), before);
   });
 
-  it('refuses another recipient\'s identity: exit 2, nothing written, no partial file', async () => {
+  it("refuses another recipient's identity: exit 2, nothing written, no partial file", async () => {
     const file = path.join(work.path, 'for-bob.bin');
     await writeFile(file, randomBytes(300_000));
     await sendEncrypted('enc/wrong', 'bob', file, [bobRecipient]);
@@ -196,7 +222,10 @@ describe('encrypted messages', { skip: have ? false : skipMessage(...TOOLS) }, (
     const failure = lastJson(r);
     assert.equal((failure['error'] as Record<string, unknown>)['code'], 'AGE_NO_IDENTITY');
     assert.deepEqual(await listAll(out), []);
-    assert.deepEqual((await listAll(path.join(work.path, 'tmp'))).filter((p) => p.endsWith('.part')), []);
+    assert.deepEqual(
+      (await listAll(path.join(work.path, 'tmp'))).filter((p) => p.endsWith('.part')),
+      [],
+    );
   });
 
   it('refuses tampered ciphertext (a re-pushed layer with one flipped byte): exit 2, nothing written, no partial file', async () => {
@@ -219,10 +248,13 @@ describe('encrypted messages', { skip: have ? false : skipMessage(...TOOLS) }, (
     assert.equal(r.code, 2, r.stderr);
     assert.equal((lastJson(r)['error'] as Record<string, unknown>)['code'], 'AGE_PAYLOAD_INVALID');
     assert.deepEqual(await listAll(out), []);
-    assert.deepEqual((await listAll(path.join(work.path, 'tmp'))).filter((p) => p.endsWith('.part')), []);
+    assert.deepEqual(
+      (await listAll(path.join(work.path, 'tmp'))).filter((p) => p.endsWith('.part')),
+      [],
+    );
   });
 
-  it('send --to bob --encrypt finds bob\'s age recipient in the trust file; with none bound it is refused (exit 4) and nothing is pushed', async () => {
+  it("send --to bob --encrypt finds bob's age recipient in the trust file; with none bound it is refused (exit 4) and nothing is pushed", async () => {
     const trust = path.join(work.path, 'trust');
     await writeFile(trust, `# who is who\nbob ${bobRecipient}\nalice ${TEST_PUB}\n`);
     const plain = randomBytes(70_000);
@@ -235,14 +267,28 @@ describe('encrypted messages', { skip: have ? false : skipMessage(...TOOLS) }, (
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(await readFile(path.join(out, 'via-trust.bin')), plain);
 
-    const refused = await cli(['send', file, '--repo', `${registry.host}/enc/trust-none`, '--plain-http', '--to', 'carol', '--key', TEST_KEY, '--encrypt', '--trust', trust, '--json']);
+    const refused = await cli([
+      'send',
+      file,
+      '--repo',
+      `${registry.host}/enc/trust-none`,
+      '--plain-http',
+      '--to',
+      'carol',
+      '--key',
+      TEST_KEY,
+      '--encrypt',
+      '--trust',
+      trust,
+      '--json',
+    ]);
     assert.equal(refused.code, 4, refused.stderr);
     assert.match(refused.stderr, /NO_AGE_RECIPIENT/);
     const tags = await fetch(`${registry.url}/v2/enc/trust-none/tags/list`);
     assert.equal(tags.status, 404, 'nothing was pushed');
   });
 
-  it('a reply to an encrypted message is encrypted to the original sender\'s key from the trust file; unknown key: refused unless --no-encrypt', async () => {
+  it("a reply to an encrypted message is encrypted to the original sender's key from the trust file; unknown key: refused unless --no-encrypt", async () => {
     // alice's age identity: made by age-keygen, bound to her in bob's trust file.
     const aliceKey = path.join(work.path, 'alice-age.txt');
     await run('age-keygen', ['-o', aliceKey]);
@@ -252,7 +298,21 @@ describe('encrypted messages', { skip: have ? false : skipMessage(...TOOLS) }, (
     const sent = await sendEncrypted('enc/reply', 'bob', file, [bobRecipient], ['--sender', 'alice']);
     const answer = path.join(work.path, 'answer.txt');
     await writeFile(answer, 'yes, tomorrow');
-    const replyArgs = (extra: string[]) => ['reply', answer, '--repo', `${registry.host}/enc/reply`, '--plain-http', '--in-reply-to', String(sent['digest']), '--key', TEST_KEY, '--sender', 'bob', '--json', ...extra];
+    const replyArgs = (extra: string[]) => [
+      'reply',
+      answer,
+      '--repo',
+      `${registry.host}/enc/reply`,
+      '--plain-http',
+      '--in-reply-to',
+      String(sent['digest']),
+      '--key',
+      TEST_KEY,
+      '--sender',
+      'bob',
+      '--json',
+      ...extra,
+    ];
 
     // bob's trust file binds alice to the key she signs with (the reply goes to her verified
     // identity), and in the second file also to her age recipient.

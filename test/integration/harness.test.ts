@@ -191,8 +191,7 @@ describe('registry harness', () => {
     const r = await registry(t, 'token');
     if (!r?.issuer || !r.username || !r.password) return assert.ok(!r, 'token mode must provide an issuer and user');
     const issuer = r.issuer;
-    const form = (fields: Record<string, string>) =>
-      fetch(issuer.realm, { method: 'POST', body: new URLSearchParams({ service: issuer.service, ...fields }) });
+    const form = (fields: Record<string, string>) => fetch(issuer.realm, { method: 'POST', body: new URLSearchParams({ service: issuer.service, ...fields }) });
     const scope = 'repository:harness/oauth:pull,push';
 
     const badLogin = await form({ grant_type: 'password', username: r.username, password: 'nope', scope });

@@ -52,9 +52,15 @@ const EXPECT: Record<string, { code: string; says: RegExp }> = {
   'c1-control-filename': { code: 'UNSAFE_FILENAME', says: /refused: it contains the control or formatting character U\+009B/ },
   'bidi-override-filename': { code: 'UNSAFE_FILENAME', says: /refused: it contains the control or formatting character U\+202E/ },
   'unsupported-compression': { code: 'COMPRESSION_UNSUPPORTED', says: /dockercomms\.compression is "lz4", expected gzip or zstd/ },
-  'layer-media-type-mismatch': { code: 'LAYER_MEDIA_TYPE', says: /layers\[0\] has media type "application\/vnd\.dockercomms\.chunk\.v1\.tar\+gzip"; compression zstd needs/ },
+  'layer-media-type-mismatch': {
+    code: 'LAYER_MEDIA_TYPE',
+    says: /layers\[0\] has media type "application\/vnd\.dockercomms\.chunk\.v1\.tar\+gzip"; compression zstd needs/,
+  },
   'noncanonical-chunk-count': { code: 'ANNOTATION_INVALID', says: /dockercomms\.chunk_count "01" is not a canonical/ },
-  'wrong-artifact-type': { code: 'ARTIFACT_TYPE', says: /artifactType is "application\/vnd\.dockercomms\.receipt\.v1", expected application\/vnd\.dockercomms\.message\.v1/ },
+  'wrong-artifact-type': {
+    code: 'ARTIFACT_TYPE',
+    says: /artifactType is "application\/vnd\.dockercomms\.receipt\.v1", expected application\/vnd\.dockercomms\.message\.v1/,
+  },
   'short-entry': { code: 'CHUNK_SIZE_MISMATCH', says: /chunk 0: the tar entry has 12 bytes, the manifest implies 24/ },
   'empty-tar': { code: 'TAR_EMPTY', says: /chunk 0: the tar holds no entry/ },
   'layer-digest-mismatch': { code: 'DIGEST_MISMATCH', says: /(content digest mismatch: expected|content for) sha256:6f9e6a21f633/ },
@@ -148,7 +154,10 @@ function jsonError(r: CliResult): { code: string; message: string; exitCode: num
 
 describe('hostile artifacts through `comms recv --no-verify`', { concurrency: 3 }, () => {
   it('every fixture under fixtures/hostile/ has an expectation in this suite', () => {
-    assert.deepEqual(names.filter((n) => EXPECT[n] === undefined && WRITTEN_AS[n] === undefined), []);
+    assert.deepEqual(
+      names.filter((n) => EXPECT[n] === undefined && WRITTEN_AS[n] === undefined),
+      [],
+    );
     assert.ok(names.length >= 30, `${names.length} cases`);
   });
 
@@ -167,7 +176,9 @@ describe('hostile artifacts through `comms recv --no-verify`', { concurrency: 3 
       assert.deepEqual(plantedKinds(stored), STORE_REFUSES[name] ?? [], `what docker-registry refused: ${stored.refusals.join('; ')}`);
 
       const { out, tmp, env } = await runFolders(`registry-${name}`);
-      const r = await runComms(['recv', '--repo', `${registry.host}/${repo}`, '--me', 'bob', '--out', out, '--no-verify', '--include-expired'], { baseEnv: env });
+      const r = await runComms(['recv', '--repo', `${registry.host}/${repo}`, '--me', 'bob', '--out', out, '--no-verify', '--include-expired'], {
+        baseEnv: env,
+      });
       assert.equal(r.code, outcome.exit, `exit code\n${r.stderr}`);
       if (outcome.exit === 4) assert.match(r.stderr, /comms: refused \S+: /);
       assert.match(r.stderr, outcome.says);
@@ -177,7 +188,9 @@ describe('hostile artifacts through `comms recv --no-verify`', { concurrency: 3 
 
       // With --json the refusal is a result line on stdout carrying the code; stderr is JSON too.
       const j = await runFolders(`registry-json-${name}`);
-      const rj = await runComms(['recv', '--repo', `${registry.host}/${repo}`, '--me', 'bob', '--out', j.out, '--no-verify', '--include-expired', '--json'], { baseEnv: j.env });
+      const rj = await runComms(['recv', '--repo', `${registry.host}/${repo}`, '--me', 'bob', '--out', j.out, '--no-verify', '--include-expired', '--json'], {
+        baseEnv: j.env,
+      });
       assert.equal(rj.code, outcome.exit, rj.stderr);
       const notes = jsonLines(rj.stderr);
       if (outcome.exit === 4) {
@@ -187,7 +200,10 @@ describe('hostile artifacts through `comms recv --no-verify`', { concurrency: 3 
         assert.equal(error.code, expected.code, error.message);
         assert.equal(error.exitCode, 4);
         assert.match(error.message, expected.says);
-        assert.ok(notes.every((l) => 'note' in l), rj.stderr);
+        assert.ok(
+          notes.every((l) => 'note' in l),
+          rj.stderr,
+        );
       } else {
         assert.equal(rj.stdout, '');
         assert.match(jsonError(rj).message, outcome.says);
@@ -220,9 +236,11 @@ describe('hostile names that v1.0 writes under a safe name', () => {
       const c = await loadHostileCase(name);
       const layout = path.join(work.path, 'layouts', name);
       await storeInLayout(layout, TAG, c);
-      const { out, tmp, env } = await runFolders(`layout-${name}`);
+      const { out, env } = await runFolders(`layout-${name}`);
       // The fixtures were made in 2025 and have expired since: --include-expired receives them anyway.
-      const r = await runComms(['recv', '--repo', `oci:${layout}`, '--me', 'bob', '--out', out, '--no-verify', '--include-expired', '--json'], { baseEnv: env });
+      const r = await runComms(['recv', '--repo', `oci:${layout}`, '--me', 'bob', '--out', out, '--no-verify', '--include-expired', '--json'], {
+        baseEnv: env,
+      });
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(await listAll(out), [written]);
       assert.equal(jsonLines(r.stdout)[0]!['filename'], written);
@@ -244,7 +262,10 @@ describe('an oversize manifest from a registry that sends one', () => {
         const line = jsonLines(r.stdout)[0]!['error'] as { code: string; message: string };
         assert.equal(line.code, 'MANIFEST_TOO_LARGE', line.message);
         assert.match(line.message, /4194304/);
-        assert.ok(stand.requests.some((q) => q.startsWith('GET /v2/hostile/oversize/manifests/')), stand.requests.join('\n'));
+        assert.ok(
+          stand.requests.some((q) => q.startsWith('GET /v2/hostile/oversize/manifests/')),
+          stand.requests.join('\n'),
+        );
         await assertNothingLeft(out, tmp, r);
       } finally {
         await stand.close();
@@ -265,8 +286,17 @@ describe('hostile messages beside a genuine one', () => {
     const r = await runComms(['recv', '--repo', `oci:${layout}`, '--me', 'bob', '--out', out, '--no-verify', '--include-expired', '--json'], { baseEnv: env });
     assert.equal(r.code, 4, r.stderr);
     const lines = jsonLines(r.stdout);
-    assert.deepEqual(lines.filter((l) => 'error' in l).map((l) => (l['error'] as { code: string }).code).sort(), ['CHUNK_TOO_LARGE', 'TAR_ENTRY_NAME', 'TAR_MULTIPLE_ENTRIES', 'UNSAFE_FILENAME']);
-    assert.deepEqual(lines.filter((l) => !('error' in l)).map((l) => l['digest']), [jsonLines(good.stdout)[0]!['digest']]);
+    assert.deepEqual(
+      lines
+        .filter((l) => 'error' in l)
+        .map((l) => (l['error'] as { code: string }).code)
+        .sort(),
+      ['CHUNK_TOO_LARGE', 'TAR_ENTRY_NAME', 'TAR_MULTIPLE_ENTRIES', 'UNSAFE_FILENAME'],
+    );
+    assert.deepEqual(
+      lines.filter((l) => !('error' in l)).map((l) => l['digest']),
+      [jsonLines(good.stdout)[0]!['digest']],
+    );
     assert.deepEqual(await listAll(out), ['message.txt']);
     const left = (await listAll(tmp)).filter((p) => !/^comms-partial-\d+$/.test(p));
     assert.deepEqual(left, []);
@@ -294,9 +324,15 @@ describe('a message whose chunk is missing from the store', () => {
       assert.equal(r.code, 5, r.stdout + r.stderr);
       const lines = jsonLines(r.stdout);
       const refused = lines.filter((l) => 'error' in l);
-      assert.deepEqual(refused.map((l) => l['digest']), [sent[0]!.digest]);
+      assert.deepEqual(
+        refused.map((l) => l['digest']),
+        [sent[0]!.digest],
+      );
       assert.equal((refused[0]!['error'] as { exitCode: number }).exitCode, 5);
-      assert.deepEqual(lines.filter((l) => !('error' in l)).map((l) => l['digest']), [sent[1]!.digest]);
+      assert.deepEqual(
+        lines.filter((l) => !('error' in l)).map((l) => l['digest']),
+        [sent[1]!.digest],
+      );
       assert.deepEqual(await listAll(out), ['message.txt']);
       const left = (await listAll(tmp)).filter((p) => !/^comms-partial-\d+$/.test(p));
       assert.deepEqual(left, [], 'no partial file of the refused message');
@@ -350,14 +386,46 @@ describe('hostile names and flags', () => {
   });
 
   const flagCases: { label: string; args: (layout: string, out: string) => string[]; says: RegExp }[] = [
-    { label: 'send --chunk-bytes 0', args: (l) => ['send', '--repo', `oci:${l}`, '--to', 'bob', '--message', 'hi', '--no-sign', '--chunk-bytes', '0'], says: /--chunk-bytes: "0" must be at least 1 byte/ },
-    { label: 'send --chunk-bytes 12XB', args: (l) => ['send', '--repo', `oci:${l}`, '--to', 'bob', '--message', 'hi', '--no-sign', '--chunk-bytes', '12XB'], says: /--chunk-bytes: "12XB" is not a size/ },
-    { label: 'send --parallel 0', args: (l) => ['send', '--repo', `oci:${l}`, '--to', 'bob', '--message', 'hi', '--no-sign', '--parallel', '0'], says: /--parallel must be a positive integer, got 0/ },
-    { label: 'recv --parallel 0', args: (l, o) => ['recv', '--repo', `oci:${l}`, '--me', 'bob', '--out', o, '--no-verify', '--parallel', '0'], says: /--parallel must be a positive integer, got 0/ },
-    { label: 'recv --max 0', args: (l, o) => ['recv', '--repo', `oci:${l}`, '--me', 'bob', '--out', o, '--no-verify', '--max', '0'], says: /--max must be a positive integer/ },
-    { label: 'recv --since garbage', args: (l, o) => ['recv', '--repo', `oci:${l}`, '--me', 'bob', '--out', o, '--no-verify', '--since', 'garbage'], says: /--since: "garbage" is neither an RFC 3339 time .* nor a duration/ },
-    { label: 'recv --bogus', args: (l, o) => ['recv', '--repo', `oci:${l}`, '--me', 'bob', '--out', o, '--no-verify', '--bogus'], says: /unknown option --bogus/ },
-    { label: 'send of a missing file', args: (l) => ['send', path.join(work.path, 'no-such-file.txt'), '--repo', `oci:${l}`, '--to', 'bob', '--no-sign'], says: /cannot read \S*no-such-file\.txt: ENOENT/ },
+    {
+      label: 'send --chunk-bytes 0',
+      args: (l) => ['send', '--repo', `oci:${l}`, '--to', 'bob', '--message', 'hi', '--no-sign', '--chunk-bytes', '0'],
+      says: /--chunk-bytes: "0" must be at least 1 byte/,
+    },
+    {
+      label: 'send --chunk-bytes 12XB',
+      args: (l) => ['send', '--repo', `oci:${l}`, '--to', 'bob', '--message', 'hi', '--no-sign', '--chunk-bytes', '12XB'],
+      says: /--chunk-bytes: "12XB" is not a size/,
+    },
+    {
+      label: 'send --parallel 0',
+      args: (l) => ['send', '--repo', `oci:${l}`, '--to', 'bob', '--message', 'hi', '--no-sign', '--parallel', '0'],
+      says: /--parallel must be a positive integer, got 0/,
+    },
+    {
+      label: 'recv --parallel 0',
+      args: (l, o) => ['recv', '--repo', `oci:${l}`, '--me', 'bob', '--out', o, '--no-verify', '--parallel', '0'],
+      says: /--parallel must be a positive integer, got 0/,
+    },
+    {
+      label: 'recv --max 0',
+      args: (l, o) => ['recv', '--repo', `oci:${l}`, '--me', 'bob', '--out', o, '--no-verify', '--max', '0'],
+      says: /--max must be a positive integer/,
+    },
+    {
+      label: 'recv --since garbage',
+      args: (l, o) => ['recv', '--repo', `oci:${l}`, '--me', 'bob', '--out', o, '--no-verify', '--since', 'garbage'],
+      says: /--since: "garbage" is neither an RFC 3339 time .* nor a duration/,
+    },
+    {
+      label: 'recv --bogus',
+      args: (l, o) => ['recv', '--repo', `oci:${l}`, '--me', 'bob', '--out', o, '--no-verify', '--bogus'],
+      says: /unknown option --bogus/,
+    },
+    {
+      label: 'send of a missing file',
+      args: (l) => ['send', path.join(work.path, 'no-such-file.txt'), '--repo', `oci:${l}`, '--to', 'bob', '--no-sign'],
+      says: /cannot read \S*no-such-file\.txt: ENOENT/,
+    },
     { label: 'send of a folder', args: (l) => ['send', work.path, '--repo', `oci:${l}`, '--to', 'bob', '--no-sign'], says: /is not a regular file/ },
   ];
   for (const c of flagCases) {

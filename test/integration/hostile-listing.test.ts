@@ -75,8 +75,18 @@ describe('a tag list that never ends', () => {
 
 describe('a referrers list that never ends', () => {
   for (const [what, perPage, says, pages] of [
-    ['empty pages, each linking to another', 0, `after ${DEFAULT_LIST_LIMITS.maxReferrerPages} pages \\(the limit of pages per listing\\)`, DEFAULT_LIST_LIMITS.maxReferrerPages],
-    ['pages full of new referrers', 10_000, `listed more than ${DEFAULT_LIST_LIMITS.maxReferrers} referrers \\(the limit per listing\\)`, DEFAULT_LIST_LIMITS.maxReferrers / 10_000 + 1],
+    [
+      'empty pages, each linking to another',
+      0,
+      `after ${DEFAULT_LIST_LIMITS.maxReferrerPages} pages \\(the limit of pages per listing\\)`,
+      DEFAULT_LIST_LIMITS.maxReferrerPages,
+    ],
+    [
+      'pages full of new referrers',
+      10_000,
+      `listed more than ${DEFAULT_LIST_LIMITS.maxReferrers} referrers \\(the limit per listing\\)`,
+      DEFAULT_LIST_LIMITS.maxReferrers / 10_000 + 1,
+    ],
   ] as const) {
     it(`${what}: verifying the message stops at the bound, the message is refused with exit 4 naming it, nothing delivered`, async () => {
       const stand = await startHostileRegistry({ manifests: { mbox: { [message.tag]: message.bytes } }, endlessReferrers: { perPage } });

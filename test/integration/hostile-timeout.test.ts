@@ -44,10 +44,16 @@ after(async () => {
 async function recv(host: string, label: string) {
   const out = path.join(work.path, label);
   await mkdir(out);
-  const r = await runComms(['recv', '--repo', `${host}/mbox`, '--me', 'bob', '--out', out, '--plain-http', '--no-verify', '--timeout', '1s', '--retry-delay', '10ms', '--json'], {
-    env: { TMPDIR: work.path },
-  });
-  const errors = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { error?: { code: string; message: string; exitCode: number } }).error);
+  const r = await runComms(
+    ['recv', '--repo', `${host}/mbox`, '--me', 'bob', '--out', out, '--plain-http', '--no-verify', '--timeout', '1s', '--retry-delay', '10ms', '--json'],
+    {
+      env: { TMPDIR: work.path },
+    },
+  );
+  const errors = r.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => (JSON.parse(l) as { error?: { code: string; message: string; exitCode: number } }).error);
   return { ...r, error: errors.find((e) => e !== undefined), delivered: await listAll(out) };
 }
 
@@ -58,7 +64,10 @@ describe('a registry that goes silent', () => {
       const r = await recv(stand.host, 'stalled-body');
       assert.equal(r.code, 1, r.stderr);
       assert.equal(r.error?.code, 'IDLE_TIMEOUT', r.stderr);
-      assert.match(r.error!.message, /fetch blob sha256:[0-9a-f]{64}: nothing arrived from 127\.0\.0\.1:\d+ for 1s, the idle timeout \(UND_ERR_BODY_TIMEOUT\) \(flags: --timeout DURATION/);
+      assert.match(
+        r.error!.message,
+        /fetch blob sha256:[0-9a-f]{64}: nothing arrived from 127\.0\.0\.1:\d+ for 1s, the idle timeout \(UND_ERR_BODY_TIMEOUT\) \(flags: --timeout DURATION/,
+      );
       assert.equal(stand.requests.filter((q) => q.startsWith('GET /v2/mbox/blobs/')).length, MAX_STALLS, stand.requests.join('\n'));
       assert.deepEqual(r.delivered, []);
     } finally {

@@ -51,7 +51,12 @@ for (const kind of kinds) {
       }
       const byDigest = await runComms(['inspect', '--json', `${ref}@${sent.digest}`]);
       assert.equal(byDigest.code, 0, describeRun(byDigest));
-      const j = byDigest.json[0] as { digest: string; size: number; summary: { kind: string; layers: unknown[]; annotations: Record<string, string> }; manifest: { artifactType: string } };
+      const j = byDigest.json[0] as {
+        digest: string;
+        size: number;
+        summary: { kind: string; layers: unknown[]; annotations: Record<string, string> };
+        manifest: { artifactType: string };
+      };
       assert.equal(j.digest, sent.digest);
       assert.equal(j.size, Buffer.byteLength(raw.stdout));
       assert.equal(j.summary.kind, 'message');
@@ -85,15 +90,24 @@ for (const kind of kinds) {
       const r = await runComms(['tags', '--repo', ref, '--json', '--page-size', '2']);
       assert.equal(r.code, 0, describeRun(r));
       const pages = r.json as { page: number; tags: string[] }[];
-      assert.ok(pages.every((p) => p.tags.length <= 2), 'no page is larger than --page-size');
-      assert.deepEqual(pages.map((p) => p.page), pages.map((_, i) => i + 1));
+      assert.ok(
+        pages.every((p) => p.tags.length <= 2),
+        'no page is larger than --page-size',
+      );
+      assert.deepEqual(
+        pages.map((p) => p.page),
+        pages.map((_, i) => i + 1),
+      );
       const listed = pages.flatMap((p) => p.tags);
       assert.deepEqual(listed, [...all].sort(), 'every tag once, in lexical order');
       for (const t of names) assert.ok(listed.includes(t));
       if (kind !== 'oci-folder' && haveSkopeo) assert.deepEqual([...(await skopeoListTags(ref))].sort(), listed, 'skopeo lists the same tags');
       const after = await runComms(['tags', '--repo', ref, '--last', 't-c']);
       assert.equal(after.code, 0, describeRun(after));
-      assert.deepEqual(after.stdout.trim().split('\n'), listed.filter((t) => t > 't-c'));
+      assert.deepEqual(
+        after.stdout.trim().split('\n'),
+        listed.filter((t) => t > 't-c'),
+      );
     });
   });
 }

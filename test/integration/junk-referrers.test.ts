@@ -66,12 +66,21 @@ describe('a message buried under junk bundles', () => {
     // Junk bundle manifests under bundle tags dated an hour and more after the message.
     const junkLayer = await push(repo, enc.encode('{"not":"a sigstore bundle"}'), ArtifactType.Bundle);
     const config = await push(repo, enc.encode('{}'), 'application/vnd.oci.empty.v1+json');
-    const createdS = Math.floor(Date.parse(JSON.parse(new TextDecoder().decode((await repo.fetchManifest(message.digest)).bytes)).annotations['dockercomms.created_at']) / 1000);
+    const createdS = Math.floor(
+      Date.parse(JSON.parse(new TextDecoder().decode((await repo.fetchManifest(message.digest)).bytes)).annotations['dockercomms.created_at']) / 1000,
+    );
     for (let i = 0; i < JUNK_TAGS; i++) {
-      const manifest = enc.encode(JSON.stringify({
-        schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: ArtifactType.Bundle, config, layers: [junkLayer],
-        subject: { mediaType: MediaType.ImageManifest, digest: message.digest, size: message.size }, annotations: { junk: String(i) },
-      }));
+      const manifest = enc.encode(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MediaType.ImageManifest,
+          artifactType: ArtifactType.Bundle,
+          config,
+          layers: [junkLayer],
+          subject: { mediaType: MediaType.ImageManifest, digest: message.digest, size: message.size },
+          annotations: { junk: String(i) },
+        }),
+      );
       await push(repo, manifest, MediaType.ImageManifest, `${bundleTagPrefix(message.digest)}${createdS + 3600 + i}-${String(i).padStart(6, '0')}`);
     }
     // 5,000 junk descriptors ahead of the genuine entry in the tag-schema index, in one push.
@@ -87,14 +96,21 @@ describe('a message buried under junk bundles', () => {
     const newer = junk.slice(0, NEWER_JUNK).map((d) => ({ ...d, digest: d.digest.replace(/^sha256:a/, 'sha256:b') }));
     const buried: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [...junk, index.manifests[0]!, ...newer] };
     await plantRegistryManifest(registry.storageDir, 'junk/mbox', referrersTag(message.digest), enc.encode(JSON.stringify(buried)));
-    assert.equal((await readReferrersIndex(repo, referrersTag(message.digest))).manifests.length, JUNK_REFERRERS + 1 + NEWER_JUNK, 'the registry serves the buried index');
+    assert.equal(
+      (await readReferrersIndex(repo, referrersTag(message.digest))).manifests.length,
+      JUNK_REFERRERS + 1 + NEWER_JUNK,
+      'the registry serves the buried index',
+    );
 
     const requests: string[] = [];
     const counted = openRemoteRepository(ref, { plainHttp: true, onRequest: (e) => requests.push(`${e.method} ${e.url}`) });
     const out = path.join(work.path, 'out');
     await mkdir(out);
     const r = await receive({ repository: counted, me: 'bob', outDir: out, verify: { trustedKeys: [await readFile(TEST_PUB, 'utf8')] } });
-    assert.deepEqual(r.failures.map((f) => f.error.message), []);
+    assert.deepEqual(
+      r.failures.map((f) => f.error.message),
+      [],
+    );
     assert.equal(r.messages.length, 1);
     assert.ok(r.messages[0]!.verified, 'verified');
     assert.equal(await readFile(path.join(out, 'message.txt'), 'utf8'), 'the genuine one');

@@ -18,7 +18,11 @@ const WORKERS = 8;
 const TAGS_EACH = 25;
 const WRITER = new URL('../support/layout-writer.ts', import.meta.url).pathname;
 
-function startWriter(root: string, id: number, journal = false): { child: ChildProcess; ready: Promise<void>; exited: Promise<number | null>; stderr: () => string } {
+function startWriter(
+  root: string,
+  id: number,
+  journal = false,
+): { child: ChildProcess; ready: Promise<void>; exited: Promise<number | null>; stderr: () => string } {
   const child = spawn(process.execPath, [WRITER, root, String(id), String(TAGS_EACH), ...(journal ? ['journal'] : [])], { stdio: ['pipe', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));

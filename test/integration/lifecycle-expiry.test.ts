@@ -48,9 +48,32 @@ for (const kind of kinds) {
       const signer = await loadKeySigner(TEST_KEY);
       const policy = { trustedKeys: [await readFile(TEST_PUB, 'utf8')] };
       // Expired an hour ago; expired 2 minutes ago (inside the skew allowance); fresh.
-      const old = await send({ repository: repo, recipient: 'me', sender: 'alice', input: { text: 'old', filename: 'old.txt' }, ttlSeconds: HOUR, now: ago(2 * HOUR * 1000), signer });
-      const edge = await send({ repository: repo, recipient: 'me', sender: 'alice', input: { text: 'edge', filename: 'edge.txt' }, ttlSeconds: HOUR, now: ago(HOUR * 1000 + 120_000), signer });
-      const fresh = await send({ repository: repo, recipient: 'me', sender: 'alice', input: { text: 'fresh', filename: 'fresh.txt' }, ttlSeconds: HOUR, signer });
+      const old = await send({
+        repository: repo,
+        recipient: 'me',
+        sender: 'alice',
+        input: { text: 'old', filename: 'old.txt' },
+        ttlSeconds: HOUR,
+        now: ago(2 * HOUR * 1000),
+        signer,
+      });
+      const edge = await send({
+        repository: repo,
+        recipient: 'me',
+        sender: 'alice',
+        input: { text: 'edge', filename: 'edge.txt' },
+        ttlSeconds: HOUR,
+        now: ago(HOUR * 1000 + 120_000),
+        signer,
+      });
+      const fresh = await send({
+        repository: repo,
+        recipient: 'me',
+        sender: 'alice',
+        input: { text: 'fresh', filename: 'fresh.txt' },
+        ttlSeconds: HOUR,
+        signer,
+      });
       const out = await tempDir('comms-expiry-out-');
       try {
         const r = await receive({ repository: repo, me: 'me', outDir: out.path, verify: policy });
@@ -65,7 +88,15 @@ for (const kind of kinds) {
 
     it('watch never delivers an expired message', async () => {
       const { repo } = await freshRepo();
-      const old = await send({ unsigned: true, repository: repo, recipient: 'me', sender: 'alice', input: { text: 'old' }, ttlSeconds: 60, now: ago(HOUR * 1000) });
+      const old = await send({
+        unsigned: true,
+        repository: repo,
+        recipient: 'me',
+        sender: 'alice',
+        input: { text: 'old' },
+        ttlSeconds: 60,
+        now: ago(HOUR * 1000),
+      });
       const fresh = await send({ unsigned: true, repository: repo, recipient: 'me', sender: 'alice', input: { text: 'fresh' } });
       const out = await tempDir('comms-expiry-watch-');
       const state = await tempDir('comms-expiry-state-');
@@ -73,10 +104,19 @@ for (const kind of kinds) {
       const seen: string[] = [];
       try {
         let polls = 0;
-        for await (const item of watch({ repository: repo, me: 'me', outDir: out.path, verify: false, intervalMs: 50, stateFile: join(state.path, 's.json'), signal: ac.signal, now: () => {
-          polls++;
-          return new Date();
-        } })) {
+        for await (const item of watch({
+          repository: repo,
+          me: 'me',
+          outDir: out.path,
+          verify: false,
+          intervalMs: 50,
+          stateFile: join(state.path, 's.json'),
+          signal: ac.signal,
+          now: () => {
+            polls++;
+            return new Date();
+          },
+        })) {
           seen.push(item.digest ?? item.tag);
           if (item.digest === fresh.digest) {
             // Let it poll a few more times: the expired one must still not come.
@@ -111,10 +151,26 @@ for (const kind of kinds) {
         const week = await runComms(['send', '--repo', `oci:${dir}`, '--to', 'me', '--no-sign', '--json', '-m', 'hi', '--ttl', '7d']);
         assert.equal(week.code, 0, week.stderr);
         const layout = await OciLayout.open(dir);
-        const ttlOf = async (digest: unknown) => (JSON.parse(new TextDecoder().decode((await layout.fetchManifest(String(digest))).bytes)) as { annotations: Record<string, string> }).annotations['dockercomms.ttl_seconds'];
+        const ttlOf = async (digest: unknown) =>
+          (JSON.parse(new TextDecoder().decode((await layout.fetchManifest(String(digest))).bytes)) as { annotations: Record<string, string> }).annotations[
+            'dockercomms.ttl_seconds'
+          ];
         assert.equal(await ttlOf(sent.json[0]!['digest']), '3600');
         assert.equal(await ttlOf(week.json[0]!['digest']), '604800');
-        const both = await runComms(['send', '--repo', `oci:${join(folder!.path, 'both')}`, '--to', 'me', '--no-sign', '-m', 'hi', '--ttl', '1h', '--ttl-seconds', '60']);
+        const both = await runComms([
+          'send',
+          '--repo',
+          `oci:${join(folder!.path, 'both')}`,
+          '--to',
+          'me',
+          '--no-sign',
+          '-m',
+          'hi',
+          '--ttl',
+          '1h',
+          '--ttl-seconds',
+          '60',
+        ]);
         assert.equal(both.code, 4, both.stderr);
         assert.match(both.stderr, /--ttl and --ttl-seconds/);
         const bad = await runComms(['send', '--repo', `oci:${join(folder!.path, 'bad')}`, '--to', 'me', '--no-sign', '-m', 'hi', '--ttl', '1 fortnight']);
@@ -125,15 +181,37 @@ for (const kind of kinds) {
       it('recv passes over an expired message; recv --include-expired delivers it', async () => {
         const dir = join(folder!.path, 'cli-recv');
         const repo = await OciLayout.open(dir, { create: true });
-        const old = await send({ unsigned: true, repository: repo, recipient: 'me', sender: 'alice', input: { text: 'old' }, ttlSeconds: 60, now: ago(HOUR * 1000) });
+        const old = await send({
+          unsigned: true,
+          repository: repo,
+          recipient: 'me',
+          sender: 'alice',
+          input: { text: 'old' },
+          ttlSeconds: 60,
+          now: ago(HOUR * 1000),
+        });
         const out = await tempDir('comms-expiry-cli-');
         try {
           const plain = await runComms(['recv', '--repo', `oci:${dir}`, '--me', 'me', '--out', join(out.path, 'a'), '--no-verify', '--json']);
           assert.equal(plain.code, 0, plain.stderr);
           assert.deepEqual(plain.json, []);
-          const all = await runComms(['recv', '--repo', `oci:${dir}`, '--me', 'me', '--out', join(out.path, 'b'), '--no-verify', '--json', '--include-expired']);
+          const all = await runComms([
+            'recv',
+            '--repo',
+            `oci:${dir}`,
+            '--me',
+            'me',
+            '--out',
+            join(out.path, 'b'),
+            '--no-verify',
+            '--json',
+            '--include-expired',
+          ]);
           assert.equal(all.code, 0, all.stderr);
-          assert.deepEqual(all.json.map((j) => j['digest']), [old.digest]);
+          assert.deepEqual(
+            all.json.map((j) => j['digest']),
+            [old.digest],
+          );
         } finally {
           await out.cleanup();
         }

@@ -39,7 +39,15 @@ async function gone(repo: Repository, digest: string): Promise<boolean> {
 async function seed(repo: Repository) {
   const alice = await loadKeySigner(TEST_KEY);
   const me = createKeySigner(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
-  const old = await send({ repository: repo, recipient: 'me', sender: 'alice', input: { text: 'old news' }, ttlSeconds: 60, signer: alice, now: () => new Date(Date.now() - HOUR) });
+  const old = await send({
+    repository: repo,
+    recipient: 'me',
+    sender: 'alice',
+    input: { text: 'old news' },
+    ttlSeconds: 60,
+    signer: alice,
+    now: () => new Date(Date.now() - HOUR),
+  });
   const oldReceipt = await ack({ repository: repo, forDigest: old.digest, status: 'accepted', sender: 'me', signer: me });
   const live = await send({ repository: repo, recipient: 'me', sender: 'alice', input: { text: 'fresh' }, signer: alice });
   const liveReceipt = await ack({ repository: repo, forDigest: live.digest, status: 'accepted', sender: 'me', signer: me });
@@ -104,18 +112,24 @@ for (const kind of kinds) {
       if (repo instanceof OciLayout) {
         const blobsBefore = (await readdir(join(repo.root, 'blobs', 'sha256'))).length;
         const removed = await repo.removeUnreferencedBlobs({ olderThanMs: 0 });
-        assert.ok(removed.length >= 1, 'the expired message\'s chunk and bundle blobs went');
+        assert.ok(removed.length >= 1, "the expired message's chunk and bundle blobs went");
         assert.equal((await readdir(join(repo.root, 'blobs', 'sha256'))).length, blobsBefore - removed.length);
         // Everything kept still reads whole.
-        const liveManifest = JSON.parse(new TextDecoder().decode((await repo.fetchManifest(s.live.digest)).bytes)) as { layers: { digest: string; size: number; mediaType: string }[] };
+        const liveManifest = JSON.parse(new TextDecoder().decode((await repo.fetchManifest(s.live.digest)).bytes)) as {
+          layers: { digest: string; size: number; mediaType: string }[];
+        };
         for (const l of liveManifest.layers) assert.equal(await repo.exists(l), true);
       }
 
       const rm = await removeMessages({ repository: repo, digests: [s.live.digest] });
       assert.equal(rm.failed, 0);
-      for (const d of [s.live.digest, s.live.bundle!.digest, s.liveReceipt.digest, s.liveReceipt.bundle!.digest]) assert.equal(await gone(repo, d), true, `rm deleted ${d}`);
+      for (const d of [s.live.digest, s.live.bundle!.digest, s.liveReceipt.digest, s.liveReceipt.bundle!.digest])
+        assert.equal(await gone(repo, d), true, `rm deleted ${d}`);
       assert.equal(await gone(repo, s.foreign.descriptor.digest), false, 'a foreign artifact is never deleted');
-      await assert.rejects(removeMessages({ repository: repo, digests: [s.foreign.descriptor.digest] }), (e: unknown) => (e as { code?: string }).code === 'NOT_A_MESSAGE');
+      await assert.rejects(
+        removeMessages({ repository: repo, digests: [s.foreign.descriptor.digest] }),
+        (e: unknown) => (e as { code?: string }).code === 'NOT_A_MESSAGE',
+      );
     });
 
     if (kind === 'oci') {
@@ -168,7 +182,7 @@ describe('gc on docker-registry with delete disabled', { skip: !requireTool('doc
 });
 
 describe('comms serve removes the blobs gc left unreferenced', () => {
-  it('after gc, its sweep removes the expired message\'s chunk and keeps the live message\'s', async () => {
+  it("after gc, its sweep removes the expired message's chunk and keeps the live message's", async () => {
     const dir = await tempDir('comms-gc-serve-');
     // Sweeps every second (half the upload TTL, at least 1 s), with no grace for unreferenced blobs.
     const server = await startServer({ root: dir.path, port: 0, uploadTtlMs: 2000, blobGraceMs: 0 });
@@ -181,13 +195,17 @@ describe('comms serve removes the blobs gc left unreferenced', () => {
       };
       const oldChunk = await chunkFile(s.old.digest);
       const liveChunk = await chunkFile(s.live.digest);
-      const exists = (p: string) => stat(p).then(() => true, () => false);
+      const exists = (p: string) =>
+        stat(p).then(
+          () => true,
+          () => false,
+        );
       assert.equal(await exists(oldChunk), true);
       const r = await gc({ repository: c.repo });
       assert.equal(r.failed, 0);
       for (let i = 0; i < 100 && (await exists(oldChunk)); i++) await delay(100);
-      assert.equal(await exists(oldChunk), false, 'the expired message\'s chunk is gone');
-      assert.equal(await exists(liveChunk), true, 'the live message\'s chunk stays');
+      assert.equal(await exists(oldChunk), false, "the expired message's chunk is gone");
+      assert.equal(await exists(liveChunk), true, "the live message's chunk stays");
       assert.equal(await gone(c.repo, s.live.digest), false);
     } finally {
       await c.close();

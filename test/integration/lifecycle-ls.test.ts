@@ -50,9 +50,30 @@ for (const kind of kinds) {
         const alice = await loadKeySigner(TEST_KEY);
         const myKey = createKeySigner(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
         const policy = { trustedKeys: [await readFile(TEST_PUB, 'utf8')] };
-        const signed = await send({ repository: repo, recipient: 'me', sender: 'alice', input: { text: 'signed!', filename: 'signed.txt' }, signer: alice, now: () => new Date(Date.now() - 3_600_000) });
-        const unsigned = await send({ unsigned: true, repository: repo, recipient: 'me', sender: 'mallory', input: { text: 'unsigned', filename: 'unsigned.txt' } });
-        const expired = await send({ repository: repo, recipient: 'me', sender: 'alice', input: { text: 'old', filename: 'old.txt' }, signer: alice, ttlSeconds: 60, now: () => new Date(Date.now() - 7_200_000) });
+        const signed = await send({
+          repository: repo,
+          recipient: 'me',
+          sender: 'alice',
+          input: { text: 'signed!', filename: 'signed.txt' },
+          signer: alice,
+          now: () => new Date(Date.now() - 3_600_000),
+        });
+        const unsigned = await send({
+          unsigned: true,
+          repository: repo,
+          recipient: 'me',
+          sender: 'mallory',
+          input: { text: 'unsigned', filename: 'unsigned.txt' },
+        });
+        const expired = await send({
+          repository: repo,
+          recipient: 'me',
+          sender: 'alice',
+          input: { text: 'old', filename: 'old.txt' },
+          signer: alice,
+          ttlSeconds: 60,
+          now: () => new Date(Date.now() - 7_200_000),
+        });
         await send({ unsigned: true, repository: repo, recipient: 'someone-else', sender: 'alice', input: { text: 'not mine' } });
         await ack({ repository: repo, forDigest: signed.digest, status: 'accepted', sender: 'me', signer: myKey });
         const readReceipts = { policy: { trustedKeys: [...policy.trustedKeys, myKey.publicKeyPem] }, myKeyIds: [myKey.keyId] };
@@ -61,7 +82,11 @@ for (const kind of kinds) {
         const before = counting?.requests.length ?? 0;
         const items = (await listMessages({ repository: repo, me: 'me', policy, readReceipts })) as ListedMessage[];
         const used = (counting?.requests.length ?? 0) - before;
-        assert.deepEqual(items.map((i) => i.digest), [signed.digest, unsigned.digest], 'oldest first, the expired one hidden');
+        assert.deepEqual(
+          items.map((i) => i.digest),
+          [signed.digest, unsigned.digest],
+          'oldest first, the expired one hidden',
+        );
         const [s, u] = items as [ListedMessage, ListedMessage];
         assert.equal(s.sender, 'alice');
         assert.ok(s.verified !== false && s.verified !== null && s.verified.kind === 'key');
@@ -76,24 +101,42 @@ for (const kind of kinds) {
           const pages = counting.count('GET', /\/tags\/list$/) - pagesBefore;
           assert.ok(used <= pages + PER_MESSAGE * items.length + 1, `${used} requests for ${items.length} messages and ${pages} tag pages`);
           t.diagnostic(`${kind}: ${used} requests for ${items.length} messages (${pages} tag pages)`);
-          const layerDigests = await Promise.all([signed, unsigned].map(async (m) => (JSON.parse(new TextDecoder().decode((await repo.fetchManifest(m.digest)).bytes)) as { layers: { digest: string }[] }).layers.map((l) => l.digest)));
+          const layerDigests = await Promise.all(
+            [signed, unsigned].map(async (m) =>
+              (JSON.parse(new TextDecoder().decode((await repo.fetchManifest(m.digest)).bytes)) as { layers: { digest: string }[] }).layers.map(
+                (l) => l.digest,
+              ),
+            ),
+          );
           const fetchedChunks = counting.requests.slice(before, before + used).filter((r) => layerDigests.flat().some((d) => r.url.includes(d)));
           assert.deepEqual(fetchedChunks, [], 'no chunk fetched');
         }
 
         const all = (await listMessages({ repository: repo, me: 'me', includeExpired: true })) as ListedMessage[];
-        assert.deepEqual(all.map((i) => i.digest), [expired.digest, signed.digest, unsigned.digest]);
+        assert.deepEqual(
+          all.map((i) => i.digest),
+          [expired.digest, signed.digest, unsigned.digest],
+        );
         assert.equal(all[0]!.expired, true);
         assert.equal(all[0]!.verified, null, 'not checked without a policy');
         assert.equal(all[0]!.read, null, 'unknown without a way to recognise my receipts');
         const recent = (await listMessages({ repository: repo, me: 'me', since: new Date(Date.now() - 600_000) })) as ListedMessage[];
-        assert.deepEqual(recent.map((i) => i.digest), [unsigned.digest]);
+        assert.deepEqual(
+          recent.map((i) => i.digest),
+          [unsigned.digest],
+        );
 
         if (kind === 'oci') {
           const cli = await runComms(['ls', '--repo', ref, '--me', 'me', '--json', '--trusted-key', TEST_PUB, '--include-expired']);
           assert.equal(cli.code, 0, cli.stderr);
-          assert.deepEqual(cli.json.map((j) => j['digest']), [expired.digest, signed.digest, unsigned.digest]);
-          assert.deepEqual(cli.json.map((j) => j['expired']), [true, false, false]);
+          assert.deepEqual(
+            cli.json.map((j) => j['digest']),
+            [expired.digest, signed.digest, unsigned.digest],
+          );
+          assert.deepEqual(
+            cli.json.map((j) => j['expired']),
+            [true, false, false],
+          );
           assert.equal((cli.json[1]!['verified'] as { kind: string }).kind, 'key');
           assert.equal(cli.json[2]!['verified'], false);
           const human = await runComms(['ls', '--repo', ref, '--me', 'me']);

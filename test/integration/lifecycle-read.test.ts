@@ -57,7 +57,15 @@ for (const kind of kinds) {
       const c = await send({ repository: repo, recipient: 'me', sender: 'alice', input: { text: 'c', filename: 'c.txt' }, signer: alice });
       // Machine 1 receives a with a signed receipt.
       // Machine 1 receives one of them, with a signed receipt.
-      const first = await receive({ repository: repo, me: 'me', outDir: join(folder!.path, `m1-${kind}`), verify: policy, writeReceipt: true, signer: myKey, max: 1 });
+      const first = await receive({
+        repository: repo,
+        me: 'me',
+        outDir: join(folder!.path, `m1-${kind}`),
+        verify: policy,
+        writeReceipt: true,
+        signer: myKey,
+        max: 1,
+      });
       assert.equal(first.messages.length, 1);
       assert.ok(first.messages[0]!.receipt?.bundle, 'the receipt is signed');
       const read = first.messages[0]!.digest;
@@ -79,7 +87,8 @@ for (const kind of kinds) {
         const { ref } = await freshRepo();
         const out = join(folder!.path, 'out');
         const recv = (...extra: string[]) => runComms(['recv', '--repo', ref, '--me', 'me', '--out', out, '--no-verify', '--json', ...extra]);
-        for (const t of ['one', 'two']) assert.equal((await runComms(['send', '--repo', ref, '--to', 'me', '--no-sign', '-m', t, '--filename', `${t}.txt`])).code, 0);
+        for (const t of ['one', 'two'])
+          assert.equal((await runComms(['send', '--repo', ref, '--to', 'me', '--no-sign', '-m', t, '--filename', `${t}.txt`])).code, 0);
         const r1 = await recv();
         assert.equal(r1.code, 0, r1.stderr);
         assert.equal(r1.json.length, 2);
@@ -88,7 +97,10 @@ for (const kind of kinds) {
         assert.deepEqual(r2.json, [], 'nothing delivered twice');
         assert.equal((await runComms(['send', '--repo', ref, '--to', 'me', '--no-sign', '-m', 'three', '--filename', 'three.txt'])).code, 0);
         const r3 = await recv();
-        assert.deepEqual(r3.json.map((j) => j['filename']), ['three.txt']);
+        assert.deepEqual(
+          r3.json.map((j) => j['filename']),
+          ['three.txt'],
+        );
         assert.deepEqual((await readdir(out)).sort(), ['one.txt', 'three.txt', 'two.txt']);
         const again = await recv('--include-read');
         assert.equal(again.json.length, 3);
@@ -98,10 +110,14 @@ for (const kind of kinds) {
         const { ref } = await freshRepo();
         const keys = ['--key', TEST_KEY, '--trusted-key', TEST_PUB];
         assert.equal((await runComms(['send', '--repo', ref, '--to', 'me', '--key', TEST_KEY, '-m', 'hello'])).code, 0);
-        const m1 = await runComms(['recv', '--repo', ref, '--me', 'me', '--out', join(folder!.path, 'pc1'), '--json', '--write-receipt', ...keys], { env: { XDG_STATE_HOME: join(folder!.path, 'state1') } });
+        const m1 = await runComms(['recv', '--repo', ref, '--me', 'me', '--out', join(folder!.path, 'pc1'), '--json', '--write-receipt', ...keys], {
+          env: { XDG_STATE_HOME: join(folder!.path, 'state1') },
+        });
         assert.equal(m1.code, 0, m1.stderr);
         assert.equal(m1.json.length, 1);
-        const m2 = await runComms(['recv', '--repo', ref, '--me', 'me', '--out', join(folder!.path, 'pc2'), '--json', ...keys], { env: { XDG_STATE_HOME: join(folder!.path, 'state2') } });
+        const m2 = await runComms(['recv', '--repo', ref, '--me', 'me', '--out', join(folder!.path, 'pc2'), '--json', ...keys], {
+          env: { XDG_STATE_HOME: join(folder!.path, 'state2') },
+        });
         assert.equal(m2.code, 0, m2.stderr);
         assert.deepEqual(m2.json, [], 'read on the first machine');
       });

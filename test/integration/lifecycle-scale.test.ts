@@ -58,7 +58,10 @@ for (const kind of backendKinds()) {
           try {
             const r = await receive({ repository: c.repo, me: 'me', outDir: join(out.path, `${seedCount}`), verify: policy });
             assert.deepEqual(r.failures, []);
-            assert.deepEqual(r.messages.map((m) => m.digest), [sent.digest]);
+            assert.deepEqual(
+              r.messages.map((m) => m.digest),
+              [sent.digest],
+            );
             const listed = await listMessages({ repository: c.repo, me: 'me' });
             assert.equal(listed.length, 1);
             return { total: c.requests.length, pages: c.count('GET', /\/tags\/list$/) };
@@ -68,7 +71,9 @@ for (const kind of backendKinds()) {
         };
         const empty = await measure(0);
         const busy = await measure(others);
-        t.diagnostic(`${kind}: recv + ls of one message: ${empty.total} requests (${empty.pages} tag pages) with no other tags, ${busy.total} (${busy.pages}) with ${others}`);
+        t.diagnostic(
+          `${kind}: recv + ls of one message: ${empty.total} requests (${empty.pages} tag pages) with no other tags, ${busy.total} (${busy.pages}) with ${others}`,
+        );
         if (kind === 'comms-serve') {
           assert.equal(busy.total, empty.total, 'the same requests however many other tags');
           assert.equal(busy.pages, empty.pages, 'the same tag pages however many other tags');
@@ -89,7 +94,15 @@ for (const kind of backendKinds()) {
         const c = countingRepo(ref);
         try {
           const sent = await send({ unsigned: true, repository: setup.repository(ref), recipient: 'me', sender: 'alice', input: { text: 'hi' } });
-          const items = watch({ repository: c.repo, me: 'me', outDir: join(out.path, 'in'), stateFile: join(out.path, 'state.json'), verify: false, intervalMs: 50, signal: ac.signal });
+          const items = watch({
+            repository: c.repo,
+            me: 'me',
+            outDir: join(out.path, 'in'),
+            stateFile: join(out.path, 'state.json'),
+            verify: false,
+            intervalMs: 50,
+            signal: ac.signal,
+          });
           const first = await items.next();
           assert.equal(!first.done && first.value.digest, sent.digest);
           const before = c.requests.length;
@@ -98,8 +111,14 @@ for (const kind of backendKinds()) {
           await delay(500);
           ac.abort();
           await more;
-          const lasts = c.requests.slice(before).filter((q) => /\/tags\/list$/.test(new URL(q.url).pathname)).map((q) => new URL(q.url).searchParams.get('last'));
-          const day = new Date(Date.parse(`${sent.tag.split('-')[2]!.replace(/(\d{4})(\d{2})(\d{2})/, '$1-$2-$3')}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10).replaceAll('-', '');
+          const lasts = c.requests
+            .slice(before)
+            .filter((q) => /\/tags\/list$/.test(new URL(q.url).pathname))
+            .map((q) => new URL(q.url).searchParams.get('last'));
+          const day = new Date(Date.parse(`${sent.tag.split('-')[2]!.replace(/(\d{4})(\d{2})(\d{2})/, '$1-$2-$3')}T00:00:00Z`) - 86_400_000)
+            .toISOString()
+            .slice(0, 10)
+            .replaceAll('-', '');
           assert.ok(lasts.length >= 1, 'polled again');
           for (const last of lasts) assert.equal(last, `inbox-${recipientTag('me')}-${day}`);
         } finally {
@@ -116,12 +135,23 @@ for (const kind of backendKinds()) {
         const out = await tempDir('comms-scale-since-');
         try {
           const repo = setup.repository(ref);
-          const old = await send({ unsigned: true, repository: repo, recipient: 'me', sender: 'alice', input: { text: 'old' }, now: () => new Date(Date.now() - 3 * 86_400_000), ttlSeconds: 30 * 86_400 });
+          const old = await send({
+            unsigned: true,
+            repository: repo,
+            recipient: 'me',
+            sender: 'alice',
+            input: { text: 'old' },
+            now: () => new Date(Date.now() - 3 * 86_400_000),
+            ttlSeconds: 30 * 86_400,
+          });
           const fresh = await send({ unsigned: true, repository: repo, recipient: 'me', sender: 'alice', input: { text: 'new' } });
           const c = countingRepo(ref);
           try {
             const r = await receive({ repository: c.repo, me: 'me', outDir: out.path, verify: false, since: new Date(Date.now() - 3_600_000) });
-            assert.deepEqual(r.messages.map((m) => m.digest), [fresh.digest]);
+            assert.deepEqual(
+              r.messages.map((m) => m.digest),
+              [fresh.digest],
+            );
             const fetchedOld = c.requests.some((q) => q.url.includes(old.tag));
             assert.equal(fetchedOld, false, 'the older tag was never fetched');
             const page = c.requests.find((q) => /\/tags\/list$/.test(new URL(q.url).pathname))!;

@@ -76,7 +76,22 @@ describe('recv --watch on an oci: folder that does not exist yet', () => {
     const dir = await tempDir('comms-watch-missing-oci-');
     try {
       const box = join(dir.path, 'box');
-      const child = spawnComms(['recv', '--watch', '--repo', `oci:${box}`, '--me', 'me', '--out', join(dir.path, 'in'), '--no-verify', '--json', '--interval', '100ms', '--state-file', join(dir.path, 'state.json')]);
+      const child = spawnComms([
+        'recv',
+        '--watch',
+        '--repo',
+        `oci:${box}`,
+        '--me',
+        'me',
+        '--out',
+        join(dir.path, 'in'),
+        '--no-verify',
+        '--json',
+        '--interval',
+        '100ms',
+        '--state-file',
+        join(dir.path, 'state.json'),
+      ]);
       let stdout = '';
       let stderr = '';
       child.stdout!.on('data', (b: Buffer) => void (stdout += b.toString()));
@@ -88,7 +103,13 @@ describe('recv --watch on an oci: folder that does not exist yet', () => {
       };
       await until(() => stderr.includes('does not exist yet'), 'the watcher noted the missing folder');
       await delay(1000); // several polls of the missing folder
-      const sent = await send({ unsigned: true, repository: await OciLayout.open(box, { create: true }), recipient: 'me', sender: 'alice', input: { text: 'first' } });
+      const sent = await send({
+        unsigned: true,
+        repository: await OciLayout.open(box, { create: true }),
+        recipient: 'me',
+        sender: 'alice',
+        input: { text: 'first' },
+      });
       await until(() => stdout.includes(sent.digest), 'the first message was delivered');
       child.kill('SIGINT');
       const r = await done;

@@ -26,10 +26,14 @@ if (!requireTools('docker-registry', 'skopeo')) {
       await Promise.all([registry?.stop(), tokenRegistry?.stop()]);
     });
 
-    const send = (env: NodeJS.ProcessEnv, box: string) => runComms(['send', '-m', 'hi', '--to', 'bob', '--repo', `${registry.host}/${box}`, '--no-sign', '--quiet'], { env });
+    const send = (env: NodeJS.ProcessEnv, box: string) =>
+      runComms(['send', '-m', 'hi', '--to', 'bob', '--repo', `${registry.host}/${box}`, '--no-sign', '--quiet'], { env });
 
     it('writes auths[host].auth (mode 0600) that comms and skopeo then use, keeps other fields, and logout removes it', async () => {
-      await using cfg = await writeDockerConfig({ auths: { 'other.example': { username: 'x', password: 'y' } }, extra: { proxies: { default: { httpProxy: '' } } } });
+      await using cfg = await writeDockerConfig({
+        auths: { 'other.example': { username: 'x', password: 'y' } },
+        extra: { proxies: { default: { httpProxy: '' } } },
+      });
       const env = { DOCKER_CONFIG: cfg.dir };
       const login = await runComms(['login', registry.host, '-u', registry.username!, '--password-stdin'], { stdin: `${registry.password}\n`, env });
       assert.equal(login.code, 0, login.stderr);
@@ -56,7 +60,10 @@ if (!requireTools('docker-registry', 'skopeo')) {
 
     it('with credsStore, the helper stores the secret and config.json records only the login', async () => {
       await using cfg = await writeDockerConfig({ credsStore: TEST_CRED_HELPER });
-      const login = await runComms(['login', registry.host, '-u', registry.username!, '--password-stdin', '--json'], { stdin: registry.password!, env: cfg.vars });
+      const login = await runComms(['login', registry.host, '-u', registry.username!, '--password-stdin', '--json'], {
+        stdin: registry.password!,
+        env: cfg.vars,
+      });
       assert.equal(login.code, 0, login.stderr);
       assert.equal(login.json[0]!['credentialHelper'], TEST_CRED_HELPER);
       const text = await readFile(cfg.configFile, 'utf8');
@@ -69,14 +76,20 @@ if (!requireTools('docker-registry', 'skopeo')) {
       const logout = await runComms(['logout', registry.host], { env: cfg.vars });
       assert.equal(logout.code, 0, logout.stderr);
       assert.deepEqual(JSON.parse(await readFile(cfg.credFile, 'utf8')), {});
-      assert.deepEqual(cfg.helperCalls().filter((c) => c.action !== 'get'), [
-        { action: 'store', server: registry.host },
-        { action: 'erase', server: registry.host },
-      ]);
+      assert.deepEqual(
+        cfg.helperCalls().filter((c) => c.action !== 'get'),
+        [
+          { action: 'store', server: registry.host },
+          { action: 'erase', server: registry.host },
+        ],
+      );
     });
 
-    it("with credHelpers for this registry, that helper gets the secret; a plaintext entry left from before is removed", async () => {
-      await using cfg = await writeDockerConfig({ credHelpers: { [registry.host]: TEST_CRED_HELPER }, auths: { [registry.host]: { username: 'old', password: 'stale' } } });
+    it('with credHelpers for this registry, that helper gets the secret; a plaintext entry left from before is removed', async () => {
+      await using cfg = await writeDockerConfig({
+        credHelpers: { [registry.host]: TEST_CRED_HELPER },
+        auths: { [registry.host]: { username: 'old', password: 'stale' } },
+      });
       const login = await runComms(['login', registry.host, '-u', registry.username!, '--password-stdin'], { stdin: registry.password!, env: cfg.vars });
       assert.equal(login.code, 0, login.stderr);
       const config = JSON.parse(await readFile(cfg.configFile, 'utf8')) as { auths: Record<string, unknown>; credHelpers: Record<string, string> };
@@ -88,18 +101,30 @@ if (!requireTools('docker-registry', 'skopeo')) {
     it('tries the credentials first, as docker login does: a wrong password is refused (exit 3) and nothing is stored', async () => {
       await using cfg = await writeDockerConfig({ auths: { 'other.example': { username: 'x', password: 'y' } } });
       const before = await readFile(cfg.configFile, 'utf8');
-      const wrong = await runComms(['login', registry.host, '-u', registry.username!, '--password-stdin', '--json'], { stdin: 'not-the-password', env: { DOCKER_CONFIG: cfg.dir } });
+      const wrong = await runComms(['login', registry.host, '-u', registry.username!, '--password-stdin', '--json'], {
+        stdin: 'not-the-password',
+        env: { DOCKER_CONFIG: cfg.dir },
+      });
       assert.equal(wrong.code, 3, wrong.stderr);
       assert.match(wrong.stderr, /"code":"LOGIN_REFUSED"/);
       assert.ok(!wrong.stderr.includes('not-the-password'));
       assert.equal(await readFile(cfg.configFile, 'utf8'), before);
       // A registry with Bearer token auth: the check gets a token from its realm.
-      const ok = await runComms(['login', tokenRegistry.host, '-u', tokenRegistry.username!, '--password-stdin'], { stdin: tokenRegistry.password!, env: { DOCKER_CONFIG: cfg.dir } });
+      const ok = await runComms(['login', tokenRegistry.host, '-u', tokenRegistry.username!, '--password-stdin'], {
+        stdin: tokenRegistry.password!,
+        env: { DOCKER_CONFIG: cfg.dir },
+      });
       assert.equal(ok.code, 0, ok.stderr);
-      const bad = await runComms(['login', tokenRegistry.host, '-u', tokenRegistry.username!, '--password-stdin'], { stdin: 'wrong', env: { DOCKER_CONFIG: cfg.dir } });
+      const bad = await runComms(['login', tokenRegistry.host, '-u', tokenRegistry.username!, '--password-stdin'], {
+        stdin: 'wrong',
+        env: { DOCKER_CONFIG: cfg.dir },
+      });
       assert.equal(bad.code, 3, bad.stderr);
       // --no-check stores them untried.
-      const untried = await runComms(['login', registry.host, '-u', 'someone', '--password-stdin', '--no-check'], { stdin: 'anything', env: { DOCKER_CONFIG: cfg.dir } });
+      const untried = await runComms(['login', registry.host, '-u', 'someone', '--password-stdin', '--no-check'], {
+        stdin: 'anything',
+        env: { DOCKER_CONFIG: cfg.dir },
+      });
       assert.equal(untried.code, 0, untried.stderr);
     });
 

@@ -25,7 +25,13 @@ interface Result {
 const transportErrors: Error[] = [];
 
 async function startAgent(args: string[], stderr: string[]): Promise<Client> {
-  const transport = new StdioClientTransport({ command: process.execPath, args: ['src/cli/run.ts', 'mcp', ...args], cwd: PROJECT_ROOT, env: cliEnv() as Record<string, string>, stderr: 'pipe' });
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: ['src/cli/run.ts', 'mcp', ...args],
+    cwd: PROJECT_ROOT,
+    env: cliEnv() as Record<string, string>,
+    stderr: 'pipe',
+  });
   transport.stderr?.on('data', (c: Buffer) => stderr.push(c.toString()));
   const client = new Client({ name: 'comms-test', version: '1.0.0' });
   client.onerror = (e) => transportErrors.push(e);
@@ -111,11 +117,17 @@ for (const kind of backendKinds()) {
 
       const receipt = await callOk(alice, 'ack', { digest: answered['digest'], status: 'accepted' });
       assert.equal(receipt['message_verified_sender'], 'bob');
-      const tree = (await callOk(alice, 'thread', { digest: sent['digest'] }))['thread'] as { verified_sender: string; children: { digest: string; verified_sender: string; children: { kind: string }[] }[] };
+      const tree = (await callOk(alice, 'thread', { digest: sent['digest'] }))['thread'] as {
+        verified_sender: string;
+        children: { digest: string; verified_sender: string; children: { kind: string }[] }[];
+      };
       assert.equal(tree.verified_sender, 'alice');
       const replyNode = tree.children.find((c) => c.digest === answered['digest']);
       assert.equal(replyNode?.verified_sender, 'bob');
-      assert.ok(replyNode?.children.some((c) => c.kind === 'receipt'), 'the receipt hangs under the reply');
+      assert.ok(
+        replyNode?.children.some((c) => c.kind === 'receipt'),
+        'the receipt hangs under the reply',
+      );
 
       // Encrypted to bob's age key from the trust file, decrypted in bob's server with --identity.
       const secret = await callOk(alice, 'send_message', { to: 'bob', text: 'the launch code', encrypt: true });
@@ -131,7 +143,8 @@ for (const kind of backendKinds()) {
       const to = String(sent['digest']);
       await reply({ repository: repo, to, recipient: 'alice', sender: 'bob', input: { text: 'forged: mallory' }, signer: await loadKeySigner(malloryKey) });
       // More unsigned forgeries than one poll examines: they must not keep the genuine reply out.
-      for (let i = 0; i < 16; i++) await reply({ unsigned: true, repository: repo, to, recipient: 'alice', sender: 'bob', input: { text: `forged: unsigned ${i}` } });
+      for (let i = 0; i < 16; i++)
+        await reply({ unsigned: true, repository: repo, to, recipient: 'alice', sender: 'bob', input: { text: `forged: unsigned ${i}` } });
       const timedOut = await call(alice, 'wait_for_reply', { digest: sent['digest'], timeout_seconds: 2 });
       assert.equal(timedOut.isError, true);
       assert.match(timedOut.content[0]!.text!, /TIMEOUT: no verified reply .*passed over \d+ that did not verify/);

@@ -34,7 +34,13 @@ async function storedBlobs(storageDir: string): Promise<Set<string>> {
   const out = new Set<string>();
   for (const prefix of await readdir(root).catch(() => [] as string[])) {
     for (const hex of await readdir(join(root, prefix)).catch(() => [] as string[])) {
-      if (await stat(join(root, prefix, hex, 'data')).then(() => true, () => false)) out.add(`sha256:${hex}`);
+      if (
+        await stat(join(root, prefix, hex, 'data')).then(
+          () => true,
+          () => false,
+        )
+      )
+        out.add(`sha256:${hex}`);
     }
   }
   return out;
@@ -83,8 +89,27 @@ if (!requireTool('docker-registry')) {
     let childTmp: string;
     const childEnv = () => ({ env: { TMPDIR: childTmp } });
     const sendArgs = (): string[] => [
-      'send', bigFile, '--repo', `${registry.host}/${REPO}`, '--to', 'kim', '--sender', 'lee',
-      '--chunk-bytes', '64MiB', '--compress', 'zstd', '--level', '1', '--parallel', '2', '--session', SESSION, '--key', TEST_KEY, '--json',
+      'send',
+      bigFile,
+      '--repo',
+      `${registry.host}/${REPO}`,
+      '--to',
+      'kim',
+      '--sender',
+      'lee',
+      '--chunk-bytes',
+      '64MiB',
+      '--compress',
+      'zstd',
+      '--level',
+      '1',
+      '--parallel',
+      '2',
+      '--session',
+      SESSION,
+      '--key',
+      TEST_KEY,
+      '--json',
     ];
     /** Set by (a), received by (b). */
     let sentDigest: string | undefined;
@@ -153,7 +178,14 @@ if (!requireTool('docker-registry')) {
       });
       await killAndCollect(child, first);
       assert.deepEqual(await readdir(out), [], '--out holds nothing after the kill');
-      assert.ok(partial !== undefined && (await stat(partial).then(() => true, () => false)), 'the dead process left its partial file in the scratch folder');
+      assert.ok(
+        partial !== undefined &&
+          (await stat(partial).then(
+            () => true,
+            () => false,
+          )),
+        'the dead process left its partial file in the scratch folder',
+      );
 
       const second = await collect(spawnComms(recvArgs, childEnv()));
       assert.equal(second.code, 0, second.stderr);
@@ -162,7 +194,14 @@ if (!requireTool('docker-registry')) {
       assert.equal(second.json[0]!['path'], join(out, 'big.bin'));
       assert.deepEqual(await readdir(out), ['big.bin']);
       assert.equal(await sha256File(join(out, 'big.bin')), bigSha);
-      assert.equal(await stat(partial).then(() => true, () => false), false, "the re-run swept the dead process's partial file");
+      assert.equal(
+        await stat(partial).then(
+          () => true,
+          () => false,
+        ),
+        false,
+        "the re-run swept the dead process's partial file",
+      );
       await rm(out, { recursive: true, force: true });
       t.diagnostic(`recv killed and re-run: ${((Date.now() - started) / 1000).toFixed(1)} s`);
     });

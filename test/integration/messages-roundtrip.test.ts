@@ -160,7 +160,23 @@ if (!requireTool('docker-registry')) {
         const payload = randomBytes(150 * KiB);
         await writeFile(file, payload);
         const repo = `${registry.host}/cli`;
-        const s = await runComms(['send', file, '--repo', repo, '--recipient', 'carol', '--sender', 'alice', '--key', TEST_KEY, '--chunk-bytes', '64KiB', '--compress', 'zstd', '--json']);
+        const s = await runComms([
+          'send',
+          file,
+          '--repo',
+          repo,
+          '--recipient',
+          'carol',
+          '--sender',
+          'alice',
+          '--key',
+          TEST_KEY,
+          '--chunk-bytes',
+          '64KiB',
+          '--compress',
+          'zstd',
+          '--json',
+        ]);
         assert.equal(s.code, 0, s.stderr);
         assert.equal(s.json.length, 1);
         const sent = s.json[0]!;
@@ -198,7 +214,10 @@ if (!requireTool('docker-registry')) {
         const out = await freshDir('cli-out');
         const r = await runComms(['recv', '--repo', repo, '--me', 'dave', '--out', out, ...VERIFY_ARGS, '--json']);
         assert.equal(r.code, 0, r.stderr);
-        assert.deepEqual(r.json.map((j) => [j['digest'], j['filename'], j['bytes'], j['sender']]), [[s.json[0]!['digest'], 'one.bin', 1, 'alice']]);
+        assert.deepEqual(
+          r.json.map((j) => [j['digest'], j['filename'], j['bytes'], j['sender']]),
+          [[s.json[0]!['digest'], 'one.bin', 1, 'alice']],
+        );
         assert.equal(await readFile(join(out, 'one.bin'), 'utf8'), 'x');
       });
 
@@ -218,7 +237,9 @@ if (!requireTool('docker-registry')) {
       it('- sends stdin (as stdin.bin, or the --filename given), chunked like a file', async () => {
         const repo = `${registry.host}/stdin`;
         const payload = randomBytes(2 * SMALL_CHUNK + 5);
-        const a = await runComms(['send', '-', '--repo', repo, '--to', 'erin', '--key', TEST_KEY, '--chunk-bytes', String(SMALL_CHUNK), '--json'], { stdin: payload });
+        const a = await runComms(['send', '-', '--repo', repo, '--to', 'erin', '--key', TEST_KEY, '--chunk-bytes', String(SMALL_CHUNK), '--json'], {
+          stdin: payload,
+        });
         assert.equal(a.code, 0, a.stderr);
         assert.equal(a.json[0]!['bytes'], payload.length);
         assert.equal(a.json[0]!['chunks'], 3);
@@ -268,7 +289,10 @@ if (!requireTool('docker-registry')) {
         const out = await freshDir('max-out');
         const r = await runComms(['recv', '--repo', repoRef, '--me', 'grace', '--out', out, '--max', '2', ...VERIFY_ARGS, '--json']);
         assert.equal(r.code, 0, r.stderr);
-        assert.deepEqual(r.json.map((j) => j['filename']), ['first.txt', 'second.txt']);
+        assert.deepEqual(
+          r.json.map((j) => j['filename']),
+          ['first.txt', 'second.txt'],
+        );
         assert.deepEqual((await readdir(out)).sort(), ['first.txt', 'second.txt']);
       });
 

@@ -36,7 +36,11 @@ import { skopeoCopy, skopeoInspectRaw } from '../support/skopeo.ts';
 import { requireTools, skipMessage, tempDir, type TempDir } from '../support/tools.ts';
 
 const V1 = new URL('../../fixtures/v1/', import.meta.url);
-const EMPTY_CONFIG = { mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 };
+const EMPTY_CONFIG = {
+  mediaType: 'application/vnd.oci.empty.v1+json',
+  digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a',
+  size: 2,
+};
 const MESSAGE_TYPE = 'application/vnd.dockercomms.message.v1';
 const RECEIPT_TYPE = 'application/vnd.dockercomms.receipt.v1';
 const BUNDLE_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
@@ -181,8 +185,23 @@ if (!requireTools('docker-registry', 'skopeo', 'zstd', 'gzip', 'tar')) {
           await writeFile(file, payload);
           const before = Math.floor(Date.now() / 1000);
           const s = await runComms([
-            'send', file, '--repo', `${registry.host}/${repo}`, '--to', c.recipient, '--sender', 'carol@example.com',
-            '--compress', c.compression, '--chunk-bytes', String(c.chunkBytes), '--session', session, '--key', TEST_KEY, '--json',
+            'send',
+            file,
+            '--repo',
+            `${registry.host}/${repo}`,
+            '--to',
+            c.recipient,
+            '--sender',
+            'carol@example.com',
+            '--compress',
+            c.compression,
+            '--chunk-bytes',
+            String(c.chunkBytes),
+            '--session',
+            session,
+            '--key',
+            TEST_KEY,
+            '--json',
           ]);
           assert.equal(s.code, 0, s.stderr);
           const after = Math.ceil(Date.now() / 1000);
@@ -315,7 +334,10 @@ if (!requireTools('docker-registry', 'skopeo', 'zstd', 'gzip', 'tar')) {
           assert.equal(bundle.verificationMaterial.publicKey?.hint, TEST_KEY_ID);
           assert.equal(bundle.messageSignature.messageDigest.algorithm, 'SHA2_256');
           assert.equal(Buffer.from(bundle.messageSignature.messageDigest.digest, 'base64').toString('hex'), hex, 'the signed digest is the message digest');
-          assert.ok(cryptoVerify('sha256', manifest.bytes, publicKey, Buffer.from(bundle.messageSignature.signature, 'base64')), 'the signature verifies over the manifest bytes');
+          assert.ok(
+            cryptoVerify('sha256', manifest.bytes, publicKey, Buffer.from(bundle.messageSignature.signature, 'base64')),
+            'the signature verifies over the manifest bytes',
+          );
         }
       });
 
@@ -327,7 +349,19 @@ if (!requireTools('docker-registry', 'skopeo', 'zstd', 'gzip', 'tar')) {
         for (const { c, args, status, verified, reason } of acks) {
           const { manifest } = sent.get(c.name)!;
           const before = Math.floor(Date.now() / 1000);
-          const r = await runComms(['ack', '--repo', `${registry.host}/${repo}`, '--for', manifest.digest, ...args, '--sender', c.recipient, '--key', TEST_KEY, '--json']);
+          const r = await runComms([
+            'ack',
+            '--repo',
+            `${registry.host}/${repo}`,
+            '--for',
+            manifest.digest,
+            ...args,
+            '--sender',
+            c.recipient,
+            '--key',
+            TEST_KEY,
+            '--json',
+          ]);
           assert.equal(r.code, 0, r.stderr);
           const after = Math.ceil(Date.now() / 1000);
           const all = await rawTags(base, repo);
@@ -377,7 +411,23 @@ if (!requireTools('docker-registry', 'skopeo', 'zstd', 'gzip', 'tar')) {
         const src = await freshDir('copy-src');
         payload = randomBytes(3 * 65536 + 7);
         await writeFile(join(src, 'copied.bin'), payload);
-        const s = await runComms(['send', join(src, 'copied.bin'), '--repo', `${registry.host}/copy/src`, '--to', 'judy', '--sender', 'carol', '--chunk-bytes', '64KiB', '--compress', 'zstd', '--key', TEST_KEY, '--json']);
+        const s = await runComms([
+          'send',
+          join(src, 'copied.bin'),
+          '--repo',
+          `${registry.host}/copy/src`,
+          '--to',
+          'judy',
+          '--sender',
+          'carol',
+          '--chunk-bytes',
+          '64KiB',
+          '--compress',
+          'zstd',
+          '--key',
+          TEST_KEY,
+          '--json',
+        ]);
         assert.equal(s.code, 0, s.stderr);
         tag = String(s.json[0]!['tag']);
         digest = String(s.json[0]!['digest']);

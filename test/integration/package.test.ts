@@ -22,7 +22,15 @@ const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8'))
 
 /** A Node older than the one required, to check the refusal (CI machines ship Node 20 as `node`). */
 function oldNode(): string | undefined {
-  for (const candidate of ['/usr/bin/node', whichTool('node', { PATH: (process.env.PATH ?? '').split(':').filter((d) => !d.includes('node_modules')).join(':') })]) {
+  for (const candidate of [
+    '/usr/bin/node',
+    whichTool('node', {
+      PATH: (process.env.PATH ?? '')
+        .split(':')
+        .filter((d) => !d.includes('node_modules'))
+        .join(':'),
+    }),
+  ]) {
     if (candidate === undefined || !existsSync(candidate)) continue;
     const v = spawnSync(candidate, ['-p', 'process.versions.node'], { encoding: 'utf8' }).stdout.trim();
     if (Number(v.split('.')[0]) < 24) return candidate;
@@ -39,7 +47,11 @@ describe('the npm package', () => {
 
   before(async () => {
     work = await tempDir('comms-package-');
-    const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work.path], { cwd: PROJECT_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work.path], {
+      cwd: PROJECT_ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const info = JSON.parse(out) as Array<{ filename: string; files: Array<{ path: string }> }>;
     tarball = join(work.path, info[0]!.filename);
     files = info[0]!.files.map((f) => f.path);
@@ -73,14 +85,28 @@ describe('the npm package', () => {
     const packed = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
     for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) assert.equal(packed.scripts?.[hook], undefined, `no ${hook} script`);
     // Nor does anything it installs: no production dependency has an install script.
-    const lock = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; hasInstallScript?: boolean }> };
-    assert.deepEqual(Object.entries(lock.packages).filter(([, p]) => p.hasInstallScript && !p.dev).map(([name]) => name), []);
-    for (const f of ['bin/comms.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/node-check.js', 'LICENSE', 'README.md', 'SPEC.md']) assert.ok(files.includes(f), `${f} is in the tarball`);
-    assert.deepEqual(files.filter((f) => f.startsWith('src/') || f.startsWith('test/') || f.endsWith('.map')), []);
+    const lock = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { dev?: boolean; hasInstallScript?: boolean }>;
+    };
+    assert.deepEqual(
+      Object.entries(lock.packages)
+        .filter(([, p]) => p.hasInstallScript && !p.dev)
+        .map(([name]) => name),
+      [],
+    );
+    for (const f of ['bin/comms.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/node-check.js', 'LICENSE', 'README.md', 'SPEC.md'])
+      assert.ok(files.includes(f), `${f} is in the tarball`);
+    assert.deepEqual(
+      files.filter((f) => f.startsWith('src/') || f.startsWith('test/') || f.endsWith('.map')),
+      [],
+    );
   });
 
   it('runs as `comms` from node_modules/.bin', () => {
-    const r = spawnSync(join(project, 'node_modules', '.bin', 'comms'), ['--version'], { encoding: 'utf8', env: { ...process.env, PATH: `${join(PROJECT_ROOT, 'node_modules', '.bin')}:${process.env.PATH}` } });
+    const r = spawnSync(join(project, 'node_modules', '.bin', 'comms'), ['--version'], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${join(PROJECT_ROOT, 'node_modules', '.bin')}:${process.env.PATH}` },
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout.trim(), pkg.version);
     const help = spawnSync(process.execPath, [join(installed, 'bin', 'comms.js'), '--help'], { encoding: 'utf8' });
@@ -104,9 +130,30 @@ console.log(JSON.stringify({ VERSION, digest: sent.digest, isClass: typeof Comms
   });
 
   it('carries its typings: tsc accepts correct use and rejects a wrong option type', async () => {
-    await writeFile(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2024', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [join(PROJECT_ROOT, 'node_modules', '@types')] }, files: ['good.ts', 'bad.ts'] }));
-    await writeFile(join(project, 'good.ts'), `import { send, type SendResult, type Repository } from '${pkg.name}';\nexport async function f(repository: Repository): Promise<string> {\n  const r: SendResult = await send({ unsigned: true, repository, recipient: 'bob', input: { text: 'hi' } });\n  return r.digest;\n}\n`);
-    await writeFile(join(project, 'bad.ts'), `import { send, type Repository } from '${pkg.name}';\nexport async function g(repository: Repository) {\n  await send({ unsigned: true, repository, recipient: 42, input: { text: 'hi' } });\n}\n`);
+    await writeFile(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'es2024',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          types: ['node'],
+          typeRoots: [join(PROJECT_ROOT, 'node_modules', '@types')],
+        },
+        files: ['good.ts', 'bad.ts'],
+      }),
+    );
+    await writeFile(
+      join(project, 'good.ts'),
+      `import { send, type SendResult, type Repository } from '${pkg.name}';\nexport async function f(repository: Repository): Promise<string> {\n  const r: SendResult = await send({ unsigned: true, repository, recipient: 'bob', input: { text: 'hi' } });\n  return r.digest;\n}\n`,
+    );
+    await writeFile(
+      join(project, 'bad.ts'),
+      `import { send, type Repository } from '${pkg.name}';\nexport async function g(repository: Repository) {\n  await send({ unsigned: true, repository, recipient: 42, input: { text: 'hi' } });\n}\n`,
+    );
     const tsc = join(PROJECT_ROOT, 'node_modules', '.bin', 'tsc');
     const r = spawnSync(tsc, ['-p', project], { cwd: project, encoding: 'utf8' });
     const output = r.stdout + r.stderr;
@@ -121,7 +168,7 @@ console.log(JSON.stringify({ VERSION, digest: sent.digest, isClass: typeof Comms
   it('on an older Node: one line naming the required version, exit 1, for --help, --version and import', (t) => {
     const node = oldNode();
     if (node === undefined) {
-      if (isCI()) assert.fail('an older Node (e.g. Debian\'s node 20) is needed for this test in CI');
+      if (isCI()) assert.fail("an older Node (e.g. Debian's node 20) is needed for this test in CI");
       t.skip('no Node older than 24 on this machine');
       return;
     }
@@ -140,4 +187,3 @@ console.log(JSON.stringify({ VERSION, digest: sent.digest, isClass: typeof Comms
     }
   });
 });
-

@@ -8,7 +8,20 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Annotation, ExtensionAnnotation, generateAgeIdentity, generateKeyPair, loadKeySigner, loadTrustFile, openRepository, readMessage, send, VerificationError, type Repository, type TrustPolicy } from '../../src/index.ts';
+import {
+  Annotation,
+  ExtensionAnnotation,
+  generateAgeIdentity,
+  generateKeyPair,
+  loadKeySigner,
+  loadTrustFile,
+  openRepository,
+  readMessage,
+  send,
+  VerificationError,
+  type Repository,
+  type TrustPolicy,
+} from '../../src/index.ts';
 
 import { runComms } from '../support/cli.ts';
 
@@ -103,7 +116,14 @@ describe('readMessage', () => {
 
   it('decrypts an encrypted message in memory with the identities given', async () => {
     const { identity, recipient } = await generateAgeIdentity();
-    const sent = await send({ repository: repo, recipient: 'bob', sender: 'alice', input: { text: 'secret', filename: 'note.txt' }, encryptTo: [recipient], signer: await loadKeySigner(ALICE_KEY) });
+    const sent = await send({
+      repository: repo,
+      recipient: 'bob',
+      sender: 'alice',
+      input: { text: 'secret', filename: 'note.txt' },
+      encryptTo: [recipient],
+      signer: await loadKeySigner(ALICE_KEY),
+    });
     const m = await readMessage(repo, sent.digest, { verify: policy, identities: [identity] });
     assert.equal(m.decrypted, true);
     assert.equal(m.filename, 'note.txt');

@@ -15,7 +15,11 @@ import { OCI_MANIFEST, sha256Digest } from '../support/messages-raw.ts';
 import { tempDir, type TempDir } from '../support/tools.ts';
 
 const V1 = new URL('../../fixtures/v1/message/', import.meta.url);
-const EMPTY_CONFIG = { mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 };
+const EMPTY_CONFIG = {
+  mediaType: 'application/vnd.oci.empty.v1+json',
+  digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a',
+  size: 2,
+};
 const CHUNK_GZIP = 'application/vnd.dockercomms.chunk.v1.tar+gzip';
 
 let work: TempDir;

@@ -77,7 +77,7 @@ async function recv(tmp: string, out: string) {
 }
 
 describe('recv and a partial-file folder made by someone else', () => {
-  it('another local user squats comms-partial-<uid> (0777) and swaps partial files: the sender\'s bytes are delivered, the attacker sees no partial file', async (t) => {
+  it("another local user squats comms-partial-<uid> (0777) and swaps partial files: the sender's bytes are delivered, the attacker sees no partial file", async (t) => {
     if (!isRoot) return t.skip('needs root to run the attacker as another uid (the single-user case below runs instead)');
     if (!requireTool('setpriv')) return t.skip(skipMessage('setpriv'));
     const { tmp, out } = await folders('two-users');

@@ -173,7 +173,11 @@ if (!requireTool('docker-registry')) {
             `slowest ack ${Math.max(...acks.map((l) => l.ms))} ms; ${polls} discovery polls meanwhile; run ${Date.now() - roundStart} ms`,
         );
         // The read-back repaired every clobbered entry: the index alone lists all of them.
-        assert.deepEqual([...receipts].filter((d) => !inIndex.has(d)), [], `run ${round}: ${missing} of ${CHILDREN} receipts missing from the tag-schema index`);
+        assert.deepEqual(
+          [...receipts].filter((d) => !inIndex.has(d)),
+          [],
+          `run ${round}: ${missing} of ${CHILDREN} receipts missing from the tag-schema index`,
+        );
       }
       t.diagnostic(`missing from the index alone per run: [${indexMissing.join(', ')}]; ${RUNS} runs in ${Date.now() - started} ms`);
     });

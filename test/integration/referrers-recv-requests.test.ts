@@ -56,7 +56,8 @@ for (const kind of backendKinds()) {
         else await tagOverHttp(repo, foreign, names, 16);
         const seedMs = Date.now() - seedStart;
         const sent: SendResult[] = [];
-        for (let i = 0; i < MESSAGES; i++) sent.push(await send({ repository: repo, recipient: 'me', sender: 'alice', input: { text: `message ${i}` }, signer }));
+        for (let i = 0; i < MESSAGES; i++)
+          sent.push(await send({ repository: repo, recipient: 'me', sender: 'alice', input: { text: `message ${i}` }, signer }));
 
         // P: what one listing of this repository costs, in requests.
         const probe = countingRepo(ref);
@@ -80,7 +81,9 @@ for (const kind of backendKinds()) {
             const key = `${r.method} ${path.replace(/sha256[:-][0-9a-f]{64}/, '<digest>').replace(/^manifests\/(inbox|bundle|receipt)-.*/, 'manifests/$1-<tag>')}`;
             byKind.set(key, (byKind.get(key) ?? 0) + 1);
           }
-          t.diagnostic(`${kind}: seeded ${FOREIGN_TAGS} tags in ${seedMs} ms; one listing = ${pages} request(s); recv made ${total} requests (${listings} tag listing requests)`);
+          t.diagnostic(
+            `${kind}: seeded ${FOREIGN_TAGS} tags in ${seedMs} ms; one listing = ${pages} request(s); recv made ${total} requests (${listings} tag listing requests)`,
+          );
           t.diagnostic(`${kind}: ${[...byKind].map(([k, v]) => `${k} ×${v}`).join('; ')}`);
           if (backend.referrersApi) {
             // With the Referrers API only ranges are listed (last=<prefix>): my inbox once, and each

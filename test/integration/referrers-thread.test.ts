@@ -42,7 +42,8 @@ for (const kind of backendKinds()) {
         const message = await send({ repository: repo, recipient: 'bob', sender: 'alice', input: { text: 'question' }, signer });
         assert.ok(message.bundle, 'the message is signed, so it has a bundle');
         const replies = [];
-        for (const text of ['one', 'two', 'three']) replies.push(await reply({ unsigned: true, unverifiedRecipient: true, repository: repo, to: message.digest, sender: 'bob', input: { text } }));
+        for (const text of ['one', 'two', 'three'])
+          replies.push(await reply({ unsigned: true, unverifiedRecipient: true, repository: repo, to: message.digest, sender: 'bob', input: { text } }));
         const receipt = await ack({ unsigned: true, repository: repo, forDigest: message.digest, status: 'accepted', sender: 'bob' });
         const expected = {
           [ArtifactType.Message]: new Set(replies.map((r) => r.digest)),
@@ -127,11 +128,17 @@ for (const kind of backendKinds()) {
         const r3 = await reply({ unsigned: true, unverifiedRecipient: true, repository: repo, to: r2.digest, sender: 'bob', input: { text: 'r3' } });
         const receipt = await ack({ unsigned: true, repository: repo, forDigest: r1.digest, status: 'accepted', sender: 'alice' });
         const root = await thread(repo, m.digest);
-        assert.deepEqual(root.children.map((n) => [n.kind, n.digest]), [['reply', r1.digest]]);
+        assert.deepEqual(
+          root.children.map((n) => [n.kind, n.digest]),
+          [['reply', r1.digest]],
+        );
         const n1 = root.children[0]!;
         assert.deepEqual(new Set(n1.children.map((n) => n.digest)), new Set([r2.digest, receipt.digest]));
         const n2 = n1.children.find((n) => n.digest === r2.digest)!;
-        assert.deepEqual(n2.children.map((n) => [n.kind, n.digest]), [['reply', r3.digest]]);
+        assert.deepEqual(
+          n2.children.map((n) => [n.kind, n.digest]),
+          [['reply', r3.digest]],
+        );
         if (backend.referrersApi) assert.equal(c.tagSchemaWrites(), 0);
       } finally {
         await c.close();
@@ -147,7 +154,23 @@ for (const kind of backendKinds()) {
         // The test key speaks for both in this trust file: the original is verified as alice.
         const trustFile = join(out.path, 'trust');
         await writeFile(trustFile, `alice,bob ${TEST_PUB}\n`);
-        const r = await runComms(['reply', '--repo', ref, '--in-reply-to', message.digest, '--message', 'pong', '--sender', 'bob', '--key', TEST_KEY, '--trust', trustFile, '--json', '--plain-http']);
+        const r = await runComms([
+          'reply',
+          '--repo',
+          ref,
+          '--in-reply-to',
+          message.digest,
+          '--message',
+          'pong',
+          '--sender',
+          'bob',
+          '--key',
+          TEST_KEY,
+          '--trust',
+          trustFile,
+          '--json',
+          '--plain-http',
+        ]);
         assert.equal(r.code, 0, describeRun(r));
         const result = r.json[0] as { digest: string; tag: string; recipient: string; inReplyTo: string };
         assert.equal(result.recipient, 'alice');
@@ -173,7 +196,10 @@ for (const kind of backendKinds()) {
         const bobOut = join(out.path, 'bob');
         const bob = await runComms(['recv', '--repo', ref, '--me', 'bob', '--out', bobOut, '--no-verify', '--json', '--plain-http']);
         assert.equal(bob.code, 0, describeRun(bob));
-        assert.deepEqual(bob.json.map((l) => l['digest']), [message.digest]);
+        assert.deepEqual(
+          bob.json.map((l) => l['digest']),
+          [message.digest],
+        );
       } finally {
         await c.close();
         await out.cleanup();
@@ -215,13 +241,18 @@ for (const kind of backendKinds()) {
           await repo.push(config, EMPTY_JSON_BYTES);
           // The subject need not be stored (distribution refuses sha512 manifests); only its digest matters.
           const subject = { mediaType: MediaType.ImageManifest, digest: `sha512:${createHash('sha512').update('a subject').digest('hex')}`, size: 9 };
-          const bytes = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: 'application/vnd.example.note', config, layers: [], subject }));
+          const bytes = new TextEncoder().encode(
+            JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: 'application/vnd.example.note', config, layers: [], subject }),
+          );
           const desc = { mediaType: MediaType.ImageManifest, digest: digestOf(bytes), size: bytes.length };
           const pushed = await repo.pushReferrer(desc, bytes, subject, 'a-note');
           assert.equal(pushed.indexedBy, 'tag-schema');
           assert.equal(c.count('PUT', new RegExp(`/manifests/sha512-${subject.digest.slice(7, 7 + 64)}$`)), 1);
           const found = await findReferrers(repo, subject, { source: 'referrers' });
-          assert.deepEqual(found.map((d) => d.digest), [desc.digest]);
+          assert.deepEqual(
+            found.map((d) => d.digest),
+            [desc.digest],
+          );
         } finally {
           await c.close();
         }
@@ -249,7 +280,9 @@ for (const kind of backendKinds()) {
           assert.ok(tags.includes(`sha256-${hex}`), 'the sha256-<hex> tag exists');
           const index = await rawManifest(backend.host, ref, `sha256-${hex}`, MediaType.ImageIndex);
           assert.equal(index.mediaType, MediaType.ImageIndex);
-          const entry = (index.manifests as { digest: string; artifactType: string; annotations: Record<string, string> }[]).find((d) => d.digest === receipt.digest);
+          const entry = (index.manifests as { digest: string; artifactType: string; annotations: Record<string, string> }[]).find(
+            (d) => d.digest === receipt.digest,
+          );
           assert.ok(entry, `the index lists the receipt ${receipt.digest}`);
           assert.equal(entry.artifactType, ArtifactType.Receipt);
           assert.equal(entry.annotations['dockercomms.receipt.for'], message.digest);

@@ -73,7 +73,14 @@ for (const kind of backendKinds()) {
       const wait = tracked(waitForReceipt(waiter.repo, request.digest, { allowUnverified: true, timeoutMs: 60_000, intervalMs: 100 }));
       const answer = (async () => {
         await delay(300);
-        await reply({ unsigned: true, unverifiedRecipient: true, repository: peer.repo, to: request.digest, sender: 'bob', input: { text: 'replying, not acking' } });
+        await reply({
+          unsigned: true,
+          unverifiedRecipient: true,
+          repository: peer.repo,
+          to: request.digest,
+          sender: 'bob',
+          input: { text: 'replying, not acking' },
+        });
         await delay(300);
         assert.equal(wait.settled(), false, 'still waiting after the reply');
         return ack({ unsigned: true, repository: peer.repo, forDigest: request.digest, status: 'rejected', reason: 'not for me', sender: 'bob' });
@@ -90,12 +97,15 @@ for (const kind of backendKinds()) {
       const request = await send({ unsigned: true, repository: waiter.repo, recipient: 'bob', sender: 'alice', input: { text: 'silence' } });
       const controller = new AbortController();
       // Many short polls: each must take its abort listener away again.
-      await assert.rejects(waitForReceipt(waiter.repo, request.digest, { allowUnverified: true, timeoutMs: 600, intervalMs: 5, signal: controller.signal }), (err: unknown) => {
-        assert.ok(err instanceof TimeoutError, `a TimeoutError, got ${String(err)}`);
-        assert.equal(err.code, 'TIMEOUT');
-        assert.match(err.message, new RegExp(`no receipt to ${request.digest}`));
-        return true;
-      });
+      await assert.rejects(
+        waitForReceipt(waiter.repo, request.digest, { allowUnverified: true, timeoutMs: 600, intervalMs: 5, signal: controller.signal }),
+        (err: unknown) => {
+          assert.ok(err instanceof TimeoutError, `a TimeoutError, got ${String(err)}`);
+          assert.equal(err.code, 'TIMEOUT');
+          assert.match(err.message, new RegExp(`no receipt to ${request.digest}`));
+          return true;
+        },
+      );
       assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
     });
 

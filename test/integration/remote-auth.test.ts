@@ -29,7 +29,12 @@ async function roundTrip(repo: Repository): Promise<void> {
   await repo.push({ mediaType: MediaType.EmptyJSON, digest: EMPTY_JSON_DIGEST, size: 2 }, EMPTY_JSON_BYTES);
   await repo.push(layer, data);
   const manifest = new TextEncoder().encode(
-    JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, config: { mediaType: MediaType.EmptyJSON, digest: EMPTY_JSON_DIGEST, size: 2 }, layers: [layer] }),
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ImageManifest,
+      config: { mediaType: MediaType.EmptyJSON, digest: EMPTY_JSON_DIGEST, size: 2 },
+      layers: [layer],
+    }),
   );
   const desc: Descriptor = { mediaType: MediaType.ImageManifest, digest: digestOf(manifest), size: manifest.length };
   await repo.pushManifest(desc, manifest, 'v1');
@@ -104,7 +109,11 @@ if (!available) {
         const store = new StaticCredentialStore({ [server.host]: { username: server.username as string, password: wrong } });
         const repo = open(store).repository(`${server.host}/auth/denied`);
         await expectAuthError(repo.fetchManifest('v1'), server.host, wrong);
-        await expectAuthError(repo.push({ mediaType: 'application/octet-stream', digest: digestOf('x'), size: 1 }, new TextEncoder().encode('x')), server.host, wrong);
+        await expectAuthError(
+          repo.push({ mediaType: 'application/octet-stream', digest: digestOf('x'), size: 1 }, new TextEncoder().encode('x')),
+          server.host,
+          wrong,
+        );
       });
 
       it('no credentials at all is AuthError (exit 3) too', async () => {

@@ -145,9 +145,12 @@ if (!requireTool('docker-registry')) {
       const tampered = Buffer.from(data);
       tampered[1000] = (tampered[1000] ?? 0) ^ 1;
       await writeFile(onDisk, tampered);
-      const err = await rejection((async () => {
-        for await (const _ of await repo.fetch(desc)) void _;
-      })(), 'expected DigestMismatchError');
+      const err = await rejection(
+        (async () => {
+          for await (const _ of await repo.fetch(desc)) void _;
+        })(),
+        'expected DigestMismatchError',
+      );
       assert.ok(err instanceof DigestMismatchError);
       assert.equal(err.exitCode, ExitCode.PROTOCOL);
     });
@@ -207,7 +210,12 @@ if (!requireTool('docker-registry')) {
         onRequest: (e) => {
           events.push(e);
           // After the second chunk is in, the registry dies and comes back on the same storage.
-          if (e.method === 'PATCH' && e.status === 202 && restarting === undefined && events.filter((x) => x.method === 'PATCH' && x.url.includes('/fault/')).length === 2) {
+          if (
+            e.method === 'PATCH' &&
+            e.status === 202 &&
+            restarting === undefined &&
+            events.filter((x) => x.method === 'PATCH' && x.url.includes('/fault/')).length === 2
+          ) {
             restarting = server.kill().then(() => server.restart());
           }
         },
@@ -247,7 +255,10 @@ describe('tag pagination done by the server (comms serve)', () => {
       const lists = (): RequestEvent[] => events.filter((e) => e.url.includes('/tags/list'));
       const pages = await collectTags(repo, 250);
       assert.deepEqual(pages.flat(), names);
-      assert.deepEqual(pages.map((p) => p.length), [250, 250, 100]);
+      assert.deepEqual(
+        pages.map((p) => p.length),
+        [250, 250, 100],
+      );
       assert.equal(lists().length, 3, 'one request per page, following the Link header');
       assert.ok(lists()[1]?.url.includes('last=t0249'));
 

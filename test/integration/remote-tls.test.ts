@@ -38,13 +38,14 @@ if (!requireTool('docker-registry')) {
 
     it('is refused without the CA, with a typed error and no plain-HTTP fallback', async () => {
       await withClient({}, async (c, events) => {
-        const err = await rejection(c
-          .repository(`${server.host}/tls/a`)
-          .push(empty, EMPTY_JSON_BYTES), 'expected a certificate error');
+        const err = await rejection(c.repository(`${server.host}/tls/a`).push(empty, EMPTY_JSON_BYTES), 'expected a certificate error');
         assert.ok(err instanceof CommsError);
         assert.equal(err.code, 'TLS_CERTIFICATE');
         assert.ok(err.message.includes(server.host));
-        assert.ok(events.every((e) => e.url.startsWith('https:')), 'nothing was sent over plain HTTP');
+        assert.ok(
+          events.every((e) => e.url.startsWith('https:')),
+          'nothing was sent over plain HTTP',
+        );
       });
     });
 

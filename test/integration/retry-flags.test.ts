@@ -61,7 +61,11 @@ describe('settable retries', () => {
 
   it('bad values are refused with exit 4 before any request', async () => {
     tagLists = 0;
-    for (const args of [['--retries', '-1'], ['--retries', '1.5'], ['--retry-delay', 'soon']]) {
+    for (const args of [
+      ['--retries', '-1'],
+      ['--retries', '1.5'],
+      ['--retry-delay', 'soon'],
+    ]) {
       const r = await runComms(['tags', '--repo', `${host}/busy`, ...args]);
       assert.equal(r.code, 4, describeRun(r));
     }

@@ -35,11 +35,26 @@ if (!requireTool('docker-registry')) {
     await writeFile(file, randomBytes(size));
     const events: SendProgress[] = [];
     const repository = openRemoteRepository(`${registry.host}/progress/box`, { plainHttp: true });
-    const r = await send({ unsigned: true, repository, recipient: 'bob', sender: 'alice', input: { path: file }, chunkBytes: size, parallel: 1, onProgress: (p) => events.push(p) });
+    const r = await send({
+      unsigned: true,
+      repository,
+      recipient: 'bob',
+      sender: 'alice',
+      input: { path: file },
+      chunkBytes: size,
+      parallel: 1,
+      onProgress: (p) => events.push(p),
+    });
     assert.equal(r.chunks, 1);
     const beforeUpload = events.filter((e) => e.bytesUploaded === 0);
-    assert.ok(beforeUpload.some((e) => e.bytesRead > 0 && e.bytesRead < size), 'bytes read are reported before the chunk is complete');
-    assert.ok(events.some((e) => e.payloadBytesUploaded > 0 && e.payloadBytesUploaded < size), 'upload progress is reported while the chunk uploads');
+    assert.ok(
+      beforeUpload.some((e) => e.bytesRead > 0 && e.bytesRead < size),
+      'bytes read are reported before the chunk is complete',
+    );
+    assert.ok(
+      events.some((e) => e.payloadBytesUploaded > 0 && e.payloadBytesUploaded < size),
+      'upload progress is reported while the chunk uploads',
+    );
     for (const e of events) assert.ok(e.payloadBytesUploaded <= e.bytesRead, 'nothing is uploaded before it is read');
     for (let i = 1; i < events.length; i++) assert.ok(events[i]!.bytesRead >= events[i - 1]!.bytesRead);
     const last = events.at(-1)!;

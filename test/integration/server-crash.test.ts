@@ -131,7 +131,12 @@ async function assertStoreWhole(root: string): Promise<void> {
 let dir: TempDir;
 let child: Child | undefined;
 const manifestBytes = Buffer.from(
-  JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, config: { mediaType: MediaType.EmptyJSON, digest: EMPTY_JSON_DIGEST, size: 2 }, layers: [] }),
+  JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MediaType.ImageManifest,
+    config: { mediaType: MediaType.EmptyJSON, digest: EMPTY_JSON_DIGEST, size: 2 },
+    layers: [],
+  }),
 );
 
 before(async () => {

@@ -47,7 +47,15 @@ function call(server: RunningServer, method: string, path: string, options: Call
   const https = server.url.startsWith('https:');
   return new Promise((resolve, reject) => {
     const req = (https ? httpsRequest : httpRequest)(
-      { host: '127.0.0.1', port: server.port, method, path, headers: options.headers ?? {}, agent: false, ...(options.ca !== undefined ? { ca: options.ca } : {}) },
+      {
+        host: '127.0.0.1',
+        port: server.port,
+        method,
+        path,
+        headers: options.headers ?? {},
+        agent: false,
+        ...(options.ca !== undefined ? { ca: options.ca } : {}),
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -86,7 +94,11 @@ async function indexContent(dir: string): Promise<string> {
     const journal = await readFile(join(dir, 'index.json.journal')).catch(() => undefined);
     if (journal !== undefined) for (const op of parseJournal(journal, 'journal')) applyOp(doc, op);
     const after = await stat(join(dir, 'index.json'), { bigint: true });
-    if (before.ino === after.ino && before.mtimeNs === after.mtimeNs) return doc.manifests.map((m) => JSON.stringify(m)).sort().join('\n');
+    if (before.ino === after.ino && before.mtimeNs === after.mtimeNs)
+      return doc.manifests
+        .map((m) => JSON.stringify(m))
+        .sort()
+        .join('\n');
   }
 }
 
@@ -107,9 +119,17 @@ async function snapshot(root: string): Promise<string[]> {
         out.push(`${r}/`);
         await walk(p, r);
       } else if (entry.name === 'index.json') {
-        out.push(`${r} ${createHash('sha256').update(await indexContent(dir)).digest('hex')}`);
+        out.push(
+          `${r} ${createHash('sha256')
+            .update(await indexContent(dir))
+            .digest('hex')}`,
+        );
       } else {
-        out.push(`${r} ${createHash('sha256').update(await readFile(p)).digest('hex')}`);
+        out.push(
+          `${r} ${createHash('sha256')
+            .update(await readFile(p))
+            .digest('hex')}`,
+        );
       }
     }
   }
@@ -126,7 +146,12 @@ interface Built {
   digest: string;
 }
 
-function manifest(fields: { artifactType?: string; subject?: Built; annotations?: Record<string, string>; layers?: { mediaType: string; digest: string; size: number }[] }): Built {
+function manifest(fields: {
+  artifactType?: string;
+  subject?: Built;
+  annotations?: Record<string, string>;
+  layers?: { mediaType: string; digest: string; size: number }[];
+}): Built {
   const doc: Record<string, unknown> = { schemaVersion: 2, mediaType: MediaType.ImageManifest };
   if (fields.artifactType !== undefined) doc['artifactType'] = fields.artifactType;
   doc['config'] = EMPTY;
@@ -253,10 +278,18 @@ describe('referrers', () => {
     const a = await call(server, 'GET', `/v2/${name}/referrers/${subject.digest}?artifactType=${encodeURIComponent(typeA)}`);
     assert.equal(a.status, 200);
     assert.equal(a.headers['oci-filters-applied'], 'artifactType');
-    assert.deepEqual(json<{ manifests: { digest: string }[] }>(a).manifests.map((d) => d.digest).sort(), [refs[0]!.digest, refs[1]!.digest].sort());
+    assert.deepEqual(
+      json<{ manifests: { digest: string }[] }>(a)
+        .manifests.map((d) => d.digest)
+        .sort(),
+      [refs[0]!.digest, refs[1]!.digest].sort(),
+    );
     const b = await call(server, 'GET', `/v2/${name}/referrers/${subject.digest}?artifactType=${encodeURIComponent(typeB)}`);
     assert.equal(b.headers['oci-filters-applied'], 'artifactType');
-    assert.deepEqual(json<{ manifests: { digest: string }[] }>(b).manifests.map((d) => d.digest), [refs[2]!.digest]);
+    assert.deepEqual(
+      json<{ manifests: { digest: string }[] }>(b).manifests.map((d) => d.digest),
+      [refs[2]!.digest],
+    );
   });
 
   it('answers 200 with an empty index for a digest nothing refers to, and for a repository that does not exist', async () => {
@@ -270,11 +303,21 @@ describe('referrers', () => {
   });
 
   it('paginates with n and a Link chain that covers every referrer exactly once', async () => {
-    const pages = await followLinks(server, `/v2/${name}/referrers/${subject.digest}?n=1`, (r) => json<{ manifests: { digest: string }[] }>(r).manifests.map((d) => d.digest));
-    assert.deepEqual(pages.map((p) => p.length), [1, 1, 1]);
+    const pages = await followLinks(server, `/v2/${name}/referrers/${subject.digest}?n=1`, (r) =>
+      json<{ manifests: { digest: string }[] }>(r).manifests.map((d) => d.digest),
+    );
+    assert.deepEqual(
+      pages.map((p) => p.length),
+      [1, 1, 1],
+    );
     assert.deepEqual(pages.flat(), refs.map((r) => r.digest).sort());
-    const two = await followLinks(server, `/v2/${name}/referrers/${subject.digest}?n=2`, (r) => json<{ manifests: { digest: string }[] }>(r).manifests.map((d) => d.digest));
-    assert.deepEqual(two.map((p) => p.length), [2, 1]);
+    const two = await followLinks(server, `/v2/${name}/referrers/${subject.digest}?n=2`, (r) =>
+      json<{ manifests: { digest: string }[] }>(r).manifests.map((d) => d.digest),
+    );
+    assert.deepEqual(
+      two.map((p) => p.length),
+      [2, 1],
+    );
     // The filter survives pagination, and every page says it was applied.
     const filtered: Reply[] = [];
     const fpages = await followLinks(server, `/v2/${name}/referrers/${subject.digest}?n=1&artifactType=${encodeURIComponent(typeA)}`, (r) => {
@@ -330,7 +373,10 @@ describe('hostile requests get the right 4xx and OCI code, and leave the store u
     await refused('POST', `/v2/../../escaped/blobs/uploads/?digest=${d}`, 400, 'NAME_INVALID', body);
     await refused('POST', `/v2/%2e%2e/%2e%2e/escaped/blobs/uploads/?digest=${d}`, 400, 'NAME_INVALID', body);
     await refused('POST', `/v2/a%2f..%2fb/blobs/uploads/?digest=${d}`, 400, 'NAME_INVALID', body);
-    await refused('PUT', `/v2/..%2F..%2Fetc/manifests/latest`, 400, 'NAME_INVALID', { body: manifest({}).bytes, headers: { 'content-type': MediaType.ImageManifest } });
+    await refused('PUT', `/v2/..%2F..%2Fetc/manifests/latest`, 400, 'NAME_INVALID', {
+      body: manifest({}).bytes,
+      headers: { 'content-type': MediaType.ImageManifest },
+    });
     await refused('POST', `/v2/Hostile/Upper/blobs/uploads/`, 400, 'NAME_INVALID');
     await refused('POST', `/v2//abs/blobs/uploads/`, 400, 'NAME_INVALID');
     // A nested name may not walk into a repository's own layout folders.
@@ -341,8 +387,14 @@ describe('hostile requests get the right 4xx and OCI code, and leave the store u
 
   it('a blob whose bytes do not match its digest is DIGEST_INVALID, monolithic or chunked', async () => {
     const wrong = digestOf('something else');
-    await refused('POST', `/v2/${name}/blobs/uploads/?digest=${wrong}`, 400, 'DIGEST_INVALID', { body: 'the real bytes', headers: { 'content-type': 'application/octet-stream' } });
-    await refused('POST', `/v2/fresh/repo/blobs/uploads/?digest=${wrong}`, 400, 'DIGEST_INVALID', { body: 'the real bytes', headers: { 'content-type': 'application/octet-stream' } });
+    await refused('POST', `/v2/${name}/blobs/uploads/?digest=${wrong}`, 400, 'DIGEST_INVALID', {
+      body: 'the real bytes',
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    await refused('POST', `/v2/fresh/repo/blobs/uploads/?digest=${wrong}`, 400, 'DIGEST_INVALID', {
+      body: 'the real bytes',
+      headers: { 'content-type': 'application/octet-stream' },
+    });
 
     const before = await snapshot(dir.path);
     const start = await call(server, 'POST', `/v2/${name}/blobs/uploads/`);
@@ -361,7 +413,10 @@ describe('hostile requests get the right 4xx and OCI code, and leave the store u
   it('a manifest whose body does not match its digest reference is DIGEST_INVALID', async () => {
     const m = manifest({ annotations: { a: 'b' } });
     const other = manifest({ annotations: { a: 'c' } });
-    await refused('PUT', `/v2/${name}/manifests/${other.digest}`, 400, 'DIGEST_INVALID', { body: m.bytes, headers: { 'content-type': MediaType.ImageManifest } });
+    await refused('PUT', `/v2/${name}/manifests/${other.digest}`, 400, 'DIGEST_INVALID', {
+      body: m.bytes,
+      headers: { 'content-type': MediaType.ImageManifest },
+    });
   });
 
   it('an oversize manifest is 413 SIZE_INVALID, with or without Content-Length', async () => {
@@ -378,13 +433,28 @@ describe('hostile requests get the right 4xx and OCI code, and leave the store u
     const r = await putManifest(server, name, 'broken', m);
     assert.equal(r.status, 400);
     const errors = json<{ errors: { code: string; detail: { digest: string } }[] }>(r).errors;
-    assert.deepEqual(errors.map((e) => e.code), ['MANIFEST_BLOB_UNKNOWN', 'MANIFEST_BLOB_UNKNOWN']);
-    assert.deepEqual(errors.map((e) => e.detail.digest), [missingA.digest, missingB.digest]);
+    assert.deepEqual(
+      errors.map((e) => e.code),
+      ['MANIFEST_BLOB_UNKNOWN', 'MANIFEST_BLOB_UNKNOWN'],
+    );
+    assert.deepEqual(
+      errors.map((e) => e.detail.digest),
+      [missingA.digest, missingB.digest],
+    );
     assert.deepEqual(await snapshot(dir.path), before);
     // Into a repository that does not exist: refused, and no folder appears for it.
-    await refused('PUT', `/v2/never/created/manifests/v1`, 400, 'MANIFEST_BLOB_UNKNOWN', { body: m.bytes, headers: { 'content-type': MediaType.ImageManifest } });
+    await refused('PUT', `/v2/never/created/manifests/v1`, 400, 'MANIFEST_BLOB_UNKNOWN', {
+      body: m.bytes,
+      headers: { 'content-type': MediaType.ImageManifest },
+    });
     // An index whose child manifest is missing.
-    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [{ mediaType: MediaType.ImageManifest, digest: digestOf('no such manifest'), size: 10 }] }));
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.ImageIndex,
+        manifests: [{ mediaType: MediaType.ImageManifest, digest: digestOf('no such manifest'), size: 10 }],
+      }),
+    );
     await refused('PUT', `/v2/${name}/manifests/idx`, 400, 'MANIFEST_BLOB_UNKNOWN', { body: index, headers: { 'content-type': MediaType.ImageIndex } });
   });
 
@@ -392,8 +462,14 @@ describe('hostile requests get the right 4xx and OCI code, and leave the store u
     const md5 = 'md5:d41d8cd98f00b204e9800998ecf8427e';
     await refused('GET', `/v2/${name}/blobs/${md5}`, 400, 'DIGEST_INVALID');
     await refused('DELETE', `/v2/${name}/blobs/${md5}`, 400, 'DIGEST_INVALID');
-    await refused('POST', `/v2/${name}/blobs/uploads/?digest=${md5}`, 400, 'DIGEST_INVALID', { body: '', headers: { 'content-type': 'application/octet-stream' } });
-    await refused('PUT', `/v2/${name}/manifests/${md5}`, 400, 'DIGEST_INVALID', { body: manifest({}).bytes, headers: { 'content-type': MediaType.ImageManifest } });
+    await refused('POST', `/v2/${name}/blobs/uploads/?digest=${md5}`, 400, 'DIGEST_INVALID', {
+      body: '',
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    await refused('PUT', `/v2/${name}/manifests/${md5}`, 400, 'DIGEST_INVALID', {
+      body: manifest({}).bytes,
+      headers: { 'content-type': MediaType.ImageManifest },
+    });
     await refused('GET', `/v2/${name}/referrers/${md5}`, 400, 'DIGEST_INVALID');
     await refused('GET', `/v2/${name}/blobs/sha256:..%2F..%2F..%2Fetc%2Fpasswd`, 400, 'DIGEST_INVALID');
   });
@@ -402,7 +478,10 @@ describe('hostile requests get the right 4xx and OCI code, and leave the store u
     const files = (await readdir(FIXTURES)).filter((f) => f.endsWith('.json'));
     assert.ok(files.length >= 10);
     for (const f of files) {
-      await refused('PUT', `/v2/${name}/manifests/fixture`, 400, 'MANIFEST_INVALID', { body: await readFile(join(FIXTURES, f)), headers: { 'content-type': MediaType.ImageManifest } });
+      await refused('PUT', `/v2/${name}/manifests/fixture`, 400, 'MANIFEST_INVALID', {
+        body: await readFile(join(FIXTURES, f)),
+        headers: { 'content-type': MediaType.ImageManifest },
+      });
     }
   });
 
@@ -410,12 +489,18 @@ describe('hostile requests get the right 4xx and OCI code, and leave the store u
     const ct = { 'content-type': MediaType.ImageManifest };
     await refused('PUT', `/v2/${name}/manifests/bad`, 400, 'MANIFEST_INVALID', { body: manifest({}).bytes, headers: { 'content-type': 'application/json' } });
     await refused('PUT', `/v2/${name}/manifests/bad`, 400, 'MANIFEST_INVALID', { body: '{not json', headers: ct });
-    await refused('PUT', `/v2/${name}/manifests/bad`, 400, 'MANIFEST_INVALID', { body: JSON.stringify({ schemaVersion: 1, config: EMPTY, layers: [] }), headers: ct });
+    await refused('PUT', `/v2/${name}/manifests/bad`, 400, 'MANIFEST_INVALID', {
+      body: JSON.stringify({ schemaVersion: 1, config: EMPTY, layers: [] }),
+      headers: ct,
+    });
     await refused('PUT', `/v2/${name}/manifests/bad`, 400, 'MANIFEST_INVALID', {
       body: JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, config: EMPTY, layers: [] }),
       headers: ct,
     });
-    await refused('PUT', `/v2/${name}/manifests/bad`, 400, 'MANIFEST_INVALID', { body: JSON.stringify({ schemaVersion: 2, config: { digest: 'sha256:zz', size: 2 }, layers: [] }), headers: ct });
+    await refused('PUT', `/v2/${name}/manifests/bad`, 400, 'MANIFEST_INVALID', {
+      body: JSON.stringify({ schemaVersion: 2, config: { digest: 'sha256:zz', size: 2 }, layers: [] }),
+      headers: ct,
+    });
     await refused('PUT', `/v2/${name}/manifests/-bad-tag`, 400, 'MANIFEST_INVALID', { body: manifest({}).bytes, headers: ct });
   });
 });
@@ -432,7 +517,10 @@ describe('uploads', () => {
     assert.equal(start.headers.range, '0-0');
     assert.equal(start.headers['docker-upload-uuid'], location.split('/').at(-1));
 
-    const first = await call(server, 'PATCH', location, { body: data.subarray(0, 8), headers: { 'content-range': '0-7', 'content-type': 'application/octet-stream' } });
+    const first = await call(server, 'PATCH', location, {
+      body: data.subarray(0, 8),
+      headers: { 'content-range': '0-7', 'content-type': 'application/octet-stream' },
+    });
     assert.equal(first.status, 202);
     assert.equal(first.headers.range, '0-7');
     // Replaying the same chunk, skipping ahead, and nonsense ranges are all 416 with the current Range.
@@ -502,7 +590,12 @@ describe('uploads', () => {
     assert.equal(ok.headers['docker-content-digest'], digest);
     assert.deepEqual((await call(server, 'GET', `/v2/mount/target/blobs/${digest}`)).body, data);
 
-    for (const query of [`mount=${digestOf('absent')}&from=mount/source`, `mount=${digest}&from=no/such/repo`, `mount=${digest}&from=../escape`, `mount=md5:00&from=mount/source`]) {
+    for (const query of [
+      `mount=${digestOf('absent')}&from=mount/source`,
+      `mount=${digest}&from=no/such/repo`,
+      `mount=${digest}&from=../escape`,
+      `mount=md5:00&from=mount/source`,
+    ]) {
       const r = await call(server, 'POST', `/v2/mount/other/blobs/uploads/?${query}`);
       assert.equal(r.status, 202, query);
       assert.match(r.headers.location as string, /^\/v2\/mount\/other\/blobs\/uploads\//);
@@ -623,7 +716,13 @@ describe('manifests and tags', () => {
   });
 
   it('an image index whose children exist is accepted', async () => {
-    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [{ mediaType: MediaType.ImageManifest, digest: m.digest, size: m.bytes.length }] }));
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.ImageIndex,
+        manifests: [{ mediaType: MediaType.ImageManifest, digest: m.digest, size: m.bytes.length }],
+      }),
+    );
     const r = await putManifest(server, name, 'multi', { bytes: index, digest: digestOf(index) }, MediaType.ImageIndex);
     assert.equal(r.status, 201, r.body.toString());
     assert.equal((await call(server, 'GET', `/v2/${name}/manifests/multi`)).headers['content-type'], MediaType.ImageIndex);
@@ -643,8 +742,15 @@ describe('manifests and tags', () => {
     assert.equal((await call(server, 'GET', `/v2/${name}/manifests/${other.digest}`)).status, 404);
   });
 
-  it('starts a tag list after any `last`, a tag or not (a recipient\'s inbox prefix), and pages on from there with n and Link', async () => {
-    const tags = ['inbox-bob-20261201-2', 'inbox-amy-20261201-1', 'inbox-bob-20261130-9', 'inbox-bob-20261201-1', 'inbox-cy-20261201-1', 'inbox-bob-20261201-3'];
+  it("starts a tag list after any `last`, a tag or not (a recipient's inbox prefix), and pages on from there with n and Link", async () => {
+    const tags = [
+      'inbox-bob-20261201-2',
+      'inbox-amy-20261201-1',
+      'inbox-bob-20261130-9',
+      'inbox-bob-20261201-1',
+      'inbox-cy-20261201-1',
+      'inbox-bob-20261201-3',
+    ];
     await pushBlob(server, 'tags/prefix', EMPTY_JSON_BYTES);
     for (const t of tags) assert.equal((await putManifest(server, 'tags/prefix', t, manifest({ annotations: { t } }))).status, 201);
     const bob = ['inbox-bob-20261201-1', 'inbox-bob-20261201-2', 'inbox-bob-20261201-3'];
@@ -655,7 +761,11 @@ describe('manifests and tags', () => {
     const first = await call(server, 'GET', '/v2/tags/prefix/tags/list?n=2&last=inbox-bob-20261201-');
     assert.equal(first.headers.link, '</v2/tags/prefix/tags/list?n=2&last=inbox-bob-20261201-2>; rel="next"');
     assert.deepEqual(json<{ tags: string[] }>(await call(server, 'GET', '/v2/tags/prefix/tags/list?last=inbox-zz')).tags, [], 'after every tag: an empty page');
-    assert.deepEqual(json<{ tags: string[] }>(await call(server, 'GET', '/v2/tags/prefix/tags/list?last=')).tags, [...tags].sort(), 'an empty last starts at the beginning');
+    assert.deepEqual(
+      json<{ tags: string[] }>(await call(server, 'GET', '/v2/tags/prefix/tags/list?last=')).tags,
+      [...tags].sort(),
+      'an empty last starts at the beginning',
+    );
   });
 
   it('lists tags in lexical order with n, last and a Link chain', async () => {
@@ -668,7 +778,10 @@ describe('manifests and tags', () => {
     const pages = await followLinks(server, '/v2/tags/repo/tags/list?n=4', (r) => json<{ tags: string[] }>(r).tags);
     assert.deepEqual(pages, [expected.slice(0, 4), expected.slice(4)]);
     const after = json<{ tags: string[] }>(await call(server, 'GET', '/v2/tags/repo/tags/list?last=t01'));
-    assert.deepEqual(after.tags, expected.filter((t) => t > 't01'));
+    assert.deepEqual(
+      after.tags,
+      expected.filter((t) => t > 't01'),
+    );
     assert.deepEqual(json<{ tags: string[] }>(await call(server, 'GET', '/v2/tags/repo/tags/list?n=0')).tags, []);
     assert.equal((await call(server, 'GET', '/v2/tags/repo/tags/list?n=-1')).status, 400);
     assert.deepEqual(codes(await call(server, 'GET', '/v2/no/such/tags/list')), ['NAME_UNKNOWN']);
@@ -753,7 +866,7 @@ describe('resource limits: upload sessions, blob size, stalled bodies', () => {
     assert.equal((await call(limited, 'PUT', `${location}?digest=${digestOf(big.subarray(0, 1000))}`, { body: big.subarray(600, 1000) })).status, 201);
   });
 
-  it('a request body on which nothing arrives is cut off after the idle timeout: 408 with the endpoint\'s code, connection closed', async () => {
+  it("a request body on which nothing arrives is cut off after the idle timeout: 408 with the endpoint's code, connection closed", async () => {
     const session = await call(limited, 'POST', '/v2/limits/idle/blobs/uploads/');
     const location = session.headers.location as string;
     const patch = await stalledRequest(limited, `PATCH ${location} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n`, 'ten bytes!');
@@ -761,7 +874,11 @@ describe('resource limits: upload sessions, blob size, stalled bodies', () => {
     assert.match(patch.text, /"code":"BLOB_UPLOAD_INVALID"/);
     assert.match(patch.text, /idle timeout/);
     assert.equal((await call(limited, 'GET', location)).headers.range, '0-0', 'the cut-off chunk is not kept');
-    const manifest = await stalledRequest(limited, `PUT /v2/limits/idle/manifests/t HTTP/1.1\r\nHost: x\r\nContent-Type: ${MediaType.ImageManifest}\r\nContent-Length: 100\r\n\r\n`, '{"schema');
+    const manifest = await stalledRequest(
+      limited,
+      `PUT /v2/limits/idle/manifests/t HTTP/1.1\r\nHost: x\r\nContent-Type: ${MediaType.ImageManifest}\r\nContent-Length: 100\r\n\r\n`,
+      '{"schema',
+    );
     assert.match(manifest.text, /^HTTP\/1\.1 408 /);
     assert.match(manifest.text, /"code":"MANIFEST_INVALID"/);
   });
@@ -785,7 +902,12 @@ describe('Basic auth', () => {
   });
 
   it('without or with wrong credentials: 401 UNAUTHORIZED with WWW-Authenticate Basic', async () => {
-    const attempts: Record<string, string>[] = [{}, { authorization: basic('alice', 'wrong') }, { authorization: basic('mallory', 'wonderland') }, { authorization: 'Bearer abc' }];
+    const attempts: Record<string, string>[] = [
+      {},
+      { authorization: basic('alice', 'wrong') },
+      { authorization: basic('mallory', 'wonderland') },
+      { authorization: 'Bearer abc' },
+    ];
     for (const headers of attempts) {
       const r = await call(secured, 'GET', '/v2/', { headers });
       assert.equal(r.status, 401);
@@ -794,7 +916,7 @@ describe('Basic auth', () => {
     }
     const upload = await call(secured, 'POST', `/v2/x/blobs/uploads/?digest=${digestOf('x')}`, { body: 'x' });
     assert.equal(upload.status, 401);
-    assert.equal((await stat(join(authDir.path, 'root', 'x')).catch(() => undefined)), undefined, 'nothing stored for an unauthenticated push');
+    assert.equal(await stat(join(authDir.path, 'root', 'x')).catch(() => undefined), undefined, 'nothing stored for an unauthenticated push');
   });
 
   it('every route (blobs, manifests, tags, referrers, upload sessions) answers 401 without credentials, and serves with them', async () => {
@@ -803,7 +925,10 @@ describe('Basic auth', () => {
     const blob = Buffer.from('guarded blob');
     const digest = digestOf(blob);
     assert.equal((await call(secured, 'POST', `/v2/guard/repo/blobs/uploads/?digest=${digest}`, { body: blob, headers: auth })).status, 201);
-    assert.equal((await call(secured, 'POST', `/v2/guard/repo/blobs/uploads/?digest=${EMPTY_JSON_DIGEST}`, { body: Buffer.from(EMPTY_JSON_BYTES), headers: auth })).status, 201);
+    assert.equal(
+      (await call(secured, 'POST', `/v2/guard/repo/blobs/uploads/?digest=${EMPTY_JSON_DIGEST}`, { body: Buffer.from(EMPTY_JSON_BYTES), headers: auth })).status,
+      201,
+    );
     const m = manifest({ layers: [{ mediaType: 'application/octet-stream', digest, size: blob.length }] });
     const ct = { 'content-type': MediaType.ImageManifest };
     assert.equal((await call(secured, 'PUT', `/v2/guard/repo/manifests/v1`, { body: m.bytes, headers: { ...ct, ...auth } })).status, 201);
@@ -865,7 +990,10 @@ describe('Basic auth', () => {
       const desc = { mediaType: 'application/octet-stream', digest: digestOf(bytes), size: bytes.length };
       await repo.push(desc, bytes);
       assert.equal(await repo.exists(desc), true);
-      await assert.rejects(anonymous.repository(`127.0.0.1:${secured.port}/auth/repo`).exists(desc), (err: Error & { exitCode?: number }) => err.exitCode === 3);
+      await assert.rejects(
+        anonymous.repository(`127.0.0.1:${secured.port}/auth/repo`).exists(desc),
+        (err: Error & { exitCode?: number }) => err.exitCode === 3,
+      );
     } finally {
       await client.close();
       await anonymous.close();
@@ -884,7 +1012,7 @@ describe('listening', () => {
     assert.equal(await stat(root).catch(() => undefined), undefined, 'a refused start creates nothing');
   });
 
-  it('closing the server folds every repository\'s index journal into index.json (a plain OCI layout again)', async () => {
+  it("closing the server folds every repository's index journal into index.json (a plain OCI layout again)", async () => {
     const rootDir = await tempDir('comms-serve-close-');
     const s = await startServer({ root: rootDir.path, port: 0 });
     try {
@@ -895,7 +1023,9 @@ describe('listening', () => {
     }
     try {
       await assert.rejects(stat(join(rootDir.path, 'close', 'repo', 'index.json.journal')), { code: 'ENOENT' });
-      const index = JSON.parse(await readFile(join(rootDir.path, 'close', 'repo', 'index.json'), 'utf8')) as { manifests: { annotations?: Record<string, string> }[] };
+      const index = JSON.parse(await readFile(join(rootDir.path, 'close', 'repo', 'index.json'), 'utf8')) as {
+        manifests: { annotations?: Record<string, string> }[];
+      };
       assert.deepEqual(index.manifests.map((m) => m.annotations?.['org.opencontainers.image.ref.name']).sort(), ['x', 'y', 'z']);
     } finally {
       await rootDir.cleanup();

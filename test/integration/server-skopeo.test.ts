@@ -50,7 +50,9 @@ async function buildImage(path: string, tag: string): Promise<Descriptor> {
   const config: Descriptor = { mediaType: MediaType.ImageConfig, digest: digestOf(configBytes), size: configBytes.length };
   await layout.push(layer, gz);
   await layout.push(config, configBytes);
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, config, layers: [layer], annotations: { 'org.example': 'skopeo' } }));
+  const manifest = Buffer.from(
+    JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, config, layers: [layer], annotations: { 'org.example': 'skopeo' } }),
+  );
   const desc: Descriptor = { mediaType: MediaType.ImageManifest, digest: digestOf(manifest), size: manifest.length };
   await layout.pushManifest(desc, manifest, tag);
   return desc;

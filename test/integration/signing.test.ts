@@ -233,7 +233,20 @@ for (const store of stores) {
       assert.ok(sent.bundle, 'send reports the bundle');
       assert.match(sent.bundle.tag, new RegExp(`^bundle-${sent.digest.slice(7, 19)}-\\d+-[0-9a-f]{6}$`));
       const out = await freshOut();
-      const r = await cli(['recv', '--repo', repoRef, '--me', 'bob', '--out', out, '--trusted-key', path.join(keys, 'eve.pub'), '--trusted-key', path.join(keys, 'alice.pub'), '--json']);
+      const r = await cli([
+        'recv',
+        '--repo',
+        repoRef,
+        '--me',
+        'bob',
+        '--out',
+        out,
+        '--trusted-key',
+        path.join(keys, 'eve.pub'),
+        '--trusted-key',
+        path.join(keys, 'alice.pub'),
+        '--json',
+      ]);
       assert.equal(r.code, 0, r.stderr);
       const m = oneJson(r);
       assert.equal(m['digest'], sent.digest);
@@ -252,7 +265,11 @@ for (const store of stores) {
       const layer = b.manifest.layers[0]!;
       assert.equal(layer.mediaType, 'application/vnd.dev.sigstore.bundle.v0.3+json');
       const json = JSON.parse((await readBlob(repo, layer)).toString('utf8')) as { messageSignature: { messageDigest: { digest: string } } };
-      assert.equal(`sha256:${Buffer.from(json.messageSignature.messageDigest.digest, 'base64').toString('hex')}`, sent.digest, 'the signed digest is the manifest digest');
+      assert.equal(
+        `sha256:${Buffer.from(json.messageSignature.messageDigest.digest, 'base64').toString('hex')}`,
+        sent.digest,
+        'the signed digest is the manifest digest',
+      );
 
       const bundle = bundleFromJSON(json);
       assert.ok(isBundleWithMessageSignature(bundle));
@@ -278,7 +295,18 @@ for (const store of stores) {
     it('comms verify --bundle auto|referrers|tag finds and verifies the bundle; another key is exit 2', async (t) => {
       if (!store.available()) return t.skip(skipMessage('docker-registry'));
       for (const source of ['auto', 'referrers', 'tag']) {
-        const r = await cli(['verify', '--repo', repoRef, '--digest', sent.digest, '--trusted-key', path.join(keys, 'alice.pub'), '--bundle', source, '--json']);
+        const r = await cli([
+          'verify',
+          '--repo',
+          repoRef,
+          '--digest',
+          sent.digest,
+          '--trusted-key',
+          path.join(keys, 'alice.pub'),
+          '--bundle',
+          source,
+          '--json',
+        ]);
         assert.equal(r.code, 0, `${source}: ${r.stderr}`);
         const v = oneJson(r);
         assert.equal(v['verified'], true);
@@ -309,7 +337,8 @@ for (const store of stores) {
         await tagOnly.push(layer, signed.bytes);
         const built = bundleManifest(layer, message.desc);
         await tagOnly.pushManifest(built.descriptor, built.bytes, bundleTag(unsigned.digest, new Date()));
-        const verify = (source: string) => cli(['verify', '--repo', tagOnlyRef, '--digest', unsigned.digest, '--trusted-key', path.join(keys, 'alice.pub'), '--bundle', source]);
+        const verify = (source: string) =>
+          cli(['verify', '--repo', tagOnlyRef, '--digest', unsigned.digest, '--trusted-key', path.join(keys, 'alice.pub'), '--bundle', source]);
         assert.equal((await verify('tag')).code, 0);
         assert.equal((await verify('auto')).code, 0);
         const viaIndex = await verify('referrers');
@@ -327,7 +356,7 @@ for (const store of stores) {
       assert.match((await rejectedReceipt(ref, s.digest))[Annotation.ReceiptReason]!, /^verification failed: no signature bundle refers to/);
     });
 
-    it("a bundle whose subject is this message but whose signature (by the trusted key) covers another manifest: exit 2", async (t) => {
+    it('a bundle whose subject is this message but whose signature (by the trusted key) covers another manifest: exit 2', async (t) => {
       if (!store.available()) return t.skip(skipMessage('docker-registry'));
       const ref = store.ref('other-digest');
       const s = await sendSigned(ref, ['--no-sign']);
@@ -336,7 +365,12 @@ for (const store of stores) {
       // A genuine signature of alice's over a different manifest (the one she signed above).
       const otherBytes = (await fetchJson(repo, sent.digest)).bytes;
       const alice = await loadKeySigner(path.join(keys, 'alice.key'));
-      await pushBundle(r, message.desc, message.bytes, replaying(() => alice.sign(otherBytes)));
+      await pushBundle(
+        r,
+        message.desc,
+        message.bytes,
+        replaying(() => alice.sign(otherBytes)),
+      );
       await expectRefused(ref, new RegExp(`the bundle covers ${sent.digest} but the message is ${s.digest}: it is the signature of another message`));
       assert.match((await rejectedReceipt(ref, s.digest))[Annotation.ReceiptReason]!, /signature of another message/);
     });
@@ -359,7 +393,12 @@ for (const store of stores) {
           // The original bundle blob, now under a bundle manifest whose subject is the tampered digest.
           const b = await fetchJson(r, s.bundle!.digest);
           const blob = await readBlob(r, b.manifest.layers[0]!);
-          await pushBundle(r, desc, bytes, replaying(async () => ({ json: JSON.parse(blob.toString('utf8')) as object, bytes: blob, mediaType: b.manifest.layers[0]!.mediaType })));
+          await pushBundle(
+            r,
+            desc,
+            bytes,
+            replaying(async () => ({ json: JSON.parse(blob.toString('utf8')) as object, bytes: blob, mediaType: b.manifest.layers[0]!.mediaType })),
+          );
           await expectRefused(ref, new RegExp(`the bundle covers ${s.digest} but the message is ${desc.digest}`));
           assert.match((await rejectedReceipt(ref, desc.digest))[Annotation.ReceiptReason]!, /signature of another message/);
         } else {
@@ -391,9 +430,16 @@ for (const store of stores) {
       const lines = jsonLines(res.stdout);
       const refused = lines.filter((l) => 'error' in l);
       const received = lines.filter((l) => !('error' in l));
-      assert.deepEqual(refused.map((l) => l['digest']), [forged.digest]);
+      assert.deepEqual(
+        refused.map((l) => l['digest']),
+        [forged.digest],
+      );
       assert.match((refused[0]!['error'] as { message: string }).message, /no signature bundle refers to/);
-      assert.deepEqual(received.map((l) => l['digest']), [s.digest], 'the genuine message is still delivered');
+      assert.deepEqual(
+        received.map((l) => l['digest']),
+        [s.digest],
+        'the genuine message is still delivered',
+      );
       assert.deepEqual(await listAll(out), ['numbers.txt']);
       assert.equal(await readFile(path.join(out, 'numbers.txt'), 'utf8'), PAYLOAD);
     });
@@ -415,9 +461,15 @@ for (const store of stores) {
       const res = await cli(['recv', '--repo', ref, '--me', 'bob', '--out', out, '--trusted-key', path.join(keys, 'alice.pub'), '--json']);
       assert.equal(res.code, 2, res.stdout + res.stderr);
       const lines = jsonLines(res.stdout);
-      assert.deepEqual(lines.filter((l) => !('error' in l)).map((l) => l['digest']), [good.digest]);
+      assert.deepEqual(
+        lines.filter((l) => !('error' in l)).map((l) => l['digest']),
+        [good.digest],
+      );
       const refused = lines.filter((l) => 'error' in l);
-      assert.deepEqual(refused.map((l) => l['digest']), [orphan.digest]);
+      assert.deepEqual(
+        refused.map((l) => l['digest']),
+        [orphan.digest],
+      );
       assert.equal((refused[0]!['error'] as { exitCode: number }).exitCode, 2);
       assert.deepEqual(await listAll(out), ['numbers.txt']);
     });
@@ -471,7 +523,9 @@ describe('keyless signing through the CLI against local Fulcio and Rekor (docker
     rootFile = path.join(work.path, 'trusted_root.json');
     await writeFile(rootFile, JSON.stringify(mock.trustedRoot));
     repoRef = `${registry.host}/signing/keyless`;
-    sent = await sendSigned(repoRef, ['--fulcio-url', mock.fulcioURL, '--rekor-url', mock.rekorURL], { SIGSTORE_ID_TOKEN: mockIdentityToken({ iss: ISSUER, sub: IDENTITY }) });
+    sent = await sendSigned(repoRef, ['--fulcio-url', mock.fulcioURL, '--rekor-url', mock.rekorURL], {
+      SIGSTORE_ID_TOKEN: mockIdentityToken({ iss: ISSUER, sub: IDENTITY }),
+    });
   });
   after(async () => {
     await mock?.close();
@@ -479,7 +533,21 @@ describe('keyless signing through the CLI against local Fulcio and Rekor (docker
 
   const keylessRecv = async (identity: string[], issuer: string) => {
     const out = await freshOut();
-    const r = await cli(['recv', '--repo', repoRef, '--me', 'bob', '--out', out, ...identity, '--certificate-oidc-issuer', issuer, '--trusted-root', rootFile, '--json']);
+    const r = await cli([
+      'recv',
+      '--repo',
+      repoRef,
+      '--me',
+      'bob',
+      '--out',
+      out,
+      ...identity,
+      '--certificate-oidc-issuer',
+      issuer,
+      '--trusted-root',
+      rootFile,
+      '--json',
+    ]);
     return { r, out };
   };
 
@@ -520,10 +588,35 @@ describe('keyless signing through the CLI against local Fulcio and Rekor (docker
 
   it('comms verify accepts the keyless bundle with the right policy and refuses a wrong identity', async (t) => {
     if (registry === undefined) return t.skip(skipMessage('docker-registry'));
-    const ok = await cli(['verify', '--repo', repoRef, '--digest', sent.digest, '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', ISSUER, '--trusted-root', rootFile, '--json']);
+    const ok = await cli([
+      'verify',
+      '--repo',
+      repoRef,
+      '--digest',
+      sent.digest,
+      '--certificate-identity',
+      IDENTITY,
+      '--certificate-oidc-issuer',
+      ISSUER,
+      '--trusted-root',
+      rootFile,
+      '--json',
+    ]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(oneJson(ok)['identity'], IDENTITY);
-    const bad = await cli(['verify', '--repo', repoRef, '--digest', sent.digest, '--certificate-identity', 'someone@example.com', '--certificate-oidc-issuer', ISSUER, '--trusted-root', rootFile]);
+    const bad = await cli([
+      'verify',
+      '--repo',
+      repoRef,
+      '--digest',
+      sent.digest,
+      '--certificate-identity',
+      'someone@example.com',
+      '--certificate-oidc-issuer',
+      ISSUER,
+      '--trusted-root',
+      rootFile,
+    ]);
     assert.equal(bad.code, 2, bad.stderr);
   });
 });
@@ -550,7 +643,9 @@ describe('the private key stays private', () => {
     const scalar = Buffer.from(d, 'base64url');
     // The PEM body, its first two lines (they carry the secret scalar), and the scalar itself in
     // every encoding it could have been written in.
-    const needles: Buffer[] = [body.join(''), body[0]!, body[1]!, d, scalar.toString('base64'), scalar.toString('hex')].map((s) => Buffer.from(s)).concat([scalar]);
+    const needles: Buffer[] = [body.join(''), body[0]!, body[1]!, d, scalar.toString('base64'), scalar.toString('hex')]
+      .map((s) => Buffer.from(s))
+      .concat([scalar]);
     // The needles are right: the PEM holds its body lines, the joined body is the DER in base64,
     // and the DER holds the scalar.
     for (const n of needles.slice(1, 3)) assert.ok(Buffer.from(pem).includes(n));

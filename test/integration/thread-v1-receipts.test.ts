@@ -47,7 +47,15 @@ describe('thread with v1.0 receipts (docker-registry)', () => {
     try {
       const repository = client.repository(`${registry.host}/${repo}`);
       // A comms receipt from bob names who acknowledged.
-      const mine = await ack({ unsigned: true, repository, forDigest: MESSAGE_DIGEST, status: 'accepted', verified: false, sender: 'bob', recipient: 'alice@example.com' });
+      const mine = await ack({
+        unsigned: true,
+        repository,
+        forDigest: MESSAGE_DIGEST,
+        status: 'accepted',
+        verified: false,
+        sender: 'bob',
+        recipient: 'alice@example.com',
+      });
       const root = await thread(repository, MESSAGE_DIGEST);
       assert.equal(root.sender, 'alice@example.com');
       const byDigest = new Map<string, ThreadNode>(root.children.map((c) => [c.digest, c]));
@@ -70,7 +78,10 @@ describe('thread with v1.0 receipts (docker-registry)', () => {
       const receiptLines = r.stdout.split('\n').filter((l) => l.includes('receipt '));
       assert.equal(receiptLines.length, 3, r.stdout);
       assert.equal(receiptLines.filter((l) => l.includes('from (not named in the receipt)')).length, 2, r.stdout);
-      assert.ok(receiptLines.some((l) => l.includes('from bob')), r.stdout);
+      assert.ok(
+        receiptLines.some((l) => l.includes('from bob')),
+        r.stdout,
+      );
       assert.ok(!receiptLines.some((l) => /from (alice@example\.com|unknown)/.test(l)), r.stdout);
     } finally {
       await client.close();

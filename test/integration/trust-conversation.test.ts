@@ -79,7 +79,12 @@ function nodes(n: ThreadNode): ThreadNode[] {
 }
 
 /** A copy of `signed`'s subject manifest pointed at `target`, with the original bundle moved onto it (a replay). */
-async function repointReceipt(c: CountingRepo, genuine: { digest: string }, genuineBundle: SignedBundle, target: { digest: string; size: number; mediaType: string }): Promise<string> {
+async function repointReceipt(
+  c: CountingRepo,
+  genuine: { digest: string },
+  genuineBundle: SignedBundle,
+  target: { digest: string; size: number; mediaType: string },
+): Promise<string> {
   const original = JSON.parse(new TextDecoder().decode((await c.repo.fetchManifest(genuine.digest)).bytes)) as ImageManifest;
   const annotations = { ...original.annotations, [Annotation.ReceiptFor]: target.digest };
   const forged = buildManifest({ artifactType: ArtifactType.Receipt, layers: [], subject: target, annotations });
@@ -106,19 +111,71 @@ for (const kind of backendKinds()) {
       const about = { repository: c.repo, inReplyTo: question.digest };
 
       // Unsigned, back-dated, claiming to be bob.
-      forged['unsignedReceipt'] = (await ack({ repository: c.repo, forDigest: question.digest, status: 'rejected', verified: true, reason: 'malware found', sender: 'bob', unsigned: true, now: LONG_AGO, ttlSeconds: FOREVER })).digest;
-      forged['unsignedReply'] = (await reply({ ...about, sender: 'bob', recipient: 'alice', input: { text: 'no, stop' }, unsigned: true, now: LONG_AGO, ttlSeconds: FOREVER })).digest;
+      forged['unsignedReceipt'] = (
+        await ack({
+          repository: c.repo,
+          forDigest: question.digest,
+          status: 'rejected',
+          verified: true,
+          reason: 'malware found',
+          sender: 'bob',
+          unsigned: true,
+          now: LONG_AGO,
+          ttlSeconds: FOREVER,
+        })
+      ).digest;
+      forged['unsignedReply'] = (
+        await reply({ ...about, sender: 'bob', recipient: 'alice', input: { text: 'no, stop' }, unsigned: true, now: LONG_AGO, ttlSeconds: FOREVER })
+      ).digest;
       // Signed with mallory's trusted key, claiming to be bob.
-      forged['malloryAsBobReply'] = (await reply({ ...about, sender: 'bob', recipient: 'alice', input: { text: 'no, stop (signed)' }, signer: signers.mallory, now: LONG_AGO, ttlSeconds: FOREVER })).digest;
-      forged['malloryAsBobReceipt'] = (await ack({ repository: c.repo, forDigest: question.digest, status: 'rejected', reason: 'signed lie', sender: 'bob', signer: signers.mallory, now: LONG_AGO, ttlSeconds: FOREVER })).digest;
+      forged['malloryAsBobReply'] = (
+        await reply({
+          ...about,
+          sender: 'bob',
+          recipient: 'alice',
+          input: { text: 'no, stop (signed)' },
+          signer: signers.mallory,
+          now: LONG_AGO,
+          ttlSeconds: FOREVER,
+        })
+      ).digest;
+      forged['malloryAsBobReceipt'] = (
+        await ack({
+          repository: c.repo,
+          forDigest: question.digest,
+          status: 'rejected',
+          reason: 'signed lie',
+          sender: 'bob',
+          signer: signers.mallory,
+          now: LONG_AGO,
+          ttlSeconds: FOREVER,
+        })
+      ).digest;
       // bob's genuine receipt for another message, re-pointed at the question.
       const other = await send({ repository: c.repo, recipient: 'bob', sender: 'alice', input: { text: 'another question' }, signer: signers.alice });
       let bobBundle: SignedBundle | undefined;
       const capturing: MessageSigner = { kind: 'key', sign: async (bytes) => (bobBundle = await signers.bob.sign(bytes)) };
-      const otherReceipt = await ack({ repository: c.repo, forDigest: other.digest, status: 'rejected', reason: 'for the other one', sender: 'bob', signer: capturing });
+      const otherReceipt = await ack({
+        repository: c.repo,
+        forDigest: other.digest,
+        status: 'rejected',
+        reason: 'for the other one',
+        sender: 'bob',
+        signer: capturing,
+      });
       forged['repointedReceipt'] = await repointReceipt(c, otherReceipt, bobBundle!, question.descriptor);
       // Honestly signed by mallory, as mallory: but mallory is not the recipient.
-      forged['strangerReceipt'] = (await ack({ repository: c.repo, forDigest: question.digest, status: 'accepted', sender: 'mallory', signer: signers.mallory, now: LONG_AGO, ttlSeconds: FOREVER })).digest;
+      forged['strangerReceipt'] = (
+        await ack({
+          repository: c.repo,
+          forDigest: question.digest,
+          status: 'accepted',
+          sender: 'mallory',
+          signer: signers.mallory,
+          now: LONG_AGO,
+          ttlSeconds: FOREVER,
+        })
+      ).digest;
     });
     after(async () => {
       await c?.close();
@@ -127,7 +184,10 @@ for (const kind of backendKinds()) {
 
     it('waits return none of the forgeries: each is skipped and reported, and the wait times out', async () => {
       const seen: UnverifiedArtifact[] = [];
-      await assert.rejects(waitForReceipt(c.repo, question.digest, { policy, timeoutMs: 300, intervalMs: 100, onUnverified: (u) => seen.push(u) }), TimeoutError);
+      await assert.rejects(
+        waitForReceipt(c.repo, question.digest, { policy, timeoutMs: 300, intervalMs: 100, onUnverified: (u) => seen.push(u) }),
+        TimeoutError,
+      );
       const byDigest = new Map(seen.map((u) => [u.descriptor.digest, u.verdict]));
       assert.equal(byDigest.get(forged['unsignedReceipt']!)?.status, 'unsigned');
       assert.equal(byDigest.get(forged['malloryAsBobReceipt']!)?.code, 'VERIFICATION_FAILED');
@@ -135,7 +195,10 @@ for (const kind of backendKinds()) {
       assert.equal(byDigest.get(forged['repointedReceipt']!)?.status, 'invalid');
       assert.match(byDigest.get(forged['strangerReceipt']!)?.reason ?? '', /signed by mallory, not by the message's recipient bob/);
       const replies: UnverifiedArtifact[] = [];
-      await assert.rejects(waitForReply(c.repo, question.digest, { policy, timeoutMs: 300, intervalMs: 100, onUnverified: (u) => replies.push(u) }), TimeoutError);
+      await assert.rejects(
+        waitForReply(c.repo, question.digest, { policy, timeoutMs: 300, intervalMs: 100, onUnverified: (u) => replies.push(u) }),
+        TimeoutError,
+      );
       assert.deepEqual(new Set(replies.map((u) => u.descriptor.digest)), new Set([forged['unsignedReply'], forged['malloryAsBobReply']]));
       // With allowUnverified the unsigned reply may be taken; the invalid one never is.
       const taken = await waitForReply(c.repo, question.digest, { policy, allowUnverified: true, timeoutMs: 300, intervalMs: 100 });
@@ -145,10 +208,13 @@ for (const kind of backendKinds()) {
     });
 
     it('a wait needs a policy, unless unverified artifacts are accepted explicitly', async () => {
-      await assert.rejects(waitForReceipt(c.repo, question.digest, { timeoutMs: 100 }), (e: unknown) => e instanceof UsageError && e.code === 'NO_TRUST_POLICY');
+      await assert.rejects(
+        waitForReceipt(c.repo, question.digest, { timeoutMs: 100 }),
+        (e: unknown) => e instanceof UsageError && e.code === 'NO_TRUST_POLICY',
+      );
     });
 
-    it('bob\'s genuine signed receipt and reply win over older forgeries, verified as bob', async () => {
+    it("bob's genuine signed receipt and reply win over older forgeries, verified as bob", async () => {
       const receipt = await ack({ repository: c.repo, forDigest: question.digest, status: 'accepted', sender: 'bob', signer: signers.bob });
       const answer = await reply({ repository: c.repo, inReplyTo: question.digest, policy, input: { text: 'yes, go' }, sender: 'bob', signer: signers.bob });
       assert.equal(answer.recipient, 'alice', 'the reply goes to the verified sender');
@@ -179,7 +245,10 @@ for (const kind of backendKinds()) {
         assert.ok(n?.reason, k);
       }
       const onlyVerified = await thread(c.repo, question.digest, { policy, verifiedOnly: true });
-      const kept = nodes(onlyVerified).filter((n) => n.kind !== 'bundle').map((n) => n.digest).sort();
+      const kept = nodes(onlyVerified)
+        .filter((n) => n.kind !== 'bundle')
+        .map((n) => n.digest)
+        .sort();
       assert.deepEqual(kept, [question.digest, forged['genuineReceipt'], forged['genuineReply']].sort());
     });
 
@@ -199,8 +268,22 @@ for (const kind of backendKinds()) {
       assert.equal(lie?.verified, false);
       assert.match(lie?.reason ?? '', /claims to be from "bob"/);
       const only = await cli(['thread', question.digest, '--repo', ref, '--trust', trustFile, '--verified-only', '--json', '--plain-http']);
-      assert.ok(nodes(only.json[0] as unknown as ThreadNode).every((n) => n.kind === 'bundle' || n.verified), only.stdout);
-      const discover = await cli(['discover', question.digest, '--repo', ref, '--trust', trustFile, '--artifact-type', ArtifactType.Receipt, '--json', '--plain-http']);
+      assert.ok(
+        nodes(only.json[0] as unknown as ThreadNode).every((n) => n.kind === 'bundle' || n.verified),
+        only.stdout,
+      );
+      const discover = await cli([
+        'discover',
+        question.digest,
+        '--repo',
+        ref,
+        '--trust',
+        trustFile,
+        '--artifact-type',
+        ArtifactType.Receipt,
+        '--json',
+        '--plain-http',
+      ]);
       assert.equal(discover.code, 0, describeRun(discover));
       const rows = new Map(discover.json.map((r) => [r['digest'] as string, r]));
       assert.equal(rows.get(forged['genuineReceipt']!)?.['signer'], 'bob');
@@ -208,14 +291,19 @@ for (const kind of backendKinds()) {
       assert.equal(rows.get(forged['strangerReceipt']!)?.['verified'], false);
     });
 
-    it('comms recv delivers bob\'s genuine reply and refuses the forged ones (exit 2), naming why', async () => {
+    it("comms recv delivers bob's genuine reply and refuses the forged ones (exit 2), naming why", async () => {
       const out = path.join(work.path, `recv-${kind}`);
       const r = await cli(['recv', '--repo', ref, '--me', 'alice', '--out', out, '--trust', trustFile, '--json', '--plain-http']);
       assert.equal(r.code, 2, describeRun(r));
       const delivered = r.json.filter((l) => l['path'] !== undefined);
-      assert.deepEqual(delivered.map((l) => l['digest']), [forged['genuineReply']]);
-      assert.equal((delivered[0]?.['verified'] as { identity?: string }).identity, 'bob');
-      const refused = new Map(r.json.filter((l) => l['error'] !== undefined).map((l) => [l['digest'] as string, (l['error'] as { message: string; exitCode: number })]));
+      assert.deepEqual(
+        delivered.map((l) => l['digest']),
+        [forged['genuineReply']],
+      );
+      assert.equal((delivered[0]!['verified'] as { identity?: string }).identity, 'bob');
+      const refused = new Map(
+        r.json.filter((l) => l['error'] !== undefined).map((l) => [l['digest'] as string, l['error'] as { message: string; exitCode: number }]),
+      );
       assert.equal(refused.get(forged['unsignedReply']!)?.exitCode, 2);
       assert.match(refused.get(forged['malloryAsBobReply']!)?.message ?? '', /claims to be from "bob".*binds to "mallory"/);
       assert.deepEqual(await readdir(out).then((f) => f.filter((n) => !n.startsWith('.'))), ['message.txt']);
@@ -239,12 +327,21 @@ describe('senders, signing and the trust command', () => {
   it('library send/ack/reply refuse to push unsigned unless told unsigned: true', async () => {
     const c = countingRepo(backend.freshRepo('unsigned'));
     try {
-      await assert.rejects(send({ repository: c.repo, recipient: 'bob', sender: 'alice', input: { text: 'x' } }), (e: unknown) => e instanceof UsageError && e.code === 'NO_SIGNER');
+      await assert.rejects(
+        send({ repository: c.repo, recipient: 'bob', sender: 'alice', input: { text: 'x' } }),
+        (e: unknown) => e instanceof UsageError && e.code === 'NO_SIGNER',
+      );
       assert.equal(c.count('PUT', /./), 0, 'the refused send pushed nothing');
       const m = await send({ repository: c.repo, recipient: 'bob', sender: 'alice', input: { text: 'x' }, signer: signers.alice });
       const pushed = c.count('PUT', /./) + c.count('POST', /./);
-      await assert.rejects(ack({ repository: c.repo, forDigest: m.digest, status: 'accepted', sender: 'bob' }), (e: unknown) => e instanceof UsageError && e.code === 'NO_SIGNER');
-      await assert.rejects(reply({ repository: c.repo, inReplyTo: m.digest, recipient: 'alice', sender: 'bob', input: { text: 'y' } }), (e: unknown) => e instanceof UsageError && e.code === 'NO_SIGNER');
+      await assert.rejects(
+        ack({ repository: c.repo, forDigest: m.digest, status: 'accepted', sender: 'bob' }),
+        (e: unknown) => e instanceof UsageError && e.code === 'NO_SIGNER',
+      );
+      await assert.rejects(
+        reply({ repository: c.repo, inReplyTo: m.digest, recipient: 'alice', sender: 'bob', input: { text: 'y' } }),
+        (e: unknown) => e instanceof UsageError && e.code === 'NO_SIGNER',
+      );
       assert.equal(c.count('PUT', /./) + c.count('POST', /./), pushed, 'the refused ack and reply pushed nothing');
     } finally {
       await c.close();
@@ -254,7 +351,10 @@ describe('senders, signing and the trust command', () => {
   it('the CLI default sender is the identity the trust file binds the key to; with none, it refuses (no user@host); ack signs by default', async () => {
     const ref = backend.freshRepo('sender');
     const noSender = { COMMS_SENDER: '' };
-    const s = await cli(['send', '--repo', ref, '--to', 'bob', '--message', 'hi', '--key', keyFile('alice'), '--trust', trustFile, '--json', '--plain-http'], noSender);
+    const s = await cli(
+      ['send', '--repo', ref, '--to', 'bob', '--message', 'hi', '--key', keyFile('alice'), '--trust', trustFile, '--json', '--plain-http'],
+      noSender,
+    );
     assert.equal(s.code, 0, describeRun(s));
     const digest = s.json[0]?.['digest'] as string;
     const c = countingRepo(ref);
@@ -269,7 +369,10 @@ describe('senders, signing and the trust command', () => {
     assert.match(none.stderr, /--sender is unknown: name it, set COMMS_SENDER, or bind the signing key to an identity in the trust file/);
     const unsignedAck = await cli(['ack', '--repo', ref, '--for', digest, '--status', 'accepted', '--trust', trustFile, '--json', '--plain-http'], noSender);
     assert.equal(unsignedAck.code, 4, `ack without a signer and without --no-sign refuses: ${describeRun(unsignedAck)}`);
-    const a = await cli(['ack', '--repo', ref, '--for', digest, '--status', 'accepted', '--key', keyFile('bob'), '--trust', trustFile, '--json', '--plain-http'], noSender);
+    const a = await cli(
+      ['ack', '--repo', ref, '--for', digest, '--status', 'accepted', '--key', keyFile('bob'), '--trust', trustFile, '--json', '--plain-http'],
+      noSender,
+    );
     assert.equal(a.code, 0, describeRun(a));
     assert.equal(a.json[0]?.['signed'], true);
     const t = await cli(['thread', digest, '--repo', ref, '--trust', trustFile, '--plain-http']);
@@ -287,17 +390,52 @@ describe('senders, signing and the trust command', () => {
     await writeFile(root, JSON.stringify(mock.trustedRoot));
     const ref = backend.freshRepo('keyless');
     const env = { COMMS_SENDER: '', SIGSTORE_ID_TOKEN: mockIdentityToken({ iss: ISSUER, sub: SAN }) };
-    const s = await cli(['send', '--repo', ref, '--to', 'bob', '--message', 'deployed', '--trust', file, '--fulcio-url', mock.fulcioURL, '--rekor-url', mock.rekorURL, '--json', '--plain-http'], env);
+    const s = await cli(
+      [
+        'send',
+        '--repo',
+        ref,
+        '--to',
+        'bob',
+        '--message',
+        'deployed',
+        '--trust',
+        file,
+        '--fulcio-url',
+        mock.fulcioURL,
+        '--rekor-url',
+        mock.rekorURL,
+        '--json',
+        '--plain-http',
+      ],
+      env,
+    );
     assert.equal(s.code, 0, describeRun(s));
     const out = path.join(dir, 'in');
-    const r = await cli(['recv', '--repo', ref, '--me', 'bob', '--out', out, '--trust', file, '--trusted-root', root, '--json', '--plain-http'], { COMMS_SENDER: '' });
+    const r = await cli(['recv', '--repo', ref, '--me', 'bob', '--out', out, '--trust', file, '--trusted-root', root, '--json', '--plain-http'], {
+      COMMS_SENDER: '',
+    });
     assert.equal(r.code, 0, describeRun(r));
     assert.equal(r.json[0]?.['sender'], 'ci');
-    assert.equal((r.json[0]?.['verified'] as { identity?: string }).identity, 'ci');
+    assert.equal((r.json[0]!['verified'] as { identity?: string }).identity, 'ci');
     // The same message, with a trust file that binds acme's workflows to no one, is refused.
     const other = path.join(dir, 'trust-other');
     await writeFile(other, `ci keyless issuer=${ISSUER} identity-regexp=^https://github.com/other/\n`);
-    const refused = await cli(['recv', '--repo', ref, '--me', 'bob', '--out', path.join(dir, 'in2'), '--trust', other, '--trusted-root', root, '--json', '--plain-http']);
+    const refused = await cli([
+      'recv',
+      '--repo',
+      ref,
+      '--me',
+      'bob',
+      '--out',
+      path.join(dir, 'in2'),
+      '--trust',
+      other,
+      '--trusted-root',
+      root,
+      '--json',
+      '--plain-http',
+    ]);
     assert.equal(refused.code, 2, describeRun(refused));
   });
 
@@ -308,12 +446,21 @@ describe('senders, signing and the trust command', () => {
     assert.equal(add.code, 0, describeRun(add));
     const again = await cli(['trust', 'add', 'alice@example.com', path.join(work.path, 'alice.pub')], env);
     assert.match(again.stdout, /already bound/);
-    const ci = await cli(['trust', 'add', 'ci', '--keyless', '--issuer', 'https://i', '--certificate-identity-regexp', '^https://github.com/acme/', '--json'], env);
+    const ci = await cli(
+      ['trust', 'add', 'ci', '--keyless', '--issuer', 'https://i', '--certificate-identity-regexp', '^https://github.com/acme/', '--json'],
+      env,
+    );
     assert.equal(ci.code, 0, describeRun(ci));
     assert.equal(await readFile(file, 'utf8'), 'alice@example.com ../alice.pub\nci keyless issuer=https://i identity-regexp=^https://github.com/acme/\n');
     const list = await cli(['trust', 'list', '--json'], env);
-    const entries = (list.json[0]?.['entries'] as { identities: string[]; kind: string; keyId?: string }[]);
-    assert.deepEqual(entries.map((e) => [e.identities[0], e.kind]), [['alice@example.com', 'key'], ['ci', 'keyless']]);
+    const entries = list.json[0]?.['entries'] as { identities: string[]; kind: string; keyId?: string }[];
+    assert.deepEqual(
+      entries.map((e) => [e.identities[0], e.kind]),
+      [
+        ['alice@example.com', 'key'],
+        ['ci', 'keyless'],
+      ],
+    );
     assert.equal(entries[0]?.keyId, (signers.alice as { keyId?: string }).keyId);
     const rm = await cli(['trust', 'remove', 'alice@example.com', '--json'], env);
     assert.equal(rm.code, 0, describeRun(rm));

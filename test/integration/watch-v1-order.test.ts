@@ -46,7 +46,11 @@ interface Running {
   stop(): Promise<void>;
 }
 
-function startWatcher(repo: Repository, outDir: string, extra: { stateFile?: string; verify?: TrustPolicy | false; bundleGraceMs?: number; writeReceipt?: boolean } = {}): Running {
+function startWatcher(
+  repo: Repository,
+  outDir: string,
+  extra: { stateFile?: string; verify?: TrustPolicy | false; bundleGraceMs?: number; writeReceipt?: boolean } = {},
+): Running {
   const controller = new AbortController();
   const w: Running = { delivered: [], failures: [], waits: [], pollErrors: [], stop: async () => {} };
   const loop = (async () => {
@@ -99,7 +103,8 @@ describe('watch on docker-registry: v1.0 send order and the state file', () => {
     await work?.cleanup();
   });
 
-  const receiptTags = async (ref: string) => (await rawTags(`http://${backend!.host}`, ref.slice(backend!.host.length + 1))).filter((t) => t.startsWith('receipt-'));
+  const receiptTags = async (ref: string) =>
+    (await rawTags(`http://${backend!.host}`, ref.slice(backend!.host.length + 1))).filter((t) => t.startsWith('receipt-'));
 
   it('inbox tag first, bundle after a poll (v1.0 order): the message waits without a receipt, then is delivered verified', async (t) => {
     if (backend === undefined) return t.skip(skipMessage('docker-registry'));
@@ -110,11 +115,20 @@ describe('watch on docker-registry: v1.0 send order and the state file', () => {
     const stateFile = join(work.path, 'late-state', 'watch.json');
     try {
       // The message and its inbox tag, with no bundle yet: what a v1.0 sender has pushed mid-send.
-      const sent = await send({ unsigned: true, repository: sender.repo, recipient: 'bob', sender: 'alice', input: { text: 'signed late', filename: 'late.txt' } });
+      const sent = await send({
+        unsigned: true,
+        repository: sender.repo,
+        recipient: 'bob',
+        sender: 'alice',
+        input: { text: 'signed late', filename: 'late.txt' },
+      });
       const w = startWatcher(c.repo, out, { stateFile, verify: { trustedKeys: [await readFile(TEST_PUB, 'utf8')] }, writeReceipt: true });
       await eventually(() => w.waits.length === 1, 'the watcher to hold the message back');
       await morePolls(c, 3);
-      assert.deepEqual(w.waits.map((x) => [x.digest, x.code]), [[sent.digest, 'BUNDLE_NOT_FOUND']]);
+      assert.deepEqual(
+        w.waits.map((x) => [x.digest, x.code]),
+        [[sent.digest, 'BUNDLE_NOT_FOUND']],
+      );
       assert.deepEqual(w.failures, [], 'not refused while the bundle may still come');
       assert.equal(w.delivered.length, 0);
       assert.deepEqual(await receiptTags(ref), [], 'no receipt while waiting');
@@ -153,7 +167,12 @@ describe('watch on docker-registry: v1.0 send order and the state file', () => {
     const out = join(work.path, 'nobundle-out');
     try {
       const sent = await send({ unsigned: true, repository: sender.repo, recipient: 'bob', sender: 'alice', input: { text: 'never signed' } });
-      const w = startWatcher(c.repo, out, { stateFile: join(work.path, 'nobundle-state.json'), verify: { trustedKeys: [await readFile(TEST_PUB, 'utf8')] }, writeReceipt: true, bundleGraceMs: 1500 });
+      const w = startWatcher(c.repo, out, {
+        stateFile: join(work.path, 'nobundle-state.json'),
+        verify: { trustedKeys: [await readFile(TEST_PUB, 'utf8')] },
+        writeReceipt: true,
+        bundleGraceMs: 1500,
+      });
       await eventually(() => w.failures.length === 1, 'the refusal after the grace');
       const waitedPolls = c.count('GET', /\/tags\/list$/);
       await morePolls(c, 3);
@@ -181,26 +200,51 @@ describe('watch on docker-registry: v1.0 send order and the state file', () => {
       // A state that, if loaded, would mark a later message as delivered already.
       const laterId = randomUUID();
       const hostile = JSON.stringify({ version: 1, tags: [], digests: [], messageIds: [laterId] });
-      const first = await send({ unsigned: true, repository: sender.repo, recipient: 'bob', sender: 'mallory', input: { text: hostile, filename: '.comms-watch.json' } });
+      const first = await send({
+        unsigned: true,
+        repository: sender.repo,
+        recipient: 'bob',
+        sender: 'mallory',
+        input: { text: hostile, filename: '.comms-watch.json' },
+      });
       let w = startWatcher(c.repo, out);
       await eventually(() => w.delivered.length === 1, 'the message named .comms-watch.json');
-      const other = await send({ unsigned: true, repository: sender.repo, recipient: 'bob', sender: 'alice', input: { text: 'second', filename: 'second.txt' } });
+      const other = await send({
+        unsigned: true,
+        repository: sender.repo,
+        recipient: 'bob',
+        sender: 'alice',
+        input: { text: 'second', filename: 'second.txt' },
+      });
       await eventually(() => w.delivered.length === 2, 'the next message');
       await morePolls(c, 2);
       await w.stop();
       assert.deepEqual(w.pollErrors, []);
-      assert.deepEqual(w.delivered.map((m) => m.digest), [first.digest, other.digest]);
+      assert.deepEqual(
+        w.delivered.map((m) => m.digest),
+        [first.digest, other.digest],
+      );
       assert.equal(w.delivered[0]!.path, join(out, '.comms-watch.json'));
       assert.equal(await readFile(join(out, '.comms-watch.json'), 'utf8'), hostile, 'the received file is not overwritten by the state');
 
       // Restarted: the real state is found (nothing delivered twice), the received file is not read as one.
-      const later = await send({ unsigned: true, repository: sender.repo, recipient: 'bob', sender: 'alice', input: { text: 'later', filename: 'later.txt' }, messageId: laterId });
+      const later = await send({
+        unsigned: true,
+        repository: sender.repo,
+        recipient: 'bob',
+        sender: 'alice',
+        input: { text: 'later', filename: 'later.txt' },
+        messageId: laterId,
+      });
       w = startWatcher(c.repo, out);
       await eventually(() => w.delivered.length === 1 || w.pollErrors.length > 0, 'the message sent while stopped');
       await morePolls(c, 2);
       await w.stop();
       assert.deepEqual(w.pollErrors, []);
-      assert.deepEqual(w.delivered.map((m) => m.digest), [later.digest]);
+      assert.deepEqual(
+        w.delivered.map((m) => m.digest),
+        [later.digest],
+      );
       assert.deepEqual((await readdir(out)).sort(), ['.comms-watch.json', 'later.txt', 'second.txt']);
       assert.equal((await readdir(join(work.path, 'state-home', 'comms', 'watch'))).length, 1, 'the state is under $XDG_STATE_HOME/comms/watch');
     } finally {
@@ -218,7 +262,10 @@ describe('watch on docker-registry: v1.0 send order and the state file', () => {
         // Bounded: a watcher that does not refuse would otherwise run until stopped.
         for await (const item of watch({ repository: c.repo, me: 'bob', outDir: out, verify: false, stateFile, signal: AbortSignal.timeout(5000) })) void item;
       };
-      const err = await run(join(out, '.', 'watch-state.json')).then(() => undefined, (e: unknown) => e);
+      const err = await run(join(out, '.', 'watch-state.json')).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.ok(err instanceof Error && (err as { code?: string }).code === 'STATE_FILE_IN_OUT' && (err as { exitCode?: number }).exitCode === 4, String(err));
       assert.deepEqual(c.requests, [], 'no request made');
     } finally {

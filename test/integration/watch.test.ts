@@ -142,7 +142,9 @@ for (const kind of backendKinds()) {
           let stderr = '';
           child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
           createInterface({ input: child.stdout! }).on('line', (l) => lines.push(JSON.parse(l) as Record<string, unknown>));
-          const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+          const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+            child.once('exit', (code, signal) => resolve({ code, signal })),
+          );
           try {
             await eventually(() => lines.length >= expect.length, `the watcher to deliver ${expect.length} waiting message(s); stderr: ${stderr}`);
             const more = await sendWhileRunning();
@@ -195,7 +197,10 @@ for (const kind of backendKinds()) {
           assert.deepEqual(digestsOf(w.delivered), [m1.digest, m2.digest]);
           // Back-off: every retry waits longer than the poll interval, growing to the ceiling.
           const waits = w.pollErrors.map((e) => e.retryInMs);
-          assert.ok(waits.every((ms) => ms > 100 && ms <= 800), `waits ${waits}`);
+          assert.ok(
+            waits.every((ms) => ms > 100 && ms <= 800),
+            `waits ${waits}`,
+          );
           for (let i = 1; i < waits.length; i++) assert.ok(waits[i]! >= waits[i - 1]!, `waits grow: ${waits}`);
           assert.equal(waits.at(-1), 800, `reaches the ceiling: ${waits}`);
         } finally {

@@ -43,8 +43,23 @@ const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes
 async function makePki(): Promise<TestPki> {
   const { path: dir } = await tempDir('comms-pki-');
   await openssl(
-    ['req', '-x509', ...EC, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '7', '-subj', '/CN=comms test CA',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'],
+    [
+      'req',
+      '-x509',
+      ...EC,
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '7',
+      '-subj',
+      '/CN=comms test CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
     dir,
   );
   await openssl(['req', ...EC, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1'], dir);
@@ -53,8 +68,7 @@ async function makePki(): Promise<TestPki> {
     'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n',
   );
   await openssl(
-    ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
-      '-out', 'server.pem', '-days', '7', '-extfile', 'server.ext'],
+    ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '7', '-extfile', 'server.ext'],
     dir,
   );
   const caFile = join(dir, 'ca.pem');
@@ -70,8 +84,21 @@ async function makePki(): Promise<TestPki> {
 async function makeTokenKey(): Promise<TokenSigningKey> {
   const { path: dir } = await tempDir('comms-tokenkey-');
   await openssl(
-    ['req', '-x509', ...EC, '-keyout', 'token.key', '-out', 'token.pem', '-days', '7', '-subj', '/CN=comms test token issuer',
-      '-addext', 'keyUsage=critical,digitalSignature'],
+    [
+      'req',
+      '-x509',
+      ...EC,
+      '-keyout',
+      'token.key',
+      '-out',
+      'token.pem',
+      '-days',
+      '7',
+      '-subj',
+      '/CN=comms test token issuer',
+      '-addext',
+      'keyUsage=critical,digitalSignature',
+    ],
     dir,
   );
   const certFile = join(dir, 'token.pem');

@@ -70,7 +70,18 @@ function childStateHome(): string {
 export function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   // No trust file of the host's (the default one lives under XDG_CONFIG_HOME), and a sender for
   // the commands that push: without one they refuse (no made-up user@host).
-  return { ...process.env, DOCKER_CONFIG: '/nonexistent-comms-test', XDG_CONFIG_HOME: '/nonexistent-comms-test', COMMS_TRUST: '', COMMS_SENDER: 'tester', COMMS_KEY: '', SIGSTORE_ID_TOKEN: '', NODE_COMPILE_CACHE: childCompileCache(), XDG_STATE_HOME: childStateHome(), ...extra };
+  return {
+    ...process.env,
+    DOCKER_CONFIG: '/nonexistent-comms-test',
+    XDG_CONFIG_HOME: '/nonexistent-comms-test',
+    COMMS_TRUST: '',
+    COMMS_SENDER: 'tester',
+    COMMS_KEY: '',
+    SIGSTORE_ID_TOKEN: '',
+    NODE_COMPILE_CACHE: childCompileCache(),
+    XDG_STATE_HOME: childStateHome(),
+    ...extra,
+  };
 }
 
 function envFor(options: CliOptions): NodeJS.ProcessEnv {

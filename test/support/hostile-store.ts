@@ -32,7 +32,10 @@ export interface HostileCase {
 /** The case folders under fixtures/hostile/, sorted. */
 export async function hostileCaseNames(): Promise<string[]> {
   const entries = await readdir(HOSTILE_ROOT, { withFileTypes: true });
-  return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  return entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
 }
 
 export async function loadHostileCase(name: string): Promise<HostileCase> {
@@ -72,7 +75,13 @@ export async function pushBlobRaw(baseUrl: string, repo: string, digest: string,
   return { status: put.status, body: await put.text() };
 }
 
-export async function pushManifestRaw(baseUrl: string, repo: string, reference: string, bytes: Uint8Array, mediaType: string = MediaType.ImageManifest): Promise<Answer> {
+export async function pushManifestRaw(
+  baseUrl: string,
+  repo: string,
+  reference: string,
+  bytes: Uint8Array,
+  mediaType: string = MediaType.ImageManifest,
+): Promise<Answer> {
   const put = await fetch(`${baseUrl}/v2/${repo}/manifests/${reference}`, { method: 'PUT', body: bytes, headers: { 'content-type': mediaType } });
   return { status: put.status, body: await put.text() };
 }

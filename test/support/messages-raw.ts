@@ -48,7 +48,12 @@ export async function rawGetManifest(base: string, repo: string, reference: stri
   const res = await fetch(`${base}/v2/${repo}/manifests/${reference}`, { headers: { accept: `${OCI_MANIFEST}, ${OCI_INDEX}` } });
   const bytes = Buffer.from(await res.arrayBuffer());
   if (res.status !== 200) throw new Error(`GET manifest ${reference}: ${res.status} ${bytes.toString('utf8')}`);
-  return { bytes, digest: sha256Digest(bytes), contentType: res.headers.get('content-type'), json: JSON.parse(bytes.toString('utf8')) as Record<string, unknown> };
+  return {
+    bytes,
+    digest: sha256Digest(bytes),
+    contentType: res.headers.get('content-type'),
+    json: JSON.parse(bytes.toString('utf8')) as Record<string, unknown>,
+  };
 }
 
 export async function rawGetBlob(base: string, repo: string, digest: string): Promise<Buffer> {
@@ -107,19 +112,26 @@ export interface TarEntry {
  * Opens one chunk layer with the system tools: `gzip -dc` / `zstd -dc`, then GNU tar lists the
  * entries and extracts the (single) file's bytes. The layer is written to `scratch` first.
  */
-export async function openLayerWithSystemTools(layer: Buffer, compression: 'gzip' | 'zstd', scratch: string): Promise<{ entries: TarEntry[]; content: Buffer; tar: Buffer }> {
+export async function openLayerWithSystemTools(
+  layer: Buffer,
+  compression: 'gzip' | 'zstd',
+  scratch: string,
+): Promise<{ entries: TarEntry[]; content: Buffer; tar: Buffer }> {
   const file = join(scratch, `layer-${sha256Digest(layer).slice(7, 19)}`);
   await writeFile(file, layer);
   // -t first: a damaged stream or trailing garbage fails here.
   await run(compression, ['-t', file]);
   const tar = await run(compression, ['-dc', file]);
   const listing = (await run('tar', ['-tv', '--numeric-owner', '--full-time', '-f', '-'], tar)).toString('utf8');
-  const entries = listing.split('\n').filter(Boolean).map((line): TarEntry => {
-    // -rw-r--r-- 0/0   65536 1970-01-01 00:00:00 chunk_0.bin
-    const m = /^(\S)(\S{9})\s+(\S+)\s+(\d+)\s+(\S+ \S+)\s+(.*)$/.exec(line);
-    if (m === null) throw new Error(`unexpected tar listing line: ${line}`);
-    return { type: m[1]!, mode: m[2]!, owner: m[3]!, size: Number(m[4]), mtime: m[5]!, name: m[6]! };
-  });
+  const entries = listing
+    .split('\n')
+    .filter(Boolean)
+    .map((line): TarEntry => {
+      // -rw-r--r-- 0/0   65536 1970-01-01 00:00:00 chunk_0.bin
+      const m = /^(\S)(\S{9})\s+(\S+)\s+(\d+)\s+(\S+ \S+)\s+(.*)$/.exec(line);
+      if (m === null) throw new Error(`unexpected tar listing line: ${line}`);
+      return { type: m[1]!, mode: m[2]!, owner: m[3]!, size: Number(m[4]), mtime: m[5]!, name: m[6]! };
+    });
   const content = await run('tar', ['-xO', '-f', '-'], tar);
   return { entries, content, tar };
 }

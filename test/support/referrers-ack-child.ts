@@ -46,14 +46,17 @@ for (let round = 1; round <= rounds; round++) {
   let indexWrites = 0;
   const started = Date.now();
   try {
-    const r = await ack({ unsigned: true,
+    const r = await ack({
+      unsigned: true,
       repository: repo,
       forDigest: digest,
       status: 'accepted',
       sender: `acker-${childId}`,
       onIndexWrite: () => indexWrites++,
     });
-    process.stdout.write(`${JSON.stringify({ round, child: childId, digest: r.digest, tag: r.tag, indexedBy: r.indexedBy, indexWrites, ms: Date.now() - started })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ round, child: childId, digest: r.digest, tag: r.tag, indexedBy: r.indexedBy, indexWrites, ms: Date.now() - started })}\n`,
+    );
   } catch (err) {
     const e = err as { code?: string; message?: string };
     process.stdout.write(`${JSON.stringify({ round, child: childId, error: { code: e.code, message: e.message }, indexWrites, ms: Date.now() - started })}\n`);

@@ -36,7 +36,10 @@ export function backendKinds(): BackendKind[] {
 }
 
 export async function startBackend(kind: BackendKind): Promise<Backend> {
-  const fresh = (host: string) => (prefix = 'refs') => `${host}/${prefix}/r${randomBytes(5).toString('hex')}`;
+  const fresh =
+    (host: string) =>
+    (prefix = 'refs') =>
+      `${host}/${prefix}/r${randomBytes(5).toString('hex')}`;
   if (kind === 'docker-registry') {
     const registry = await startRegistry({ mode: 'plain' });
     return { kind, referrersApi: false, host: registry.host, freshRepo: fresh(registry.host), registry, stop: () => registry.stop() };

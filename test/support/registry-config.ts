@@ -81,11 +81,7 @@ export function toYaml(value: unknown, indent = 0): string {
   if (Array.isArray(value)) {
     if (value.length === 0) return `${pad}[]\n`;
     return value
-      .map((item) =>
-        isPlainObject(item) || Array.isArray(item)
-          ? `${pad}-\n${toYaml(item, indent + 2)}`
-          : `${pad}- ${yamlScalar(item)}\n`,
-      )
+      .map((item) => (isPlainObject(item) || Array.isArray(item) ? `${pad}-\n${toYaml(item, indent + 2)}` : `${pad}- ${yamlScalar(item)}\n`))
       .join('');
   }
   if (isPlainObject(value)) {

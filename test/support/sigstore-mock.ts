@@ -136,7 +136,9 @@ export interface Stub {
  * A stand-in for one Sigstore-side HTTP service (an OIDC token endpoint, a Fulcio that fails or
  * hangs): serves `respond` on an ephemeral loopback port and records each request.
  */
-export async function serveStub(respond: (req: IncomingMessage, body: string) => Promise<{ status: number; body: string | ArrayBufferView; type?: string }>): Promise<Stub> {
+export async function serveStub(
+  respond: (req: IncomingMessage, body: string) => Promise<{ status: number; body: string | ArrayBufferView; type?: string }>,
+): Promise<Stub> {
   const requests: Stub['requests'] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];

@@ -100,7 +100,7 @@ export async function runSkopeo(args: string[], options: SkopeoRunOptions = {}):
         { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024, timeout: options.timeoutMs ?? 60000, env: options.env ?? process.env },
         (err, stdout, stderr) => {
           if (err) {
-            const code = typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null;
+            const code = typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null;
             reject(new SkopeoError(full, stderr.toString('utf8') || err.message, code));
           } else {
             resolve(stdout);

@@ -332,13 +332,19 @@ export function targetContract(name: string, make: () => Promise<ContractRepo>, 
         for (const page of pages) assert.ok(page.length <= 4, `page of ${page.length} exceeds pageSize 4`);
 
         const after = await collect<string>((visit) => repo.tags(visit, { pageSize: 10, last: 't10' }));
-        assert.deepEqual(after.flat(), expected.filter((t) => t > 't10'));
+        assert.deepEqual(
+          after.flat(),
+          expected.filter((t) => t > 't10'),
+        );
 
         let visited = 0;
-        await repo.tags(() => {
-          visited += 1;
-          return visited < 2 ? undefined : false;
-        }, { pageSize: 4 });
+        await repo.tags(
+          () => {
+            visited += 1;
+            return visited < 2 ? undefined : false;
+          },
+          { pageSize: 4 },
+        );
         assert.equal(visited, 2, 'the listing stops after the visitor returns false');
       });
     });
@@ -353,7 +359,10 @@ export function targetContract(name: string, make: () => Promise<ContractRepo>, 
         assert.equal(pushed.indexedBy, referrersApi ? 'registry' : 'tag-schema');
         assert.equal((await repo.resolve('a-note')).digest, note.desc.digest);
         const all = (await collect<Descriptor>((visit) => repo.referrers(subject.desc, visit))).flat();
-        assert.deepEqual(all.map((d) => d.digest), [note.desc.digest]);
+        assert.deepEqual(
+          all.map((d) => d.digest),
+          [note.desc.digest],
+        );
       });
     });
 
@@ -384,9 +393,18 @@ export function targetContract(name: string, make: () => Promise<ContractRepo>, 
         }
 
         const onlyA = (await collect<Descriptor>((visit) => repo.referrers(subject.desc, visit, { artifactType: typeA }))).flat();
-        assert.deepEqual(onlyA.map((d) => d.digest).sort(), refs.slice(0, 2).map((r) => r.desc.digest).sort());
+        assert.deepEqual(
+          onlyA.map((d) => d.digest).sort(),
+          refs
+            .slice(0, 2)
+            .map((r) => r.desc.digest)
+            .sort(),
+        );
         const onlyB = (await collect<Descriptor>((visit) => repo.referrers(subject.desc, visit, { artifactType: typeB }))).flat();
-        assert.deepEqual(onlyB.map((d) => d.digest), [refs[2]!.desc.digest]);
+        assert.deepEqual(
+          onlyB.map((d) => d.digest),
+          [refs[2]!.desc.digest],
+        );
 
         const stranger = blobDesc(new TextEncoder().encode('nobody refers to me'), MediaType.ImageManifest);
         const none = (await collect<Descriptor>((visit) => repo.referrers(stranger, visit))).flat();

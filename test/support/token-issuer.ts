@@ -95,12 +95,14 @@ export function parseScope(raw: string): RequestedScope | undefined {
   return {
     type: raw.slice(0, first),
     name: raw.slice(first + 1, last),
-    actions: raw.slice(last + 1).split(',').filter(Boolean),
+    actions: raw
+      .slice(last + 1)
+      .split(',')
+      .filter(Boolean),
   };
 }
 
-export const defaultPolicy: GrantPolicy = (user, scope) =>
-  user === undefined ? [] : scope.actions.filter((a) => KNOWN_ACTIONS.has(a));
+export const defaultPolicy: GrantPolicy = (user, scope) => (user === undefined ? [] : scope.actions.filter((a) => KNOWN_ACTIONS.has(a)));
 
 function b64url(data: Buffer | string): string {
   return Buffer.from(data).toString('base64url');

@@ -21,7 +21,10 @@ export function isCI(env: NodeJS.ProcessEnv = process.env): boolean {
 export function whichTool(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const candidates = isAbsolute(name)
     ? [name]
-    : (env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, name));
+    : (env.PATH ?? '')
+        .split(delimiter)
+        .filter(Boolean)
+        .map((dir) => join(dir, name));
   for (const file of candidates) {
     try {
       accessSync(file, constants.X_OK);
@@ -46,9 +49,7 @@ export function requireTools(...names: string[]): boolean {
   const missing = names.filter((n) => whichTool(n) === undefined);
   if (missing.length === 0) return true;
   if (isCI()) {
-    throw new Error(
-      `required test tool(s) not installed: ${missing.join(', ')}; run ${INSTALL_HINT} (CI never skips integration tests)`,
-    );
+    throw new Error(`required test tool(s) not installed: ${missing.join(', ')}; run ${INSTALL_HINT} (CI never skips integration tests)`);
   }
   return false;
 }

@@ -7,10 +7,9 @@ test('parses the bearer challenges GHCR, Docker Hub, Harbor and distribution sen
   assert.deepEqual(parseWWWAuthenticate('Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:acme/mailbox:pull"'), [
     { scheme: 'bearer', params: { realm: 'https://ghcr.io/token', service: 'ghcr.io', scope: 'repository:acme/mailbox:pull' } },
   ]);
-  assert.deepEqual(
-    parseWWWAuthenticate('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/ubuntu:pull"'),
-    [{ scheme: 'bearer', params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/ubuntu:pull' } }],
-  );
+  assert.deepEqual(parseWWWAuthenticate('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/ubuntu:pull"'), [
+    { scheme: 'bearer', params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/ubuntu:pull' } },
+  ]);
   // distribution's token-auth example: two actions in one scope (a comma inside quotes) and an error.
   assert.deepEqual(
     parseWWWAuthenticate(
@@ -19,7 +18,12 @@ test('parses the bearer challenges GHCR, Docker Hub, Harbor and distribution sen
     [
       {
         scheme: 'bearer',
-        params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:samalba/my-app:pull,push', error: 'insufficient_scope' },
+        params: {
+          realm: 'https://auth.docker.io/token',
+          service: 'registry.docker.io',
+          scope: 'repository:samalba/my-app:pull,push',
+          error: 'insufficient_scope',
+        },
       },
     ],
   );
@@ -87,7 +91,17 @@ test('empty headers give no challenges', () => {
 });
 
 test('malformed headers are a ProtocolError (exit 4)', () => {
-  for (const h of ['Bearer realm="unterminated', 'Bearer realm="x\\', '=x', 'Bearer realm="a" b="c"', 'Bearer realm="a", "b"', 'Bearer realm="a"junk', 'Basic realm="x", =y', 'Negotiate abc def', 'x'.repeat(20_000)]) {
+  for (const h of [
+    'Bearer realm="unterminated',
+    'Bearer realm="x\\',
+    '=x',
+    'Bearer realm="a" b="c"',
+    'Bearer realm="a", "b"',
+    'Bearer realm="a"junk',
+    'Basic realm="x", =y',
+    'Negotiate abc def',
+    'x'.repeat(20_000),
+  ]) {
     assert.throws(
       () => parseWWWAuthenticate(h),
       (err: unknown) => err instanceof ProtocolError && err.exitCode === 4 && err.code === 'INVALID_CHALLENGE',

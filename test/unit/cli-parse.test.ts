@@ -12,7 +12,10 @@ test('sizes: bytes and binary/decimal suffixes; zero, negatives and junk are usa
   assert.equal(parseSize('--chunk-bytes', '1.5GiB'), 1.5 * 1024 ** 3);
   assert.equal(parseSize('--chunk-bytes', '2kb'), 2000);
   for (const bad of ['0', '-1', 'lots', '12 parsecs', '']) {
-    assert.throws(() => parseSize('--chunk-bytes', bad), (e: unknown) => e instanceof UsageError && e.exitCode === 4 && /--chunk-bytes/.test(e.message));
+    assert.throws(
+      () => parseSize('--chunk-bytes', bad),
+      (e: unknown) => e instanceof UsageError && e.exitCode === 4 && /--chunk-bytes/.test(e.message),
+    );
   }
 });
 
@@ -55,7 +58,10 @@ test('--ttl: seconds or a duration with s, m, h, d, w; junk refused (exit 4)', (
   assert.equal(parseTtl('--ttl', '2w'), 1209600);
   assert.equal(parseTtl('--ttl', '0'), 0);
   for (const bad of ['-1', '1.5h', '1y', 'soon', '']) {
-    assert.throws(() => parseTtl('--ttl', bad), (e: unknown) => e instanceof UsageError && e.exitCode === 4 && /--ttl/.test(e.message));
+    assert.throws(
+      () => parseTtl('--ttl', bad),
+      (e: unknown) => e instanceof UsageError && e.exitCode === 4 && /--ttl/.test(e.message),
+    );
   }
 });
 

@@ -10,7 +10,11 @@ const MiB = 1024 * 1024;
 
 function fakeTty() {
   const writes: string[] = [];
-  return { stream: { isTTY: true, write: (s: string) => writes.push(s) } as unknown as NodeJS.WriteStream, writes, last: () => writes.at(-1)!.replace('\r\x1b[2K', '') };
+  return {
+    stream: { isTTY: true, write: (s: string) => writes.push(s) } as unknown as NodeJS.WriteStream,
+    writes,
+    last: () => writes.at(-1)!.replace('\r\x1b[2K', ''),
+  };
 }
 
 describe('send progress', () => {
@@ -33,7 +37,7 @@ describe('send progress', () => {
       t += 200;
       progress.update({ read: i * MiB, done: 0, total: 400 * MiB });
     }
-    assert.match(tty.last(), /read 8\.0 MiB \(2%\)  uploaded 0 B \(0%\)  reading 5\.0 MiB\/s$/);
+    assert.match(tty.last(), /read 8\.0 MiB \(2%\) {2}uploaded 0 B \(0%\) {2}reading 5\.0 MiB\/s$/);
     // 20 s uploading slowly (1 MiB/s), then 5 s fast (10 MiB/s): the rate is the recent one.
     let done = 0;
     for (let i = 0; i < 20; i++) {
@@ -46,7 +50,7 @@ describe('send progress', () => {
       done += 10 * MiB;
       progress.update({ read: 300 * MiB, done, total: 400 * MiB });
     }
-    assert.match(tty.last(), /uploaded 70\.0 MiB \(17%\)  10\.0 MiB\/s  ETA 33s$/);
+    assert.match(tty.last(), /uploaded 70\.0 MiB \(17%\) {2}10\.0 MiB\/s {2}ETA 33s$/);
     progress.finish();
     assert.equal(tty.writes.at(-1), '\r\x1b[2K');
   });

@@ -47,7 +47,10 @@ describe('copy from hostile sources and to lying destinations', () => {
     });
     const destination = await OciLayout.open(join(dir.path, 'dst-cycle'), { create: true });
     const result = await copy({ source: hostile, destination, reference: sent.digest });
-    assert.deepEqual(result.manifests.map((m) => m.digest), [sent.digest]);
+    assert.deepEqual(
+      result.manifests.map((m) => m.digest),
+      [sent.digest],
+    );
     assert.equal(result.referrersIgnored, 1, 'the unrelated manifest is not copied as a referrer');
     assert.equal(listings, 1);
     await assert.rejects(destination.resolve(other.digest), (e: { exitCode?: number }) => e.exitCode === 5);
@@ -56,9 +59,13 @@ describe('copy from hostile sources and to lying destinations', () => {
   it('a chain of referrers longer than the manifest bound is refused (exit 4, COPY_TOO_MANY_MANIFESTS)', async () => {
     // A receipt for the message, a receipt for that receipt, and one for that: four manifests.
     let about = sent.digest;
-    for (let i = 0; i < 3; i++) about = (await ack({ unsigned: true, repository: source, forDigest: about, status: 'accepted', sender: 'bob', recipient: 'alice' })).digest;
+    for (let i = 0; i < 3; i++)
+      about = (await ack({ unsigned: true, repository: source, forDigest: about, status: 'accepted', sender: 'bob', recipient: 'alice' })).digest;
     const destination = await OciLayout.open(join(dir.path, 'dst-bound'), { create: true });
-    await assert.rejects(copy({ source, destination, reference: sent.digest, maxManifests: 3 }), (e: { exitCode?: number; code?: string }) => e.exitCode === 4 && e.code === 'COPY_TOO_MANY_MANIFESTS');
+    await assert.rejects(
+      copy({ source, destination, reference: sent.digest, maxManifests: 3 }),
+      (e: { exitCode?: number; code?: string }) => e.exitCode === 4 && e.code === 'COPY_TOO_MANY_MANIFESTS',
+    );
     const all = await copy({ source, destination, reference: sent.digest, maxManifests: 4 });
     assert.equal(all.manifests.length, 4, 'within the bound the whole chain is copied');
   });
@@ -102,7 +109,10 @@ describe('copy from hostile sources and to lying destinations', () => {
         return destination.pushReferrer(...a);
       },
     });
-    await assert.rejects(copy({ source, destination: counting, reference: sent.tag, expectedDigest: other.digest }), (e: { code?: string }) => e.code === 'SOURCE_DIGEST_MISMATCH');
+    await assert.rejects(
+      copy({ source, destination: counting, reference: sent.tag, expectedDigest: other.digest }),
+      (e: { code?: string }) => e.code === 'SOURCE_DIGEST_MISMATCH',
+    );
     assert.equal(pushes, 0);
   });
 });

@@ -136,10 +136,13 @@ describe('openScratch', () => {
 
   for (const [what, prepare] of [
     ['a folder with mode 0777', (p: string) => fs.mkdir(p, { mode: 0o777 }).then(() => fs.chmod(p, 0o777))],
-    ['a symlink to a folder', async (p: string) => {
-      await fs.mkdir(`${p}-target`, { mode: 0o700 });
-      await fs.symlink(`${p}-target`, p);
-    }],
+    [
+      'a symlink to a folder',
+      async (p: string) => {
+        await fs.mkdir(`${p}-target`, { mode: 0o700 });
+        await fs.symlink(`${p}-target`, p);
+      },
+    ],
   ] as const) {
     it(`refuses ${what} in the usual place: a fresh private folder instead, removed afterwards`, async () => {
       const tmp = await freshOut(`tmp-${what.replace(/\W+/g, '-')}`);

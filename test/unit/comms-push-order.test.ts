@@ -73,7 +73,11 @@ describe('the order artifacts are pushed in', () => {
     const repository = recording(await OciLayout.open(join(dir, 'send'), { create: true }), writes);
     const sent = await send({ repository, recipient: 'bob', sender: 'alice', input: { text: 'hi' }, signer });
     assert.equal(writes.filter((w) => w.kind === 'blob' && w.digest === EMPTY_JSON_DIGEST).length, 1, JSON.stringify(writes));
-    assert.deepEqual(writes.filter((w) => w.kind === 'manifest' && w.digest === sent.digest).map((w) => w.kind === 'manifest' && w.tag), [sent.tag], 'the message is written once, under its tag');
+    assert.deepEqual(
+      writes.filter((w) => w.kind === 'manifest' && w.digest === sent.digest).map((w) => w.kind === 'manifest' && w.tag),
+      [sent.tag],
+      'the message is written once, under its tag',
+    );
     const bundle = indexOf(writes, 'the bundle', (w) => w.kind === 'manifest' && w.artifactType === ArtifactType.Bundle);
     const tagged = indexOf(writes, 'the inbox tag', (w) => w.kind === 'manifest' && w.digest === sent.digest && w.tag === sent.tag);
     assert.ok(bundle < tagged, JSON.stringify(writes));

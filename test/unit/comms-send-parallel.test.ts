@@ -26,11 +26,13 @@ test('a chunk compressed from its byte range of the file equals the one the sequ
         sequential.push(c.descriptor.digest);
         await c.dispose();
       }
-      const ranged = await Promise.all(sequential.map(async (_, i) => {
-        const c = await spoolFileChunk(file, i, { ...options, totalBytes: data.length });
-        await c.dispose();
-        return c.descriptor.digest;
-      }));
+      const ranged = await Promise.all(
+        sequential.map(async (_, i) => {
+          const c = await spoolFileChunk(file, i, { ...options, totalBytes: data.length });
+          await c.dispose();
+          return c.descriptor.digest;
+        }),
+      );
       assert.equal(sequential.length, 3);
       assert.deepEqual(ranged, sequential, `${compression}: same layer digests`);
     }
@@ -46,7 +48,16 @@ test('a file sent with parallel compression arrives intact; a file that changes 
     const data = randomBytes(1_000_000);
     await writeFile(file, data);
     const repository = await OciLayout.open(path.join(dir, 'mb'), { create: true });
-    const sent = await send({ unsigned: true, repository, recipient: 'bob', sender: 'alice', input: { path: file }, chunkBytes: 100_000, parallel: 4, compression: 'zstd' });
+    const sent = await send({
+      unsigned: true,
+      repository,
+      recipient: 'bob',
+      sender: 'alice',
+      input: { path: file },
+      chunkBytes: 100_000,
+      parallel: 4,
+      compression: 'zstd',
+    });
     assert.equal(sent.chunks, 10);
     const got = await receive({ repository, me: 'bob', outDir: path.join(dir, 'in'), verify: false });
     const out = await readFile(got.messages[0]!.path);
@@ -55,8 +66,14 @@ test('a file sent with parallel compression arrives intact; a file that changes 
     // Grow the file while chunks are being compressed: the send must fail, not publish a message.
     let grown = false;
     await assert.rejects(
-      send({ unsigned: true,
-        repository, recipient: 'bob', sender: 'alice', input: { path: file }, chunkBytes: 100_000, parallel: 2,
+      send({
+        unsigned: true,
+        repository,
+        recipient: 'bob',
+        sender: 'alice',
+        input: { path: file },
+        chunkBytes: 100_000,
+        parallel: 2,
         onProgress: () => {
           if (!grown) {
             grown = true;

@@ -28,7 +28,14 @@ describe('onStep', () => {
     }) as Repository;
     const events: string[] = [];
     await assert.rejects(
-      send({ unsigned: true, repository: refusing, recipient: 'bob', sender: 'alice', input: { text: 'x' }, onStep: (step, state) => events.push(`${step}:${state}`) }),
+      send({
+        unsigned: true,
+        repository: refusing,
+        recipient: 'bob',
+        sender: 'alice',
+        input: { text: 'x' },
+        onStep: (step, state) => events.push(`${step}:${state}`),
+      }),
       (e: { code?: string }) => e.code === 'MANIFEST_INVALID',
     );
     assert.ok(events.includes('upload:done'));
@@ -38,7 +45,8 @@ describe('onStep', () => {
   it('a callback that throws does not stop the send', async () => {
     const layout = await OciLayout.open(join(dir.path, 'throwing'), { create: true });
     let calls = 0;
-    const sent = await send({ unsigned: true,
+    const sent = await send({
+      unsigned: true,
       repository: layout,
       recipient: 'bob',
       sender: 'alice',

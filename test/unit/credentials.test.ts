@@ -83,7 +83,10 @@ before(async () => {
   await mkdir(binDir);
   await mkdir(logDir);
   // Records what it was asked (argv and stdin), answers with a username and password.
-  await helper('ok', `url=$(cat); printf '%s|%s' "$*" "$url" > "$HELPER_LOG/ok"; printf '{"ServerURL":"%s","Username":"helper-user","Secret":"${SECRET}"}' "$url"`);
+  await helper(
+    'ok',
+    `url=$(cat); printf '%s|%s' "$*" "$url" > "$HELPER_LOG/ok"; printf '{"ServerURL":"%s","Username":"helper-user","Secret":"${SECRET}"}' "$url"`,
+  );
   await helper('tok', `cat >/dev/null; printf '{"Username":"<token>","Secret":"refresh-${SECRET}"}'`);
   await helper('empty', `cat >/dev/null; printf '{"Username":"","Secret":""}'`);
   await helper('none', `cat >/dev/null; echo "credentials not found in native keychain"; exit 1`);
@@ -228,7 +231,10 @@ test('helper answers that are not the protocol are AuthErrors without their cont
 
 test('a missing, non-executable or hanging helper fails with a typed error', async () => {
   const missing = await dockerConfig({ credsStore: 'absent' });
-  await assert.rejects(store(missing).get('ghcr.io'), (e: unknown) => e instanceof AuthError && e.code === 'CREDENTIAL_HELPER_MISSING' && /docker-credential-absent/.test(e.message));
+  await assert.rejects(
+    store(missing).get('ghcr.io'),
+    (e: unknown) => e instanceof AuthError && e.code === 'CREDENTIAL_HELPER_MISSING' && /docker-credential-absent/.test(e.message),
+  );
   const noexec = await dockerConfig({ credsStore: 'noexec' });
   await assert.rejects(store(noexec).get('ghcr.io'), AuthError);
   const hang = await dockerConfig({ credsStore: 'hang' });

@@ -36,7 +36,10 @@ export function importsOf(source: string): string[] {
 export function graphOf(files: Map<string, string>): Map<string, string[]> {
   const graph = new Map<string, string[]>();
   for (const [file, source] of files) {
-    graph.set(file, importsOf(source).map((spec) => join(dirname(file), spec).split(sep).join('/')));
+    graph.set(
+      file,
+      importsOf(source).map((spec) => join(dirname(file), spec).split(sep).join('/')),
+    );
   }
   return graph;
 }
@@ -118,15 +121,43 @@ describe('the layering check itself', () => {
   });
 
   it('reports an import from oci up to comms, and none from comms down to oci', () => {
-    const graph = graphOf(new Map([['oci/x.ts', "import { y } from '../comms/y.ts';"], ['comms/y.ts', "import { e } from '../errors.ts';"], ['errors.ts', '']]));
+    const graph = graphOf(
+      new Map([
+        ['oci/x.ts', "import { y } from '../comms/y.ts';"],
+        ['comms/y.ts', "import { e } from '../errors.ts';"],
+        ['errors.ts', ''],
+      ]),
+    );
     assert.deepEqual(upwardImports(graph), ['oci/x.ts -> comms/y.ts']);
-    const down = graphOf(new Map([['comms/y.ts', "import { x } from '../oci/x.ts';"], ['oci/x.ts', '']]));
+    const down = graphOf(
+      new Map([
+        ['comms/y.ts', "import { x } from '../oci/x.ts';"],
+        ['oci/x.ts', ''],
+      ]),
+    );
     assert.deepEqual(upwardImports(down), []);
   });
 
   it('finds a cycle through three modules of one layer', () => {
-    const graph = graphOf(new Map([['oci/a.ts', "import './b.ts';"], ['oci/b.ts', "import './c.ts';"], ['oci/c.ts', "import './a.ts';"], ['oci/d.ts', "import './a.ts';"]]));
+    const graph = graphOf(
+      new Map([
+        ['oci/a.ts', "import './b.ts';"],
+        ['oci/b.ts', "import './c.ts';"],
+        ['oci/c.ts', "import './a.ts';"],
+        ['oci/d.ts', "import './a.ts';"],
+      ]),
+    );
     assert.equal(findCycle(graph), 'oci/a.ts -> oci/b.ts -> oci/c.ts -> oci/a.ts');
-    assert.equal(findCycle(graphOf(new Map([['oci/a.ts', "import './b.ts';"], ['oci/b.ts', '']]))), undefined);
+    assert.equal(
+      findCycle(
+        graphOf(
+          new Map([
+            ['oci/a.ts', "import './b.ts';"],
+            ['oci/b.ts', ''],
+          ]),
+        ),
+      ),
+      undefined,
+    );
   });
 });

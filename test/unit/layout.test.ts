@@ -106,10 +106,7 @@ describe('OciLayout on disk', () => {
       assert.equal(index.mediaType, MediaType.ImageIndex);
       const summary = (idx: any): string[] =>
         idx.manifests.map((e: any) => `${e.digest}|${e.annotations?.[ANNOTATION_REF_NAME] ?? '-'}|${e.artifactType ?? '-'}`).sort();
-      assert.deepEqual(
-        summary(index),
-        [`${a.desc.digest}|v1|-`, `${a.desc.digest}|v1-alias|-`, `${b.desc.digest}|-|application/vnd.example.b`].sort(),
-      );
+      assert.deepEqual(summary(index), [`${a.desc.digest}|v1|-`, `${a.desc.digest}|v1-alias|-`, `${b.desc.digest}|-|application/vnd.example.b`].sort());
       for (const e of index.manifests) {
         assert.equal(e.mediaType, MediaType.ImageManifest);
         assert.deepEqual(await readFile(blobFile(dir, e.digest)), Buffer.from(e.digest === a.desc.digest ? a.bytes : b.bytes));
@@ -201,7 +198,10 @@ describe('OciLayout on disk', () => {
         await assert.rejects(layout.push(desc, enc.encode('x')), InvalidReferenceError);
         await assert.rejects(layout.pushManifest({ ...desc, mediaType: MediaType.ImageManifest }, enc.encode('x')), InvalidReferenceError);
         await assert.rejects(layout.delete(desc), InvalidReferenceError);
-        await assert.rejects(layout.referrers(desc, () => undefined), InvalidReferenceError);
+        await assert.rejects(
+          layout.referrers(desc, () => undefined),
+          InvalidReferenceError,
+        );
       }
       assert.deepEqual((await readdir(dir)).sort(), before);
       assert.deepEqual(await readdir(join(root, 'blobs')), []);
@@ -223,10 +223,7 @@ describe('OciLayout on disk', () => {
         assert.equal(await layout.exists(desc), false, why);
       }
       const huge = new Uint8Array(MAX_MANIFEST_BYTES + 1).fill(0x20);
-      await assert.rejects(
-        layout.pushManifest({ mediaType: MediaType.ImageManifest, digest: digestOf(huge), size: huge.length }, huge),
-        ProtocolError,
-      );
+      await assert.rejects(layout.pushManifest({ mediaType: MediaType.ImageManifest, digest: digestOf(huge), size: huge.length }, huge), ProtocolError);
       await assert.rejects(layout.resolve('x'), NotFoundError);
     });
   });
@@ -260,7 +257,10 @@ describe('OciLayout on disk', () => {
       const file = join(dir, 'referrers', 'sha256', shex, `sha256-${rhex}.json`);
       assert.deepEqual(await readJson(file), { ...ref.desc, artifactType: 'application/vnd.example.sig', annotations: { k: 'v' } });
       const index = await readJson(join(dir, 'index.json'));
-      assert.ok(index.manifests.some((e: Descriptor) => e.digest === ref.desc.digest && e.annotations === undefined), 'the untagged referrer is recorded');
+      assert.ok(
+        index.manifests.some((e: Descriptor) => e.digest === ref.desc.digest && e.annotations === undefined),
+        'the untagged referrer is recorded',
+      );
 
       // Pushing it again is skipped, still reports the subject, and does not duplicate anything.
       const again = await layout.pushManifest(ref.desc, ref.bytes);
@@ -391,10 +391,7 @@ describe('OciLayout index.json lock', () => {
   it('breaks a lock older than staleMs even when its pid cannot be checked (another host)', async () => {
     await withDir(async (dir) => {
       const { layout, m } = await seeded(dir, { staleMs: 1_000, timeoutMs: 10_000 });
-      await writeFile(
-        join(dir, 'index.json.lock'),
-        JSON.stringify({ pid: 1, host: `not-${hostname()}`, created: Date.now() - 60_000, token: 'elsewhere' }),
-      );
+      await writeFile(join(dir, 'index.json.lock'), JSON.stringify({ pid: 1, host: `not-${hostname()}`, created: Date.now() - 60_000, token: 'elsewhere' }));
       await layout.tag(m, 'after-timeout');
       assert.equal((await layout.resolve('after-timeout')).digest, m.digest);
     });
@@ -427,14 +424,20 @@ describe('OciLayout index journal', () => {
       await journaling.compact();
       await assert.rejects(stat(join(dir, 'index.json.journal')), { code: 'ENOENT' });
       const index = await readJson(join(dir, 'index.json'));
-      assert.deepEqual(index.manifests.map((m: Descriptor) => m.annotations?.[ANNOTATION_REF_NAME] ?? m.digest).sort(), ['a', 'c', ms[1]!.m.desc.digest].sort());
+      assert.deepEqual(
+        index.manifests.map((m: Descriptor) => m.annotations?.[ANNOTATION_REF_NAME] ?? m.digest).sort(),
+        ['a', 'c', ms[1]!.m.desc.digest].sort(),
+      );
 
       // A layout that does not journal folds a journal it finds into index.json on its next update.
       await journaling.tag(ms[0]!.m.desc, 'd');
       await plain.tag(ms[0]!.m.desc, 'e');
       await assert.rejects(stat(join(dir, 'index.json.journal')), { code: 'ENOENT' });
       assert.deepEqual(
-        (await readJson(join(dir, 'index.json'))).manifests.map((m: Descriptor) => m.annotations?.[ANNOTATION_REF_NAME]).filter(Boolean).sort(),
+        (await readJson(join(dir, 'index.json'))).manifests
+          .map((m: Descriptor) => m.annotations?.[ANNOTATION_REF_NAME])
+          .filter(Boolean)
+          .sort(),
         ['a', 'c', 'd', 'e'],
       );
     });
@@ -461,7 +464,8 @@ describe('OciLayout index journal', () => {
       assert.deepEqual({ tags: await tagsOf(reopened), v: (await reopened.resolve('v')).digest, a: (await reopened.resolve(a.desc.digest)).digest }, expected);
       await reopened.tag(a.desc, 'w');
       const again = await readJson(join(dir, 'index.json'));
-      const names = (doc: { manifests: Descriptor[] }): string[] => doc.manifests.map((m) => `${m.digest} ${m.annotations?.[ANNOTATION_REF_NAME] ?? ''}`).sort();
+      const names = (doc: { manifests: Descriptor[] }): string[] =>
+        doc.manifests.map((m) => `${m.digest} ${m.annotations?.[ANNOTATION_REF_NAME] ?? ''}`).sort();
       // As if the journal had never come back: a's untagged entry became its tag w, nothing else moved.
       assert.deepEqual(names(again), [...names(folded).filter((n) => n !== `${a.desc.digest} `), `${a.desc.digest} w`].sort());
     });

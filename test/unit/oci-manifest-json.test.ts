@@ -16,8 +16,10 @@ import { checkManifest } from '../../src/server/manifest-check.ts';
 const config = { mediaType: MediaType.EmptyJSON, digest: EMPTY_JSON_DIGEST, size: 2 };
 const layer = { mediaType: 'application/octet-stream', digest: `sha256:${'a'.repeat(64)}`, size: 10 };
 const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
-const manifestWith = (bad: object) => json({ schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: 'application/x', config, layers: [{ ...layer, ...bad }] });
-const indexWith = (bad: object) => json({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [{ ...layer, mediaType: MediaType.ImageManifest, ...bad }] });
+const manifestWith = (bad: object) =>
+  json({ schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: 'application/x', config, layers: [{ ...layer, ...bad }] });
+const indexWith = (bad: object) =>
+  json({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [{ ...layer, mediaType: MediaType.ImageManifest, ...bad }] });
 
 describe('every reader refuses the same malformed descriptor', () => {
   for (const [label, bad, field] of [
@@ -26,10 +28,22 @@ describe('every reader refuses the same malformed descriptor', () => {
     ['a non-string annotation', { annotations: { n: 1 } }, 'annotations.n'],
   ] as const) {
     it(`${label}: protocol, registry check, layout store and referrers client`, () => {
-      assert.throws(() => parseArtifactManifest(manifestWith(bad)), (e: unknown) => e instanceof InvalidManifestError && e.field === `layers[0].${field}`);
-      assert.throws(() => checkManifest(manifestWith(bad), MediaType.ImageManifest), (e: unknown) => e instanceof RegistryHttpError && e.message.startsWith(`layers[0].${field} `));
-      assert.throws(() => parseManifestFields(manifestWith(bad), MediaType.ImageManifest), (e: unknown) => e instanceof ProtocolError && e.code === 'MANIFEST_INVALID' && e.message.includes(`layers[0].${field} `));
-      assert.throws(() => indexManifests(indexWith(bad), 'referrers'), (e: unknown) => e instanceof ProtocolError && e.code === 'INVALID_INDEX' && e.message.includes(`manifests[0].${field} `));
+      assert.throws(
+        () => parseArtifactManifest(manifestWith(bad)),
+        (e: unknown) => e instanceof InvalidManifestError && e.field === `layers[0].${field}`,
+      );
+      assert.throws(
+        () => checkManifest(manifestWith(bad), MediaType.ImageManifest),
+        (e: unknown) => e instanceof RegistryHttpError && e.message.startsWith(`layers[0].${field} `),
+      );
+      assert.throws(
+        () => parseManifestFields(manifestWith(bad), MediaType.ImageManifest),
+        (e: unknown) => e instanceof ProtocolError && e.code === 'MANIFEST_INVALID' && e.message.includes(`layers[0].${field} `),
+      );
+      assert.throws(
+        () => indexManifests(indexWith(bad), 'referrers'),
+        (e: unknown) => e instanceof ProtocolError && e.code === 'INVALID_INDEX' && e.message.includes(`manifests[0].${field} `),
+      );
     });
   }
 });

@@ -58,5 +58,8 @@ test('an aborted pool rejects with AbortError (a CommsError) carrying the reason
   const controller = new AbortController();
   const reason = new Error('caller gave up');
   controller.abort(reason);
-  await assert.rejects(forEachLimit([1, 2, 3], 2, async () => undefined, controller.signal), (e: unknown) => e instanceof AbortError && e.cause === reason);
+  await assert.rejects(
+    forEachLimit([1, 2, 3], 2, async () => undefined, controller.signal),
+    (e: unknown) => e instanceof AbortError && e.cause === reason,
+  );
 });

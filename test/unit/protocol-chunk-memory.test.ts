@@ -78,7 +78,12 @@ async function child(run: Run): Promise<void> {
     if (run.knownTotal) options.totalBytes = TOTAL;
     for await (const c of writeChunks(generated(inHash), options)) {
       sample();
-      for await (const b of readChunk(createReadStream(c.path), { index: c.index, chunkBytes: run.chunkBytes, compression: run.compression, expectedBytes: c.rawBytes })) {
+      for await (const b of readChunk(createReadStream(c.path), {
+        index: c.index,
+        chunkBytes: run.chunkBytes,
+        compression: run.compression,
+        expectedBytes: c.rawBytes,
+      })) {
         outHash.update(b as Buffer);
       }
       sample();

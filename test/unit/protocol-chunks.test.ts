@@ -126,7 +126,11 @@ test('raw format: tar and zstd CLIs read the layers as one regular file chunk_<i
       const listings: string[] = [];
       for await (const c of writeChunks(Readable.from([data]), { chunkBytes: CB, compression, spoolDir: dir })) {
         const tar = compression === 'gzip' ? execFileSync('gzip', ['-dc', c.path]) : execFileSync('zstd', ['-dcq', c.path]);
-        listings.push(execFileSync('tar', ['--numeric-owner', '-tvf', '-'], { input: tar, env: { ...process.env, TZ: 'UTC' } }).toString().trim());
+        listings.push(
+          execFileSync('tar', ['--numeric-owner', '-tvf', '-'], { input: tar, env: { ...process.env, TZ: 'UTC' } })
+            .toString()
+            .trim(),
+        );
         const extracted = path.join(dir, `x-${compression}-${c.index}`);
         mkdirSync(extracted);
         execFileSync('tar', ['-xf', '-', '-C', extracted], { input: tar });
@@ -249,7 +253,13 @@ test('an input that does not match the announced total fails with INPUT_CHANGED 
     try {
       await assert.rejects(
         (async () => {
-          for await (const c of writeChunks(Readable.from([randomBytes(actual)]), { chunkBytes: CB, compression: 'gzip', spoolDir: dir, totalBytes: announced })) await c.dispose();
+          for await (const c of writeChunks(Readable.from([randomBytes(actual)]), {
+            chunkBytes: CB,
+            compression: 'gzip',
+            spoolDir: dir,
+            totalBytes: announced,
+          }))
+            await c.dispose();
         })(),
         (err: { code?: string }) => err.code === 'INPUT_CHANGED',
       );
@@ -313,7 +323,14 @@ test('more chunks than allowed is refused (before reading, when the total is kno
 });
 
 test('writer options are checked', async () => {
-  const bad: Partial<WriteChunksOptions>[] = [{ chunkBytes: 0 }, { chunkBytes: 1.5 }, { chunkBytes: 2 ** 33 }, { compression: 'brotli' as Compression }, { level: 10 }, { compression: 'zstd', level: 0 }];
+  const bad: Partial<WriteChunksOptions>[] = [
+    { chunkBytes: 0 },
+    { chunkBytes: 1.5 },
+    { chunkBytes: 2 ** 33 },
+    { compression: 'brotli' as Compression },
+    { level: 10 },
+    { compression: 'zstd', level: 0 },
+  ];
   for (const b of bad) {
     const opts = { chunkBytes: CB, compression: 'gzip' as Compression, spoolDir: os.tmpdir(), ...b };
     await assert.rejects(writeChunks(Readable.from([Buffer.from('x')]), opts).next(), UsageError, JSON.stringify(b));

@@ -1,7 +1,15 @@
 /** Filenames: v1.0's sanitiser for outgoing names, plus comms' hardening and the incoming check. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_FILENAME_BYTES, MAX_SENT_FILENAME_BYTES, alternativeFilename, filenameProblem, isSafeFilename, receivedFilename, sanitizeFilename } from '../../src/protocol/filename.ts';
+import {
+  MAX_FILENAME_BYTES,
+  MAX_SENT_FILENAME_BYTES,
+  alternativeFilename,
+  filenameProblem,
+  isSafeFilename,
+  receivedFilename,
+  sanitizeFilename,
+} from '../../src/protocol/filename.ts';
 import { messageAnnotations } from '../../src/protocol/manifest.ts';
 import { UsageError } from '../../src/errors.ts';
 
@@ -65,7 +73,7 @@ test('incoming names: only plain basenames are safe', () => {
 /** The temporary name a dockercomms v1.0 receiver writes first: `.tmp-<name>-<hex12>`. */
 const v1TempName = (name: string) => `.tmp-${name}-0123456789ab`;
 
-test('names sent are cut so that a v1.0 receiver\'s temporary name fits 255 bytes, keeping the extension', () => {
+test("names sent are cut so that a v1.0 receiver's temporary name fits 255 bytes, keeping the extension", () => {
   assert.equal(MAX_SENT_FILENAME_BYTES, 237);
   // 238..255 bytes: fine for comms, fatal for a v1.0 receiver before the cut.
   for (const len of [237, 238, 250, 255, 256, 400]) {
@@ -90,9 +98,22 @@ test('names sent are cut so that a v1.0 receiver\'s temporary name fits 255 byte
 });
 
 test('the manifest builder refuses a name a v1.0 receiver could not write', () => {
-  const base = { sender: 'a', recipient: 'b', createdAt: new Date(0), ttlSeconds: 1, totalBytes: 0, chunkBytes: 0, chunkCount: 0, compression: 'gzip' as const, messageId: '6fa459ea-ee8a-4ca4-894e-db77e160355e' };
+  const base = {
+    sender: 'a',
+    recipient: 'b',
+    createdAt: new Date(0),
+    ttlSeconds: 1,
+    totalBytes: 0,
+    chunkBytes: 0,
+    chunkCount: 0,
+    compression: 'gzip' as const,
+    messageId: '6fa459ea-ee8a-4ca4-894e-db77e160355e',
+  };
   assert.doesNotThrow(() => messageAnnotations({ ...base, filename: `${'a'.repeat(233)}.txt` }));
-  assert.throws(() => messageAnnotations({ ...base, filename: `${'a'.repeat(234)}.txt` }), (e) => e instanceof UsageError && /longer than 237 bytes/.test(e.message));
+  assert.throws(
+    () => messageAnnotations({ ...base, filename: `${'a'.repeat(234)}.txt` }),
+    (e) => e instanceof UsageError && /longer than 237 bytes/.test(e.message),
+  );
 });
 
 test("received names are written as v1.0 writes them where that is safe: trimmed; '', '.', '..' become file", () => {

@@ -73,7 +73,10 @@ const MANIFEST_CASES: Record<string, string> = {
 
 for (const [name, code] of Object.entries(MANIFEST_CASES)) {
   test(`hostile manifest ${name} is refused by the validator with ${code}`, () => {
-    assert.throws(() => parseMessageManifest(manifestOf(name)), (err) => assertProtocolError(err, code));
+    assert.throws(
+      () => parseMessageManifest(manifestOf(name)),
+      (err) => assertProtocolError(err, code),
+    );
   });
 }
 
@@ -128,7 +131,12 @@ test('the gzip bomb stops at the cap: decompression ends long before the input d
   const source = new Readable({
     highWaterMark: 1,
     read() {
-      this.push(pulled < copies ? (pulled++, member) : null);
+      if (pulled < copies) {
+        pulled++;
+        this.push(member);
+      } else {
+        this.push(null);
+      }
     },
   });
   const raw = readChunk(source, { index: 0, chunkBytes: info.chunkBytes, compression: 'gzip' });
@@ -144,6 +152,11 @@ test('the gzip bomb stops at the cap: decompression ends long before the input d
 
 test('every case folder under fixtures/hostile is covered here', () => {
   const covered = new Set([...Object.keys(MANIFEST_CASES), ...Object.keys(LAYER_CASES), 'dotdot-filename']);
-  const folders = readdirSync(ROOT, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
-  assert.deepEqual(folders.filter((f) => !covered.has(f)), []);
+  const folders = readdirSync(ROOT, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name);
+  assert.deepEqual(
+    folders.filter((f) => !covered.has(f)),
+    [],
+  );
 });

@@ -60,7 +60,12 @@ test('reproduces v1.0 message manifest bytes from the same inputs (omitMediaType
   assert.equal(Buffer.from(built.bytes).toString(), want.toString());
   assert.equal(built.descriptor.digest, digestOf(want));
   assert.equal(built.descriptor.digest, 'sha256:29da45c0499626c691622262ad7820bff097054b61aaf35b8d65e554b8cc29ba');
-  assert.deepEqual(built.descriptor, { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: built.descriptor.digest, size: want.length, artifactType: ArtifactType.Message });
+  assert.deepEqual(built.descriptor, {
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    digest: built.descriptor.digest,
+    size: want.length,
+    artifactType: ArtifactType.Message,
+  });
 });
 
 test('reproduces v1.0 empty-file message bytes: layers [] and chunk_bytes 0', () => {
@@ -84,7 +89,12 @@ test('reproduces v1.0 empty-file message bytes: layers [] and chunk_bytes 0', ()
 test('reproduces v1.0 bundle manifest bytes: subject and one bundle layer', () => {
   const blob = fixture('bundle/blobs/7b55db09286527a17b94b463a8cfefe813ca4cc4034ea26ee55416c30a023679');
   const message = fixture('message/manifest.json');
-  const subject = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf(message), size: message.length, artifactType: ArtifactType.Message };
+  const subject = {
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    digest: digestOf(message),
+    size: message.length,
+    artifactType: ArtifactType.Message,
+  };
   const built = bundleManifest({ mediaType: BundleMediaType, digest: digestOf(blob), size: blob.length }, subject, { omitMediaType: true });
   assert.equal(Buffer.from(built.bytes).toString(), fixture('bundle/manifest.json').toString());
 });
@@ -127,7 +137,7 @@ test('goJsonString escapes as Go 1.22+ does', () => {
 
 test("map keys are sorted by UTF-8 bytes as Go sorts them, not by JS's UTF-16 order", () => {
   // U+FF21 sorts after U+1D11E in UTF-16 units (0xFF21 > 0xD834) but before it in UTF-8 bytes.
-  assert.equal(goStringMap({ '𝄞': '1', 'Ａ': '2', b: '3', a: '4' }), '{"a":"4","b":"3","Ａ":"2","𝄞":"1"}');
+  assert.equal(goStringMap({ '𝄞': '1', Ａ: '2', b: '3', a: '4' }), '{"a":"4","b":"3","Ａ":"2","𝄞":"1"}');
 });
 
 test('manifest bytes are deterministic: annotation insertion order does not matter', () => {
@@ -143,7 +153,11 @@ test('manifest bytes are deterministic: annotation insertion order does not matt
 test('comms writes the manifest mediaType (in Go field order) unless told to omit it', () => {
   const built = buildManifest({ artifactType: ArtifactType.Receipt, layers: [], annotations: { k: 'v' } });
   const text = Buffer.from(built.bytes).toString();
-  assert.ok(text.startsWith('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.dockercomms.receipt.v1","config":'));
+  assert.ok(
+    text.startsWith(
+      '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.dockercomms.receipt.v1","config":',
+    ),
+  );
   assert.ok(text.includes('"layers":[]'));
   assert.equal(text, goManifest(built.manifest));
 });
@@ -158,7 +172,10 @@ test('subject sits between layers and annotations; descriptor fields in Go order
     layers: [{ mediaType: 'a/b', digest: digestOf('l'), size: 1, artifactType: 'c/d', annotations: { k: 'v' }, urls: ['u'], data: 'bA==' }],
     annotations: {},
   });
-  assert.match(Buffer.from(d.bytes).toString(), /"layers":\[\{"mediaType":"a\/b","digest":"[^"]+","size":1,"urls":\["u"\],"annotations":\{"k":"v"\},"data":"bA==","artifactType":"c\/d"\}\]\}$/);
+  assert.match(
+    Buffer.from(d.bytes).toString(),
+    /"layers":\[\{"mediaType":"a\/b","digest":"[^"]+","size":1,"urls":\["u"\],"annotations":\{"k":"v"\},"data":"bA==","artifactType":"c\/d"\}\]\}$/,
+  );
 });
 
 test('the empty config descriptor is the OCI empty JSON', () => {
@@ -196,7 +213,15 @@ test('messageAnnotations carries chunk_bytes = min(total, chunk size) and refuse
 });
 
 test('receiptAnnotations is v1.0 set: no size or filename keys; reason only when given', () => {
-  const r = receiptAnnotations({ sender: 'b', recipient: 'a', createdAt: new Date(0), ttlSeconds: 1, forDigest: digestOf('m'), status: 'accepted', verified: true });
+  const r = receiptAnnotations({
+    sender: 'b',
+    recipient: 'a',
+    createdAt: new Date(0),
+    ttlSeconds: 1,
+    forDigest: digestOf('m'),
+    status: 'accepted',
+    verified: true,
+  });
   assert.deepEqual(Object.keys(r).sort(), [
     'dockercomms.created_at',
     'dockercomms.receipt.for',
@@ -208,7 +233,16 @@ test('receiptAnnotations is v1.0 set: no size or filename keys; reason only when
     'dockercomms.version',
   ]);
   assert.equal(r[Annotation.ReceiptVerified], 'true');
-  const rej = receiptAnnotations({ sender: 'b', recipient: 'a', createdAt: new Date(0), ttlSeconds: 1, forDigest: digestOf('m'), status: 'rejected', verified: false, reason: 'bad' });
+  const rej = receiptAnnotations({
+    sender: 'b',
+    recipient: 'a',
+    createdAt: new Date(0),
+    ttlSeconds: 1,
+    forDigest: digestOf('m'),
+    status: 'rejected',
+    verified: false,
+    reason: 'bad',
+  });
   assert.equal(rej[Annotation.ReceiptReason], 'bad');
 });
 

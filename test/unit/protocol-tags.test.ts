@@ -86,7 +86,12 @@ test('receipt and bundle tags: <kind>-<hex12>-<unix seconds>-<rand6>, prefixes m
   assert.match(random, /^receipt-29da45c04996-1748779290-[0-9a-f]{6}$/);
   assert.ok(isValidTag(random));
   assert.deepEqual(parseArtifactTag(random)?.unixSeconds, 1748779290);
-  assert.deepEqual(parseArtifactTag('bundle-29da45c04996-1748779200-3f2504'), { kind: 'bundle', hex12: '29da45c04996', unixSeconds: 1748779200, rand6: '3f2504' });
+  assert.deepEqual(parseArtifactTag('bundle-29da45c04996-1748779200-3f2504'), {
+    kind: 'bundle',
+    hex12: '29da45c04996',
+    unixSeconds: 1748779200,
+    rand6: '3f2504',
+  });
   assert.equal(parseArtifactTag('bundle-29da45c04996-01748779200-3f2504'), undefined);
   assert.throws(() => receiptTag(digest, when, 'XYZ'), ProtocolError);
   assert.throws(() => receiptTag('sha256:short', when), ProtocolError);

@@ -12,7 +12,15 @@ import type { Descriptor } from '../../src/oci/descriptor.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { Annotation, ArtifactType, BundleMediaType, ChunkMediaType, ExtensionAnnotation } from '../../src/protocol/constants.ts';
 import { goManifest } from '../../src/protocol/go-json.ts';
-import { EMPTY_CONFIG_DESCRIPTOR, buildManifest, bundleManifest, messageAnnotations, messageManifest, receiptAnnotations, receiptManifest } from '../../src/protocol/manifest.ts';
+import {
+  EMPTY_CONFIG_DESCRIPTOR,
+  buildManifest,
+  bundleManifest,
+  messageAnnotations,
+  messageManifest,
+  receiptAnnotations,
+  receiptManifest,
+} from '../../src/protocol/manifest.ts';
 import {
   InvalidManifestError,
   parseArtifactManifest,
@@ -136,12 +144,24 @@ test('comms round trip: layers come back sorted by chunk index; reply and thread
 
 test('comms receipt with subject round-trips; a subject that is not the receipt.for digest is refused', () => {
   const forDigest = digestOf('msg');
-  const ann = receiptAnnotations({ sender: 'b', recipient: 'a', createdAt: new Date(0), ttlSeconds: 5, forDigest, status: 'rejected', verified: true, reason: 'virus\nfound' });
+  const ann = receiptAnnotations({
+    sender: 'b',
+    recipient: 'a',
+    createdAt: new Date(0),
+    ttlSeconds: 5,
+    forDigest,
+    status: 'rejected',
+    verified: true,
+    reason: 'virus\nfound',
+  });
   const ok = parseReceiptManifest(receiptManifest(ann, { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: forDigest, size: 3 }).bytes);
   assert.equal(ok.status, 'rejected');
   assert.equal(ok.verified, true);
   assert.equal(ok.reason, 'virus\nfound');
-  refused(() => parseReceiptManifest(receiptManifest(ann, { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf('other'), size: 3 }).bytes), 'RECEIPT_SUBJECT_MISMATCH');
+  refused(
+    () => parseReceiptManifest(receiptManifest(ann, { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf('other'), size: 3 }).bytes),
+    'RECEIPT_SUBJECT_MISMATCH',
+  );
   refused(() => parseReceiptManifest(receiptManifest({ ...ann, [Annotation.ReceiptVerified]: 'yes' }).bytes), 'ANNOTATION_INVALID', Annotation.ReceiptVerified);
   refused(() => parseReceiptManifest(receiptManifest({ ...ann, [Annotation.ReceiptStatus]: 'maybe' }).bytes), 'ANNOTATION_INVALID', Annotation.ReceiptStatus);
   refused(() => parseReceiptManifest(receiptManifest({ ...ann, [Annotation.ReceiptFor]: 'sha256:abc' }).bytes), 'ANNOTATION_INVALID', Annotation.ReceiptFor);
@@ -159,7 +179,10 @@ test('document-level refusals: not JSON, not a manifest, wrong schema, media typ
   refused(() => parseMessageManifest(bytesOf({ ...good, artifactType: ArtifactType.Receipt })), 'ARTIFACT_TYPE');
   refused(() => parseMessageManifest(bytesOf({ ...good, artifactType: undefined })), 'ARTIFACT_TYPE');
   refused(() => parseMessageManifest(bytesOf({ ...good, config: { ...EMPTY_CONFIG_DESCRIPTOR, size: 3 } })), 'CONFIG_NOT_EMPTY', 'config');
-  refused(() => parseMessageManifest(bytesOf({ ...good, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf('c'), size: 1 } })), 'CONFIG_NOT_EMPTY');
+  refused(
+    () => parseMessageManifest(bytesOf({ ...good, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf('c'), size: 1 } })),
+    'CONFIG_NOT_EMPTY',
+  );
   refused(() => parseMessageManifest(bytesOf({ ...good, layers: {} })), 'DESCRIPTOR_INVALID', 'layers');
   refused(() => parseMessageManifest(bytesOf({ ...good, annotations: undefined })), 'ANNOTATION_MISSING', 'annotations');
   refused(() => parseMessageManifest(message(), { maxManifestBytes: 100 }), 'MANIFEST_TOO_LARGE');
@@ -177,7 +200,18 @@ test('descriptor refusals name the field', () => {
 });
 
 test('annotation refusals: each required key, canonical integers, dates, identities, version', () => {
-  for (const key of [Annotation.Version, Annotation.Sender, Annotation.CreatedAt, Annotation.TtlSeconds, Annotation.MessageId, Annotation.Filename, Annotation.TotalBytes, Annotation.ChunkBytes, Annotation.ChunkCount, Annotation.Compression]) {
+  for (const key of [
+    Annotation.Version,
+    Annotation.Sender,
+    Annotation.CreatedAt,
+    Annotation.TtlSeconds,
+    Annotation.MessageId,
+    Annotation.Filename,
+    Annotation.TotalBytes,
+    Annotation.ChunkBytes,
+    Annotation.ChunkCount,
+    Annotation.Compression,
+  ]) {
     refused(() => parseMessageManifest(message({ [key]: undefined })), 'ANNOTATION_MISSING', key);
   }
   for (const v of ['01', '+1', ' 1', '1.0', '-1', '1e3', '', '99999999999999999']) {
@@ -224,8 +258,17 @@ test('bundle refusals: layer count, media type, size, missing subject', () => {
   const blob = { mediaType: BundleMediaType, digest: digestOf('b'), size: 10 };
   assert.equal(parseBundleManifest(bundleManifest(blob, subject).bytes).bundleLayer.size, 10);
   refused(() => parseBundleManifest(bundleManifest({ ...blob, size: 2 * 1024 * 1024 }, subject).bytes), 'BUNDLE_INVALID');
-  refused(() => parseBundleManifest(buildManifest({ artifactType: ArtifactType.Bundle, layers: [blob, blob], subject, annotations: {} }).bytes), 'BUNDLE_INVALID');
-  refused(() => parseBundleManifest(buildManifest({ artifactType: ArtifactType.Bundle, layers: [{ ...blob, mediaType: 'application/json' }], subject, annotations: {} }).bytes), 'LAYER_MEDIA_TYPE');
+  refused(
+    () => parseBundleManifest(buildManifest({ artifactType: ArtifactType.Bundle, layers: [blob, blob], subject, annotations: {} }).bytes),
+    'BUNDLE_INVALID',
+  );
+  refused(
+    () =>
+      parseBundleManifest(
+        buildManifest({ artifactType: ArtifactType.Bundle, layers: [{ ...blob, mediaType: 'application/json' }], subject, annotations: {} }).bytes,
+      ),
+    'LAYER_MEDIA_TYPE',
+  );
   refused(() => parseBundleManifest(buildManifest({ artifactType: ArtifactType.Bundle, layers: [blob], annotations: {} }).bytes), 'BUNDLE_INVALID', 'subject');
   refused(() => parseBundleManifest(fixture('message/manifest.json')), 'ARTIFACT_TYPE');
 });
@@ -255,5 +298,18 @@ test('JSON that Go would also read as a manifest: unknown fields ignored, key or
     'x-extra': true,
   };
   assert.equal(parseMessageManifest(bytesOf(doc)).chunkCount, 3);
-  assert.equal(parseMessageManifest(new TextEncoder().encode(goManifest({ schemaVersion: 2, artifactType: ArtifactType.Message, config: { ...EMPTY_CONFIG_DESCRIPTOR }, layers: layers(3), annotations: annotations() }))).chunkCount, 3);
+  assert.equal(
+    parseMessageManifest(
+      new TextEncoder().encode(
+        goManifest({
+          schemaVersion: 2,
+          artifactType: ArtifactType.Message,
+          config: { ...EMPTY_CONFIG_DESCRIPTOR },
+          layers: layers(3),
+          annotations: annotations(),
+        }),
+      ),
+    ).chunkCount,
+    3,
+  );
 });

@@ -126,7 +126,10 @@ test('a bad digest keeps the digest error code and its cause', () => {
 
 test('hostile long inputs are refused quickly and the message is truncated', () => {
   const long = `ghcr.io/${'a-'.repeat(50_000)}!`;
-  assert.throws(() => parseReference(long), (err: unknown) => err instanceof InvalidReferenceError && err.message.length < 1000);
+  assert.throws(
+    () => parseReference(long),
+    (err: unknown) => err instanceof InvalidReferenceError && err.message.length < 1000,
+  );
 });
 
 test('formatReference is the inverse of parseReference for fully qualified names', () => {
@@ -154,10 +157,35 @@ test('registryEndpointHost sends Docker Hub to registry-1.docker.io and leaves o
 });
 
 test('isLoopbackHost recognises localhost, 127.0.0.0/8 and [::1], with or without a port', () => {
-  for (const h of ['localhost', 'localhost:5000', 'LOCALHOST', '127.0.0.1', '127.0.0.1:5000', '127.255.0.9:80', '[::1]', '[::1]:5000', '::1', '[0:0:0:0:0:0:0:1]:1']) {
+  for (const h of [
+    'localhost',
+    'localhost:5000',
+    'LOCALHOST',
+    '127.0.0.1',
+    '127.0.0.1:5000',
+    '127.255.0.9:80',
+    '[::1]',
+    '[::1]:5000',
+    '::1',
+    '[0:0:0:0:0:0:0:1]:1',
+  ]) {
     assert.equal(isLoopbackHost(h), true, h);
   }
-  for (const h of ['ghcr.io', 'localhost.evil.com', 'evil-localhost', '128.0.0.1', '127.0.0', '127.0.0.1.nip.io', '[::2]', '[::1', '[::1]x', '10.0.0.1:5000', 'localhost:abc', '0.0.0.0', '']) {
+  for (const h of [
+    'ghcr.io',
+    'localhost.evil.com',
+    'evil-localhost',
+    '128.0.0.1',
+    '127.0.0',
+    '127.0.0.1.nip.io',
+    '[::2]',
+    '[::1',
+    '[::1]x',
+    '10.0.0.1:5000',
+    'localhost:abc',
+    '0.0.0.0',
+    '',
+  ]) {
     assert.equal(isLoopbackHost(h), false, h);
   }
 });
@@ -202,6 +230,10 @@ test('parseTargetRef refuses a malformed layout tag or digest rather than readin
   }
   assert.throws(() => parseTargetRef('ghcr.io/A'), InvalidReferenceError);
   for (const path of ['./box', '../box', '/tmp/box', '~/box']) {
-    assert.throws(() => parseTargetRef(path), (err: unknown) => err instanceof InvalidReferenceError && err.message.includes(`write oci:${path}`), path);
+    assert.throws(
+      () => parseTargetRef(path),
+      (err: unknown) => err instanceof InvalidReferenceError && err.message.includes(`write oci:${path}`),
+      path,
+    );
   }
 });

@@ -131,7 +131,11 @@ describe('retry layer', () => {
     } finally {
       await server.close();
     }
-    assert.equal(backoffDelay(10, policy, () => 0.5), 500, 'the ceiling is maxDelayMs');
+    assert.equal(
+      backoffDelay(10, policy, () => 0.5),
+      500,
+      'the ceiling is maxDelayMs',
+    );
   });
 
   it('retries a 500 for a read (GET) but never for a write (PUT)', async () => {
@@ -214,7 +218,10 @@ describe('retry layer', () => {
         server.seen.map((s) => `${s.method} ${s.url}`),
         ['POST /v2/x/blobs/uploads/', 'PATCH /u', 'PUT /u', 'PUT /m', 'PUT /m', 'PUT /m', 'PUT /m'],
       );
-      assert.ok(server.seen.filter((s) => s.url === '/m').every((s) => s.body === 'abc'), 'the replayed body is complete each time');
+      assert.ok(
+        server.seen.filter((s) => s.url === '/m').every((s) => s.body === 'abc'),
+        'the replayed body is complete each time',
+      );
     } finally {
       await server.close();
     }
@@ -298,7 +305,11 @@ describe('error mapping', () => {
       [429, ['TOOMANYREQUESTS'], CommsError, ExitCode.FAILURE],
     ];
     for (const [status, codes, cls, exit] of cases) {
-      const err = errorFor(status, codes.map((code) => ({ code, message: 'blob unknown to registry: unauthorized manifest invalid' })), ctx);
+      const err = errorFor(
+        status,
+        codes.map((code) => ({ code, message: 'blob unknown to registry: unauthorized manifest invalid' })),
+        ctx,
+      );
       assert.equal(err.constructor, cls, `${status} ${codes.join(',')}`);
       assert.equal(err.exitCode, exit, `${status} ${codes.join(',')}`);
       assert.equal(err.status, status);
@@ -318,7 +329,9 @@ describe('error mapping', () => {
   });
 
   it('parses the OCI error body and ignores anything else', () => {
-    const body = new TextEncoder().encode(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown', detail: { Tag: 'v1' } }, { nope: 1 }] }));
+    const body = new TextEncoder().encode(
+      JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown', detail: { Tag: 'v1' } }, { nope: 1 }] }),
+    );
     assert.deepEqual(parseErrorBody(body), [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown', detail: { Tag: 'v1' } }]);
     assert.deepEqual(parseErrorBody(new TextEncoder().encode('404 page not found')), []);
     assert.deepEqual(parseErrorBody(new TextEncoder().encode('{"errors":"x"}')), []);
@@ -346,7 +359,10 @@ describe('auth layer', () => {
       await repo.tags((p) => void pages.push(p));
       assert.deepEqual(pages, [['a'], ['a']]);
       // One challenge, then every request carries the credentials.
-      assert.deepEqual(registry.seen.map((s) => s.headers.authorization === basic), [false, true, true]);
+      assert.deepEqual(
+        registry.seen.map((s) => s.headers.authorization === basic),
+        [false, true, true],
+      );
     } finally {
       await client.close();
       await registry.close();
@@ -359,9 +375,7 @@ describe('auth layer', () => {
     });
     const client = new RegistryClient({ plainHttp: true, credentials: new StaticCredentialStore({ [registry.host]: { username: 'alice', password } }) });
     try {
-      const err = await rejection(client
-        .repository(`${registry.host}/team/app`)
-        .fetchManifest('v1'), 'expected AuthError');
+      const err = await rejection(client.repository(`${registry.host}/team/app`).fetchManifest('v1'), 'expected AuthError');
       assert.ok(err instanceof AuthError);
       assert.equal(err.exitCode, ExitCode.AUTH);
       assert.match(err.message, new RegExp(registry.host.replace('.', '\\.')));
@@ -401,9 +415,11 @@ describe('auth layer', () => {
       const token = req.headers.authorization?.replace(/^Bearer /, '') ?? '';
       const granted = validTokens.get(token);
       if (granted === undefined || !granted.split(' ').some((s) => s.startsWith(`repository:${name}:`) && s.split(':')[2]?.split(',').includes(action))) {
-        res.writeHead(401, {
-          'www-authenticate': `Bearer realm="${issuer.origin}/token",service="fake-registry",scope="${need}"`,
-        }).end();
+        res
+          .writeHead(401, {
+            'www-authenticate': `Bearer realm="${issuer.origin}/token",service="fake-registry",scope="${need}"`,
+          })
+          .end();
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"tags":["t"]}');
@@ -446,7 +462,10 @@ describe('auth layer', () => {
 
   it('Bearer: an identity token is exchanged with POST grant_type=refresh_token', async () => {
     const pair = await bearerPair();
-    const client = new RegistryClient({ plainHttp: true, credentials: new StaticCredentialStore({ [pair.registry.host]: { identityToken: 'refresh-SECRET' } }) });
+    const client = new RegistryClient({
+      plainHttp: true,
+      credentials: new StaticCredentialStore({ [pair.registry.host]: { identityToken: 'refresh-SECRET' } }),
+    });
     try {
       await client.repository(`${pair.registry.host}/team/app`).tags(() => {});
       const req = pair.issuer.seen[0];
@@ -466,12 +485,16 @@ describe('auth layer', () => {
 
   it('Bearer: a refused token request is AuthError without the secret; anonymous works without credentials', async () => {
     const refusing = await bearerPair({ issue: (seen) => (seen.headers.authorization === undefined ? 'anon' : undefined) });
-    const client = new RegistryClient({ plainHttp: true, credentials: new StaticCredentialStore({ [refusing.registry.host]: { username: 'alice', password } }) });
+    const client = new RegistryClient({
+      plainHttp: true,
+      credentials: new StaticCredentialStore({ [refusing.registry.host]: { username: 'alice', password } }),
+    });
     const anonymous = new RegistryClient({ plainHttp: true });
     try {
-      const err = await rejection(client
-        .repository(`${refusing.registry.host}/team/app`)
-        .tags(() => {}), 'expected AuthError');
+      const err = await rejection(
+        client.repository(`${refusing.registry.host}/team/app`).tags(() => {}),
+        'expected AuthError',
+      );
       assert.ok(err instanceof AuthError);
       assert.match(err.message, /team\/app/);
       assert.ok(!JSON.stringify({ m: err.message, s: err.stack, ...err }).includes(password));
@@ -503,7 +526,10 @@ describe('auth layer', () => {
       pair.validTokens.clear();
       const orig = pair.validTokens.set.bind(pair.validTokens);
       pair.validTokens.set = (k: string, v: string) => orig(`never-${k}`, v);
-      await assert.rejects(client.repository(`${pair.registry.host}/team/app`).tags(() => {}), AuthError);
+      await assert.rejects(
+        client.repository(`${pair.registry.host}/team/app`).tags(() => {}),
+        AuthError,
+      );
       assert.equal(pair.registry.seen.length, 2, 'the request is sent again once, not in a loop');
     } finally {
       await client.close();

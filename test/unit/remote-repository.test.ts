@@ -228,9 +228,7 @@ describe('blob upload', () => {
     const up = await uploadServer(undefined);
     const c = client({ chunkSize: 256 * 1024, monolithicMaxBytes: 64 * 1024 });
     await using(up.server, c, async () => {
-      const err = await rejection(c
-        .repository(`${up.server.host}/a/b`)
-        .push(lie, Readable.from([blob])), 'expected a mismatch');
+      const err = await rejection(c.repository(`${up.server.host}/a/b`).push(lie, Readable.from([blob])), 'expected a mismatch');
       assert.ok(err instanceof DigestMismatchError);
       assert.equal(err.exitCode, ExitCode.PROTOCOL);
       assert.deepEqual(up.puts, [], 'no PUT ?digest= was sent');
@@ -275,7 +273,10 @@ describe('blob upload', () => {
       const bytes = Buffer.from('mounted');
       const r = await c.repository(`${server.host}/a/b`).push(blobDesc(bytes), bytes, { mountFrom: 'other/repo' });
       assert.equal(r.skipped, true);
-      assert.deepEqual(server.log.map((l) => l.split(' ')[0]), ['HEAD', 'POST']);
+      assert.deepEqual(
+        server.log.map((l) => l.split(' ')[0]),
+        ['HEAD', 'POST'],
+      );
       assert.ok(server.log[1]?.includes(`mount=${encodeURIComponent(sha256(bytes))}`));
     });
   });
@@ -291,9 +292,7 @@ describe('manifests', () => {
     });
     const c = client();
     await using(server, c, async () => {
-      const err = await rejection(c
-        .repository(`${server.host}/a/b`)
-        .pushManifest(desc, manifest, 'v1'), 'expected ProtocolError');
+      const err = await rejection(c.repository(`${server.host}/a/b`).pushManifest(desc, manifest, 'v1'), 'expected ProtocolError');
       assert.ok(err instanceof ProtocolError);
       assert.equal(err.exitCode, ExitCode.PROTOCOL);
       assert.equal(err.code, 'REGISTRY_DIGEST_MISMATCH');

@@ -59,7 +59,10 @@ function registry(realm: (self: Listener) => string) {
 }
 
 async function listTags(host: string, options: { plainHttp?: boolean } = {}): Promise<string[]> {
-  const client = new RegistryClient({ plainHttp: options.plainHttp, credentials: new StaticCredentialStore({ [host]: { username: 'alice', password: 's3cret' } }) });
+  const client = new RegistryClient({
+    plainHttp: options.plainHttp,
+    credentials: new StaticCredentialStore({ [host]: { username: 'alice', password: 's3cret' } }),
+  });
   try {
     const tags: string[] = [];
     await client.repository(`${host}/mbox`).tags((page) => void tags.push(...page));
@@ -90,10 +93,16 @@ describe('plain-HTTP token realms', () => {
       if (isCI()) throw new Error('no non-loopback IPv4 address to stand for a remote registry');
       return t.skip('no non-loopback IPv4 address on this machine');
     }
-    const remote = await listen(lan, registry(() => `http://${loopIssuer.host}/token`));
+    const remote = await listen(
+      lan,
+      registry(() => `http://${loopIssuer.host}/token`),
+    );
     servers.push(remote);
     const before = loopIssuer.seen.length;
-    await assert.rejects(listTags(remote.host, { plainHttp: true }), (e: unknown) => e instanceof ProtocolError && e.code === 'INSECURE_REALM' && e.exitCode === 4);
+    await assert.rejects(
+      listTags(remote.host, { plainHttp: true }),
+      (e: unknown) => e instanceof ProtocolError && e.code === 'INSECURE_REALM' && e.exitCode === 4,
+    );
     assert.equal(loopIssuer.seen.length, before, 'no request (and no credential) reached the loopback realm');
   });
 
@@ -102,7 +111,10 @@ describe('plain-HTTP token realms', () => {
       if (isCI()) throw new Error('no non-loopback IPv4 address to stand for a remote registry');
       return t.skip('no non-loopback IPv4 address on this machine');
     }
-    const remote = await listen(lan, registry(() => `http://${lan}:1/token`));
+    const remote = await listen(
+      lan,
+      registry(() => `http://${lan}:1/token`),
+    );
     servers.push(remote);
     await assert.rejects(listTags(remote.host, { plainHttp: true }), (e: unknown) => e instanceof ProtocolError && e.code === 'INSECURE_REALM');
   });
@@ -112,14 +124,23 @@ describe('plain-HTTP token realms', () => {
       if (isCI()) throw new Error('no non-loopback IPv4 address to stand for a remote registry');
       return t.skip('no non-loopback IPv4 address on this machine');
     }
-    const remote = await listen(lan, registry((self) => `http://${self.host}/token`));
+    const remote = await listen(
+      lan,
+      registry((self) => `http://${self.host}/token`),
+    );
     servers.push(remote);
     assert.deepEqual(await listTags(remote.host, { plainHttp: true }), ['a']);
-    assert.ok(remote.seen.some((r) => r.url?.startsWith('/token')), 'the token came from the registry host');
+    assert.ok(
+      remote.seen.some((r) => r.url?.startsWith('/token')),
+      'the token came from the registry host',
+    );
   });
 
   it('a loopback registry may use a loopback plain-HTTP realm', async () => {
-    const local = await listen('127.0.0.1', registry(() => `http://${loopIssuer.host}/token`));
+    const local = await listen(
+      '127.0.0.1',
+      registry(() => `http://${loopIssuer.host}/token`),
+    );
     servers.push(local);
     const before = loopIssuer.seen.length;
     assert.deepEqual(await listTags(local.host), ['a']);

@@ -41,7 +41,10 @@ it('runServe prints the URL, serves until aborted, then stops listening and retu
 it('runServe refuses a public --addr without TLS and auth, and a lone --tls-cert', async () => {
   await using dir = await tempDir('comms-serve-cli-');
   const signal = new AbortController().signal;
-  await assert.rejects(runServe({ ...base(dir.path), addr: '0.0.0.0:0' }, capture(), signal), (e: unknown) => e instanceof UsageError && e.code === 'INSECURE_LISTEN');
+  await assert.rejects(
+    runServe({ ...base(dir.path), addr: '0.0.0.0:0' }, capture(), signal),
+    (e: unknown) => e instanceof UsageError && e.code === 'INSECURE_LISTEN',
+  );
   await assert.rejects(runServe({ ...base(dir.path), 'tls-cert': 'x.pem' }, capture(), signal), UsageError);
 });
 
@@ -72,6 +75,10 @@ it('--max-uploads, --max-blob-size and --body-timeout reach the server; bad valu
     ['--body-timeout', { 'body-timeout': 'forever' }],
     ['--max-uploads', { 'max-uploads': 0 }],
   ] as const) {
-    await assert.rejects(runServe({ ...base(dir.path), ...args }, capture(), signal), (e: unknown) => e instanceof UsageError && e.message.includes(flag), flag);
+    await assert.rejects(
+      runServe({ ...base(dir.path), ...args }, capture(), signal),
+      (e: unknown) => e instanceof UsageError && e.message.includes(flag),
+      flag,
+    );
   }
 });

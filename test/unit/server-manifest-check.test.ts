@@ -11,15 +11,25 @@ const LAYER = { mediaType: 'application/octet-stream', digest: digestOf('layer')
 const enc = (v: unknown): Uint8Array => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
 
 function invalid(doc: unknown, mediaType: string = MediaType.ImageManifest): void {
-  assert.throws(() => checkManifest(enc(doc), mediaType), (err: unknown) => err instanceof RegistryHttpError && err.code === 'MANIFEST_INVALID', JSON.stringify(doc));
+  assert.throws(
+    () => checkManifest(enc(doc), mediaType),
+    (err: unknown) => err instanceof RegistryHttpError && err.code === 'MANIFEST_INVALID',
+    JSON.stringify(doc),
+  );
 }
 
 describe('checkManifest', () => {
   it('lists the blobs an image manifest needs (config and layers, foreign layers excepted) and its subject', () => {
     const foreign = { ...LAYER, digest: digestOf('foreign'), urls: ['https://example.com/layer'] };
     const subject = { mediaType: MediaType.ImageManifest, digest: digestOf('subject'), size: 7 };
-    const c = checkManifest(enc({ schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: 'x/y', config: EMPTY, layers: [LAYER, foreign], subject }), MediaType.ImageManifest);
-    assert.deepEqual(c.blobs.map((d) => d.digest), [EMPTY.digest, LAYER.digest]);
+    const c = checkManifest(
+      enc({ schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: 'x/y', config: EMPTY, layers: [LAYER, foreign], subject }),
+      MediaType.ImageManifest,
+    );
+    assert.deepEqual(
+      c.blobs.map((d) => d.digest),
+      [EMPTY.digest, LAYER.digest],
+    );
     assert.deepEqual(c.manifests, []);
     assert.equal(c.subject?.digest, subject.digest);
     assert.equal(c.artifactType, 'x/y');
@@ -30,12 +40,20 @@ describe('checkManifest', () => {
     const child = { mediaType: MediaType.ImageManifest, digest: digestOf('child'), size: 5 };
     const c = checkManifest(enc({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [child] }), MediaType.ImageIndex);
     assert.equal(c.isIndex, true);
-    assert.deepEqual(c.manifests.map((d) => d.digest), [child.digest]);
+    assert.deepEqual(
+      c.manifests.map((d) => d.digest),
+      [child.digest],
+    );
     assert.deepEqual(c.blobs, []);
   });
 
   it('accepts a Docker schema 2 manifest that names its media type, refuses one that does not', () => {
-    const doc = { schemaVersion: 2, mediaType: MediaType.DockerManifest, config: { ...EMPTY, mediaType: 'application/vnd.docker.container.image.v1+json' }, layers: [] };
+    const doc = {
+      schemaVersion: 2,
+      mediaType: MediaType.DockerManifest,
+      config: { ...EMPTY, mediaType: 'application/vnd.docker.container.image.v1+json' },
+      layers: [],
+    };
     assert.equal(checkManifest(enc(doc), MediaType.DockerManifest).blobs.length, 1);
     invalid({ ...doc, mediaType: undefined }, MediaType.DockerManifest);
   });

@@ -77,7 +77,11 @@ describe('checkExposure', () => {
   it('refuses a public address missing TLS or auth with UsageError INSECURE_LISTEN', () => {
     for (const opts of [{}, { tls }, { htpasswd: 'h' }]) {
       for (const host of ['0.0.0.0', '::', '192.0.2.1', 'example.com']) {
-        assert.throws(() => checkExposure(host, opts), (err: unknown) => err instanceof UsageError && err.code === 'INSECURE_LISTEN', `${host} ${JSON.stringify(opts)}`);
+        assert.throws(
+          () => checkExposure(host, opts),
+          (err: unknown) => err instanceof UsageError && err.code === 'INSECURE_LISTEN',
+          `${host} ${JSON.stringify(opts)}`,
+        );
       }
     }
   });

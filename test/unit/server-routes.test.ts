@@ -32,7 +32,8 @@ describe('parseRoute', () => {
   });
 
   it('answers undefined (404) for shapes that are no endpoint', () => {
-    for (const p of ['/', '/v1/x/blobs/' + D, '/v2/x', '/v2/x/blobs', '/v2/x/tags/list/more', '/v2/x/catalog']) assert.equal(parseRoute(p, 'GET'), undefined, p);
+    for (const p of ['/', '/v1/x/blobs/' + D, '/v2/x', '/v2/x/blobs', '/v2/x/tags/list/more', '/v2/x/catalog'])
+      assert.equal(parseRoute(p, 'GET'), undefined, p);
   });
 
   it('refuses traversal, encoded or not, and names outside the grammar with NAME_INVALID', () => {

@@ -39,7 +39,16 @@ async function through(t: NodeJS.ReadWriteStream, data: Uint8Array, piece = 7777
   const parts: Buffer[] = [];
   const pieces: Buffer[] = [];
   for (let i = 0; i < data.length; i += piece) pieces.push(Buffer.from(data.subarray(i, i + piece)));
-  await pipeline(Readable.from(pieces), t, new Writable({ write(c: Buffer, _e, cb) { parts.push(c); cb(); } }));
+  await pipeline(
+    Readable.from(pieces),
+    t,
+    new Writable({
+      write(c: Buffer, _e, cb) {
+        parts.push(c);
+        cb();
+      },
+    }),
+  );
   return Buffer.concat(parts);
 }
 
@@ -123,7 +132,7 @@ describe('age STREAM on node:crypto', () => {
     assert.deepEqual(await decrypt(file, [other.identity, alice.identity]), plain);
   });
 
-  it('refuses another recipient\'s identity, and no identity, as AGE_NO_IDENTITY', async () => {
+  it("refuses another recipient's identity, and no identity, as AGE_NO_IDENTITY", async () => {
     const file = await encrypt(randomBytes(100), [alice.recipient]);
     await rejectsWith(decrypt(file, [bob.identity]), 'AGE_NO_IDENTITY');
     await rejectsWith(decrypt(file, []), 'AGE_NO_IDENTITY');
@@ -186,7 +195,10 @@ describe('age STREAM on node:crypto', () => {
     await rejectsWith(decrypt(badMac, [alice.identity]), 'AGE_HEADER_INVALID');
     await rejectsWith(decrypt(Buffer.from('hello, plain text\n'), [alice.identity]), 'AGE_HEADER_INVALID');
     await rejectsWith(decrypt(file.subarray(0, 30), [alice.identity]), 'AGE_HEADER_INVALID');
-    await rejectsWith(decrypt(Buffer.concat([Buffer.from('age-encryption.org/v1\n'), Buffer.alloc(2 * 1024 * 1024, 0x61)]), [alice.identity], K), 'AGE_HEADER_INVALID');
+    await rejectsWith(
+      decrypt(Buffer.concat([Buffer.from('age-encryption.org/v1\n'), Buffer.alloc(2 * 1024 * 1024, 0x61)]), [alice.identity], K),
+      'AGE_HEADER_INVALID',
+    );
   });
 
   it('encrypts and decrypts small values whole (the filename)', async () => {
@@ -289,7 +301,11 @@ describe('age recipients and identities', () => {
   });
 
   it('refuses a malformed recipient, an SSH recipient, an empty recipients file, a missing file (exit 4)', async () => {
-    for (const [text, re] of [['age1notakey', /not an age recipient/], ['ssh-ed25519 AAAAC3Nza', /SSH recipients are not supported/], ['# nothing\n', /holds no recipient/]] as const) {
+    for (const [text, re] of [
+      ['age1notakey', /not an age recipient/],
+      ['ssh-ed25519 AAAAC3Nza', /SSH recipients are not supported/],
+      ['# nothing\n', /holds no recipient/],
+    ] as const) {
       const err = (() => {
         try {
           parseRecipientsText(text, 'r.txt');

@@ -43,14 +43,17 @@ after(async () => {
 });
 
 function parseError(text: string, line: number, pattern: RegExp): void {
-  assert.throws(() => parseTrustFile(text, '/etc/trust'), (err: unknown) => {
-    assert.ok(err instanceof TrustFileError, String(err));
-    assert.equal(err.code, 'TRUST_FILE_INVALID');
-    assert.equal(err.exitCode, ExitCode.PROTOCOL);
-    assert.match(err.message, new RegExp(`^/etc/trust:${line}: `));
-    assert.match(err.message, pattern);
-    return true;
-  });
+  assert.throws(
+    () => parseTrustFile(text, '/etc/trust'),
+    (err: unknown) => {
+      assert.ok(err instanceof TrustFileError, String(err));
+      assert.equal(err.code, 'TRUST_FILE_INVALID');
+      assert.equal(err.exitCode, ExitCode.PROTOCOL);
+      assert.match(err.message, new RegExp(`^/etc/trust:${line}: `));
+      assert.match(err.message, pattern);
+      return true;
+    },
+  );
 }
 
 describe('parseTrustFile', () => {
@@ -64,12 +67,17 @@ describe('parseTrustFile', () => {
         '  bob,robert keyless issuer=https://accounts.example identity="bob@example.com"',
         `bob ${AGE}`,
         '"x"#not-a-comment-start is still part of nothing: see below',
-      ].slice(0, 6).join('\n'),
+      ]
+        .slice(0, 6)
+        .join('\n'),
       '/home/a/.config/comms/trust',
     );
     assert.equal(t.entries.length, 4);
     const [key, ci, bob, age] = t.entries;
-    assert.deepEqual({ ...key }, { kind: 'key', identities: ['alice@example.com'], line: 3, keyPath: 'keys/alice.pub', resolvedPath: '/home/a/.config/comms/keys/alice.pub' });
+    assert.deepEqual(
+      { ...key },
+      { kind: 'key', identities: ['alice@example.com'], line: 3, keyPath: 'keys/alice.pub', resolvedPath: '/home/a/.config/comms/keys/alice.pub' },
+    );
     assert.equal(ci?.kind, 'keyless');
     assert.equal(ci?.kind === 'keyless' && ci.certificateIdentityRegexp, '^https://github.com/acme/');
     assert.equal(ci?.kind === 'keyless' && ci.issuer, 'https://token.actions.githubusercontent.com');
@@ -111,7 +119,10 @@ describe('parseTrustFile', () => {
 describe('loadTrustFile and findTrustFile', () => {
   it('loads the keys a file names and answers which identities a key or certificate is bound to', async () => {
     const file = path.join(dir, 'trust');
-    await writeFile(file, `alice keys/alice.pub\nalice@example.com,al keys/alice.pub\nmallory keys/mallory.pub\nci keyless issuer=https://i identity-regexp=^https://github.com/acme/\n`);
+    await writeFile(
+      file,
+      `alice keys/alice.pub\nalice@example.com,al keys/alice.pub\nmallory keys/mallory.pub\nci keyless issuer=https://i identity-regexp=^https://github.com/acme/\n`,
+    );
     const t = await loadTrustFile(file);
     assert.deepEqual(t.identitiesOfKey(keys.alice.id), ['alice', 'alice@example.com', 'al']);
     assert.deepEqual(t.identitiesOfKey(keys.mallory.id.toUpperCase()), ['mallory']);
@@ -124,10 +135,16 @@ describe('loadTrustFile and findTrustFile', () => {
   it('refuses a line whose key file is missing or is a private key, naming the line', async () => {
     const missing = path.join(dir, 'trust-missing');
     await writeFile(missing, 'alice keys/alice.pub\nbob keys/nobody.pub\n');
-    await assert.rejects(loadTrustFile(missing), (e: unknown) => e instanceof TrustFileError && e.code === 'TRUST_KEY_UNREADABLE' && e.message.startsWith(`${missing}:2:`));
+    await assert.rejects(
+      loadTrustFile(missing),
+      (e: unknown) => e instanceof TrustFileError && e.code === 'TRUST_KEY_UNREADABLE' && e.message.startsWith(`${missing}:2:`),
+    );
     const priv = path.join(dir, 'trust-private');
     await writeFile(priv, 'alice keys/alice.key\n');
-    await assert.rejects(loadTrustFile(priv), (e: unknown) => e instanceof TrustFileError && e.code === 'TRUST_KEY_INVALID' && /is a private key/.test(e.message));
+    await assert.rejects(
+      loadTrustFile(priv),
+      (e: unknown) => e instanceof TrustFileError && e.code === 'TRUST_KEY_INVALID' && /is a private key/.test(e.message),
+    );
   });
 
   it('uses --trust, else COMMS_TRUST, else $XDG_CONFIG_HOME/comms/trust when it exists', async () => {
@@ -137,12 +154,21 @@ describe('loadTrustFile and findTrustFile', () => {
     assert.equal(await findTrustFile({ env: { XDG_CONFIG_HOME: xdg } }), undefined, 'no default file: no trust file');
     await mkdir(path.join(xdg, 'comms'), { recursive: true });
     await writeFile(path.join(xdg, 'comms', 'trust'), `alice ${keys.alice.pub}\n`);
-    assert.deepEqual((await findTrustFile({ env: { XDG_CONFIG_HOME: xdg } }))?.entries.map((e) => e.identities[0]), ['alice']);
+    assert.deepEqual(
+      (await findTrustFile({ env: { XDG_CONFIG_HOME: xdg } }))?.entries.map((e) => e.identities[0]),
+      ['alice'],
+    );
     const other = path.join(dir, 'trust-other');
     await writeFile(other, `mallory ${keys.mallory.pub}\n`);
-    assert.deepEqual((await findTrustFile({ env: { XDG_CONFIG_HOME: xdg, COMMS_TRUST: other } }))?.entries.map((e) => e.identities[0]), ['mallory']);
+    assert.deepEqual(
+      (await findTrustFile({ env: { XDG_CONFIG_HOME: xdg, COMMS_TRUST: other } }))?.entries.map((e) => e.identities[0]),
+      ['mallory'],
+    );
     assert.equal((await findTrustFile({ explicit: path.join(xdg, 'comms', 'trust'), env: { COMMS_TRUST: other } }))?.entries[0]?.identities[0], 'alice');
-    await assert.rejects(findTrustFile({ explicit: path.join(dir, 'absent'), env: {} }), (e: unknown) => e instanceof TrustFileError && e.code === 'TRUST_FILE_MISSING');
+    await assert.rejects(
+      findTrustFile({ explicit: path.join(dir, 'absent'), env: {} }),
+      (e: unknown) => e instanceof TrustFileError && e.code === 'TRUST_FILE_MISSING',
+    );
   });
 });
 
@@ -152,7 +178,10 @@ describe('editing the trust file as text', () => {
     const appended = appendTrustLine(text, 'carol c.pub');
     assert.equal(appended, `${text}\ncarol c.pub\n`);
     const { text: next, removed } = removeTrustIdentity(appended, parseTrustFile(appended, '/t'), 'al');
-    assert.deepEqual(removed.map((e) => e.line), [2, 4]);
+    assert.deepEqual(
+      removed.map((e) => e.line),
+      [2, 4],
+    );
     assert.equal(next, '# mine\nalice a.pub  # both names\nbob b.pub\ncarol c.pub\n');
   });
 
@@ -181,7 +210,9 @@ describe('verification with a trust file', () => {
   });
 
   it('refuses a trusted key bound to mallory claiming to be alice, naming both (exit 2)', async () => {
-    const err = await verifyMessageBundle((await sign('mallory')).bytes, manifest, digest, { trust: await trustFile() }, { sender: 'alice' }).catch((e: unknown) => e);
+    const err = await verifyMessageBundle((await sign('mallory')).bytes, manifest, digest, { trust: await trustFile() }, { sender: 'alice' }).catch(
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof VerificationError, String(err));
     assert.equal(err.exitCode, ExitCode.VERIFICATION);
     assert.equal(err.code, 'SENDER_MISMATCH');
@@ -199,7 +230,9 @@ describe('verification with a trust file', () => {
   it('refuses a key the trust file does not name', async () => {
     const only = path.join(dir, 'trust-only-alice');
     await writeFile(only, 'alice keys/alice.pub\n');
-    const err = await verifyMessageBundle((await sign('mallory')).bytes, manifest, digest, { trust: await loadTrustFile(only) }, { sender: 'mallory' }).catch((e: unknown) => e);
+    const err = await verifyMessageBundle((await sign('mallory')).bytes, manifest, digest, { trust: await loadTrustFile(only) }, { sender: 'mallory' }).catch(
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof VerificationError);
     assert.equal(err.code, 'UNTRUSTED_KEY');
   });
@@ -214,17 +247,25 @@ describe('verification with a trust file', () => {
     after(() => mock?.close());
 
     it('binds a certificate identity matching identity-regexp under its issuer, and nothing else', async () => {
-      const signer = keylessSignerFromEnv({ fulcioURL: mock.fulcioURL, rekorURL: mock.rekorURL, env: { SIGSTORE_ID_TOKEN: mockIdentityToken({ iss: ISSUER, sub: SAN }) } });
+      const signer = keylessSignerFromEnv({
+        fulcioURL: mock.fulcioURL,
+        rekorURL: mock.rekorURL,
+        env: { SIGSTORE_ID_TOKEN: mockIdentityToken({ iss: ISSUER, sub: SAN }) },
+      });
       assert.ok(signer);
       const bundle = (await signer.sign(manifest)).bytes;
       const trust = parseTrustFile(`ci keyless issuer=${ISSUER} identity-regexp=^https://github.com/acme/\n`);
       const v = await verifyMessageBundle(bundle, manifest, digest, { trust, trustedRoot: mock.trustedRoot }, { sender: 'ci' });
       assert.equal(v.identity, 'ci');
       assert.equal(v.certificateIdentity, SAN);
-      const mismatch = await verifyMessageBundle(bundle, manifest, digest, { trust, trustedRoot: mock.trustedRoot }, { sender: 'alice' }).catch((e: unknown) => e);
+      const mismatch = await verifyMessageBundle(bundle, manifest, digest, { trust, trustedRoot: mock.trustedRoot }, { sender: 'alice' }).catch(
+        (e: unknown) => e,
+      );
       assert.ok(mismatch instanceof VerificationError && mismatch.code === 'SENDER_MISMATCH', String(mismatch));
       const other = parseTrustFile(`ci keyless issuer=${ISSUER} identity-regexp=^https://github.com/other/\n`);
-      const unbound = await verifyMessageBundle(bundle, manifest, digest, { trust: other, trustedRoot: mock.trustedRoot }, { sender: 'ci' }).catch((e: unknown) => e);
+      const unbound = await verifyMessageBundle(bundle, manifest, digest, { trust: other, trustedRoot: mock.trustedRoot }, { sender: 'ci' }).catch(
+        (e: unknown) => e,
+      );
       assert.ok(unbound instanceof VerificationError && unbound.code === 'IDENTITY_MISMATCH', String(unbound));
       assert.match((unbound as Error).message, /binds to no identity/);
     });

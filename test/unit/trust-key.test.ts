@@ -147,7 +147,11 @@ describe('key signer', () => {
     assert.equal(signer.kind, 'key');
     const signed = await signer.sign(manifest);
     assert.equal(signed.mediaType, BUNDLE_V03_MEDIA_TYPE);
-    const json = signed.json as { mediaType: string; messageSignature: { messageDigest: { algorithm: string; digest: string } }; verificationMaterial: { publicKey: { hint: string }; tlogEntries?: unknown[] } };
+    const json = signed.json as {
+      mediaType: string;
+      messageSignature: { messageDigest: { algorithm: string; digest: string } };
+      verificationMaterial: { publicKey: { hint: string }; tlogEntries?: unknown[] };
+    };
     assert.equal(json.mediaType, BUNDLE_V03_MEDIA_TYPE);
     assert.equal(json.messageSignature.messageDigest.algorithm, 'SHA2_256');
     assert.equal(`sha256:${Buffer.from(json.messageSignature.messageDigest.digest, 'base64').toString('hex')}`, digestOf(manifest));
@@ -206,7 +210,11 @@ describe('verifyMessageBundle with keys', () => {
   });
 
   it('refuses a signature by a key that is not trusted', async () => {
-    await expectVerificationError(verifyMessageBundle(signed, manifest, digestOf(manifest), { trustedKeys: [bobPem] }), 'UNTRUSTED_KEY', /not one of the trusted keys/);
+    await expectVerificationError(
+      verifyMessageBundle(signed, manifest, digestOf(manifest), { trustedKeys: [bobPem] }),
+      'UNTRUSTED_KEY',
+      /not one of the trusted keys/,
+    );
   });
 
   it('refuses a bundle made for other bytes: the bundle covers another digest', async () => {
@@ -222,7 +230,11 @@ describe('verifyMessageBundle with keys', () => {
   it('refuses tampered manifest bytes that no longer hash to the message digest', async () => {
     const tampered = Uint8Array.from(manifest);
     tampered[5] = tampered[5]! ^ 1;
-    await expectVerificationError(verifyMessageBundle(signed, tampered, digestOf(manifest), { trustedKeys: [alicePem] }), 'ARTIFACT_DIGEST_MISMATCH', /manifest was altered/);
+    await expectVerificationError(
+      verifyMessageBundle(signed, tampered, digestOf(manifest), { trustedKeys: [alicePem] }),
+      'ARTIFACT_DIGEST_MISMATCH',
+      /manifest was altered/,
+    );
   });
 
   it('refuses a bundle whose digest was rewritten to match tampered bytes: the signature does not verify', async () => {
@@ -231,16 +243,32 @@ describe('verifyMessageBundle with keys', () => {
     const json = JSON.parse(new TextDecoder().decode(signed));
     json.messageSignature.messageDigest.digest = createHash('sha256').update(tampered).digest('base64');
     const forged = new TextEncoder().encode(JSON.stringify(json));
-    await expectVerificationError(verifyMessageBundle(forged, tampered, digestOf(tampered), { trustedKeys: [alicePem] }), 'SIGNATURE_INVALID', /does not verify/);
+    await expectVerificationError(
+      verifyMessageBundle(forged, tampered, digestOf(tampered), { trustedKeys: [alicePem] }),
+      'SIGNATURE_INVALID',
+      /does not verify/,
+    );
   });
 
   it('refuses corrupted bundle JSON, a bundle with fields missing, and a non-bundle', async () => {
     const text = new TextDecoder().decode(signed);
-    await expectVerificationError(verifyMessageBundle(new TextEncoder().encode(text.slice(0, -7)), manifest, digestOf(manifest), { trustedKeys: [alicePem] }), 'BUNDLE_MALFORMED', /not JSON/);
+    await expectVerificationError(
+      verifyMessageBundle(new TextEncoder().encode(text.slice(0, -7)), manifest, digestOf(manifest), { trustedKeys: [alicePem] }),
+      'BUNDLE_MALFORMED',
+      /not JSON/,
+    );
     const json = JSON.parse(text);
     delete json.messageSignature.signature;
-    await expectVerificationError(verifyMessageBundle(new TextEncoder().encode(JSON.stringify(json)), manifest, digestOf(manifest), { trustedKeys: [alicePem] }), 'BUNDLE_MALFORMED', /not a valid Sigstore bundle/);
-    await expectVerificationError(verifyMessageBundle(new TextEncoder().encode('[1,2,3]'), manifest, digestOf(manifest), { trustedKeys: [alicePem] }), 'BUNDLE_MALFORMED', /not a valid Sigstore bundle/);
+    await expectVerificationError(
+      verifyMessageBundle(new TextEncoder().encode(JSON.stringify(json)), manifest, digestOf(manifest), { trustedKeys: [alicePem] }),
+      'BUNDLE_MALFORMED',
+      /not a valid Sigstore bundle/,
+    );
+    await expectVerificationError(
+      verifyMessageBundle(new TextEncoder().encode('[1,2,3]'), manifest, digestOf(manifest), { trustedKeys: [alicePem] }),
+      'BUNDLE_MALFORMED',
+      /not a valid Sigstore bundle/,
+    );
   });
 
   it('refuses to verify with an empty policy, or one that names an issuer without an identity', async () => {
@@ -259,7 +287,10 @@ describe('verifyMessageBundle with keys', () => {
       ['not a key', /trusted key #1 is not a PEM public key/],
     ];
     for (const [pem, why] of cases) {
-      assert.throws(() => checkTrustPolicy({ trustedKeys: [pem] }), (e: unknown) => e instanceof UsageError && e.exitCode === ExitCode.PROTOCOL && e.code === 'POLICY_INVALID' && why.test(e.message));
+      assert.throws(
+        () => checkTrustPolicy({ trustedKeys: [pem] }),
+        (e: unknown) => e instanceof UsageError && e.exitCode === ExitCode.PROTOCOL && e.code === 'POLICY_INVALID' && why.test(e.message),
+      );
       // Before: a private key was quietly reduced to its public half, so this verified.
       await expectVerificationError(verifyMessageBundle(signed, manifest, digestOf(manifest), { trustedKeys: [pem] }), 'POLICY_INVALID', why);
     }
@@ -279,7 +310,11 @@ describe('verifyMessageBundle with keys', () => {
     const id = keyIdOf(createPublicKey(alicePem));
     const ok = await verifyMessageBundle(signed, manifest, digestOf(manifest), policy, { sender: `sha256:${id}` });
     assert.equal(ok.keyId, id);
-    await expectVerificationError(verifyMessageBundle(signed, manifest, digestOf(manifest), policy, { sender: 'mallory' }), 'SENDER_MISMATCH', /claims to be from "mallory"/);
+    await expectVerificationError(
+      verifyMessageBundle(signed, manifest, digestOf(manifest), policy, { sender: 'mallory' }),
+      'SENDER_MISMATCH',
+      /claims to be from "mallory"/,
+    );
     await expectVerificationError(verifyMessageBundle(signed, manifest, digestOf(manifest), policy, {}), 'SENDER_UNKNOWN', /names no sender/);
   });
 });
@@ -296,7 +331,13 @@ describe('senderMatches', () => {
     const email = { kind: 'keyless', identity: 'Alice@Example.com', issuer: 'https://accounts.example', bound: false, boundTo: [] as string[] } as const;
     assert.equal(senderMatches(email, 'alice@example.com'), true);
     assert.equal(senderMatches(email, 'bob@example.com'), false);
-    const uri = { kind: 'keyless', identity: 'https://github.com/acme/repo/.github/workflows/ci.yml@refs/heads/main', issuer: 'x', bound: false, boundTo: [] as string[] } as const;
+    const uri = {
+      kind: 'keyless',
+      identity: 'https://github.com/acme/repo/.github/workflows/ci.yml@refs/heads/main',
+      issuer: 'x',
+      bound: false,
+      boundTo: [] as string[],
+    } as const;
     assert.equal(senderMatches(uri, uri.identity), true);
     assert.equal(senderMatches(uri, uri.identity.toUpperCase()), false);
     assert.equal(senderMatches(uri, 'https://github.com/acme/repo'), false);

@@ -24,8 +24,6 @@ const IDENTITY = 'https://github.com/acme/app/.github/workflows/notify.yml@refs/
 const manifest = new TextEncoder().encode('{"schemaVersion":2,"artifactType":"application/vnd.dockercomms.message.v1","n":1}');
 const digest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
 
-
-
 let mock: SigstoreMock;
 let trustedRoot: object;
 let otherRoot: object;
@@ -87,31 +85,61 @@ describe('keyless signing against local Fulcio and Rekor', () => {
   });
 
   it('refuses a wrong identity', async () => {
-    await refused({ certificateIdentity: 'https://github.com/evil/app/.github/workflows/notify.yml@refs/heads/main', certificateOidcIssuer: ISSUER, trustedRoot }, signed.bytes, 'IDENTITY_MISMATCH', /identity mismatch: signed by "https:\/\/github.com\/acme\/app/);
+    await refused(
+      { certificateIdentity: 'https://github.com/evil/app/.github/workflows/notify.yml@refs/heads/main', certificateOidcIssuer: ISSUER, trustedRoot },
+      signed.bytes,
+      'IDENTITY_MISMATCH',
+      /identity mismatch: signed by "https:\/\/github.com\/acme\/app/,
+    );
   });
 
   it('refuses a wrong issuer', async () => {
-    await refused({ certificateIdentity: IDENTITY, certificateOidcIssuer: 'https://accounts.google.com', trustedRoot }, signed.bytes, 'ISSUER_MISMATCH', /issuer mismatch/);
+    await refused(
+      { certificateIdentity: IDENTITY, certificateOidcIssuer: 'https://accounts.google.com', trustedRoot },
+      signed.bytes,
+      'ISSUER_MISMATCH',
+      /issuer mismatch/,
+    );
   });
 
   it('refuses an identity regexp that does not match', async () => {
-    await refused({ certificateIdentityRegexp: '^https://github\\.com/other-org/', certificateOidcIssuer: ISSUER, trustedRoot }, signed.bytes, 'IDENTITY_MISMATCH', /does not match "\^https:\/\/github\\\\\.com\/other-org\/"/);
+    await refused(
+      { certificateIdentityRegexp: '^https://github\\.com/other-org/', certificateOidcIssuer: ISSUER, trustedRoot },
+      signed.bytes,
+      'IDENTITY_MISMATCH',
+      /does not match "\^https:\/\/github\\\\\.com\/other-org\/"/,
+    );
   });
 
   it('refuses a certificate from a CA the trusted root does not name', async () => {
-    await refused({ certificateIdentity: IDENTITY, certificateOidcIssuer: ISSUER, trustedRoot: otherRoot }, signed.bytes, 'SIGNATURE_INVALID', /does not verify against the trusted root/);
+    await refused(
+      { certificateIdentity: IDENTITY, certificateOidcIssuer: ISSUER, trustedRoot: otherRoot },
+      signed.bytes,
+      'SIGNATURE_INVALID',
+      /does not verify against the trusted root/,
+    );
   });
 
   it('refuses a bundle whose transparency-log entry was removed', async () => {
     const json = JSON.parse(new TextDecoder().decode(signed.bytes));
     json.verificationMaterial.tlogEntries = [];
-    await refused({ certificateIdentity: IDENTITY, certificateOidcIssuer: ISSUER, trustedRoot }, new TextEncoder().encode(JSON.stringify(json)), 'SIGNATURE_INVALID', /TIMESTAMP_ERROR|TLOG/);
+    await refused(
+      { certificateIdentity: IDENTITY, certificateOidcIssuer: ISSUER, trustedRoot },
+      new TextEncoder().encode(JSON.stringify(json)),
+      'SIGNATURE_INVALID',
+      /TIMESTAMP_ERROR|TLOG/,
+    );
   });
 
   it('refuses without a trusted root, and refuses when the policy trusts only keys', async () => {
     await refused({ certificateIdentity: IDENTITY, certificateOidcIssuer: ISSUER }, signed.bytes, 'TRUSTED_ROOT_UNAVAILABLE', /trusted root/);
     const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    await refused({ trustedKeys: [publicKey.export({ format: 'pem', type: 'spki' }).toString()], trustedRoot }, signed.bytes, 'POLICY_MISMATCH', new RegExp(`signed keylessly \\(certificate for "${IDENTITY.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"\\)`));
+    await refused(
+      { trustedKeys: [publicKey.export({ format: 'pem', type: 'spki' }).toString()], trustedRoot },
+      signed.bytes,
+      'POLICY_MISMATCH',
+      new RegExp(`signed keylessly \\(certificate for "${IDENTITY.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"\\)`),
+    );
   });
 
   it('refuses an identity without an issuer', async () => {
@@ -160,7 +188,9 @@ describe('identity token sources', () => {
       assert.equal(verified.identity, IDENTITY);
 
       // A refused request token is a typed error that names the endpoint, not the secret.
-      const err = await signKeyless({ ACTIONS_ID_TOKEN_REQUEST_URL: `${oidc.url}/token`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'wrong-secret' }).catch((e: unknown) => e);
+      const err = await signKeyless({ ACTIONS_ID_TOKEN_REQUEST_URL: `${oidc.url}/token`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'wrong-secret' }).catch(
+        (e: unknown) => e,
+      );
       assert.ok(err instanceof SigningError);
       assert.equal(err.code, 'IDENTITY_TOKEN_FETCH');
       assert.equal(err.status, 403);
@@ -186,7 +216,11 @@ describe('identity token sources', () => {
 
   it('reports a Fulcio that refuses, as FULCIO_FAILED, with the token redacted', async () => {
     const token = mockIdentityToken({ iss: ISSUER, sub: IDENTITY });
-    const broken = await serveStub(async (_req, body) => ({ status: 400, body: JSON.stringify({ message: `bad request: ${body}` }), type: 'application/json' }));
+    const broken = await serveStub(async (_req, body) => ({
+      status: 400,
+      body: JSON.stringify({ message: `bad request: ${body}` }),
+      type: 'application/json',
+    }));
     try {
       const signer = keylessSignerFromEnv({ fulcioURL: broken.url, rekorURL: mock.rekorURL, identityToken: token });
       const err = await signer!.sign(manifest).catch((e: unknown) => e);
@@ -215,7 +249,9 @@ describe('key signing with the opt-in Rekor witness', () => {
     assert.equal((await verifyMessageBundle(signed.bytes, manifest, digest, { trustedKeys: [pem] })).keyId, signer.keyId);
     // A root whose log is not the one that recorded the entry: the entry does not verify.
     const foreign = JSON.parse(JSON.stringify(trustedRoot));
-    foreign.tlogs[0].publicKey.rawBytes = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
+    foreign.tlogs[0].publicKey.rawBytes = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .publicKey.export({ format: 'der', type: 'spki' })
+      .toString('base64');
     await assert.rejects(verifyMessageBundle(signed.bytes, manifest, digest, { trustedKeys: [pem], trustedRoot: foreign }), (err: unknown) => {
       assert.ok(err instanceof VerificationError);
       assert.equal(err.code, 'SIGNATURE_INVALID');
@@ -234,7 +270,11 @@ describe('cancellation', () => {
       return new Promise(() => {});
     });
     try {
-      const signer = keylessSignerFromEnv({ fulcioURL: mock.fulcioURL, rekorURL: mock.rekorURL, env: { ACTIONS_ID_TOKEN_REQUEST_URL: `${hanging.url}/t`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'r' } });
+      const signer = keylessSignerFromEnv({
+        fulcioURL: mock.fulcioURL,
+        rekorURL: mock.rekorURL,
+        env: { ACTIONS_ID_TOKEN_REQUEST_URL: `${hanging.url}/t`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'r' },
+      });
       const controller = new AbortController();
       const pending = signer!.sign(manifest, { signal: controller.signal });
       await requested;

@@ -22,7 +22,11 @@ const minimalRoot = (rekorURL: string) => ({
     {
       baseUrl: rekorURL,
       hashAlgorithm: 'SHA2_256',
-      publicKey: { rawBytes: Buffer.from('not checked here').toString('base64'), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start: '2024-01-01T00:00:00Z' } },
+      publicKey: {
+        rawBytes: Buffer.from('not checked here').toString('base64'),
+        keyDetails: 'PKIX_ECDSA_P256_SHA_256',
+        validFor: { start: '2024-01-01T00:00:00Z' },
+      },
       logId: { keyId: Buffer.alloc(32, 1).toString('base64') },
     },
   ],
@@ -79,7 +83,10 @@ describe('public-good trusted root, offline', () => {
   });
 
   it('refuses offline for a mirror it has nothing cached for', async () => {
-    await unavailable(loadPublicGoodTrustedRoot({ cacheDir: join(dir, 'cache-other'), mirrorURL: 'https://tuf.mirror.invalid', offline: true }), /no cached trusted root/);
+    await unavailable(
+      loadPublicGoodTrustedRoot({ cacheDir: join(dir, 'cache-other'), mirrorURL: 'https://tuf.mirror.invalid', offline: true }),
+      /no cached trusted root/,
+    );
   });
 
   it('caches under $XDG_CACHE_HOME/comms/tuf, else ~/.cache/comms/tuf', () => {

@@ -1,7 +1,19 @@
 import type { Argv } from 'yargs';
 import { ack } from '../../comms/ack.ts';
 import { resolveSender } from '../../comms/sender.ts';
-import { auditOptions, openRepo, resolveSigner, resolveTrustFile, stepOptions, withAuditOptions, withGlobalOptions, withSignOptions, type AuditArgs, type GlobalArgs, type SignArgs } from '../common.ts';
+import {
+  auditOptions,
+  openRepo,
+  resolveSigner,
+  resolveTrustFile,
+  stepOptions,
+  withAuditOptions,
+  withGlobalOptions,
+  withSignOptions,
+  type AuditArgs,
+  type GlobalArgs,
+  type SignArgs,
+} from '../common.ts';
 import type { Output } from '../output.ts';
 
 export interface AckArgs extends GlobalArgs, SignArgs, AuditArgs {
@@ -19,10 +31,13 @@ export function ackBuilder(y: Argv) {
     .option('repo', { type: 'string', demandOption: true, describe: 'Mailbox: a registry repository or oci:<folder>' })
     .option('for', { type: 'string', demandOption: true, describe: 'Digest of the message manifest (sha256:…)' })
     .option('status', { choices: ['accepted', 'rejected'] as const, demandOption: true, describe: 'The receipt status' })
-    .option('verified', { type: 'boolean', default: false, describe: 'Say the message\'s signature was verified' })
+    .option('verified', { type: 'boolean', default: false, describe: "Say the message's signature was verified" })
     .option('reason', { type: 'string', describe: 'Why (mostly for rejected)' })
-    .option('sender', { type: 'string', describe: 'Who acknowledges (default: the identity the trust file binds your key to, else COMMS_SENDER, else your keyless identity)' })
-    .option('recipient', { type: 'string', describe: 'Whom the receipt is for (default: the message\'s sender)' });
+    .option('sender', {
+      type: 'string',
+      describe: 'Who acknowledges (default: the identity the trust file binds your key to, else COMMS_SENDER, else your keyless identity)',
+    })
+    .option('recipient', { type: 'string', describe: "Whom the receipt is for (default: the message's sender)" });
 }
 
 export async function runAck(args: AckArgs, out: Output, signal: AbortSignal): Promise<number> {

@@ -16,12 +16,15 @@ const SHELLS = ['bash', 'zsh'] as const;
 type Shell = (typeof SHELLS)[number];
 
 export function completionBuilder(y: Argv) {
-  return y
-    .positional('shell', { type: 'string', choices: SHELLS, describe: 'The shell (default: the one $SHELL names)' })
-    .option('json', { type: 'boolean', default: false, hidden: true })
-    .option('verbose', { type: 'boolean', default: false, hidden: true })
-    .example('$0 completion bash >> ~/.bashrc', 'complete comms commands and options in bash')
-    .example('$0 completion zsh > "${fpath[1]}/_comms"', 'in zsh');
+  return (
+    y
+      .positional('shell', { type: 'string', choices: SHELLS, describe: 'The shell (default: the one $SHELL names)' })
+      .option('json', { type: 'boolean', default: false, hidden: true })
+      .option('verbose', { type: 'boolean', default: false, hidden: true })
+      .example('$0 completion bash >> ~/.bashrc', 'complete comms commands and options in bash')
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a zsh expression the user types, not a template
+      .example('$0 completion zsh > "${fpath[1]}/_comms"', 'in zsh')
+  );
 }
 
 export async function runCompletion(args: CompletionArgs, _out: Output): Promise<number> {

@@ -17,7 +17,11 @@ export interface CopyArgs extends GlobalArgs, AuditArgs {
 
 export function copyBuilder(y: Argv) {
   return withAuditOptions(withGlobalOptions(y))
-    .positional('src', { type: 'string', demandOption: true, describe: 'host/name:tag, host/name@sha256:…, oci:<folder>:tag, oci:<folder>@sha256:… (with --all: host/name or oci:<folder>)' })
+    .positional('src', {
+      type: 'string',
+      demandOption: true,
+      describe: 'host/name:tag, host/name@sha256:…, oci:<folder>:tag, oci:<folder>@sha256:… (with --all: host/name or oci:<folder>)',
+    })
     .positional('dst', { type: 'string', demandOption: true, describe: 'host/name[:tag] or oci:<folder>[:tag] (the folder is created when missing)' })
     .option('all', { type: 'boolean', default: false, describe: 'Copy every tagged manifest of SRC with its referrers, under the same tags' })
     .option('recursive', { type: 'boolean', default: false, describe: 'Also copy replies to the message, and theirs' })
@@ -33,19 +37,24 @@ export async function runCopy(args: CopyArgs, out: Output, signal: AbortSignal):
   const stdinPassword = args['password-stdin'] ? (await readStdin()).replace(/\r?\n$/, '') : undefined;
   const extra = stdinPassword === undefined ? {} : { stdinPassword };
   const source = await openTargetArg(args.src, args, extra);
-  if (args.all && (source.tag !== undefined || source.digest !== undefined)) throw new UsageError('copy --all: SRC names a repository or folder, without a tag or digest');
+  if (args.all && (source.tag !== undefined || source.digest !== undefined))
+    throw new UsageError('copy --all: SRC names a repository or folder, without a tag or digest');
   const reference = source.digest ?? source.tag;
-  if (!args.all && reference === undefined) throw new UsageError(`copy: ${JSON.stringify(args.src)} names no tag or digest (write :tag or @sha256:…, or use --all)`);
+  if (!args.all && reference === undefined)
+    throw new UsageError(`copy: ${JSON.stringify(args.src)} names no tag or digest (write :tag or @sha256:…, or use --all)`);
   // The source is resolved before the destination is opened (which creates an oci: folder): a
   // missing, oversized or unexpected source leaves nothing behind.
   if (reference !== undefined) {
     const resolved = await source.repository.resolve(reference, { signal });
     if (args.digest !== undefined && resolved.digest !== args.digest) {
-      throw new DigestMismatchError(`${source.repository.name} serves ${resolved.digest} for ${reference}, not the expected ${args.digest}: nothing was copied`, { code: 'SOURCE_DIGEST_MISMATCH' });
+      throw new DigestMismatchError(
+        `${source.repository.name} serves ${resolved.digest} for ${reference}, not the expected ${args.digest}: nothing was copied`,
+        { code: 'SOURCE_DIGEST_MISMATCH' },
+      );
     }
   }
   const destination = await openTargetArg(args.dst, args, { ...extra, create: true });
-  if (destination.digest !== undefined) throw new UsageError('copy: DST takes a tag, not a digest (the digest is the source\'s)');
+  if (destination.digest !== undefined) throw new UsageError("copy: DST takes a tag, not a digest (the digest is the source's)");
   if (args.all && destination.tag !== undefined) throw new UsageError('copy --all: DST names a repository or folder, without a tag');
   const result = await copy({
     source: source.repository,

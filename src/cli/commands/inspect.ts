@@ -49,7 +49,8 @@ export function inspectJson(r: InspectResult): object {
   return { repository: r.repository, reference: r.reference, digest: r.digest, mediaType: r.mediaType, size: r.size, summary: r.summary, manifest };
 }
 
-const line = (d: Descriptor): string => `${d.digest}  ${d.size} bytes  ${d.artifactType ?? d.mediaType}${d.annotations?.['org.opencontainers.image.title'] ? `  ${d.annotations['org.opencontainers.image.title']}` : ''}`;
+const line = (d: Descriptor): string =>
+  `${d.digest}  ${d.size} bytes  ${d.artifactType ?? d.mediaType}${d.annotations?.['org.opencontainers.image.title'] ? `  ${d.annotations['org.opencontainers.image.title']}` : ''}`;
 
 export function renderInspect(r: InspectResult): string {
   const s = r.summary;
@@ -98,12 +99,15 @@ export async function runTags(args: TagsArgs, out: Output, signal: AbortSignal):
   const pageSize = args['page-size'] === undefined ? undefined : parsePositiveInt('--page-size', args['page-size']);
   const repository = await openRepo(args.repo, args);
   let page = 0;
-  await repository.tags((tags) => {
-    page++;
-    // Each page is printed as it arrives: a long listing shows progress and can be cut with head.
-    if (out.json) out.result({ repository: repository.name, page, tags }, '');
-    else if (tags.length > 0) out.result({}, tags.join('\n'));
-  }, { signal, ...(pageSize === undefined ? {} : { pageSize }), ...(args.last === undefined ? {} : { last: args.last }) });
+  await repository.tags(
+    (tags) => {
+      page++;
+      // Each page is printed as it arrives: a long listing shows progress and can be cut with head.
+      if (out.json) out.result({ repository: repository.name, page, tags }, '');
+      else if (tags.length > 0) out.result({}, tags.join('\n'));
+    },
+    { signal, ...(pageSize === undefined ? {} : { pageSize }), ...(args.last === undefined ? {} : { last: args.last }) },
+  );
   if (out.json && page === 0) out.result({ repository: repository.name, page: 1, tags: [] }, '');
   return 0;
 }

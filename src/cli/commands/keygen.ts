@@ -17,10 +17,10 @@ export function keygenBuilder(y: Argv) {
     .option('verbose', { type: 'boolean', default: false, alias: 'v', describe: 'Print diagnostics on stderr' })
     .option('quiet', { type: 'boolean', default: false, alias: 'q', describe: 'Print no notes on stderr' })
     .option('out', {
-    type: 'string',
-    default: 'comms',
-    describe: 'Write <out>.key (private, mode 0600) and <out>.pub; passphrase from COMMS_KEY_PASSPHRASE when set. Never overwrites.',
-  })
+      type: 'string',
+      default: 'comms',
+      describe: 'Write <out>.key (private, mode 0600) and <out>.pub; passphrase from COMMS_KEY_PASSPHRASE when set. Never overwrites.',
+    })
     .option('age', {
       type: 'boolean',
       default: false,

@@ -37,7 +37,11 @@ export function loginBuilder(y: Argv) {
   return outputOptions(y)
     .option('username', { type: 'string', alias: 'u', describe: 'Registry user name' })
     .option('password-stdin', { type: 'boolean', default: false, describe: 'Read the password or token from stdin (the only way to give it)' })
-    .option('check', { type: 'boolean', default: true, describe: 'Try the credentials against the registry (GET /v2/) before storing them; --no-check stores them untried' })
+    .option('check', {
+      type: 'boolean',
+      default: true,
+      describe: 'Try the credentials against the registry (GET /v2/) before storing them; --no-check stores them untried',
+    })
     .option('plain-http', { type: 'boolean', default: false, describe: 'Check over HTTP instead of HTTPS (always allowed for loopback hosts)' })
     .option('insecure', { type: 'boolean', default: false, describe: 'Skip TLS certificate verification for the check' })
     .option('ca-file', { type: 'string', describe: 'PEM file of extra certificate authorities to trust for the check' })
@@ -59,8 +63,12 @@ export async function runLogin(args: LoginArgs, out: Output, signal: AbortSignal
   if (args.check) await checkCredentials(args, args.username, password, signal);
   const r = await dockerLogin(args.registry, args.username, password, { signal });
   const where = r.helper !== undefined ? `credential helper docker-credential-${r.helper}` : r.configFile;
-  out.result({ registry: r.serverAddress, username: args.username, configFile: r.configFile, ...(r.helper !== undefined ? { credentialHelper: r.helper } : {}) }, `logged in to ${r.serverAddress} as ${args.username} (stored in ${where})`);
-  if (r.helper === undefined) out.note(`the password is stored unencrypted (base64) in ${r.configFile}; configure a credential helper (credsStore) to keep it in a keychain`);
+  out.result(
+    { registry: r.serverAddress, username: args.username, configFile: r.configFile, ...(r.helper !== undefined ? { credentialHelper: r.helper } : {}) },
+    `logged in to ${r.serverAddress} as ${args.username} (stored in ${where})`,
+  );
+  if (r.helper === undefined)
+    out.note(`the password is stored unencrypted (base64) in ${r.configFile}; configure a credential helper (credsStore) to keep it in a keychain`);
   return 0;
 }
 
@@ -92,9 +100,16 @@ async function checkCredentials(args: LoginArgs, username: string, password: str
     await discard(res);
     if (res.status === 200) return;
     if (res.status === 401 || res.status === 403) {
-      throw new AuthError(`${registry} refused the credentials of ${username} (HTTP ${res.status}); nothing was stored`, { registry, status: res.status, code: 'LOGIN_REFUSED' });
+      throw new AuthError(`${registry} refused the credentials of ${username} (HTTP ${res.status}); nothing was stored`, {
+        registry,
+        status: res.status,
+        code: 'LOGIN_REFUSED',
+      });
     }
-    throw new ProtocolError(`${registry} answered GET /v2/ with HTTP ${res.status}: is it an OCI registry? (--no-check stores the credentials untried)`, { registry, status: res.status });
+    throw new ProtocolError(`${registry} answered GET /v2/ with HTTP ${res.status}: is it an OCI registry? (--no-check stores the credentials untried)`, {
+      registry,
+      status: res.status,
+    });
   } finally {
     await client.close();
   }

@@ -25,7 +25,10 @@ export function lsBuilder(y: Argv) {
     .option('key', { type: 'string', describe: 'Your signing key: receipts signed with it mark messages read (default: COMMS_KEY)' })
     .option('sign', { type: 'boolean', default: true, hidden: true })
     .example('$0 ls --repo ghcr.io/acme/mailbox --me bob', 'what is waiting for bob, without downloading it')
-    .example('$0 ls --repo ghcr.io/acme/mailbox --me bob --trusted-key alice.pub --key bob.key --json', 'with signatures checked and read state, one JSON object a line');
+    .example(
+      '$0 ls --repo ghcr.io/acme/mailbox --me bob --trusted-key alice.pub --key bob.key --json',
+      'with signatures checked and read state, one JSON object a line',
+    );
 }
 
 export async function runLs(args: LsArgs, out: Output, signal: AbortSignal): Promise<number> {
@@ -73,9 +76,19 @@ function reportListed(m: ListedMessage, out: Output): void {
   };
   if (m.verifyError !== undefined) json['verifyError'] = errorJson(m.verifyError);
   if (m.readReceipt !== undefined) json['readReceipt'] = m.readReceipt;
-  const who = m.verified === null ? `${m.sender} (not checked)` : m.verified === false ? `${m.sender} (does NOT verify)` : `${m.sender} (verified as ${m.verified.identity})`;
-  const state = [m.read === null ? '' : m.read ? 'read' : 'unread', m.expired ? 'expired' : '', m.encrypted ? 'encrypted' : ''].filter((s) => s !== '').join(', ');
-  out.result(json, `${m.digest.slice(0, 19)}  ${m.createdAt}  ${formatBytes(m.size).padStart(9)}  ${m.filename}  from ${who}${state === '' ? '' : `  [${state}]`}`);
+  const who =
+    m.verified === null
+      ? `${m.sender} (not checked)`
+      : m.verified === false
+        ? `${m.sender} (does NOT verify)`
+        : `${m.sender} (verified as ${m.verified.identity})`;
+  const state = [m.read === null ? '' : m.read ? 'read' : 'unread', m.expired ? 'expired' : '', m.encrypted ? 'encrypted' : '']
+    .filter((s) => s !== '')
+    .join(', ');
+  out.result(
+    json,
+    `${m.digest.slice(0, 19)}  ${m.createdAt}  ${formatBytes(m.size).padStart(9)}  ${m.filename}  from ${who}${state === '' ? '' : `  [${state}]`}`,
+  );
 }
 
 function reportFailure(f: ListFailure, out: Output): number {

@@ -40,7 +40,17 @@ import { verifyMessage } from '../../comms/verify-message.ts';
 import { mapLimit } from '../../util/pool.ts';
 import { checkAborted, sleep } from '../../util/abort.ts';
 import { VERSION } from '../../version.ts';
-import { openRepo, resolvePolicy, resolveSigner, withGlobalOptions, withSignOptions, withVerifyOptions, type GlobalArgs, type SignArgs, type VerifyArgs } from '../common.ts';
+import {
+  openRepo,
+  resolvePolicy,
+  resolveSigner,
+  withGlobalOptions,
+  withSignOptions,
+  withVerifyOptions,
+  type GlobalArgs,
+  type SignArgs,
+  type VerifyArgs,
+} from '../common.ts';
 import { parseDuration, parseSince, parseSize } from '../parse.ts';
 import type { Output } from '../output.ts';
 import { resolveIdentities } from './recv.ts';
@@ -74,8 +84,19 @@ export function mcpBuilder(y: Argv) {
     .option('repo', { type: 'string', demandOption: true, describe: 'Mailbox: a registry repository or oci:<folder>' })
     .option('me', { type: 'string', demandOption: true, describe: 'Your identity: messages are sent as it and read from its inbox' })
     .option('out', { type: 'string', describe: 'Folder where read_message saves messages that are not text (nothing is written anywhere else)' })
-    .option('send-from', { type: 'string', array: true, requiresArg: true, describe: 'Folder send_message may send files from (besides --out); repeatable. Without one, only --out' })
-    .option('identity', { type: 'string', array: true, requiresArg: true, alias: 'i', describe: 'Decrypt encrypted messages with the age identities in this file; repeatable (also COMMS_AGE_IDENTITY, COMMS_AGE_IDENTITY_FILE)' })
+    .option('send-from', {
+      type: 'string',
+      array: true,
+      requiresArg: true,
+      describe: 'Folder send_message may send files from (besides --out); repeatable. Without one, only --out',
+    })
+    .option('identity', {
+      type: 'string',
+      array: true,
+      requiresArg: true,
+      alias: 'i',
+      describe: 'Decrypt encrypted messages with the age identities in this file; repeatable (also COMMS_AGE_IDENTITY, COMMS_AGE_IDENTITY_FILE)',
+    })
     .option('max-bytes', { type: 'string', default: '16MiB', describe: 'Largest message read_message and wait_for_reply download (suffixes KiB, MiB, GiB)' })
     .option('interval', { type: 'string', default: '2s', describe: 'How often wait_for_reply polls' })
     .example('$0 mcp --repo ghcr.io/acme/agents --me planner --key planner.key --trust ./trust --out ./inbox', 'an MCP server for an agent called planner');
@@ -112,7 +133,20 @@ export async function runMcp(args: McpArgs, out: Output, signal: AbortSignal): P
   const outDir = args.out === undefined ? undefined : await realFolder('--out', args.out);
   const sendFrom = [...(outDir === undefined ? [] : [outDir]), ...(await Promise.all((args['send-from'] ?? []).map((d) => realFolder('--send-from', d))))];
   const repository = await openRepo(args.repo, args, { create: true });
-  const ctx: Context = { repository, me: args.me, signer, policy, identities, outDir, sendFrom, maxBytes, intervalMs, read: new Set(), refusedReplies: new Map(), signal };
+  const ctx: Context = {
+    repository,
+    me: args.me,
+    signer,
+    policy,
+    identities,
+    outDir,
+    sendFrom,
+    maxBytes,
+    intervalMs,
+    read: new Set(),
+    refusedReplies: new Map(),
+    signal,
+  };
 
   const server = createMcpServer(ctx);
   const transport = new StdioServerTransport();
@@ -156,106 +190,176 @@ async function guarded(run: () => Promise<ToolResult>): Promise<ToolResult> {
 export function createMcpServer(ctx: Context): McpServer {
   const server = new McpServer({ name: 'comms', version: VERSION });
 
-  server.registerTool('send_message', {
-    description: `Send a message to a recipient in the mailbox, signed as ${ctx.me}. Give text, json, or file (a path under an allowed folder).`,
-    inputSchema: {
-      to: z.string().min(1).describe('The recipient identity'),
-      text: z.string().optional().describe('The message text'),
-      json: z.unknown().optional().describe('A JSON value to send (as message.json, application/json)'),
-      file: z.string().optional().describe('Path of a file to send, under --out or a --send-from folder'),
-      encrypt: z.boolean().optional().describe('Encrypt (age) to the recipient keys the trust file binds to `to`'),
+  server.registerTool(
+    'send_message',
+    {
+      description: `Send a message to a recipient in the mailbox, signed as ${ctx.me}. Give text, json, or file (a path under an allowed folder).`,
+      inputSchema: {
+        to: z.string().min(1).describe('The recipient identity'),
+        text: z.string().optional().describe('The message text'),
+        json: z.unknown().optional().describe('A JSON value to send (as message.json, application/json)'),
+        file: z.string().optional().describe('Path of a file to send, under --out or a --send-from folder'),
+        encrypt: z.boolean().optional().describe('Encrypt (age) to the recipient keys the trust file binds to `to`'),
+      },
     },
-  }, (a) => guarded(async () => {
-    const given = [a.text !== undefined, a.json !== undefined, a.file !== undefined].filter(Boolean).length;
-    if (given !== 1) throw new UsageError('give exactly one of text, json or file');
-    const input: SendInput = a.text !== undefined ? { text: a.text } : a.json !== undefined ? { json: a.json } : { path: await allowedFile(ctx, a.file as string) };
-    const trust = ctx.policy === false ? undefined : ctx.policy.trust;
-    const r = await send({ repository: ctx.repository, recipient: a.to, sender: ctx.me, input, ...(ctx.signer !== undefined ? { signer: ctx.signer } : { unsigned: true }), ...(a.encrypt === true ? { encrypt: true } : {}), ...(trust === undefined ? {} : { trust }), signal: ctx.signal });
-    return ok({ digest: r.digest, to: a.to, sender: ctx.me, signed: r.bundle !== undefined, encrypted: r.encrypted, bytes: r.bytes });
-  }));
+    (a) =>
+      guarded(async () => {
+        const given = [a.text !== undefined, a.json !== undefined, a.file !== undefined].filter(Boolean).length;
+        if (given !== 1) throw new UsageError('give exactly one of text, json or file');
+        const input: SendInput =
+          a.text !== undefined ? { text: a.text } : a.json !== undefined ? { json: a.json } : { path: await allowedFile(ctx, a.file as string) };
+        const trust = ctx.policy === false ? undefined : ctx.policy.trust;
+        const r = await send({
+          repository: ctx.repository,
+          recipient: a.to,
+          sender: ctx.me,
+          input,
+          ...(ctx.signer !== undefined ? { signer: ctx.signer } : { unsigned: true }),
+          ...(a.encrypt === true ? { encrypt: true } : {}),
+          ...(trust === undefined ? {} : { trust }),
+          signal: ctx.signal,
+        });
+        return ok({ digest: r.digest, to: a.to, sender: ctx.me, signed: r.bundle !== undefined, encrypted: r.encrypted, bytes: r.bytes });
+      }),
+  );
 
-  server.registerTool('list_messages', {
-    description: `List messages in ${ctx.me}'s inbox, newest first (at most ${MAX_LISTED}), each with its verified sender (null when its signature does not verify).`,
-    inputSchema: {
-      since: z.string().optional().describe('Only messages created since this RFC 3339 time or duration (30m, 2h, 7d)'),
-      unread_only: z.boolean().optional().describe('Only messages not yet read through this server'),
+  server.registerTool(
+    'list_messages',
+    {
+      description: `List messages in ${ctx.me}'s inbox, newest first (at most ${MAX_LISTED}), each with its verified sender (null when its signature does not verify).`,
+      inputSchema: {
+        since: z.string().optional().describe('Only messages created since this RFC 3339 time or duration (30m, 2h, 7d)'),
+        unread_only: z.boolean().optional().describe('Only messages not yet read through this server'),
+      },
     },
-  }, (a) => guarded(async () => {
-    const since = a.since === undefined ? undefined : parseSince(a.since);
-    const messages = await listInbox(ctx, since, a.unread_only === true);
-    return ok({ messages });
-  }));
+    (a) =>
+      guarded(async () => {
+        const since = a.since === undefined ? undefined : parseSince(a.since);
+        const messages = await listInbox(ctx, since, a.unread_only === true);
+        return ok({ messages });
+      }),
+  );
 
-  server.registerTool('read_message', {
-    description: 'Read one message by digest: verified first; returns its text (or JSON), or where a binary file was saved under --out.',
-    inputSchema: { digest: z.string().describe('The message digest (sha256:…)') },
-  }, (a) => guarded(async () => ok(await present(ctx, await read(ctx, a.digest)))));
-
-  server.registerTool('reply', {
-    description: `Reply to a message (by digest) with a text, signed as ${ctx.me}; the reply goes to the message's verified sender.`,
-    inputSchema: { digest: z.string().describe('The message answered'), text: z.string().describe('The reply text') },
-  }, (a) => guarded(async () => {
-    // The reply goes to the message's verified sender (refused when it does not verify), or with
-    // --no-verify to the sender it claims; a reply to an encrypted message is encrypted to the age
-    // recipients the trust file binds to its sender.
-    const trust = ctx.policy === false ? undefined : ctx.policy.trust;
-    const r = await reply({ repository: ctx.repository, inReplyTo: a.digest, sender: ctx.me, input: { text: a.text }, ...(ctx.policy === false ? { unverifiedRecipient: true } : { policy: ctx.policy }), ...(ctx.signer !== undefined ? { signer: ctx.signer } : { unsigned: true }), ...(trust === undefined ? {} : { trust }), signal: ctx.signal });
-    return ok({ digest: r.digest, in_reply_to: r.inReplyTo, to: r.recipient, sender: ctx.me, signed: r.bundle !== undefined });
-  }));
-
-  server.registerTool('wait_for_reply', {
-    description: 'Wait until a verified reply to a message (by digest) arrives, and return it. Replies that do not verify are passed over.',
-    inputSchema: {
-      digest: z.string().describe('The message whose reply is awaited'),
-      timeout_seconds: z.number().positive().max(MAX_WAIT_SECONDS).optional().describe(`How long to wait (default 60, at most ${MAX_WAIT_SECONDS})`),
+  server.registerTool(
+    'read_message',
+    {
+      description: 'Read one message by digest: verified first; returns its text (or JSON), or where a binary file was saved under --out.',
+      inputSchema: { digest: z.string().describe('The message digest (sha256:…)') },
     },
-  }, (a, extra) => guarded(async () => {
-    // A client that cancels the call (or times it out) stops the wait.
-    const found = await waitForVerifiedReply({ ...ctx, signal: AbortSignal.any([ctx.signal, extra.signal]) }, a.digest, (a.timeout_seconds ?? 60) * 1000);
-    return ok({ in_reply_to: a.digest, ...(await present(ctx, found)) });
-  }));
+    (a) => guarded(async () => ok(await present(ctx, await read(ctx, a.digest)))),
+  );
 
-  server.registerTool('ack', {
-    description: `Push a receipt for a message (by digest), signed as ${ctx.me}.`,
-    inputSchema: { digest: z.string().describe('The message acknowledged'), status: z.enum(['accepted', 'rejected']).describe('accepted or rejected') },
-  }, (a) => guarded(async () => {
-    // A receipt says whether the message verified: it is checked here, not assumed.
-    const fetched = await ctx.repository.fetchManifest(a.digest, { signal: ctx.signal });
-    const info = parseMessageManifest(fetched.bytes);
-    const signer = await verifiedSigner(ctx, fetched.descriptor, fetched.bytes, info.sender);
-    const r = await ack({ repository: ctx.repository, forDigest: a.digest, status: a.status, verified: signer !== null, sender: ctx.me, recipient: info.sender, ...(ctx.signer !== undefined ? { signer: ctx.signer } : { unsigned: true }), message: { descriptor: fetched.descriptor, bytes: fetched.bytes }, signal: ctx.signal });
-    return ok({ digest: r.digest, for: a.digest, status: a.status, message_verified_sender: signer, sender: ctx.me });
-  }));
+  server.registerTool(
+    'reply',
+    {
+      description: `Reply to a message (by digest) with a text, signed as ${ctx.me}; the reply goes to the message's verified sender.`,
+      inputSchema: { digest: z.string().describe('The message answered'), text: z.string().describe('The reply text') },
+    },
+    (a) =>
+      guarded(async () => {
+        // The reply goes to the message's verified sender (refused when it does not verify), or with
+        // --no-verify to the sender it claims; a reply to an encrypted message is encrypted to the age
+        // recipients the trust file binds to its sender.
+        const trust = ctx.policy === false ? undefined : ctx.policy.trust;
+        const r = await reply({
+          repository: ctx.repository,
+          inReplyTo: a.digest,
+          sender: ctx.me,
+          input: { text: a.text },
+          ...(ctx.policy === false ? { unverifiedRecipient: true } : { policy: ctx.policy }),
+          ...(ctx.signer !== undefined ? { signer: ctx.signer } : { unsigned: true }),
+          ...(trust === undefined ? {} : { trust }),
+          signal: ctx.signal,
+        });
+        return ok({ digest: r.digest, in_reply_to: r.inReplyTo, to: r.recipient, sender: ctx.me, signed: r.bundle !== undefined });
+      }),
+  );
 
-  server.registerTool('thread', {
-    description: 'The conversation of a message (by digest): replies and receipts as a tree, each message with its verified sender (null when it does not verify).',
-    inputSchema: { digest: z.string().describe('Any message of the thread (its root for the whole conversation)') },
-  }, (a) => guarded(async () => {
-    const root = await thread(ctx.repository, a.digest, { signal: ctx.signal });
-    let budget = MAX_THREAD_VERIFIED;
-    const walk = async (n: ThreadNode): Promise<Record<string, unknown> | undefined> => {
-      if (n.kind === 'bundle') return undefined;
-      const node: Record<string, unknown> = { digest: n.digest, kind: n.kind, claimed_sender: n.sender ?? null, recipient: n.recipient ?? null, created_at: n.createdAt ?? null };
-      if (n.kind === 'receipt') Object.assign(node, { status: n.status ?? null, for: n.annotations[Annotation.ReceiptFor] ?? null });
-      if (n.filename !== undefined) node['filename'] = n.filename;
-      if (budget > 0) {
-        budget--;
-        const fetched = await ctx.repository.fetchManifest(n.digest, { signal: ctx.signal });
-        node['verified_sender'] = await verifiedSigner(ctx, fetched.descriptor, fetched.bytes, n.sender);
-      } else {
-        node['verified_sender'] = null;
-        node['note'] = `not checked: only the first ${MAX_THREAD_VERIFIED} artifacts of a thread are verified`;
-      }
-      const children = [];
-      for (const c of n.children) {
-        const w = await walk(c);
-        if (w !== undefined) children.push(w);
-      }
-      node['children'] = children;
-      return node;
-    };
-    return ok({ digest: a.digest, thread: (await walk(root)) ?? {} });
-  }));
+  server.registerTool(
+    'wait_for_reply',
+    {
+      description: 'Wait until a verified reply to a message (by digest) arrives, and return it. Replies that do not verify are passed over.',
+      inputSchema: {
+        digest: z.string().describe('The message whose reply is awaited'),
+        timeout_seconds: z.number().positive().max(MAX_WAIT_SECONDS).optional().describe(`How long to wait (default 60, at most ${MAX_WAIT_SECONDS})`),
+      },
+    },
+    (a, extra) =>
+      guarded(async () => {
+        // A client that cancels the call (or times it out) stops the wait.
+        const found = await waitForVerifiedReply({ ...ctx, signal: AbortSignal.any([ctx.signal, extra.signal]) }, a.digest, (a.timeout_seconds ?? 60) * 1000);
+        return ok({ in_reply_to: a.digest, ...(await present(ctx, found)) });
+      }),
+  );
+
+  server.registerTool(
+    'ack',
+    {
+      description: `Push a receipt for a message (by digest), signed as ${ctx.me}.`,
+      inputSchema: { digest: z.string().describe('The message acknowledged'), status: z.enum(['accepted', 'rejected']).describe('accepted or rejected') },
+    },
+    (a) =>
+      guarded(async () => {
+        // A receipt says whether the message verified: it is checked here, not assumed.
+        const fetched = await ctx.repository.fetchManifest(a.digest, { signal: ctx.signal });
+        const info = parseMessageManifest(fetched.bytes);
+        const signer = await verifiedSigner(ctx, fetched.descriptor, fetched.bytes, info.sender);
+        const r = await ack({
+          repository: ctx.repository,
+          forDigest: a.digest,
+          status: a.status,
+          verified: signer !== null,
+          sender: ctx.me,
+          recipient: info.sender,
+          ...(ctx.signer !== undefined ? { signer: ctx.signer } : { unsigned: true }),
+          message: { descriptor: fetched.descriptor, bytes: fetched.bytes },
+          signal: ctx.signal,
+        });
+        return ok({ digest: r.digest, for: a.digest, status: a.status, message_verified_sender: signer, sender: ctx.me });
+      }),
+  );
+
+  server.registerTool(
+    'thread',
+    {
+      description:
+        'The conversation of a message (by digest): replies and receipts as a tree, each message with its verified sender (null when it does not verify).',
+      inputSchema: { digest: z.string().describe('Any message of the thread (its root for the whole conversation)') },
+    },
+    (a) =>
+      guarded(async () => {
+        const root = await thread(ctx.repository, a.digest, { signal: ctx.signal });
+        let budget = MAX_THREAD_VERIFIED;
+        const walk = async (n: ThreadNode): Promise<Record<string, unknown> | undefined> => {
+          if (n.kind === 'bundle') return undefined;
+          const node: Record<string, unknown> = {
+            digest: n.digest,
+            kind: n.kind,
+            claimed_sender: n.sender ?? null,
+            recipient: n.recipient ?? null,
+            created_at: n.createdAt ?? null,
+          };
+          if (n.kind === 'receipt') Object.assign(node, { status: n.status ?? null, for: n.annotations[Annotation.ReceiptFor] ?? null });
+          if (n.filename !== undefined) node['filename'] = n.filename;
+          if (budget > 0) {
+            budget--;
+            const fetched = await ctx.repository.fetchManifest(n.digest, { signal: ctx.signal });
+            node['verified_sender'] = await verifiedSigner(ctx, fetched.descriptor, fetched.bytes, n.sender);
+          } else {
+            node['verified_sender'] = null;
+            node['note'] = `not checked: only the first ${MAX_THREAD_VERIFIED} artifacts of a thread are verified`;
+          }
+          const children = [];
+          for (const c of n.children) {
+            const w = await walk(c);
+            if (w !== undefined) children.push(w);
+          }
+          node['children'] = children;
+          return node;
+        };
+        return ok({ digest: a.digest, thread: (await walk(root)) ?? {} });
+      }),
+  );
 
   return server;
 }
@@ -273,10 +377,23 @@ async function allowedFile(ctx: Context, file: string): Promise<string> {
 }
 
 /** The signer's verified identity, or null: a message that does not verify (or --no-verify). */
-async function verifiedSigner(ctx: Context, descriptor: Descriptor, bytes: Uint8Array, sender: string | undefined, snapshot?: TagSnapshot): Promise<string | null> {
+async function verifiedSigner(
+  ctx: Context,
+  descriptor: Descriptor,
+  bytes: Uint8Array,
+  sender: string | undefined,
+  snapshot?: TagSnapshot,
+): Promise<string | null> {
   if (ctx.policy === false) return null;
   try {
-    return (await verifyMessage(ctx.repository, descriptor, bytes, { policy: ctx.policy, ...(sender === undefined ? {} : { sender }), ...(snapshot === undefined ? {} : { snapshot }), signal: ctx.signal })).identity;
+    return (
+      await verifyMessage(ctx.repository, descriptor, bytes, {
+        policy: ctx.policy,
+        ...(sender === undefined ? {} : { sender }),
+        ...(snapshot === undefined ? {} : { snapshot }),
+        signal: ctx.signal,
+      })
+    ).identity;
   } catch (err) {
     if (err instanceof VerificationError) return null;
     throw err;
@@ -338,7 +455,8 @@ function isText(m: MessageContent): boolean {
 
 /** Writes the content into --out under its (already checked) filename, never over an existing file. */
 async function save(ctx: Context, m: MessageContent): Promise<{ saved_to: string }> {
-  if (ctx.outDir === undefined) throw new UsageError(`message ${m.digest} (${m.filename}) is not text: start comms mcp with --out FOLDER to save such messages`, { code: 'OUT_INVALID' });
+  if (ctx.outDir === undefined)
+    throw new UsageError(`message ${m.digest} (${m.filename}) is not text: start comms mcp with --out FOLDER to save such messages`, { code: 'OUT_INVALID' });
   const bytes = m.bytes();
   for (let n = 0; n < 10000; n++) {
     const target = path.join(ctx.outDir, n === 0 ? m.filename : alternativeFilename(m.filename, n));
@@ -372,16 +490,21 @@ async function listInbox(ctx: Context, since: Date | undefined, unreadOnly: bool
   // One tag listing serves the inbox and every message's v1.0-style bundle tags.
   const snapshot = await TagSnapshot.load(ctx.repository, { signal: ctx.signal, prefixes: [prefix, TagPrefix.Bundle] });
   const now = new Date();
-  const fetched = await mapLimit(snapshot.withPrefix(prefix), 8, async (tag) => {
-    try {
-      const m = await ctx.repository.fetchManifest(tag, { signal: ctx.signal });
-      return { m, info: parseMessageManifest(m.bytes) };
-    } catch (err) {
-      // A message deleted since the listing, or one that is not a valid message, is not listed.
-      if (err instanceof NotFoundError || isVerdictOnArtifact(err)) return undefined;
-      throw err;
-    }
-  }, ctx.signal);
+  const fetched = await mapLimit(
+    snapshot.withPrefix(prefix),
+    8,
+    async (tag) => {
+      try {
+        const m = await ctx.repository.fetchManifest(tag, { signal: ctx.signal });
+        return { m, info: parseMessageManifest(m.bytes) };
+      } catch (err) {
+        // A message deleted since the listing, or one that is not a valid message, is not listed.
+        if (err instanceof NotFoundError || isVerdictOnArtifact(err)) return undefined;
+        throw err;
+      }
+    },
+    ctx.signal,
+  );
   const seen = new Set<string>();
   const chosen = fetched
     .filter((x): x is NonNullable<typeof x> => x !== undefined)
@@ -395,17 +518,22 @@ async function listInbox(ctx: Context, since: Date | undefined, unreadOnly: bool
     })
     .sort((a, b) => b.info.createdAt.getTime() - a.info.createdAt.getTime())
     .slice(0, MAX_LISTED);
-  return mapLimit(chosen, 4, async ({ m, info }) => ({
-    digest: m.descriptor.digest,
-    claimed_sender: info.sender,
-    verified_sender: await verifiedSigner(ctx, m.descriptor, m.bytes, info.sender, snapshot),
-    created_at: info.createdAt.toISOString(),
-    filename: info.filename,
-    content_type: info.annotations[ExtensionAnnotation.ContentType] ?? null,
-    size: info.totalBytes,
-    in_reply_to: info.replyTo ?? null,
-    read: ctx.read.has(m.descriptor.digest),
-  }), ctx.signal);
+  return mapLimit(
+    chosen,
+    4,
+    async ({ m, info }) => ({
+      digest: m.descriptor.digest,
+      claimed_sender: info.sender,
+      verified_sender: await verifiedSigner(ctx, m.descriptor, m.bytes, info.sender, snapshot),
+      created_at: info.createdAt.toISOString(),
+      filename: info.filename,
+      content_type: info.annotations[ExtensionAnnotation.ContentType] ?? null,
+      size: info.totalBytes,
+      in_reply_to: info.replyTo ?? null,
+      read: ctx.read.has(m.descriptor.digest),
+    }),
+    ctx.signal,
+  );
 }
 
 /**

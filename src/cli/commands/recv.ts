@@ -6,7 +6,17 @@ import { sleep } from '../../util/abort.ts';
 import { receiveEach, type ReceivedMessage, type ReceiveFailure } from '../../comms/receive.ts';
 import { errorJson, type Output } from '../output.ts';
 import { cliMessage } from '../flags.ts';
-import { openRepo, resolvePolicy, resolveSigner, withGlobalOptions, withVerifyOptions, type GlobalArgs, type SignArgs, type VerifyArgs, stepOptions } from '../common.ts';
+import {
+  openRepo,
+  resolvePolicy,
+  resolveSigner,
+  withGlobalOptions,
+  withVerifyOptions,
+  type GlobalArgs,
+  type SignArgs,
+  type VerifyArgs,
+  stepOptions,
+} from '../common.ts';
 import { createProgress, formatBytes } from '../progress.ts';
 import { parseDuration, parsePositiveInt, parseSince } from '../parse.ts';
 import { checkStateFileOutsideOut, defaultWatchStateFile, loadDelivered, saveDelivered, watch } from '../../comms/watch.ts';
@@ -41,28 +51,53 @@ export function recvBuilder(y: Argv) {
     .option('out', { type: 'string', demandOption: true, describe: 'Folder to write received files into (created if missing)' })
     .option('since', { type: 'string', describe: 'Only messages created since this RFC 3339 time or duration (30m, 2h, 7d), less 5 minutes of clock skew' })
     .option('max', { type: 'number', describe: 'Receive at most this many messages (oldest first)' })
-    .option('include-expired', { type: 'boolean', default: false, describe: 'Also deliver messages whose time to live (created_at + ttl_seconds, plus 5 minutes of clock skew) has passed' })
-    .option('include-read', { type: 'boolean', default: false, describe: 'Also deliver messages already read: recorded in the state file as delivered into this --out, or acknowledged by a receipt signed by you' })
+    .option('include-expired', {
+      type: 'boolean',
+      default: false,
+      describe: 'Also deliver messages whose time to live (created_at + ttl_seconds, plus 5 minutes of clock skew) has passed',
+    })
+    .option('include-read', {
+      type: 'boolean',
+      default: false,
+      describe: 'Also deliver messages already read: recorded in the state file as delivered into this --out, or acknowledged by a receipt signed by you',
+    })
     .option('write-receipt', { type: 'boolean', default: false, describe: 'Push an accepted (or rejected) receipt for each message' })
-    .option('clobber', { type: 'boolean', default: true, describe: 'Write name-1.ext when a file of that name exists; --no-clobber fails instead (nothing is ever overwritten)' })
+    .option('clobber', {
+      type: 'boolean',
+      default: true,
+      describe: 'Write name-1.ext when a file of that name exists; --no-clobber fails instead (nothing is ever overwritten)',
+    })
     .option('parallel', { type: 'number', default: 4, describe: 'Chunks downloaded at once' })
     .option('watch', { type: 'boolean', default: false, describe: 'Keep receiving as messages arrive, until Ctrl-C' })
     .option('interval', { type: 'string', default: '5s', describe: 'With --watch: time between polls (e.g. 5s, 1m)' })
-    .option('state-file', { type: 'string', describe: 'Where delivered messages are recorded, so each is delivered once (default: a file per --out, --repo and --me under $XDG_STATE_HOME/comms/watch, else ~/.local/state/comms/watch; never inside --out)' })
-    .option('bundle-grace', { type: 'string', default: '10m', describe: 'With --watch: how long a message whose signature bundle is missing (or does not verify) is tried again before it is refused (dockercomms v1.0 pushes the bundle after the message)' })
+    .option('state-file', {
+      type: 'string',
+      describe:
+        'Where delivered messages are recorded, so each is delivered once (default: a file per --out, --repo and --me under $XDG_STATE_HOME/comms/watch, else ~/.local/state/comms/watch; never inside --out)',
+    })
+    .option('bundle-grace', {
+      type: 'string',
+      default: '10m',
+      describe:
+        'With --watch: how long a message whose signature bundle is missing (or does not verify) is tried again before it is refused (dockercomms v1.0 pushes the bundle after the message)',
+    })
     .option('identity', {
       type: 'string',
       array: true,
       requiresArg: true,
       alias: 'i',
-      describe: 'Decrypt encrypted messages with the age identities in this file (as age-keygen writes it); repeatable. Also COMMS_AGE_IDENTITY (the key itself) and COMMS_AGE_IDENTITY_FILE',
+      describe:
+        'Decrypt encrypted messages with the age identities in this file (as age-keygen writes it); repeatable. Also COMMS_AGE_IDENTITY (the key itself) and COMMS_AGE_IDENTITY_FILE',
     })
     .option('key', { type: 'string', describe: 'Sign receipts with this key (with --write-receipt)' })
     .option('sign', { type: 'boolean', default: true, hidden: true })
     .option('fulcio-url', { type: 'string', hidden: true })
     .option('rekor-url', { type: 'string', hidden: true })
-    .example('$0 recv --repo ghcr.io/acme/mailbox --me bob --out ./inbox --trusted-key alice.pub', 'receive messages signed by alice\'s key')
-    .example('$0 recv --repo ghcr.io/acme/ci --me ops --out ./in --certificate-identity-regexp "^https://github.com/acme/" --certificate-oidc-issuer https://token.actions.githubusercontent.com --watch', 'follow messages signed keylessly by acme\'s GitHub workflows');
+    .example('$0 recv --repo ghcr.io/acme/mailbox --me bob --out ./inbox --trusted-key alice.pub', "receive messages signed by alice's key")
+    .example(
+      '$0 recv --repo ghcr.io/acme/ci --me ops --out ./in --certificate-identity-regexp "^https://github.com/acme/" --certificate-oidc-issuer https://token.actions.githubusercontent.com --watch',
+      "follow messages signed keylessly by acme's GitHub workflows",
+    );
 }
 
 export async function runRecv(args: RecvArgs, out: Output, signal: AbortSignal): Promise<number> {
@@ -161,7 +196,10 @@ async function openWhenPresent(args: RecvArgs, intervalMs: number, out: Output, 
       if (!(err instanceof NotFoundError) || parseTargetRef(args.repo).kind !== 'layout') throw err;
       if (!noted) out.note(`${args.repo} does not exist yet; waiting for its first message`);
       noted = true;
-      const waited = await sleep(intervalMs, signal).then(() => true, () => false);
+      const waited = await sleep(intervalMs, signal).then(
+        () => true,
+        () => false,
+      );
       if (!waited) return undefined;
     }
   }
@@ -204,7 +242,10 @@ export async function resolveIdentities(files: readonly string[] | undefined, en
 function reportFailure(f: ReceiveFailure, out: Output): number {
   const code = f.error.exitCode;
   if (out.json) {
-    out.result({ digest: f.digest, tag: f.tag, error: errorJson(f.error), receipt: f.receipt ? { digest: f.receipt.digest, status: f.receipt.status } : undefined }, '');
+    out.result(
+      { digest: f.digest, tag: f.tag, error: errorJson(f.error), receipt: f.receipt ? { digest: f.receipt.digest, status: f.receipt.status } : undefined },
+      '',
+    );
   } else {
     out.note(`refused ${f.digest ?? f.tag}: ${cliMessage(f.error)}${f.receipt ? ` (rejected receipt ${f.receipt.tag})` : ''}`);
   }

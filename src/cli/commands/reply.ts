@@ -19,7 +19,10 @@ export function replyBuilder(y: Argv) {
     .option('in-reply-to', { type: 'string', describe: 'Digest of the message you answer (sha256:…)' })
     .option('to', { type: 'string', deprecated: 'use --in-reply-to', describe: 'Old name of --in-reply-to' })
     .option('recipient', { type: 'string', describe: 'Who the reply is for (default: the verified sender of the message you answer)' })
-    .example('$0 reply --repo ghcr.io/acme/mailbox --in-reply-to sha256:… --message "got it" --key bob.key', 'answer a message; it goes to its verified sender');
+    .example(
+      '$0 reply --repo ghcr.io/acme/mailbox --in-reply-to sha256:… --message "got it" --key bob.key',
+      'answer a message; it goes to its verified sender',
+    );
 }
 
 export async function runReply(args: ReplyArgs, out: Output, signal: AbortSignal): Promise<number> {
@@ -48,7 +51,16 @@ export async function runReply(args: ReplyArgs, out: Output, signal: AbortSignal
   });
   progress.finish();
   out.result(
-    { digest: r.digest, tag: r.tag, inReplyTo: r.inReplyTo, recipient: r.recipient, bytes: r.bytes, chunks: r.chunks, signed: r.bundle !== undefined, encrypted: r.encrypted },
+    {
+      digest: r.digest,
+      tag: r.tag,
+      inReplyTo: r.inReplyTo,
+      recipient: r.recipient,
+      bytes: r.bytes,
+      chunks: r.chunks,
+      signed: r.bundle !== undefined,
+      encrypted: r.encrypted,
+    },
     `replied to ${r.inReplyTo} (for ${r.recipient}${r.original?.verified ? ', verified' : ''}): ${r.repository}:${r.tag}@${r.digest}${r.encrypted ? ' (encrypted)' : ''}`,
   );
   return 0;

@@ -32,7 +32,13 @@ export function gcBuilder(y: Argv) {
 
 export async function runRm(args: RmArgs, out: Output, signal: AbortSignal): Promise<number> {
   const repository = await openRepo(args.repo, args);
-  const result = await removeMessages({ repository, digests: args.digest ?? [], dryRun: args['dry-run'], signal, onStep: (s) => reportStep(s, args['dry-run'], out) });
+  const result = await removeMessages({
+    repository,
+    digests: args.digest ?? [],
+    dryRun: args['dry-run'],
+    signal,
+    onStep: (s) => reportStep(s, args['dry-run'], out),
+  });
   return finish(result, repository, args['dry-run'], out, signal);
 }
 

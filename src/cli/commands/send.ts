@@ -4,7 +4,19 @@ import { checkSendOptions, send, trustedRecipients, type SendInput, type SendOpt
 import { UsageError } from '../../errors.ts';
 import { resolveRecipients } from '../../trust/age.ts';
 import { resolveSender } from '../../comms/sender.ts';
-import { auditOptions, openRepo, resolveSigner, resolveTrustFile, stepOptions, withAuditOptions, withGlobalOptions, withSignOptions, type AuditArgs, type GlobalArgs, type SignArgs } from '../common.ts';
+import {
+  auditOptions,
+  openRepo,
+  resolveSigner,
+  resolveTrustFile,
+  stepOptions,
+  withAuditOptions,
+  withGlobalOptions,
+  withSignOptions,
+  type AuditArgs,
+  type GlobalArgs,
+  type SignArgs,
+} from '../common.ts';
 import type { Output } from '../output.ts';
 import { createTransferProgress, formatBytes } from '../progress.ts';
 import { parsePositiveInt, parseSize, parseTtl } from '../parse.ts';
@@ -38,13 +50,19 @@ export function withMessageOptions<T>(y: Argv<T>) {
     .positional('file', { type: 'string', describe: 'The file to send, or - for stdin (omit with --message)' })
     .option('repo', { type: 'string', demandOption: true, describe: 'Mailbox: a registry repository (ghcr.io/acme/mailbox) or oci:<folder>' })
     .option('message', { type: 'string', alias: 'm', describe: 'Send this text (as message.txt) instead of a file' })
-    .option('filename', { type: 'string', describe: 'Name the recipient sees (default: the file\'s basename; stdin.bin for -)' })
-    .option('sender', { type: 'string', describe: 'Sender identity (default: the identity the trust file binds your key to, else COMMS_SENDER, else your keyless identity)' })
+    .option('filename', { type: 'string', describe: "Name the recipient sees (default: the file's basename; stdin.bin for -)" })
+    .option('sender', {
+      type: 'string',
+      describe: 'Sender identity (default: the identity the trust file binds your key to, else COMMS_SENDER, else your keyless identity)',
+    })
     .option('compress', { choices: ['gzip', 'zstd'] as const, default: 'gzip' as const, describe: 'Layer compression' })
     .option('level', { type: 'number', describe: 'Compression level (gzip 0-9, default 6; zstd 1-19, default 3)' })
     .option('chunk-bytes', { type: 'string', default: '104857600', describe: 'Chunk size in bytes (suffixes KiB, MiB, GiB accepted)' })
     .option('parallel', { type: 'number', default: 4, describe: 'Chunks compressed and uploaded at once' })
-    .option('ttl', { type: 'string', describe: 'How long the message lives: 90s, 30m, 1h, 7d, 2w (default 7d); receivers pass it over once expired, gc deletes it' })
+    .option('ttl', {
+      type: 'string',
+      describe: 'How long the message lives: 90s, 30m, 1h, 7d, 2w (default 7d); receivers pass it over once expired, gc deletes it',
+    })
     .option('ttl-seconds', { type: 'number', describe: 'The same as --ttl, in seconds (default 604800)' })
     .option('session', { type: 'string', describe: 'Session UUID (default: a new one per run)' })
     .option('encrypt-to', {
@@ -55,7 +73,8 @@ export function withMessageOptions<T>(y: Argv<T>) {
     })
     .option('encrypt', {
       type: 'boolean',
-      describe: 'Encrypt to the age recipients the trust file binds to the recipient (a reply to an encrypted message does so by default; --no-encrypt replies in clear)',
+      describe:
+        'Encrypt to the age recipients the trust file binds to the recipient (a reply to an encrypted message does so by default; --no-encrypt replies in clear)',
     })
     .option('trust', { type: 'string', describe: 'Trust file for --encrypt (default: COMMS_TRUST, else ~/.config/comms/trust when present)' });
 }
@@ -64,9 +83,12 @@ export function sendBuilder(y: Argv) {
   return withMessageOptions(y)
     .option('recipient', { type: 'string', demandOption: true, alias: 'to', describe: 'Who the message is for' })
     .example('$0 send report.pdf --repo ghcr.io/acme/mailbox --to bob --key me.key', 'send a file, signed with a local key')
-    .example('$0 send --message "deploy 1.4.2 ok" --repo ghcr.io/acme/ci --to ops', 'in CI: signed keylessly with the job\'s OIDC identity')
+    .example('$0 send --message "deploy 1.4.2 ok" --repo ghcr.io/acme/ci --to ops', "in CI: signed keylessly with the job's OIDC identity")
     .example('tar c dir | $0 send - --filename dir.tar --repo oci:./mailbox --to bob --no-sign', 'stdin into a folder mailbox, unsigned on purpose')
-    .example('$0 send secret.pdf --repo ghcr.io/acme/mailbox --to bob --key me.key --encrypt-to age1…', 'encrypted to bob\'s age key: the registry holds only ciphertext');
+    .example(
+      '$0 send secret.pdf --repo ghcr.io/acme/mailbox --to bob --key me.key --encrypt-to age1…',
+      "encrypted to bob's age key: the registry holds only ciphertext",
+    );
 }
 
 /** --ttl (a duration) or --ttl-seconds, never both; undefined leaves the default (7 days). */
@@ -80,7 +102,12 @@ function ttlSecondsOf(args: MessageArgs): number | undefined {
  * for sending creates it, and a refused command must leave nothing behind — then the signer is
  * resolved. Returns what send() needs besides the repository.
  */
-export async function prepareMessage(args: MessageArgs, recipient: string | undefined, out: Output, what: string): Promise<Omit<SendOptions, 'repository' | 'recipient'>> {
+export async function prepareMessage(
+  args: MessageArgs,
+  recipient: string | undefined,
+  out: Output,
+  what: string,
+): Promise<Omit<SendOptions, 'repository' | 'recipient'>> {
   const input = messageInput(args);
   const options: Omit<SendOptions, 'repository' | 'recipient'> = {
     input,
@@ -106,7 +133,11 @@ export async function prepareMessage(args: MessageArgs, recipient: string | unde
   const signer = await resolveSigner(args);
   if (!signer) out.note(`--no-sign: this ${what} is NOT signed; recipients that verify (the default) will refuse it`);
   // Without --sender, the sender is the identity the trust file binds the signer to (if any).
-  const sender = await resolveSender({ sender: args.sender, signer, trust: args.sender === undefined ? (options.trust ?? (await resolveTrustFile(args))) : undefined });
+  const sender = await resolveSender({
+    sender: args.sender,
+    signer,
+    trust: args.sender === undefined ? (options.trust ?? (await resolveTrustFile(args))) : undefined,
+  });
   return { ...options, sender, ...(signer !== undefined ? { signer } : { unsigned: true }), ...(await auditOptions(args)), ...stepOptions(out) };
 }
 
@@ -135,7 +166,10 @@ export async function runSend(args: SendArgs, out: Output, signal: AbortSignal):
     encrypted: result.encrypted,
   };
   if (result.bundle) json['bundle'] = { digest: result.bundle.digest, tag: result.bundle.tag };
-  out.result(json, `sent ${formatBytes(result.bytes)} in ${result.chunks} chunk(s) to ${args.recipient}: ${result.repository}:${result.tag}@${result.digest}${result.bundle ? ' (signed)' : ''}${result.encrypted ? ' (encrypted)' : ''}`);
+  out.result(
+    json,
+    `sent ${formatBytes(result.bytes)} in ${result.chunks} chunk(s) to ${args.recipient}: ${result.repository}:${result.tag}@${result.digest}${result.bundle ? ' (signed)' : ''}${result.encrypted ? ' (encrypted)' : ''}`,
+  );
   return 0;
 }
 

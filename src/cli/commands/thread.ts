@@ -35,7 +35,10 @@ async function viewPolicy(args: VerifyArgs & { 'verified-only': boolean }, out: 
     policy = undefined;
   }
   if (policy === false || policy === undefined) {
-    if (args['verified-only']) throw new UsageError('--verified-only needs a trust policy: --trust FILE (or a trust file), --trusted-key, or --certificate-identity*', { code: 'NO_TRUST_POLICY' });
+    if (args['verified-only'])
+      throw new UsageError('--verified-only needs a trust policy: --trust FILE (or a trust file), --trusted-key, or --certificate-identity*', {
+        code: 'NO_TRUST_POLICY',
+      });
     out.note('no trust policy: nothing is verified, every sender shown is a claim (give --trust FILE, --trusted-key or --certificate-identity*)');
     return undefined;
   }
@@ -70,7 +73,8 @@ export function renderTree(node: ThreadNode, prefix = '', last = true, isRoot = 
   else if (node.partiesUnnamed) parts.push('from (not named in the receipt)');
   if (node.createdAt) parts.push(`at ${node.createdAt}`);
   if (node.filename && (node.kind === 'message' || node.kind === 'reply')) parts.push(node.filename);
-  if (node.status) parts.push(`${node.status}${node.receiptVerified === 'true' ? ', says verified' : ''}${node.receiptReason ? `: ${node.receiptReason}` : ''}`);
+  if (node.status)
+    parts.push(`${node.status}${node.receiptVerified === 'true' ? ', says verified' : ''}${node.receiptReason ? `: ${node.receiptReason}` : ''}`);
   const line = isRoot ? parts.join('  ') : `${prefix}${last ? '└── ' : '├── '}${parts.join('  ')}`;
   const childPrefix = isRoot ? '' : prefix + (last ? '    ' : '│   ');
   return [line, ...node.children.flatMap((c, i) => renderTree(c, childPrefix, i === node.children.length - 1, false))];
@@ -90,7 +94,11 @@ export function discoverBuilder(y: Argv) {
     .positional('digest', { type: 'string', demandOption: true, describe: 'Digest of the subject manifest (sha256:…)' })
     .option('repo', { type: 'string', demandOption: true, describe: 'Mailbox: a registry repository or oci:<folder>' })
     .option('artifact-type', { type: 'string', describe: 'Only referrers of this artifactType' })
-    .option('source', { choices: ['auto', 'referrers', 'tag'] as const, default: 'auto' as const, describe: 'referrers: API or tag-schema index only; tag: v1.0-style tags only; auto: both' });
+    .option('source', {
+      choices: ['auto', 'referrers', 'tag'] as const,
+      default: 'auto' as const,
+      describe: 'referrers: API or tag-schema index only; tag: v1.0-style tags only; auto: both',
+    });
 }
 
 export async function runDiscover(args: DiscoverArgs, out: Output, signal: AbortSignal): Promise<number> {
@@ -100,7 +108,12 @@ export async function runDiscover(args: DiscoverArgs, out: Output, signal: Abort
   const { descriptor: subject, bytes } = await repository.fetchManifest(args.digest, { signal });
   const recipient = claimsOf(bytes).annotations[Annotation.Recipient];
   // Replies are also found through the inboxes they are addressed to (SPEC §9.2), as thread does.
-  const found = await findReferrers(repository, subject, { artifactType: args['artifact-type'], source: args.source, replyRecipients: replyRecipientsOf(bytes), signal });
+  const found = await findReferrers(repository, subject, {
+    artifactType: args['artifact-type'],
+    source: args.source,
+    replyRecipients: replyRecipientsOf(bytes),
+    signal,
+  });
   const rows = [];
   for (const d of found) {
     const isBundle = d.artifactType === ArtifactType.Bundle;
@@ -115,17 +128,31 @@ export async function runDiscover(args: DiscoverArgs, out: Output, signal: Abort
       const v: Verdict =
         m instanceof CommsError
           ? { status: 'invalid', verified: false, reason: m.message }
-          : judgeReferrer(await verifyArtifact(repository, m.descriptor, m.bytes, policy, { signal }), m.bytes, { digest: subject.digest, ...(recipient !== undefined ? { recipient } : {}) });
-      trust = { trust: v.status, verified: v.verified, ...(v.verified ? { signer: v.identity } : {}), ...(!v.verified && v.reason !== undefined ? { reason: v.reason } : {}) };
+          : judgeReferrer(await verifyArtifact(repository, m.descriptor, m.bytes, policy, { signal }), m.bytes, {
+              digest: subject.digest,
+              ...(recipient !== undefined ? { recipient } : {}),
+            });
+      trust = {
+        trust: v.status,
+        verified: v.verified,
+        ...(v.verified ? { signer: v.identity } : {}),
+        ...(!v.verified && v.reason !== undefined ? { reason: v.reason } : {}),
+      };
       label = `  [${describeVerdict(v)}]`;
     }
     if (args['verified-only'] && !isBundle && trust['verified'] !== true) continue;
     rows.push({ d, trust, label });
   }
   if (out.json) {
-    for (const { d, trust } of rows) out.result({ digest: d.digest, mediaType: d.mediaType, size: d.size, artifactType: d.artifactType, annotations: d.annotations ?? {}, ...trust }, '');
+    for (const { d, trust } of rows)
+      out.result({ digest: d.digest, mediaType: d.mediaType, size: d.size, artifactType: d.artifactType, annotations: d.annotations ?? {}, ...trust }, '');
   } else {
-    out.result({}, rows.length === 0 ? `no referrers of ${args.digest}` : `${args.digest}\n${rows.map(({ d, label }, i) => `${i === rows.length - 1 ? '└── ' : '├── '}${d.artifactType ?? d.mediaType}  ${d.digest}${label}`).join('\n')}`);
+    out.result(
+      {},
+      rows.length === 0
+        ? `no referrers of ${args.digest}`
+        : `${args.digest}\n${rows.map(({ d, label }, i) => `${i === rows.length - 1 ? '└── ' : '├── '}${d.artifactType ?? d.mediaType}  ${d.digest}${label}`).join('\n')}`,
+    );
   }
   return 0;
 }

@@ -8,7 +8,16 @@ import type { Argv } from 'yargs';
 import { NotFoundError, UsageError } from '../../errors.ts';
 import { keyIdOf } from '../../trust/key-id.ts';
 import { appendTrustLine, readTrustText, removeTrustIdentity, writeTrustText } from '../../trust/trust-edit.ts';
-import { defaultTrustFilePath, formatTrustLine, isIdentityName, loadKey, parseTrustFile, publicKeyOf, type TrustEntry, type TrustFile } from '../../trust/trust-file.ts';
+import {
+  defaultTrustFilePath,
+  formatTrustLine,
+  isIdentityName,
+  loadKey,
+  parseTrustFile,
+  publicKeyOf,
+  type TrustEntry,
+  type TrustFile,
+} from '../../trust/trust-file.ts';
 import type { Output } from '../output.ts';
 
 interface TrustCommonArgs {
@@ -40,25 +49,39 @@ function withTrustCommon<T>(y: Argv<T>) {
     .option('trust', { type: 'string', describe: 'The trust file (default: COMMS_TRUST, else ~/.config/comms/trust)' });
 }
 
-export function trustBuilder(y: Argv, commands: { add: (a: TrustAddArgs) => Promise<void>; list: (a: TrustListArgs) => Promise<void>; remove: (a: TrustRemoveArgs) => Promise<void> }) {
+export function trustBuilder(
+  y: Argv,
+  commands: { add: (a: TrustAddArgs) => Promise<void>; list: (a: TrustListArgs) => Promise<void>; remove: (a: TrustRemoveArgs) => Promise<void> },
+) {
   return y
-    .command('add <identity> [signer]', 'Bind an identity to a public key file (or an age recipient), or with --keyless to a certificate identity', (c: Argv) =>
-      withTrustCommon(c)
-        .positional('identity', { type: 'string', demandOption: true, describe: 'The identity (what dockercomms.sender says: alice@example.com, ci, …)' })
-        .positional('signer', { type: 'string', describe: 'A PEM public key file (e.g. alice.pub from comms keygen), or an age1… recipient' })
-        .option('keyless', { type: 'boolean', default: false, describe: 'Bind a keyless (Sigstore) certificate identity instead of a key' })
-        .option('issuer', { type: 'string', describe: 'With --keyless: the OIDC issuer that vouches for the identity' })
-        .option('certificate-identity', { type: 'string', describe: 'With --keyless: the exact certificate identity (email or URI)' })
-        .option('certificate-identity-regexp', { type: 'string', describe: 'With --keyless: a regular expression the certificate identity must match' })
-        .example('$0 trust add alice@example.com ./alice.pub', 'trust alice\'s key to speak for alice@example.com')
-        .example('$0 trust add ci --keyless --issuer https://token.actions.githubusercontent.com --certificate-identity-regexp "^https://github.com/acme/"', 'trust acme\'s GitHub workflows as "ci"'),
-    commands.add as never)
+    .command(
+      'add <identity> [signer]',
+      'Bind an identity to a public key file (or an age recipient), or with --keyless to a certificate identity',
+      (c: Argv) =>
+        withTrustCommon(c)
+          .positional('identity', { type: 'string', demandOption: true, describe: 'The identity (what dockercomms.sender says: alice@example.com, ci, …)' })
+          .positional('signer', { type: 'string', describe: 'A PEM public key file (e.g. alice.pub from comms keygen), or an age1… recipient' })
+          .option('keyless', { type: 'boolean', default: false, describe: 'Bind a keyless (Sigstore) certificate identity instead of a key' })
+          .option('issuer', { type: 'string', describe: 'With --keyless: the OIDC issuer that vouches for the identity' })
+          .option('certificate-identity', { type: 'string', describe: 'With --keyless: the exact certificate identity (email or URI)' })
+          .option('certificate-identity-regexp', { type: 'string', describe: 'With --keyless: a regular expression the certificate identity must match' })
+          .example('$0 trust add alice@example.com ./alice.pub', "trust alice's key to speak for alice@example.com")
+          .example(
+            '$0 trust add ci --keyless --issuer https://token.actions.githubusercontent.com --certificate-identity-regexp "^https://github.com/acme/"',
+            'trust acme\'s GitHub workflows as "ci"',
+          ),
+      commands.add as never,
+    )
     .command('list', 'Show the bindings of the trust file', (c: Argv) => withTrustCommon(c), commands.list as never)
-    .command('remove <identity>', 'Remove an identity\'s bindings (all of them, or the one of --key-id)', (c: Argv) =>
-      withTrustCommon(c)
-        .positional('identity', { type: 'string', demandOption: true, describe: 'The identity to remove' })
-        .option('key-id', { type: 'string', describe: 'Only the binding to the key with this id' }),
-    commands.remove as never)
+    .command(
+      'remove <identity>',
+      "Remove an identity's bindings (all of them, or the one of --key-id)",
+      (c: Argv) =>
+        withTrustCommon(c)
+          .positional('identity', { type: 'string', demandOption: true, describe: 'The identity to remove' })
+          .option('key-id', { type: 'string', describe: 'Only the binding to the key with this id' }),
+      commands.remove as never,
+    )
     .demandCommand(1, 'name a trust command: add, list or remove');
 }
 
@@ -90,16 +113,25 @@ export async function runTrustAdd(args: TrustAddArgs, out: Output): Promise<numb
   let same: (e: TrustEntry) => boolean;
   let what: string;
   if (args.keyless) {
-    if (args.signer !== undefined) throw new UsageError('--keyless binds a certificate identity: give --certificate-identity or --certificate-identity-regexp, not a key file');
+    if (args.signer !== undefined)
+      throw new UsageError('--keyless binds a certificate identity: give --certificate-identity or --certificate-identity-regexp, not a key file');
     if (args.issuer === undefined) throw new UsageError('--keyless needs --issuer (the OIDC issuer that vouches for the identity)');
     const exact = args['certificate-identity'];
     const regexp = args['certificate-identity-regexp'];
-    if ((exact === undefined) === (regexp === undefined)) throw new UsageError('--keyless needs exactly one of --certificate-identity or --certificate-identity-regexp');
-    line = formatTrustLine({ kind: 'keyless', identities: [args.identity], issuer: args.issuer, ...(exact !== undefined ? { certificateIdentity: exact } : { certificateIdentityRegexp: regexp! }) });
+    if ((exact === undefined) === (regexp === undefined))
+      throw new UsageError('--keyless needs exactly one of --certificate-identity or --certificate-identity-regexp');
+    line = formatTrustLine({
+      kind: 'keyless',
+      identities: [args.identity],
+      issuer: args.issuer,
+      ...(exact !== undefined ? { certificateIdentity: exact } : { certificateIdentityRegexp: regexp! }),
+    });
     same = (e) => e.kind === 'keyless' && e.issuer === args.issuer && e.certificateIdentity === exact && e.certificateIdentityRegexp === regexp;
     what = `keyless ${exact ?? `~ ${regexp}`} (issuer ${args.issuer})`;
   } else if (args.signer === undefined) {
-    throw new UsageError('name what speaks for the identity: a public key file, an age1… recipient, or --keyless with --issuer and --certificate-identity[-regexp]');
+    throw new UsageError(
+      'name what speaks for the identity: a public key file, an age1… recipient, or --keyless with --issuer and --certificate-identity[-regexp]',
+    );
   } else if (args.signer.startsWith('age1')) {
     line = formatTrustLine({ kind: 'age', identities: [args.identity], recipient: args.signer });
     same = (e) => e.kind === 'age' && e.recipient === args.signer;
@@ -146,16 +178,30 @@ export async function runTrustRemove(args: TrustRemoveArgs, out: Output): Promis
   const keyId = args['key-id']?.toLowerCase().replace(/^sha256:/, '');
   const { text: next, removed } = removeTrustIdentity(text, trust, args.identity, (e) => keyId === undefined || (e.kind === 'key' && e.keyId === keyId));
   if (removed.length === 0) {
-    throw new NotFoundError(`${file} binds ${JSON.stringify(args.identity)} to nothing${keyId !== undefined ? ` with key id ${keyId}` : ''}`, { code: 'TRUST_BINDING_NOT_FOUND' });
+    throw new NotFoundError(`${file} binds ${JSON.stringify(args.identity)} to nothing${keyId !== undefined ? ` with key id ${keyId}` : ''}`, {
+      code: 'TRUST_BINDING_NOT_FOUND',
+    });
   }
   await writeTrustText(file, next);
   out.result({ file, identity: args.identity, removed: removed.map(describeEntry) }, `removed ${removed.length} binding(s) of ${args.identity} from ${file}`);
   return 0;
 }
 
-function describeEntry(e: TrustEntry): { line: number; identities: string[]; kind: TrustEntry['kind']; summary: string; keyId?: string; keyPath?: string; issuer?: string; certificateIdentity?: string; certificateIdentityRegexp?: string; recipient?: string } {
+function describeEntry(e: TrustEntry): {
+  line: number;
+  identities: string[];
+  kind: TrustEntry['kind'];
+  summary: string;
+  keyId?: string;
+  keyPath?: string;
+  issuer?: string;
+  certificateIdentity?: string;
+  certificateIdentityRegexp?: string;
+  recipient?: string;
+} {
   const base = { line: e.line, identities: e.identities, kind: e.kind };
-  if (e.kind === 'key') return { ...base, keyPath: e.keyPath, ...(e.keyId ? { keyId: e.keyId } : {}), summary: `key ${e.keyId ?? '(unreadable)'} (${e.keyPath})` };
+  if (e.kind === 'key')
+    return { ...base, keyPath: e.keyPath, ...(e.keyId ? { keyId: e.keyId } : {}), summary: `key ${e.keyId ?? '(unreadable)'} (${e.keyPath})` };
   if (e.kind === 'age') return { ...base, recipient: e.recipient, summary: `age ${e.recipient}` };
   return {
     ...base,

@@ -17,7 +17,11 @@ export function verifyBuilder(y: Argv) {
   return withVerifyOptions(withGlobalOptions(y))
     .option('repo', { type: 'string', demandOption: true, describe: 'Mailbox: a registry repository or oci:<folder>' })
     .option('digest', { type: 'string', demandOption: true, describe: 'Digest of the manifest to verify (sha256:…)' })
-    .option('bundle', { choices: ['auto', 'referrers', 'tag'] as const, default: 'auto' as const, describe: 'Where to look for signature bundles: referrers (API or tag-schema index), v1.0 bundle-<hex12>- tags, or both' });
+    .option('bundle', {
+      choices: ['auto', 'referrers', 'tag'] as const,
+      default: 'auto' as const,
+      describe: 'Where to look for signature bundles: referrers (API or tag-schema index), v1.0 bundle-<hex12>- tags, or both',
+    });
 }
 
 export async function runVerify(args: VerifyCmdArgs, out: Output, signal: AbortSignal): Promise<number> {

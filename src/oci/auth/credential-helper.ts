@@ -48,7 +48,9 @@ export function runCredentialHelper(name: string, serverURL: string, options: Cr
   const program = `docker-credential-${name}`;
   const registry = options.registry;
   if (!isValidHelperName(name)) {
-    return Promise.reject(new ProtocolError(`invalid credential helper name ${JSON.stringify(name)} for ${registry}`, { registry, code: 'CREDENTIAL_HELPER_INVALID' }));
+    return Promise.reject(
+      new ProtocolError(`invalid credential helper name ${JSON.stringify(name)} for ${registry}`, { registry, code: 'CREDENTIAL_HELPER_INVALID' }),
+    );
   }
   if (options.signal?.aborted) return Promise.reject(abortErrorOf(options.signal));
   const timeoutMs = options.timeoutMs ?? DEFAULT_HELPER_TIMEOUT_MS;
@@ -112,16 +114,13 @@ export function runCredentialHelper(name: string, serverURL: string, options: Cr
  * server URL on stdin). `erase` of a server the helper does not know is not an error. Failures
  * name the helper and the registry only: the helper's output may echo what it was given.
  */
-export function runCredentialHelperAction(
-  name: string,
-  action: 'store' | 'erase',
-  input: string,
-  options: CredentialHelperOptions,
-): Promise<void> {
+export function runCredentialHelperAction(name: string, action: 'store' | 'erase', input: string, options: CredentialHelperOptions): Promise<void> {
   const program = `docker-credential-${name}`;
   const registry = options.registry;
   if (!isValidHelperName(name)) {
-    return Promise.reject(new ProtocolError(`invalid credential helper name ${JSON.stringify(name)} for ${registry}`, { registry, code: 'CREDENTIAL_HELPER_INVALID' }));
+    return Promise.reject(
+      new ProtocolError(`invalid credential helper name ${JSON.stringify(name)} for ${registry}`, { registry, code: 'CREDENTIAL_HELPER_INVALID' }),
+    );
   }
   if (options.signal?.aborted) return Promise.reject(new AbortError());
   const timeoutMs = options.timeoutMs ?? DEFAULT_HELPER_TIMEOUT_MS;

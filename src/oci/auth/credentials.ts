@@ -83,12 +83,10 @@ export class EnvCredentialStore implements CredentialStore {
     checkAborted(options.signal);
     const only = nonEmpty(this.env.COMMS_REGISTRY_HOST);
     if (only !== undefined && normalizeRegistryHost(only) !== normalizeRegistryHost(registry)) return undefined;
-    return credentialFrom(
-      nonEmpty(this.env.COMMS_REGISTRY_USERNAME),
-      nonEmpty(this.env.COMMS_REGISTRY_PASSWORD),
-      nonEmpty(this.env.COMMS_REGISTRY_TOKEN),
-      { username: 'COMMS_REGISTRY_USERNAME', password: 'COMMS_REGISTRY_PASSWORD' },
-    );
+    return credentialFrom(nonEmpty(this.env.COMMS_REGISTRY_USERNAME), nonEmpty(this.env.COMMS_REGISTRY_PASSWORD), nonEmpty(this.env.COMMS_REGISTRY_TOKEN), {
+      username: 'COMMS_REGISTRY_USERNAME',
+      password: 'COMMS_REGISTRY_PASSWORD',
+    });
   }
 }
 

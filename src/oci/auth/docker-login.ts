@@ -48,7 +48,12 @@ export async function dockerLogin(registry: string, username: string, password: 
   const auths = isObject(config['auths']) ? config['auths'] : {};
   for (const key of keysFor(auths, serverAddress)) delete auths[key];
   if (helper !== undefined) {
-    await runCredentialHelperAction(helper, 'store', JSON.stringify({ ServerURL: serverAddress, Username: username, Secret: password }), helperOptions(registry, options));
+    await runCredentialHelperAction(
+      helper,
+      'store',
+      JSON.stringify({ ServerURL: serverAddress, Username: username, Secret: password }),
+      helperOptions(registry, options),
+    );
     // As docker does for a credential store: an empty entry records the login, not the secret.
     if (config['credsStore'] === helper) auths[serverAddress] = {};
   } else {
@@ -81,7 +86,8 @@ export async function readDockerConfigForLogin(options: DockerLoginOptions = {})
 }
 
 function configFileOf(options: DockerLoginOptions): string {
-  return new DockerConfigCredentialStore({ env: options.env ?? process.env, ...(options.configDir !== undefined ? { configDir: options.configDir } : {}) }).configFile;
+  return new DockerConfigCredentialStore({ env: options.env ?? process.env, ...(options.configDir !== undefined ? { configDir: options.configDir } : {}) })
+    .configFile;
 }
 
 function helperOptions(registry: string, options: DockerLoginOptions) {

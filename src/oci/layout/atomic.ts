@@ -91,13 +91,7 @@ export interface StreamWriteOptions {
  * that matches `desc` is renamed into place. On any failure the temp file is removed and the
  * error (DigestMismatchError, AbortError, or an I/O CommsError) is thrown.
  */
-export async function streamToFileAtomic(
-  tmpDir: string,
-  dest: string,
-  source: Readable,
-  desc: Descriptor,
-  options: StreamWriteOptions = {},
-): Promise<void> {
+export async function streamToFileAtomic(tmpDir: string, dest: string, source: Readable, desc: Descriptor, options: StreamWriteOptions = {}): Promise<void> {
   const tmp = tempPath(tmpDir, 'blob');
   let fh: FileHandle | undefined;
   try {
@@ -107,7 +101,7 @@ export async function streamToFileAtomic(
     await pipeline(
       source,
       new VerifyingStream(desc.digest, desc.size),
-      async function (chunks: AsyncIterable<Buffer>) {
+      async (chunks: AsyncIterable<Buffer>) => {
         for await (const chunk of chunks) {
           await writeAll(handle, chunk);
           written += chunk.length;

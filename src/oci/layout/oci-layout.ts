@@ -466,10 +466,13 @@ export class OciLayout implements Repository {
    */
   private scheduleCompaction(): void {
     if (this.idleCompaction !== undefined) clearTimeout(this.idleCompaction);
-    this.idleCompaction = setTimeout(() => {
-      this.idleCompaction = undefined;
-      void this.compact().catch(() => undefined);
-    }, Math.max(this.journalIdleMs, 10 * this.lastFoldMs));
+    this.idleCompaction = setTimeout(
+      () => {
+        this.idleCompaction = undefined;
+        void this.compact().catch(() => undefined);
+      },
+      Math.max(this.journalIdleMs, 10 * this.lastFoldMs),
+    );
     this.idleCompaction.unref();
   }
 
@@ -640,7 +643,13 @@ export class OciLayout implements Repository {
     }
     if (doc === null || typeof doc !== 'object' || doc.schemaVersion !== 2) throw notFound();
     const mediaType =
-      typeof doc.mediaType === 'string' ? doc.mediaType : Array.isArray(doc.manifests) ? MediaType.ImageIndex : doc.config !== undefined ? MediaType.ImageManifest : '';
+      typeof doc.mediaType === 'string'
+        ? doc.mediaType
+        : Array.isArray(doc.manifests)
+          ? MediaType.ImageIndex
+          : doc.config !== undefined
+            ? MediaType.ImageManifest
+            : '';
     if (!isManifestMediaType(mediaType)) throw notFound();
     return { mediaType, digest, size };
   }
@@ -858,7 +867,7 @@ export class OciLayout implements Repository {
     for (const name of names) {
       const p = join(this.tmpDir, name);
       const st = await stat(p).catch(() => undefined);
-      if (st !== undefined && st.isFile() && st.mtimeMs < cutoff) {
+      if (st?.isFile() && st.mtimeMs < cutoff) {
         await rm(p, { force: true });
         removed += 1;
       }
@@ -906,5 +915,4 @@ export class OciLayout implements Repository {
     }
     return removed;
   }
-
 }

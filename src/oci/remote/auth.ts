@@ -38,7 +38,6 @@ const MAX_TOKEN_RESPONSE = 1024 * 1024;
 const TOKEN_TIMEOUT_MS = 60_000;
 const CLIENT_ID = 'comms';
 
-
 function basicHeader(cred: Credential): string | undefined {
   if (cred.username === undefined || cred.password === undefined) return undefined;
   return `Basic ${Buffer.from(`${cred.username}:${cred.password}`, 'utf8').toString('base64')}`;

@@ -241,7 +241,8 @@ function checkRetryPolicy(policy: RetryPolicy): RetryPolicy {
   positiveInt(policy.maxAttempts, 1, 'retry.maxAttempts');
   for (const name of ['baseDelayMs', 'maxDelayMs'] as const) {
     const v = policy[name];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new UsageError(`retry.${name} must be a non-negative number of milliseconds, got ${String(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+      throw new UsageError(`retry.${name} must be a non-negative number of milliseconds, got ${String(v)}`);
   }
   return policy;
 }

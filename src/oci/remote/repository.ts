@@ -36,12 +36,7 @@ import { filterByArtifactType, indexManifests, referrersTag } from './referrers.
 import type { RepoIO } from './repo-io.ts';
 
 /** The manifest media types asked for on every manifest GET/HEAD. */
-export const MANIFEST_ACCEPT: readonly string[] = [
-  MediaType.ImageManifest,
-  MediaType.ImageIndex,
-  MediaType.DockerManifest,
-  MediaType.DockerManifestList,
-];
+export const MANIFEST_ACCEPT: readonly string[] = [MediaType.ImageManifest, MediaType.ImageIndex, MediaType.DockerManifest, MediaType.DockerManifestList];
 
 /** A tag list page larger than this is refused (2,500 tags take about 40 KiB). */
 const MAX_TAG_PAGE_BYTES = 32 * 1024 * 1024;
@@ -272,7 +267,10 @@ export class RemoteRepository implements Repository {
         tags = undefined;
       }
       if (body === undefined || (tags !== null && (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')))) {
-        throw new ProtocolError(`${operation}: ${this.io.registry} answered something that is not a tag list`, { code: 'INVALID_TAG_LIST', registry: this.io.registry });
+        throw new ProtocolError(`${operation}: ${this.io.registry} answered something that is not a tag list`, {
+          code: 'INVALID_TAG_LIST',
+          registry: this.io.registry,
+        });
       }
       let page = (tags ?? []) as string[];
       budget.add(page.length);
@@ -380,14 +378,20 @@ export class RemoteRepository implements Repository {
     const length = Number(header(res, 'content-length'));
     const type = mediaTypeOf(res);
     if (isDigest(reference) && reported !== undefined && reported !== reference) {
-      throw new ProtocolError(`${operation}: ${this.io.registry} reports digest ${reported} for ${reference}`, { code: 'REGISTRY_DIGEST_MISMATCH', registry: this.io.registry });
+      throw new ProtocolError(`${operation}: ${this.io.registry} reports digest ${reported} for ${reference}`, {
+        code: 'REGISTRY_DIGEST_MISMATCH',
+        registry: this.io.registry,
+      });
     }
     const digest = isDigest(reference) ? reference : reported;
     if (digest === undefined || !isDigest(digest) || !Number.isSafeInteger(length) || length < 0 || type === undefined || !isManifestMediaType(type)) {
       return undefined;
     }
     if (length > MAX_MANIFEST_BYTES) {
-      throw new ProtocolError(`${operation}: the manifest is ${length} bytes, more than the ${MAX_MANIFEST_BYTES} allowed`, { code: 'MANIFEST_TOO_LARGE', registry: this.io.registry });
+      throw new ProtocolError(`${operation}: the manifest is ${length} bytes, more than the ${MAX_MANIFEST_BYTES} allowed`, {
+        code: 'MANIFEST_TOO_LARGE',
+        registry: this.io.registry,
+      });
     }
     return { mediaType: type, digest, size: length };
   }
@@ -407,7 +411,10 @@ export class RemoteRepository implements Repository {
     );
     if (res.status !== 200) throw await this.io.fail(res, operation);
     const tooLarge = (): CommsError =>
-      new ProtocolError(`${operation}: the manifest is larger than the ${MAX_MANIFEST_BYTES} bytes allowed`, { code: 'MANIFEST_TOO_LARGE', registry: this.io.registry });
+      new ProtocolError(`${operation}: the manifest is larger than the ${MAX_MANIFEST_BYTES} bytes allowed`, {
+        code: 'MANIFEST_TOO_LARGE',
+        registry: this.io.registry,
+      });
     const length = Number(header(res, 'content-length'));
     if (Number.isFinite(length) && length > MAX_MANIFEST_BYTES) {
       res.body.destroy();
@@ -424,7 +431,9 @@ export class RemoteRepository implements Repository {
       throw new DigestMismatchError(`${operation}: ${this.io.registry} served bytes whose digest is ${computed}`, { registry: this.io.registry });
     }
     if (reported !== undefined && reported !== computed) {
-      throw new DigestMismatchError(`${operation}: ${this.io.registry} says ${reported}, the bytes it served hash to ${computed}`, { registry: this.io.registry });
+      throw new DigestMismatchError(`${operation}: ${this.io.registry} says ${reported}, the bytes it served hash to ${computed}`, {
+        registry: this.io.registry,
+      });
     }
     let type = mediaTypeOf(res);
     if (type === undefined || !isManifestMediaType(type)) {

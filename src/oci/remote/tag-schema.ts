@@ -32,10 +32,7 @@ export async function pushWithTagSchema(
   const pushed = await repo.pushManifest(descriptor, bytes, tag, options);
   if (pushed.ociSubject !== undefined) {
     if (pushed.ociSubject !== subject.digest) {
-      throw new ProtocolError(
-        `registry indexed the referrer under subject ${pushed.ociSubject}, expected ${subject.digest}`,
-        { code: 'OCI_SUBJECT_MISMATCH' },
-      );
+      throw new ProtocolError(`registry indexed the referrer under subject ${pushed.ociSubject}, expected ${subject.digest}`, { code: 'OCI_SUBJECT_MISMATCH' });
     }
     return { ...pushed, indexedBy: 'registry' };
   }
@@ -70,12 +67,7 @@ export function referrerEntry(descriptor: Descriptor, bytes: Uint8Array): Descri
  * with full jitter so that a crowd of writers spreads out instead of colliding again.
  * A subject that is not published yet has no other writers: its index is read and written once.
  */
-export async function addToReferrersIndex(
-  repo: Repository,
-  subjectDigest: string,
-  entry: Descriptor,
-  options: ReferrerPushOptions = {},
-): Promise<void> {
+export async function addToReferrersIndex(repo: Repository, subjectDigest: string, entry: Descriptor, options: ReferrerPushOptions = {}): Promise<void> {
   const tag = referrersTag(subjectDigest);
   const maxAttempts = options.maxAttempts ?? 16;
   const has = (index: ImageIndex) => index.manifests.some((d) => d.digest === entry.digest);
@@ -116,10 +108,10 @@ export async function addToReferrersIndex(
     // Missed: back off with full jitter, growing with each miss, so a crowd spreads out.
     await sleep(randomInt(0, Math.min(MAX_BACKOFF_MS, rmwMs * 2 ** Math.min(attempt, 6)) + 1), options.signal);
   }
-  throw new CommsError(
-    `could not add ${entry.digest} to the referrers index ${tag} after ${maxAttempts} attempts (other writers kept replacing it)`,
-    { code: 'REFERRERS_INDEX_CONTENDED', cause: lastTransient },
-  );
+  throw new CommsError(`could not add ${entry.digest} to the referrers index ${tag} after ${maxAttempts} attempts (other writers kept replacing it)`, {
+    code: 'REFERRERS_INDEX_CONTENDED',
+    cause: lastTransient,
+  });
 }
 
 /** The shortest read-back wait. */
@@ -163,4 +155,3 @@ function isDescriptorLike(d: unknown): d is Descriptor {
   const x = d as Descriptor;
   return typeof x === 'object' && x !== null && typeof x.digest === 'string' && typeof x.mediaType === 'string' && typeof x.size === 'number';
 }
-
