@@ -7,6 +7,7 @@
  */
 import type { Descriptor, ImageManifest } from '../oci/descriptor.ts';
 import { MediaType } from '../oci/mediatypes.ts';
+import { ManifestFormatError, readImageManifest } from '../oci/manifest-json.ts';
 import type { OperationOptions, Repository } from '../oci/target.ts';
 import { Annotation, ArtifactType } from '../protocol/constants.ts';
 import { bundleTagPrefix, inboxPrefix, receiptTagPrefix } from '../protocol/tags.ts';
@@ -98,11 +99,12 @@ export async function findReferrers(repo: Repository, subject: Descriptor, optio
  * reply) and its recipient's. Empty for a manifest that names neither (not a message).
  */
 export function replyRecipientsOf(manifestBytes: Uint8Array): string[] {
-  let annotations: Record<string, unknown> | undefined;
+  let annotations: Record<string, string> | undefined;
   try {
-    annotations = (JSON.parse(new TextDecoder().decode(manifestBytes)) as { annotations?: Record<string, unknown> }).annotations;
-  } catch {
-    return [];
+    annotations = readImageManifest(manifestBytes).annotations;
+  } catch (err) {
+    if (err instanceof ManifestFormatError) return [];
+    throw err;
   }
   const people = [annotations?.[Annotation.Sender], annotations?.[Annotation.Recipient]];
   return [...new Set(people.filter((p): p is string => typeof p === 'string' && p !== ''))];
@@ -110,14 +112,13 @@ export function replyRecipientsOf(manifestBytes: Uint8Array): string[] {
 
 /** The manifest when it is an image manifest; undefined for anything else (not JSON included). */
 function parseManifestLoose(bytes: Uint8Array): ImageManifest | undefined {
-  let m: unknown;
+  let m: ImageManifest;
   try {
-    m = JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    return undefined;
+    m = readImageManifest(bytes);
+  } catch (err) {
+    if (err instanceof ManifestFormatError) return undefined;
+    throw err;
   }
-  const x = m as ImageManifest;
-  if (typeof x !== 'object' || x === null || x.schemaVersion !== 2 || typeof x.config !== 'object' || x.config === null) return undefined;
-  if (x.mediaType !== undefined && x.mediaType !== MediaType.ImageManifest) return undefined;
-  return x;
+  if (m.mediaType !== undefined && m.mediaType !== MediaType.ImageManifest) return undefined;
+  return m;
 }

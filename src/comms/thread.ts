@@ -7,6 +7,7 @@
  * (and what hangs below it). Children are ordered verified first, then by their claimed time.
  */
 import type { Descriptor, ImageManifest } from '../oci/descriptor.ts';
+import { ManifestFormatError, readImageManifest } from '../oci/manifest-json.ts';
 import type { OperationOptions, Repository } from '../oci/target.ts';
 import { Annotation, ArtifactType } from '../protocol/constants.ts';
 import { NotFoundError, ProtocolError } from '../errors.ts';
@@ -165,8 +166,9 @@ function namesItsAcknowledger(receipt: ThreadNode, message: ThreadNode): boolean
 
 function parse(bytes: Uint8Array, digest: string): ImageManifest {
   try {
-    return JSON.parse(new TextDecoder().decode(bytes)) as ImageManifest;
+    return readImageManifest(bytes);
   } catch (cause) {
-    throw new ProtocolError(`manifest ${digest} is not JSON`, { cause, code: 'MANIFEST_INVALID' });
+    if (!(cause instanceof ManifestFormatError)) throw cause;
+    throw new ProtocolError(`manifest ${digest}: ${cause.message}`, { cause, code: 'MANIFEST_INVALID' });
   }
 }

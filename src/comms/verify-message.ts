@@ -10,6 +10,7 @@
  * when none of those verifies, the referrers (Referrers API or tag-schema index), newest first.
  */
 import type { Descriptor, ImageManifest } from '../oci/descriptor.ts';
+import { ManifestFormatError, readImageManifest } from '../oci/manifest-json.ts';
 import type { OperationOptions, Repository } from '../oci/target.ts';
 import { Annotation, ArtifactType, MAX_BUNDLE_BYTES } from '../protocol/constants.ts';
 import { bundleTagPrefix, parseArtifactTag } from '../protocol/tags.ts';
@@ -58,7 +59,7 @@ export async function verifyMessage(repo: Repository, message: Descriptor, messa
       // A tag only names a candidate: its manifest must say it is a bundle of this message.
       if ('tag' in c && (manifest?.subject?.digest !== message.digest || manifest.artifactType !== ArtifactType.Bundle)) return undefined;
       referring++;
-      if (manifest === undefined) throw new VerificationError(`bundle manifest ${digest} is not JSON`, { code: 'BUNDLE_INVALID' });
+      if (manifest === undefined) throw new VerificationError(`bundle manifest ${digest} is not an image manifest`, { code: 'BUNDLE_INVALID' });
       const bundleBytes = await fetchBundleBytes(repo, manifest, digest, options);
       const verified = await verifyMessageBundle(bundleBytes, messageBytes, message.digest, options.policy, { sender: options.sender });
       return { ...verified, bundleDigest: digest };
@@ -131,10 +132,10 @@ function createdAtSeconds(messageBytes: Uint8Array): number | undefined {
 
 function parseManifest(bytes: Uint8Array): ImageManifest | undefined {
   try {
-    const m = JSON.parse(new TextDecoder().decode(bytes)) as unknown;
-    return typeof m === 'object' && m !== null && !Array.isArray(m) ? (m as ImageManifest) : undefined;
-  } catch {
-    return undefined;
+    return readImageManifest(bytes);
+  } catch (err) {
+    if (err instanceof ManifestFormatError) return undefined;
+    throw err;
   }
 }
 

@@ -6,7 +6,7 @@
  * refusal, an HTTP 400, an invalid index).
  */
 import { ProtocolError, type CommsErrorOptions } from '../errors.ts';
-import type { Descriptor } from './descriptor.ts';
+import type { Descriptor, ImageManifest } from './descriptor.ts';
 import { isDigest } from './digest.ts';
 
 /** Exit 4: a document that is not the OCI JSON it should be; `field` says where, `problem` what. */
@@ -79,6 +79,35 @@ export function readDescriptor(v: unknown, field: string): Descriptor {
     d.platform = platform;
   }
   return d;
+}
+
+/**
+ * An image manifest's fields (schemaVersion 2, a config descriptor, layer descriptors — null or
+ * absent read as none, as Go writes a nil slice — and, when present, a string mediaType and
+ * artifactType, a subject descriptor and string annotations). Whether the mediaType is the image
+ * manifest's is the caller's to decide.
+ */
+export function readImageManifest(bytes: Uint8Array): ImageManifest {
+  const doc = readJsonObject(bytes);
+  if (doc['schemaVersion'] !== 2) throw new ManifestFormatError('is not 2', 'schemaVersion');
+  const m: ImageManifest = { schemaVersion: 2, config: readDescriptor(doc['config'], 'config'), layers: [] };
+  const { mediaType, artifactType, layers, subject } = doc;
+  if (mediaType !== undefined && mediaType !== null) {
+    if (typeof mediaType !== 'string') throw new ManifestFormatError('is not a string', 'mediaType');
+    m.mediaType = mediaType;
+  }
+  if (artifactType !== undefined && artifactType !== null) {
+    if (typeof artifactType !== 'string') throw new ManifestFormatError('is not a string', 'artifactType');
+    m.artifactType = artifactType;
+  }
+  if (layers !== undefined && layers !== null) {
+    if (!Array.isArray(layers)) throw new ManifestFormatError('is not a list', 'layers');
+    m.layers = layers.map((l: unknown, i: number) => readDescriptor(l, `layers[${i}]`));
+  }
+  if (subject !== undefined && subject !== null) m.subject = readDescriptor(subject, 'subject');
+  const annotations = readStringMap(doc['annotations'], 'annotations');
+  if (annotations !== undefined) m.annotations = annotations;
+  return m;
 }
 
 /** The `manifests` of an image index (schemaVersion 2), each read as a descriptor. */

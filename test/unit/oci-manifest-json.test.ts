@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ProtocolError } from '../../src/errors.ts';
 import { parseManifestFields } from '../../src/oci/layout/manifest-fields.ts';
+import { ManifestFormatError, readImageManifest } from '../../src/oci/manifest-json.ts';
 import { EMPTY_JSON_DIGEST, MediaType } from '../../src/oci/mediatypes.ts';
 import { indexManifests } from '../../src/oci/remote/referrers.ts';
 import { InvalidManifestError, parseArtifactManifest } from '../../src/protocol/validate.ts';
@@ -46,4 +47,48 @@ describe('every reader refuses the same malformed descriptor', () => {
       );
     });
   }
+});
+
+describe('readImageManifest: the reader discover, thread and bundle verification use', () => {
+  it('reads a manifest whose layers Go wrote as null as one with no layers, and keeps its fields', () => {
+    const m = readImageManifest(
+      json({
+        schemaVersion: 2,
+        mediaType: MediaType.ImageManifest,
+        artifactType: 'application/x',
+        config,
+        layers: null,
+        subject: layer,
+        annotations: { a: 'b' },
+      }),
+    );
+    assert.deepEqual(m, {
+      schemaVersion: 2,
+      mediaType: MediaType.ImageManifest,
+      artifactType: 'application/x',
+      config,
+      layers: [],
+      subject: layer,
+      annotations: { a: 'b' },
+    });
+  });
+  for (const [label, bytes, field] of [
+    ['a fractional layer size', manifestWith({ size: 1.5 }), 'layers[0].size'],
+    ['a non-string annotation on a layer', manifestWith({ annotations: { n: 1 } }), 'layers[0].annotations.n'],
+    ['a subject that is not a descriptor', json({ schemaVersion: 2, config, layers: [], subject: 'sha256:x' }), 'subject'],
+    ['a non-string manifest annotation', json({ schemaVersion: 2, config, layers: [], annotations: { n: 1 } }), 'annotations.n'],
+    ['schemaVersion 1', json({ schemaVersion: 1, config, layers: [] }), 'schemaVersion'],
+    ['no config', json({ schemaVersion: 2, layers: [] }), 'config'],
+  ] as const) {
+    it(`refuses ${label}, naming ${field}`, () => {
+      assert.throws(
+        () => readImageManifest(bytes),
+        (e: unknown) => e instanceof ManifestFormatError && e.field === field,
+      );
+    });
+  }
+  it('refuses bytes that are not a JSON object', () => {
+    assert.throws(() => readImageManifest(json([1])), ManifestFormatError);
+    assert.throws(() => readImageManifest(new TextEncoder().encode('{')), ManifestFormatError);
+  });
 });
