@@ -3,14 +3,14 @@
  * allowance) in the past is not delivered by receive, watch or the library waits, on docker-registry,
  * comms serve and an oci: folder; includeExpired brings it back. `send --ttl` takes durations.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ack, loadKeySigner, OciLayout, receive, send, TimeoutError, waitForReceipt, watch, type Repository } from '../../src/index.ts';
-import { backendKinds, countingRepo, startBackend, type Backend } from '../support/referrers-backends.ts';
+import { ack, loadKeySigner, OciLayout, receive, send, TimeoutError, waitForReceipt, watch } from '../../src/index.ts';
+import { backendKinds, mailboxFixture } from '../support/referrers-backends.ts';
 import { runComms, TEST_KEY, TEST_PUB } from '../support/cli.ts';
-import { tempDir, type TempDir } from '../support/tools.ts';
+import { tempDir } from '../support/tools.ts';
 
 const HOUR = 3600;
 const ago = (ms: number) => () => new Date(Date.now() - ms);
@@ -20,28 +20,7 @@ const kinds: Kind[] = [...backendKinds(), 'oci'];
 
 for (const kind of kinds) {
   describe(`expiry on ${kind}`, () => {
-    let backend: Backend | undefined;
-    let folder: TempDir | undefined;
-    const closers: (() => Promise<void>)[] = [];
-    const freshRepo = async (): Promise<{ repo: Repository; ref: string }> => {
-      if (kind === 'oci') {
-        const dir = join(folder!.path, `m${Math.random().toString(16).slice(2)}`);
-        return { repo: await OciLayout.open(dir, { create: true }), ref: `oci:${dir}` };
-      }
-      const ref = backend!.freshRepo('expiry');
-      const c = countingRepo(ref);
-      closers.push(() => c.close());
-      return { repo: c.repo, ref };
-    };
-    before(async () => {
-      if (kind === 'oci') folder = await tempDir('comms-expiry-oci-');
-      else backend = await startBackend(kind);
-    });
-    after(async () => {
-      for (const c of closers) await c();
-      await backend?.stop();
-      await folder?.cleanup();
-    });
+    const { freshRepo, scratch } = mailboxFixture(kind, 'expiry');
 
     it('receive passes over a message expired beyond the 5-minute skew, delivers one within it, and includeExpired delivers both', async () => {
       const { repo } = await freshRepo();
@@ -145,7 +124,7 @@ for (const kind of kinds) {
 
     if (kind === 'oci') {
       it('send --ttl takes a duration (1h → ttl_seconds 3600, 7d → 604800); --ttl with --ttl-seconds, or a malformed --ttl, is refused before anything is written', async () => {
-        const dir = join(folder!.path, 'cli');
+        const dir = join(scratch(), 'cli');
         const sent = await runComms(['send', '--repo', `oci:${dir}`, '--to', 'me', '--no-sign', '--json', '-m', 'hi', '--ttl', '1h']);
         assert.equal(sent.code, 0, sent.stderr);
         const week = await runComms(['send', '--repo', `oci:${dir}`, '--to', 'me', '--no-sign', '--json', '-m', 'hi', '--ttl', '7d']);
@@ -160,7 +139,7 @@ for (const kind of kinds) {
         const both = await runComms([
           'send',
           '--repo',
-          `oci:${join(folder!.path, 'both')}`,
+          `oci:${join(scratch(), 'both')}`,
           '--to',
           'me',
           '--no-sign',
@@ -173,13 +152,13 @@ for (const kind of kinds) {
         ]);
         assert.equal(both.code, 4, both.stderr);
         assert.match(both.stderr, /--ttl and --ttl-seconds/);
-        const bad = await runComms(['send', '--repo', `oci:${join(folder!.path, 'bad')}`, '--to', 'me', '--no-sign', '-m', 'hi', '--ttl', '1 fortnight']);
+        const bad = await runComms(['send', '--repo', `oci:${join(scratch(), 'bad')}`, '--to', 'me', '--no-sign', '-m', 'hi', '--ttl', '1 fortnight']);
         assert.equal(bad.code, 4, bad.stderr);
         assert.match(bad.stderr, /--ttl: "1 fortnight" is not a time to live/);
       });
 
       it('recv passes over an expired message; recv --include-expired delivers it', async () => {
-        const dir = join(folder!.path, 'cli-recv');
+        const dir = join(scratch(), 'cli-recv');
         const repo = await OciLayout.open(dir, { create: true });
         const old = await send({
           unsigned: true,

@@ -15,11 +15,11 @@ import { join } from 'node:path';
 import { gc, removeMessages } from '../../src/comms/remove.ts';
 import { ack, loadKeySigner, NotFoundError, OciLayout, send, type Repository } from '../../src/index.ts';
 import { createKeySigner } from '../../src/trust/key-signer.ts';
-import { backendKinds, countingRepo, startBackend, type Backend } from '../support/referrers-backends.ts';
+import { backendKinds, countingRepo, mailboxFixture } from '../support/referrers-backends.ts';
 import { startRegistry, type RegistryServer } from '../support/registry.ts';
 import { pushForeignManifest } from '../support/referrers-seed.ts';
 import { runComms, TEST_KEY } from '../support/cli.ts';
-import { requireTool, tempDir, type TempDir } from '../support/tools.ts';
+import { requireTool, tempDir } from '../support/tools.ts';
 
 type Kind = 'docker-registry' | 'comms-serve' | 'oci';
 const kinds: Kind[] = [...backendKinds(), 'oci'];
@@ -57,28 +57,7 @@ async function seed(repo: Repository) {
 
 for (const kind of kinds) {
   describe(`gc and rm on ${kind}`, () => {
-    let backend: Backend | undefined;
-    let folder: TempDir | undefined;
-    const closers: (() => Promise<void>)[] = [];
-    const freshRepo = async (): Promise<{ repo: Repository; ref: string }> => {
-      if (kind === 'oci') {
-        const dir = join(folder!.path, `m${Math.random().toString(16).slice(2)}`);
-        return { repo: await OciLayout.open(dir, { create: true }), ref: `oci:${dir}` };
-      }
-      const ref = backend!.freshRepo('gc');
-      const c = countingRepo(ref);
-      closers.push(() => c.close());
-      return { repo: c.repo, ref };
-    };
-    before(async () => {
-      folder = await tempDir('comms-gc-');
-      if (kind !== 'oci') backend = await startBackend(kind);
-    });
-    after(async () => {
-      for (const c of closers) await c();
-      await backend?.stop();
-      await folder?.cleanup();
-    });
+    const { freshRepo } = mailboxFixture(kind, 'gc');
 
     it('gc --dry-run deletes nothing; gc deletes the expired message, its bundle, receipt, receipt bundle and index entries, and nothing else; rm deletes a chosen one', async () => {
       const { repo } = await freshRepo();

@@ -5,44 +5,22 @@
  * unsigned receipt, or one signed by somebody else, claiming to be from me does not. On
  * docker-registry, comms serve and an oci: folder.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
-import { ack, loadKeySigner, OciLayout, receive, send, type Repository } from '../../src/index.ts';
+import { ack, loadKeySigner, receive, send } from '../../src/index.ts';
 import { createKeySigner } from '../../src/trust/key-signer.ts';
-import { backendKinds, countingRepo, startBackend, type Backend } from '../support/referrers-backends.ts';
+import { backendKinds, mailboxFixture } from '../support/referrers-backends.ts';
 import { runComms, TEST_KEY, TEST_PUB } from '../support/cli.ts';
-import { tempDir, type TempDir } from '../support/tools.ts';
 
 type Kind = 'docker-registry' | 'comms-serve' | 'oci';
 const kinds: Kind[] = [...backendKinds(), 'oci'];
 
 for (const kind of kinds) {
   describe(`read state on ${kind}`, () => {
-    let backend: Backend | undefined;
-    let folder: TempDir | undefined;
-    const closers: (() => Promise<void>)[] = [];
-    const freshRepo = async (): Promise<{ repo: Repository; ref: string }> => {
-      if (kind === 'oci') {
-        const dir = join(folder!.path, `m${Math.random().toString(16).slice(2)}`);
-        return { repo: await OciLayout.open(dir, { create: true }), ref: `oci:${dir}` };
-      }
-      const ref = backend!.freshRepo('read');
-      const c = countingRepo(ref);
-      closers.push(() => c.close());
-      return { repo: c.repo, ref };
-    };
-    before(async () => {
-      folder = await tempDir('comms-read-');
-      if (kind !== 'oci') backend = await startBackend(kind);
-    });
-    after(async () => {
-      for (const c of closers) await c();
-      await backend?.stop();
-      await folder?.cleanup();
-    });
+    const { freshRepo, scratch } = mailboxFixture(kind, 'read');
 
     it('a receipt signed by my key marks a message read on another machine; an unsigned or foreign-signed one claiming to be mine does not', async () => {
       const { repo } = await freshRepo();
@@ -60,7 +38,7 @@ for (const kind of kinds) {
       const first = await receive({
         repository: repo,
         me: 'me',
-        outDir: join(folder!.path, `m1-${kind}`),
+        outDir: join(scratch(), `m1-${kind}`),
         verify: policy,
         writeReceipt: true,
         signer: myKey,
@@ -74,18 +52,18 @@ for (const kind of kinds) {
       await ack({ unsigned: true, repository: repo, forDigest: x, status: 'accepted', sender: 'me' });
       await ack({ repository: repo, forDigest: y, status: 'accepted', sender: 'me', signer: mallory });
       // Machine 2: the first is read; the other two are not.
-      const second = await receive({ repository: repo, me: 'me', outDir: join(folder!.path, `m2-${kind}`), verify: policy, readReceipts });
+      const second = await receive({ repository: repo, me: 'me', outDir: join(scratch(), `m2-${kind}`), verify: policy, readReceipts });
       assert.deepEqual(second.failures, []);
       assert.deepEqual(new Set(second.messages.map((m) => m.digest)), new Set([x, y]));
       // Without readReceipts, everything is delivered.
-      const all = await receive({ repository: repo, me: 'me', outDir: join(folder!.path, `m3-${kind}`), verify: policy });
+      const all = await receive({ repository: repo, me: 'me', outDir: join(scratch(), `m3-${kind}`), verify: policy });
       assert.equal(all.messages.length, 3);
     });
 
     if (kind === 'oci') {
       it('recv twice into the same --out delivers each message once; a new one alone on the third run; --include-read delivers all again', async () => {
         const { ref } = await freshRepo();
-        const out = join(folder!.path, 'out');
+        const out = join(scratch(), 'out');
         const recv = (...extra: string[]) => runComms(['recv', '--repo', ref, '--me', 'me', '--out', out, '--no-verify', '--json', ...extra]);
         for (const t of ['one', 'two'])
           assert.equal((await runComms(['send', '--repo', ref, '--to', 'me', '--no-sign', '-m', t, '--filename', `${t}.txt`])).code, 0);
@@ -110,13 +88,13 @@ for (const kind of kinds) {
         const { ref } = await freshRepo();
         const keys = ['--key', TEST_KEY, '--trusted-key', TEST_PUB];
         assert.equal((await runComms(['send', '--repo', ref, '--to', 'me', '--key', TEST_KEY, '-m', 'hello'])).code, 0);
-        const m1 = await runComms(['recv', '--repo', ref, '--me', 'me', '--out', join(folder!.path, 'pc1'), '--json', '--write-receipt', ...keys], {
-          env: { XDG_STATE_HOME: join(folder!.path, 'state1') },
+        const m1 = await runComms(['recv', '--repo', ref, '--me', 'me', '--out', join(scratch(), 'pc1'), '--json', '--write-receipt', ...keys], {
+          env: { XDG_STATE_HOME: join(scratch(), 'state1') },
         });
         assert.equal(m1.code, 0, m1.stderr);
         assert.equal(m1.json.length, 1);
-        const m2 = await runComms(['recv', '--repo', ref, '--me', 'me', '--out', join(folder!.path, 'pc2'), '--json', ...keys], {
-          env: { XDG_STATE_HOME: join(folder!.path, 'state2') },
+        const m2 = await runComms(['recv', '--repo', ref, '--me', 'me', '--out', join(scratch(), 'pc2'), '--json', ...keys], {
+          env: { XDG_STATE_HOME: join(scratch(), 'state2') },
         });
         assert.equal(m2.code, 0, m2.stderr);
         assert.deepEqual(m2.json, [], 'read on the first machine');

@@ -3,6 +3,10 @@
  * distribution 2.8 (docker-registry, no Referrers API: the tag-schema fallback) and `comms serve`
  * (the Referrers API). Plus a request-counting client; the CLI runs through cli.ts.
  */
+import { join } from 'node:path';
+import { after, before } from 'node:test';
+import { OciLayout } from '../../src/oci/layout/index.ts';
+import type { Repository } from '../../src/oci/target.ts';
 import { randomBytes } from 'node:crypto';
 import { RegistryClient, type ClientOptions, type RequestEvent } from '../../src/oci/remote/index.ts';
 import type { RemoteRepository } from '../../src/oci/remote/repository.ts';
@@ -84,4 +88,40 @@ export function countingRepo(reference: string, options: Omit<ClientOptions, 'on
     tagSchemaWrites: () => count('PUT', /\/manifests\/sha256-[0-9a-f]{64}$/),
     close: () => client.close(),
   };
+}
+
+/**
+ * For a describe block over one kind of mailbox (a backend, or an `oci:` folder): registers the
+ * before/after hooks that start and stop it and a scratch folder, and returns `freshRepo`, which
+ * opens a new, empty repository on it (counted through countingRepo on a backend), and `scratch`,
+ * the scratch folder's path.
+ */
+export function mailboxFixture(
+  kind: BackendKind | 'oci',
+  name: string,
+): { freshRepo: () => Promise<{ repo: Repository; ref: string }>; scratch: () => string } {
+  let backend: Backend | undefined;
+  let folder: TempDir | undefined;
+  const closers: (() => Promise<void>)[] = [];
+  before(async () => {
+    folder = await tempDir(`comms-${name}-`);
+    if (kind !== 'oci') backend = await startBackend(kind);
+  });
+  after(async () => {
+    for (const c of closers) await c();
+    await backend?.stop();
+    await folder?.cleanup();
+  });
+  const scratch = () => folder!.path;
+  const freshRepo = async () => {
+    if (kind === 'oci') {
+      const dir = join(scratch(), `m${Math.random().toString(16).slice(2)}`);
+      return { repo: (await OciLayout.open(dir, { create: true })) as Repository, ref: `oci:${dir}` };
+    }
+    const ref = backend!.freshRepo(name);
+    const c = countingRepo(ref);
+    closers.push(() => c.close());
+    return { repo: c.repo as Repository, ref };
+  };
+  return { freshRepo, scratch };
 }
