@@ -62,6 +62,8 @@ async function main(): Promise<void> {
             file,
             '--repo',
             repo(k),
+            '--sender',
+            'bench-sender',
             '--recipient',
             RECIPIENT,
             '--plain-http',
