@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { UsageError } from '../../src/errors.ts';
 import { digestOf } from '../../src/oci/digest.ts';
-import { applyOp, parseIndex, parseJournal } from '../../src/oci/layout/index-file.ts';
+import { IndexModel, parseIndex, parseJournal } from '../../src/oci/layout/index-file.ts';
 import { EMPTY_JSON_BYTES, EMPTY_JSON_DIGEST, MediaType } from '../../src/oci/mediatypes.ts';
 import { RegistryClient } from '../../src/oci/remote/index.ts';
 import { FixedCredentialStore } from '../../src/oci/auth/credentials.ts';
@@ -90,12 +90,13 @@ function json<T>(reply: Reply): T {
 async function indexContent(dir: string): Promise<string> {
   for (;;) {
     const before = await stat(join(dir, 'index.json'), { bigint: true });
-    const doc = parseIndex(await readFile(join(dir, 'index.json')), 'index.json');
+    const index = new IndexModel(parseIndex(await readFile(join(dir, 'index.json')), 'index.json'));
     const journal = await readFile(join(dir, 'index.json.journal')).catch(() => undefined);
-    if (journal !== undefined) for (const op of parseJournal(journal, 'journal')) applyOp(doc, op);
+    if (journal !== undefined) for (const op of parseJournal(journal, 'journal')) index.apply(op);
     const after = await stat(join(dir, 'index.json'), { bigint: true });
     if (before.ino === after.ino && before.mtimeNs === after.mtimeNs)
-      return doc.manifests
+      return index
+        .entries()
         .map((m) => JSON.stringify(m))
         .sort()
         .join('\n');

@@ -60,31 +60,6 @@ function entryFor(desc: Descriptor, tag?: string): Descriptor {
   return out;
 }
 
-export function findTag(doc: IndexDocument, tag: string): Descriptor | undefined {
-  return doc.manifests.find((e) => refName(e) === tag);
-}
-
-export function findDigest(doc: IndexDocument, digest: string): Descriptor | undefined {
-  return doc.manifests.find((e) => e.digest === digest);
-}
-
-/** Sorted tag lists of documents already listed (a document is never changed once read: updates copy it). */
-const sortedTags = new WeakMap<IndexDocument, string[]>();
-
-/** Every tag once, in lexical (code unit) order. The list is shared: do not change it. */
-export function listTags(doc: IndexDocument): readonly string[] {
-  const known = sortedTags.get(doc);
-  if (known !== undefined) return known;
-  const tags = new Set<string>();
-  for (const e of doc.manifests) {
-    const t = refName(e);
-    if (t !== undefined) tags.add(t);
-  }
-  const sorted = [...tags].sort();
-  sortedTags.set(doc, sorted);
-  return sorted;
-}
-
 /** The position of the first tag of `sorted` that comes after `last` in lexical order. */
 export function firstAfter(sorted: readonly string[], last: string): number {
   let lo = 0;
@@ -97,42 +72,171 @@ export function firstAfter(sorted: readonly string[], last: string): number {
   return lo;
 }
 
-/** Records a manifest without a tag, unless it is already recorded. Returns whether doc changed. */
-export function recordManifest(doc: IndexDocument, desc: Descriptor): boolean {
-  if (findDigest(doc, desc.digest) !== undefined) return false;
-  doc.manifests.push(entryFor(desc));
-  return true;
+function addTo<K>(map: Map<K, Set<Descriptor>>, key: K, entry: Descriptor): void {
+  const set = map.get(key);
+  if (set === undefined) map.set(key, new Set([entry]));
+  else set.add(entry);
 }
 
-/** Points `tag` at `desc`, replacing the tag's previous entry. Returns whether doc changed. */
-export function setTag(doc: IndexDocument, desc: Descriptor, tag: string): boolean {
-  const current = doc.manifests.filter((e) => refName(e) === tag);
-  if (current.length === 1 && current[0]?.digest === desc.digest) return false;
-  doc.manifests = doc.manifests.filter((e) => refName(e) !== tag && !(e.digest === desc.digest && refName(e) === undefined));
-  doc.manifests.push(entryFor(desc, tag));
-  // A manifest whose last tag moved away stays reachable as an untagged entry.
-  for (const old of current) {
-    if (findDigest(doc, old.digest) === undefined) doc.manifests.push(entryFor(old));
+function removeFrom<K>(map: Map<K, Set<Descriptor>>, key: K, entry: Descriptor): void {
+  const set = map.get(key);
+  if (set === undefined) return;
+  set.delete(entry);
+  if (set.size === 0) map.delete(key);
+}
+
+function first(set: Set<Descriptor> | undefined): Descriptor | undefined {
+  return set === undefined ? undefined : (set.values().next().value as Descriptor | undefined);
+}
+
+/**
+ * index.json in memory: the entries in document order, with maps by tag, by digest and of the
+ * untagged entries by digest beside them, so a lookup or a change costs O(1) however many entries
+ * there are (a change touches only the entries of its own tag or digest). The model is changed in
+ * place; what is handed out is never changed afterwards (the sorted tag list is a new array after
+ * a change, `entries()` a copy), so a reader paging through a list keeps the list it started with.
+ */
+export class IndexModel {
+  /** The document's fields besides `manifests`, kept as read (with their order). */
+  private readonly head: IndexDocument;
+  /** Every entry once, in document order (a Set keeps insertion order and deletes in O(1)). */
+  private readonly all = new Set<Descriptor>();
+  private readonly byTag = new Map<string, Set<Descriptor>>();
+  private readonly byDigest = new Map<string, Set<Descriptor>>();
+  private readonly untaggedByDigest = new Map<string, Set<Descriptor>>();
+  /** The tags in lexical order as of the last `tags()`, and the tags changed since then. */
+  private sortedTags: readonly string[] = [];
+  private readonly tagsChanged = new Set<string>();
+
+  constructor(doc: IndexDocument = emptyIndex()) {
+    this.head = { ...doc, manifests: [] };
+    for (const entry of doc.manifests) this.add(entry);
   }
-  return true;
-}
 
-/** Drops every entry (tagged or not) for `digest`. Returns whether doc changed. */
-export function removeManifest(doc: IndexDocument, digest: string): boolean {
-  const before = doc.manifests.length;
-  doc.manifests = doc.manifests.filter((e) => e.digest !== digest);
-  return doc.manifests.length !== before;
-}
-
-/** Removes `tag`; a manifest left without any entry stays reachable untagged. Returns whether doc changed. */
-export function removeTag(doc: IndexDocument, tag: string): boolean {
-  const current = doc.manifests.filter((e) => refName(e) === tag);
-  if (current.length === 0) return false;
-  doc.manifests = doc.manifests.filter((e) => refName(e) !== tag);
-  for (const old of current) {
-    if (findDigest(doc, old.digest) === undefined) doc.manifests.push(entryFor(old));
+  /** How many entries index.json has. */
+  get size(): number {
+    return this.all.size;
   }
-  return true;
+
+  private add(entry: Descriptor): void {
+    this.all.add(entry);
+    addTo(this.byDigest, entry.digest, entry);
+    const tag = refName(entry);
+    if (tag === undefined) {
+      addTo(this.untaggedByDigest, entry.digest, entry);
+    } else {
+      addTo(this.byTag, tag, entry);
+      this.tagsChanged.add(tag);
+    }
+  }
+
+  private drop(entry: Descriptor): void {
+    this.all.delete(entry);
+    removeFrom(this.byDigest, entry.digest, entry);
+    const tag = refName(entry);
+    if (tag === undefined) {
+      removeFrom(this.untaggedByDigest, entry.digest, entry);
+    } else {
+      removeFrom(this.byTag, tag, entry);
+      this.tagsChanged.add(tag);
+    }
+  }
+
+  /** The first entry carrying `tag`. */
+  findTag(tag: string): Descriptor | undefined {
+    return first(this.byTag.get(tag));
+  }
+
+  /** The first entry (tagged or not) for `digest`. */
+  findDigest(digest: string): Descriptor | undefined {
+    return first(this.byDigest.get(digest));
+  }
+
+  /**
+   * Every tag once, in lexical (code unit) order. The list is shared and never changed: a change
+   * makes the next call build a new one, by merging the changed tags (sorted) into the previous
+   * list — O(n + k log k) for k changed tags, paid by the lister, not by each change.
+   */
+  tags(): readonly string[] {
+    if (this.tagsChanged.size === 0) return this.sortedTags;
+    const changed = this.tagsChanged;
+    const added = [...changed].filter((t) => this.byTag.has(t)).sort();
+    const kept = this.sortedTags;
+    const merged: string[] = [];
+    let j = 0;
+    for (const t of kept) {
+      if (changed.has(t)) continue;
+      while (j < added.length && (added[j] as string) < t) merged.push(added[j++] as string);
+      merged.push(t);
+    }
+    while (j < added.length) merged.push(added[j++] as string);
+    this.sortedTags = merged;
+    changed.clear();
+    return merged;
+  }
+
+  /** The entries in document order (a copy). */
+  entries(): Descriptor[] {
+    return [...this.all];
+  }
+
+  /** The document to write as index.json. */
+  toDocument(): IndexDocument {
+    return { ...this.head, manifests: [...this.all] };
+  }
+
+  /** Records a manifest without a tag, unless it is already recorded. Returns whether the index changed. */
+  recordManifest(desc: Descriptor): boolean {
+    if (this.byDigest.has(desc.digest)) return false;
+    this.add(entryFor(desc));
+    return true;
+  }
+
+  /** Points `tag` at `desc`, replacing the tag's previous entry. Returns whether the index changed. */
+  setTag(desc: Descriptor, tag: string): boolean {
+    const current = [...(this.byTag.get(tag) ?? [])];
+    if (current.length === 1 && current[0]?.digest === desc.digest) return false;
+    for (const old of current) this.drop(old);
+    for (const untagged of [...(this.untaggedByDigest.get(desc.digest) ?? [])]) this.drop(untagged);
+    this.add(entryFor(desc, tag));
+    this.keepReachable(current);
+    return true;
+  }
+
+  /** Drops every entry (tagged or not) for `digest`. Returns whether the index changed. */
+  removeManifest(digest: string): boolean {
+    const entries = [...(this.byDigest.get(digest) ?? [])];
+    for (const e of entries) this.drop(e);
+    return entries.length > 0;
+  }
+
+  /** Removes `tag`; a manifest left without any entry stays reachable untagged. Returns whether the index changed. */
+  removeTag(tag: string): boolean {
+    const current = [...(this.byTag.get(tag) ?? [])];
+    for (const old of current) this.drop(old);
+    this.keepReachable(current);
+    return current.length > 0;
+  }
+
+  /** A manifest whose last tag moved away or went stays reachable as an untagged entry. */
+  private keepReachable(removed: Descriptor[]): void {
+    for (const old of removed) {
+      if (!this.byDigest.has(old.digest)) this.add(entryFor(old));
+    }
+  }
+
+  apply(op: IndexOp): boolean {
+    switch (op.op) {
+      case 'tag':
+        return this.setTag(op.desc, op.tag);
+      case 'record':
+        return this.recordManifest(op.desc);
+      case 'untag':
+        return this.removeTag(op.tag);
+      case 'remove':
+        return this.removeManifest(op.digest);
+    }
+  }
 }
 
 /**
@@ -146,19 +250,6 @@ export type IndexOp =
   | { op: 'record'; desc: Descriptor }
   | { op: 'untag'; tag: string }
   | { op: 'remove'; digest: string };
-
-export function applyOp(doc: IndexDocument, op: IndexOp): boolean {
-  switch (op.op) {
-    case 'tag':
-      return setTag(doc, op.desc, op.tag);
-    case 'record':
-      return recordManifest(doc, op.desc);
-    case 'untag':
-      return removeTag(doc, op.tag);
-    case 'remove':
-      return removeManifest(doc, op.digest);
-  }
-}
 
 function isDescriptorLike(v: unknown): v is Descriptor {
   const d = v as Partial<Descriptor> | null;

@@ -55,14 +55,10 @@ import type {
 } from '../target.ts';
 import { fsyncDir, streamToFileAtomic, tempPath, writeFileAtomic } from './atomic.ts';
 import {
-  applyOp,
   emptyIndex,
-  findDigest,
-  findTag,
   firstAfter,
-  type IndexDocument,
   type IndexOp,
-  listTags,
+  IndexModel,
   parseIndex,
   parseJournal,
   publicDescriptor,
@@ -128,7 +124,7 @@ async function readManifestBody(content: Readable | Uint8Array, cap: number): Pr
 
 interface PendingUpdate {
   /** The change to make, decided against the current document; undefined for none. */
-  plan: (doc: IndexDocument) => IndexOp | undefined;
+  plan: (index: IndexModel) => IndexOp | undefined;
   resolve: (changed: boolean) => void;
   reject: (err: unknown) => void;
   signal: AbortSignal | undefined;
@@ -136,14 +132,14 @@ interface PendingUpdate {
   compact?: boolean;
 }
 
-/** index.json and the journal as last read or written, and the document they make. */
+/** index.json and the journal as last read or written, and the index they make. */
 interface IndexState {
   /** `ino:size:mtime` of index.json, `none` when absent. */
   indexKey: string;
   /** `ino:bytes` of the journal read, `none` when absent. */
   journalKey: string;
   journalOps: number;
-  doc: IndexDocument;
+  index: IndexModel;
 }
 
 const NONE = 'none';
@@ -279,7 +275,7 @@ export class OciLayout implements Repository {
   /** index.json with the journal applied, read from disk (no lock; the caller checks it is consistent). */
   private async loadState(): Promise<IndexState> {
     let indexKey = NONE;
-    let doc: IndexDocument;
+    let index: IndexModel;
     let fh;
     try {
       fh = await open(this.indexPath, 'r');
@@ -287,11 +283,11 @@ export class OciLayout implements Repository {
       if (errCode(err) !== 'ENOENT') throw ioError(err, `cannot read ${this.indexPath}`);
     }
     if (fh === undefined) {
-      doc = emptyIndex();
+      index = new IndexModel(emptyIndex());
     } else {
       try {
         indexKey = indexKeyOf(await fh.stat({ bigint: true }));
-        doc = parseIndex(await fh.readFile(), this.indexPath);
+        index = new IndexModel(parseIndex(await fh.readFile(), this.indexPath));
       } finally {
         await fh.close();
       }
@@ -311,35 +307,40 @@ export class OciLayout implements Repository {
         // A last line without its newline is being appended right now: it is not there yet.
         const whole = bytes.subarray(0, bytes.lastIndexOf(10) + 1);
         const ops = parseJournal(whole, this.journalPath);
-        for (const op of ops) applyOp(doc, op);
+        for (const op of ops) index.apply(op);
         journalOps = ops.length;
         journalKey = `${st.ino}:${whole.length}`;
       } finally {
         await jh.close();
       }
     }
-    return { indexKey, journalKey, journalOps, doc };
+    return { indexKey, journalKey, journalOps, index };
   }
 
   /**
    * The current index (index.json with the journal applied), without the lock. Cached per the
    * stat of both files, which every replace or append changes; a read that a compaction by another
-   * process overtook (index.json replaced while the journal was read) is done again.
+   * process overtook (index.json replaced while the journal was read) is done again. The model is
+   * changed in place by this process's updates: use it right away (no await in between), or take
+   * what it hands out (sorted tags, a copy of the entries), which never changes.
    */
-  private async readIndex(): Promise<IndexDocument> {
+  private async readIndex(): Promise<IndexModel> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      // This process may be writing right now: its document is then the newest there is.
+      // This process may be writing right now: its index is then the newest there is.
       if (this.indexWrite !== undefined) await this.indexWrite.catch(() => undefined);
       const [indexKey, journalKey] = await Promise.all([statKey(this.indexPath, false), statKey(this.journalPath, true)]);
       const seen = this.cached;
-      if (seen !== undefined && seen.indexKey === indexKey && seen.journalKey === journalKey) return seen.doc;
+      if (seen !== undefined && seen.indexKey === indexKey && seen.journalKey === journalKey) return seen.index;
+      // A write of this process began meanwhile (the files moved under the stat): its index,
+      // read under the lock just before, is the newest there is.
+      if (this.indexWrite !== undefined && this.cached !== undefined) return this.cached.index;
       const state = await this.loadState();
       if ((await statKey(this.indexPath, false)) !== state.indexKey) continue;
       // Never replace a state cached meanwhile (a write of this process) with this one.
       if (this.cached === seen) this.cached = state;
-      return state.doc;
+      return state.index;
     }
-    return this.lock.withLock(async () => (await this.readIndexLocked()).doc);
+    return this.lock.withLock(async () => (await this.readIndexLocked()).index);
   }
 
   /** The current state read under the lock: the cached one when both files are as last seen. */
@@ -353,12 +354,12 @@ export class OciLayout implements Repository {
   }
 
   /**
-   * Changes index.json under the lock: `plan` decides the change against the current document;
+   * Changes index.json under the lock: `plan` decides the change against the current index;
    * resolves whether it changed anything. Updates that arrive while one is being written are
    * applied together by the next write (group commit): one lock, one read and one write for all
    * of them, and each caller is answered only once the write that holds its change is durable.
    */
-  private updateIndex(plan: (doc: IndexDocument) => IndexOp | undefined, signal?: AbortSignal): Promise<boolean> {
+  private updateIndex(plan: (index: IndexModel) => IndexOp | undefined, signal?: AbortSignal): Promise<boolean> {
     checkAborted(signal);
     return new Promise<boolean>((resolve, reject) => {
       this.pendingUpdates.push({ plan, resolve, reject, signal });
@@ -398,15 +399,21 @@ export class OciLayout implements Repository {
     }
   }
 
-  /** Under the lock: applies the batch and writes it, to the journal or as a new index.json. */
+  /**
+   * Under the lock: applies the batch to the index in memory and writes it, to the journal or as a
+   * new index.json. Each change costs O(1) in memory (see IndexModel) and on disk (one journal
+   * line); only a fold writes the whole index, after a number of changes proportional to it. The
+   * changes are visible to this process's readers from the moment they are applied, as a
+   * registry's readers see a tag its writer is still storing; a failed write drops the model, so
+   * the next read takes what the files say.
+   */
   private async applyBatch(batch: PendingUpdate[]): Promise<boolean[]> {
     const state = await this.readIndexLocked();
-    // A copy of the list: readers holding the cached document never see it change under them.
-    const doc: IndexDocument = { ...state.doc, manifests: [...state.doc.manifests] };
+    const index = state.index;
     const ops: IndexOp[] = [];
     const results = batch.map((u) => {
-      const op = u.plan(doc);
-      const changed = op !== undefined && applyOp(doc, op);
+      const op = u.plan(index);
+      const changed = op !== undefined && index.apply(op);
       if (changed) ops.push(op);
       return changed;
     });
@@ -414,17 +421,17 @@ export class OciLayout implements Repository {
     if (ops.length === 0 && !compact) return results;
     const total = state.journalOps + ops.length;
     const write = async (): Promise<void> => {
-      if (this.journal && !compact && total < Math.max(JOURNAL_MIN_OPS, doc.manifests.length / 4)) {
-        this.cached = { ...(await this.appendJournal(ops, state.journalKey === NONE)), indexKey: state.indexKey, journalOps: total, doc };
+      if (this.journal && !compact && total < Math.max(JOURNAL_MIN_OPS, index.size / 4)) {
+        this.cached = { ...(await this.appendJournal(ops, state.journalKey === NONE)), indexKey: state.indexKey, journalOps: total, index };
         this.scheduleCompaction();
       } else {
         const started = Date.now();
-        await writeFileAtomic(this.tmpDir, this.indexPath, serializeIndex(doc), 'replace');
+        await writeFileAtomic(this.tmpDir, this.indexPath, serializeIndex(index.toDocument()), 'replace');
         this.lastFoldMs = Date.now() - started;
         const indexKey = await statKey(this.indexPath, false);
         // index.json now holds every change: the journal goes (applying it again would change nothing).
         if (state.journalKey !== NONE) await rm(this.journalPath, { force: true });
-        this.cached = { indexKey, journalKey: NONE, journalOps: 0, doc };
+        this.cached = { indexKey, journalKey: NONE, journalOps: 0, index };
       }
     };
     this.indexWrite = write();
@@ -614,13 +621,13 @@ export class OciLayout implements Repository {
     if (typeof reference === 'string' && reference.includes(':')) {
       parseDigest(reference);
       checkAborted(options.signal);
-      const entry = findDigest(await this.readIndex(), reference);
+      const entry = (await this.readIndex()).findDigest(reference);
       if (entry !== undefined) return publicDescriptor(entry);
       return this.sniffManifest(reference);
     }
     validateTag(reference);
     checkAborted(options.signal);
-    const entry = findTag(await this.readIndex(), reference);
+    const entry = (await this.readIndex()).findTag(reference);
     if (entry === undefined) throw new NotFoundError(`tag ${reference} not found in ${this.name}`, { code: 'MANIFEST_UNKNOWN' });
     return publicDescriptor(entry);
   }
@@ -664,7 +671,7 @@ export class OciLayout implements Repository {
     const size = await this.blobSize(desc.digest);
     if (size === undefined) throw new NotFoundError(`manifest ${desc.digest} not found in ${this.name}`, { code: 'MANIFEST_UNKNOWN' });
     if (size !== desc.size) throw new DigestMismatchError(`manifest ${desc.digest} is ${size} bytes, the descriptor says ${desc.size}`);
-    await this.updateIndex((doc) => ({ op: 'tag', tag, desc: publicDescriptor(findDigest(doc, desc.digest) ?? desc) }), options.signal);
+    await this.updateIndex((index) => ({ op: 'tag', tag, desc: publicDescriptor(index.findDigest(desc.digest) ?? desc) }), options.signal);
   }
 
   /** Removes `tag`; its manifest stays, reachable by digest. NotFoundError when there is no such tag. */
@@ -681,7 +688,7 @@ export class OciLayout implements Repository {
     const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
     if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new UsageError(`page size must be a positive integer, got ${pageSize}`);
     checkAborted(options.signal);
-    const sorted = listTags(await this.readIndex());
+    const sorted = (await this.readIndex()).tags();
     // `last` need not be a tag: listing starts after it in lexical order (a tag prefix works).
     const start = options.last === undefined ? 0 : firstAfter(sorted, options.last);
     for (let i = start; i < sorted.length; i += pageSize) {
@@ -713,7 +720,7 @@ export class OciLayout implements Repository {
   async delete(desc: Descriptor, options: OperationOptions = {}): Promise<void> {
     const path = this.blobPath(desc.digest);
     checkAborted(options.signal);
-    const recorded = findDigest(await this.readIndex(), desc.digest) !== undefined;
+    const recorded = (await this.readIndex()).findDigest(desc.digest) !== undefined;
     let removed = false;
     if (recorded || isManifestMediaType(desc.mediaType)) {
       // The subject is read before the bytes go, so the referrers file can go with them.
@@ -815,7 +822,7 @@ export class OciLayout implements Repository {
   /** Records a stored manifest: its referrers file (when it has a subject), then index.json. */
   private async indexManifest(desc: Descriptor, fields: ManifestFields, tag: string | undefined, signal?: AbortSignal): Promise<string | undefined> {
     const current = await this.readIndex();
-    const settled = tag !== undefined ? findTag(current, tag)?.digest === desc.digest : findDigest(current, desc.digest) !== undefined;
+    const settled = tag !== undefined ? current.findTag(tag)?.digest === desc.digest : current.findDigest(desc.digest) !== undefined;
     if (fields.subject !== undefined) await this.referrersIndex.add(fields.subject.digest, referrerDescriptor(desc, fields));
     const entry = referrerDescriptor(desc, { artifactType: fields.declaredArtifactType });
     // Re-pushing what index.json already says needs no lock.
@@ -833,7 +840,7 @@ export class OciLayout implements Repository {
   async reindexReferrers(options: OperationOptions = {}): Promise<number> {
     const seen = new Set<string>();
     let recorded = 0;
-    for (const entry of (await this.readIndex()).manifests) {
+    for (const entry of (await this.readIndex()).entries()) {
       checkAborted(options.signal);
       if (seen.has(entry.digest) || !isManifestMediaType(entry.mediaType) || entry.size > MAX_MANIFEST_BYTES) continue;
       seen.add(entry.digest);
@@ -884,7 +891,7 @@ export class OciLayout implements Repository {
     const olderThanMs = options.olderThanMs ?? 3_600_000;
     const index = await this.readIndex();
     const keep = new Set<string>();
-    for (const entry of index.manifests) {
+    for (const entry of index.entries()) {
       checkAborted(options.signal);
       keep.add(entry.digest);
       const size = await this.blobSize(entry.digest);
