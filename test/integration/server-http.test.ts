@@ -666,6 +666,31 @@ describe('blobs', () => {
     assert.equal(bad.headers['content-range'], 'bytes */10');
   });
 
+  it('a blob of several send buffers comes whole, and any slice of it by Range, with HEAD answering the same headers', async () => {
+    const big = Buffer.alloc(1_300_000);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >>> 9)) & 0xff;
+    const d = await pushBlob(server, name, big);
+    const whole = await call(server, 'GET', `/v2/${name}/blobs/${d}`);
+    assert.equal(whole.status, 200);
+    assert.ok(whole.body.equals(big), 'the whole blob, byte for byte');
+    for (const [start, end] of [
+      [0, 0],
+      [1, 524_288],
+      [524_287, 1_048_577],
+      [1_000_000, 1_299_999],
+    ] as const) {
+      const range = `bytes=${start}-${end}`;
+      const r = await call(server, 'GET', `/v2/${name}/blobs/${d}`, { headers: { range } });
+      assert.equal(r.status, 206, range);
+      assert.ok(r.body.equals(big.subarray(start, end + 1)), range);
+      assert.equal(r.headers['content-range'], `bytes ${start}-${end}/${big.length}`, range);
+      const head = await call(server, 'HEAD', `/v2/${name}/blobs/${d}`, { headers: { range } });
+      assert.equal(head.status, 206, range);
+      assert.equal(head.headers['content-length'], String(end - start + 1), range);
+      assert.equal(head.body.length, 0, range);
+    }
+  });
+
   it('unknown blobs are 404 BLOB_UNKNOWN, unknown repositories 404 NAME_UNKNOWN; DELETE is 202 then 404', async () => {
     const unknown = await call(server, 'GET', `/v2/${name}/blobs/${digestOf('never')}`);
     assert.equal(unknown.status, 404);
