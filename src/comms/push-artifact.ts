@@ -1,9 +1,11 @@
 /**
- * One way to push an artifact manifest, in the order SPEC §8 requires: the empty config blob, the
- * manifest by digest when it has a subject (so it is listed as a referrer of it), its signature
- * bundle, and only then its tag — so a reader that finds the tag never finds a signed artifact whose
- * bundle does not exist yet. An unsigned artifact has nothing to wait for: its manifest goes in
- * under its tag in one request. Layer blobs are the caller's, pushed before.
+ * One way to push an artifact manifest, in the order SPEC §8 requires: its signature bundle
+ * before any tag or referrers index names it. A signed artifact is pushed as: the bundle (which
+ * stores the empty config), then the artifact under its tag — listed as a referrer of its subject
+ * by the same push, so its own tag exists before its tag-schema entry (SPEC §9.1). A signed
+ * artifact without a tag is pushed by digest first, then its bundle. An unsigned artifact has
+ * nothing to wait for: its manifest goes in under its tag in one request. Layer blobs are the
+ * caller's, pushed before.
  */
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { MessageSigner } from '../trust/signer.ts';
@@ -32,18 +34,17 @@ export async function pushArtifact(
   const { signer, tag, ...rest } = options;
   if (signer === undefined) return { indexedBy: await pushArtifactManifest(repo, manifest, options), bundle: undefined };
   const { descriptor, bytes } = manifest;
-  // With a subject, the push by digest lists the artifact as a referrer before anyone can find it
-  // by its tag. Without one, nothing needs it stored before its bundle (a referrer may arrive before
-  // its subject): the tag push below stores it, after the bundle.
-  const early = options.subject !== undefined || tag === undefined;
-  const indexedBy = early ? await pushArtifactManifest(repo, manifest, rest) : undefined;
+  // Without a tag nothing else would store it, and a bundle needs nothing before it (a referrer
+  // may arrive before its subject): so only an untagged artifact is pushed ahead of its bundle.
+  const early = tag === undefined ? await pushArtifactManifest(repo, manifest, rest) : undefined;
   const bundle = await pushBundle(repo, descriptor, bytes, signer, {
     signal: options.signal,
     now: options.now,
-    configPresent: early || options.configPresent === true,
+    configPresent: tag === undefined || options.configPresent === true,
     onStep: options.onStep,
   });
-  if (tag !== undefined)
-    await runStep(options.onStep, 'tag', { digest: descriptor.digest, tag }, () => repo.pushManifest(descriptor, bytes, tag, { signal: options.signal }));
-  return { indexedBy, bundle };
+  if (tag === undefined) return { indexedBy: early, bundle };
+  if (options.subject !== undefined) return { indexedBy: await pushArtifactManifest(repo, manifest, { ...options, configPresent: true }), bundle };
+  await runStep(options.onStep, 'tag', { digest: descriptor.digest, tag }, () => repo.pushManifest(descriptor, bytes, tag, { signal: options.signal }));
+  return { indexedBy: undefined, bundle };
 }

@@ -4,7 +4,9 @@
  * The signed path, where the tag waits for the bundle, is push-artifact.ts.
  */
 import type { Descriptor } from '../oci/descriptor.ts';
-import type { OperationOptions, ReferrerPushResult, Repository } from '../oci/target.ts';
+import type { OperationOptions, ReferrerPushResult, ReferrerTagPrefix, Repository } from '../oci/target.ts';
+import { ArtifactType } from '../protocol/constants.ts';
+import { bundleTagPrefix, receiptTagPrefix } from '../protocol/tags.ts';
 import { pushEmptyConfig } from './empty-config.ts';
 import { runStep, type OnStep } from './steps.ts';
 
@@ -41,8 +43,21 @@ export async function pushArtifactManifest(
       return undefined;
     }
     const pushed = await runStep(onStep, 'index', { digest }, () =>
-      repo.pushReferrer(descriptor, bytes, subject, tag, { signal, onIndexWrite: options.onIndexWrite, subjectUnpublished: options.subjectUnpublished }),
+      repo.pushReferrer(descriptor, bytes, subject, tag, {
+        signal,
+        onIndexWrite: options.onIndexWrite,
+        subjectUnpublished: options.subjectUnpublished,
+        referrerTags: referrerTagsOf(subject.digest),
+      }),
     );
     return pushed.indexedBy;
   });
+}
+
+/** The tags every receipt and bundle of `subjectDigest` is pushed under (SPEC §5), before its index update. */
+export function referrerTagsOf(subjectDigest: string): ReferrerTagPrefix[] {
+  return [
+    { prefix: receiptTagPrefix(subjectDigest), artifactType: ArtifactType.Receipt },
+    { prefix: bundleTagPrefix(subjectDigest), artifactType: ArtifactType.Bundle },
+  ];
 }

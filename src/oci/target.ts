@@ -60,6 +60,21 @@ export interface ReferrerPushOptions extends OperationOptions {
    * so no other writer can be updating its tag-schema index: one read and one write, no read-back.
    */
   subjectUnpublished?: boolean | undefined;
+  /**
+   * Where every referrer of the subject of a given artifactType has its own tag, pushed before its
+   * index update (SPEC §9.1: `receipt-<hex12>-`, `bundle-<hex12>-`). When the referrer's own tag
+   * starts with one of these prefixes, the index update is checked against those tags instead of
+   * being read back after waits.
+   */
+  referrerTags?: readonly ReferrerTagPrefix[] | undefined;
+  /** Called with each wait (ms) before another try, so tests (and --verbose) can count them. */
+  onBackoff?: ((ms: number) => void) | undefined;
+}
+
+/** A tag prefix under which each referrer of one artifactType is tagged (ReferrerPushOptions.referrerTags). */
+export interface ReferrerTagPrefix {
+  prefix: string;
+  artifactType: string;
 }
 
 export interface ReferrerPushResult extends PushResult {

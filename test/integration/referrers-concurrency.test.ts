@@ -3,8 +3,8 @@
  * (no Referrers API, so all 20 read-modify-write the same `sha256-<hex>` tag-schema index), in
  * 10 runs with a fresh message each. Every receipt must be discovered afterwards — by
  * findReferrers and by `comms discover` — and every one must also be in the tag-schema index itself:
- * racing writers clobber each other's index updates, and the writer's read-back and confirmation
- * read must repair that (0 missing from the index, each run). The tags remain the record (SPEC §9.3).
+ * racing writers clobber each other's index updates, and each writer's check of the index against
+ * the receipt tags (SPEC §9.1) must repair that (0 missing from the index, each run). The tags remain the record (SPEC §9.3).
  *
  * A reader polls discovery throughout each run (an agent waiting for receipts) and must never
  * fail: docker-registry answers 500 to index reads that race a write.
@@ -172,7 +172,7 @@ if (!requireTool('docker-registry')) {
             `index writes per ack max ${Math.max(...writes)}, total ${writes.reduce((a, b) => a + b, 0)}; ` +
             `slowest ack ${Math.max(...acks.map((l) => l.ms))} ms; ${polls} discovery polls meanwhile; run ${Date.now() - roundStart} ms`,
         );
-        // The read-back repaired every clobbered entry: the index alone lists all of them.
+        // The tag check repaired every clobbered entry: the index alone lists all of them.
         assert.deepEqual(
           [...receipts].filter((d) => !inIndex.has(d)),
           [],

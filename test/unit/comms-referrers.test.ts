@@ -4,7 +4,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { referrersTag } from '../../src/oci/remote/referrers.ts';
-import { addToReferrersIndex, pushWithTagSchema } from '../../src/oci/remote/tag-schema.ts';
+import { addToReferrersIndex, pushWithTagSchema, readReferrersIndex } from '../../src/oci/remote/tag-schema.ts';
+import { referrerTagsOf } from '../../src/comms/push-manifest.ts';
+import type { Descriptor } from '../../src/oci/descriptor.ts';
+import { receiptTag } from '../../src/protocol/tags.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { NotFoundError } from '../../src/errors.ts';
 import { OciLayout } from '../../src/oci/layout/index.ts';
@@ -97,4 +100,151 @@ test('an index entry seen once and then clobbered by a stale writer is repaired 
   assert.equal(clobbers, 1, 'the stale write happened after the first sighting');
   assert.ok(holds(stored), 'the entry is in the index in the end');
   assert.ok(new TextDecoder().decode(stored).includes(other.digest), "the other writer's entry is kept too");
+});
+
+/**
+ * A registry without the Referrers API, in memory: manifests by digest, tags, a sorted tag list in
+ * one page (as distribution 2.8 answers), and every call recorded, so a test can interleave two
+ * writers exactly and count what each one asked.
+ */
+class MemoryRegistry {
+  readonly manifests = new Map<string, { descriptor: Descriptor; bytes: Uint8Array }>();
+  readonly tagged = new Map<string, string>();
+  readonly calls: string[] = [];
+
+  /** A view of the registry as one writer sees it; `beforeIndexWrite` may hold that writer's index PUT. */
+  writer(name: string, beforeIndexWrite?: () => Promise<void>): Repository {
+    const reg = this;
+    const log = (what: string) => reg.calls.push(`${name} ${what}`);
+    return {
+      name: 'memory',
+      async pushManifest(desc: Descriptor, bytes: Uint8Array, tag?: string) {
+        if (tag?.startsWith('sha256-') && beforeIndexWrite !== undefined) await beforeIndexWrite();
+        log(`PUT ${tag ?? desc.digest}`);
+        reg.manifests.set(desc.digest, { descriptor: desc, bytes });
+        if (tag !== undefined) reg.tagged.set(tag, desc.digest);
+        return { descriptor: desc, skipped: false };
+      },
+      async fetchManifest(ref: string) {
+        log(`GET ${ref}`);
+        const m = reg.manifests.get(reg.tagged.get(ref) ?? ref);
+        if (m === undefined) throw new NotFoundError(`${ref} not found`);
+        return m;
+      },
+      async resolve(ref: string) {
+        log(`HEAD ${ref}`);
+        const m = reg.manifests.get(reg.tagged.get(ref) ?? ref);
+        if (m === undefined) throw new NotFoundError(`${ref} not found`);
+        return m.descriptor;
+      },
+      async tags(visit: (page: string[]) => unknown, o: { last?: string } = {}) {
+        log('LIST tags');
+        await visit([...reg.tagged.keys()].sort().filter((t) => o.last === undefined || t > o.last));
+      },
+    } as unknown as Repository;
+  }
+
+  callsOf(name: string): string[] {
+    return this.calls.filter((c) => c.startsWith(`${name} `)).map((c) => c.slice(name.length + 1));
+  }
+}
+
+const subjectOf = (text: string) => buildManifest({ artifactType: ArtifactType.Message, layers: [], annotations: { text } });
+const receiptFor = (subject: Descriptor, who: string) =>
+  buildManifest({ artifactType: ArtifactType.Receipt, layers: [], subject, annotations: { 'dockercomms.sender': who } });
+
+async function pushReceipt(repo: Repository, subject: Descriptor, receipt: { descriptor: Descriptor; bytes: Uint8Array }, rand: string, sleeps?: () => void) {
+  return pushWithTagSchema(repo, receipt.descriptor, receipt.bytes, subject, receiptTag(subject.digest, new Date(1_700_000_000_000), rand), {
+    referrerTags: referrerTagsOf(subject.digest),
+    onBackoff: sleeps,
+  });
+}
+
+async function indexDigests(reg: MemoryRegistry, subject: Descriptor): Promise<string[]> {
+  const index = await readReferrersIndex(reg.writer('check'), referrersTag(subject.digest));
+  return index.manifests.map((d) => d.digest);
+}
+
+/**
+ * The interleaving that lost a receipt on docker-registry: writer B reads the index before A's
+ * update and pushes its stale copy (without A's entry) only after A has finished checking. B's
+ * check afterwards lists the receipt tags, sees A's tag missing from the index, resolves it and
+ * writes it back: the index ends up holding both.
+ */
+test('a receipt dropped from the index by a stale writer after its own writer finished is put back by that stale writer', async () => {
+  const reg = new MemoryRegistry();
+  const subject = subjectOf('m1');
+  await reg.writer('setup').pushManifest(subject.descriptor, subject.bytes, 'inbox-x');
+  const a = receiptFor(subject.descriptor, 'a');
+  const b = receiptFor(subject.descriptor, 'b');
+  let releaseB!: () => void;
+  const aDone = new Promise<void>((r) => (releaseB = r));
+  let bRead!: () => void;
+  const bHasRead = new Promise<void>((r) => (bRead = r));
+  let bWrites = 0;
+  // B reads the (empty) index, then waits until A has returned before writing its copy.
+  const bPush = pushReceipt(
+    reg.writer('B', async () => {
+      if (bWrites++ > 0) return;
+      bRead();
+      await aDone;
+    }),
+    subject.descriptor,
+    b,
+    'bbbbbb',
+  );
+  await bHasRead;
+  const aResult = await pushReceipt(reg.writer('A'), subject.descriptor, a, 'aaaaaa');
+  releaseB();
+  const bResult = await bPush;
+  assert.equal(aResult.indexedBy, 'tag-schema');
+  assert.equal(bResult.indexedBy, 'tag-schema');
+  const digests = await indexDigests(reg, subject.descriptor);
+  assert.ok(digests.includes(a.descriptor.digest), `A's receipt is in the index in the end (${digests.length} entries)`);
+  assert.ok(digests.includes(b.descriptor.digest), "B's receipt is in the index in the end");
+  const aTag = receiptTag(subject.descriptor.digest, new Date(1_700_000_000_000), 'aaaaaa');
+  assert.ok(reg.callsOf('B').includes(`HEAD ${aTag}`), "B resolved A's tag when the tags outnumbered the index entries");
+});
+
+/**
+ * The common case: earlier receipts are tagged and indexed, nobody else is writing. The writer
+ * never waits and asks nothing beyond its tag, one read-modify-write, one tag listing and one
+ * read: no HEAD of the other receipts' tags (as many tags as index entries of their kind).
+ */
+test('an uncontended receipt push never waits and resolves no other tag', async () => {
+  const reg = new MemoryRegistry();
+  const subject = subjectOf('m2');
+  await reg.writer('setup').pushManifest(subject.descriptor, subject.bytes, 'inbox-x');
+  for (const who of ['d', 'e', 'f']) await pushReceipt(reg.writer('setup'), subject.descriptor, receiptFor(subject.descriptor, who), who.repeat(6));
+  let sleeps = 0;
+  const c = receiptFor(subject.descriptor, 'c');
+  const result = await pushReceipt(reg.writer('C'), subject.descriptor, c, 'cccccc', () => sleeps++);
+  assert.equal(result.indexedBy, 'tag-schema');
+  assert.equal(sleeps, 0, 'no wait at all');
+  const cTag = receiptTag(subject.descriptor.digest, new Date(1_700_000_000_000), 'cccccc');
+  const index = referrersTag(subject.descriptor.digest);
+  assert.deepEqual(reg.callsOf('C'), [`PUT ${cTag}`, `GET ${index}`, `PUT ${index}`, 'LIST tags', `GET ${index}`]);
+  assert.equal((await indexDigests(reg, subject.descriptor)).length, 4);
+});
+
+/**
+ * Tags with a receipt prefix that name something else (a manifest whose subject is another
+ * message, a manifest that is not one) outnumber the index entries; the writer resolves them once,
+ * ignores them (nothing of theirs enters the index) and finishes without a wait.
+ */
+test('junk receipt tags are resolved once, ignored, and cost no wait', async () => {
+  const reg = new MemoryRegistry();
+  const subject = subjectOf('m3');
+  const other = subjectOf('other');
+  const setup = reg.writer('setup');
+  await setup.pushManifest(subject.descriptor, subject.bytes, 'inbox-x');
+  const foreign = receiptFor(other.descriptor, 'mallory');
+  await setup.pushManifest(foreign.descriptor, foreign.bytes, receiptTag(subject.descriptor.digest, new Date(1_700_000_001_000), 'f00001'));
+  await setup.pushManifest(other.descriptor, other.bytes, receiptTag(subject.descriptor.digest, new Date(1_700_000_001_000), 'f00002'));
+  let sleeps = 0;
+  const c = receiptFor(subject.descriptor, 'c');
+  await pushReceipt(reg.writer('C'), subject.descriptor, c, 'cccccc', () => sleeps++);
+  assert.equal(sleeps, 0);
+  assert.deepEqual(await indexDigests(reg, subject.descriptor), [c.descriptor.digest]);
+  assert.equal(reg.callsOf('C').filter((x) => x.startsWith('HEAD ')).length, 2, 'each junk tag resolved once');
 });

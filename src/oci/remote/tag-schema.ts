@@ -2,10 +2,10 @@
  * The referrers tag schema's write half, beside its read half (referrers.ts: the tag, and reading
  * an index safely; RemoteRepository.referrers falls back to it). For a registry without the
  * Referrers API the client maintains the image index under tag `<alg>-<hex>` of the subject: it
- * gains each new referrer's descriptor. That read-modify-write can race with another writer, so
- * after writing, the client reads the index back and re-applies its entry until it is present
- * (bounded). Discovery also unions what the v1.0-style tags name, so an entry clobbered in the
- * index is still found.
+ * gains each new referrer's descriptor. That read-modify-write can race with another writer; how
+ * a writer makes sure its entry (and every other tagged referrer's) survives is addToReferrersIndex.
+ * Discovery also unions what the v1.0-style tags name, so an entry missing from the index is still
+ * found.
  */
 import { randomInt } from 'node:crypto';
 import { CommsError, NotFoundError, ProtocolError } from '../../errors.ts';
@@ -13,7 +13,8 @@ import { checkAborted, sleep } from '../../util/abort.ts';
 import { referrerDescriptor, type Descriptor, type ImageIndex, type ImageManifest } from '../descriptor.ts';
 import { digestOf } from '../digest.ts';
 import { MediaType } from '../mediatypes.ts';
-import type { OperationOptions, ReferrerPushOptions, ReferrerPushResult, Repository } from '../target.ts';
+import { ManifestFormatError, readImageManifest } from '../manifest-json.ts';
+import type { OperationOptions, ReferrerPushOptions, ReferrerPushResult, ReferrerTagPrefix, Repository } from '../target.ts';
 import { referrersTag } from './referrers.ts';
 
 /**
@@ -37,7 +38,7 @@ export async function pushWithTagSchema(
     return { ...pushed, indexedBy: 'registry' };
   }
   try {
-    await addToReferrersIndex(repo, subject.digest, referrerEntry(descriptor, bytes), options);
+    await addToReferrersIndex(repo, subject.digest, referrerEntry(descriptor, bytes), { ...options, ownTag: tag });
   } catch (err) {
     // The artifact and its own tag are stored, and discovery finds it through that tag (SPEC §9.3):
     // failing here would make a caller push it again. Report that only the tag records it.
@@ -52,23 +53,214 @@ export async function pushWithTagSchema(
  * artifactType (else its config media type) and its annotations, as the Referrers API returns.
  */
 export function referrerEntry(descriptor: Descriptor, bytes: Uint8Array): Descriptor {
-  const m = JSON.parse(new TextDecoder().decode(bytes)) as ImageManifest;
+  return manifestReferrerEntry(descriptor, JSON.parse(new TextDecoder().decode(bytes)) as ImageManifest);
+}
+
+function manifestReferrerEntry(descriptor: Descriptor, m: ImageManifest): Descriptor {
   const annotations = m.annotations !== undefined && Object.keys(m.annotations).length > 0 ? m.annotations : undefined;
   return referrerDescriptor(descriptor, { artifactType: m.artifactType ?? m.config?.mediaType, annotations });
 }
 
+/** What addToReferrersIndex needs beyond ReferrerPushOptions. */
+export interface IndexUpdateOptions extends ReferrerPushOptions {
+  /** The referrer's own tag, already pushed (it decides which way the update is checked). */
+  ownTag?: string | undefined;
+}
+
 /**
- * Adds `entry` to the tag-schema index of `subjectDigest`, re-applying until it sticks.
+ * Adds `entry` to the tag-schema index of `subjectDigest`, and makes sure it is not lost to a
+ * racing writer. The registry offers no conditional write, so the read-modify-write cannot be made
+ * atomic; it is checked afterwards instead, in one of three ways:
  *
- * Without a conditional write there is no way to make the read-modify-write atomic, so the
- * waits are sized by how long a read-modify-write takes here (measured, not guessed): a writer
- * that read the index before our write needs about that long to push its (stale) copy, so the
- * read-back waits at least that long, and the final confirmation twice that. A miss backs off
- * with full jitter so that a crowd of writers spreads out instead of colliding again.
- * A subject that is not published yet has no other writers: its index is read and written once.
+ * - The subject is not published yet (`subjectUnpublished`): nobody else knows its digest, so
+ *   nobody else writes its index: read, write, done.
+ * - The referrer has its own tag under one of `referrerTags` (receipts `receipt-<hex12>-…`,
+ *   bundles `bundle-<hex12>-…`), pushed before this update: after writing, the writer lists those
+ *   tags and reads the index again; a tagged referrer of this subject missing from it is resolved
+ *   and merged in, and the write repeats. No wait on that path. Why nothing tagged is lost: take
+ *   the last index write W of all; its writer lists the tags after W, and every such referrer's tag
+ *   was pushed before its own writer's index write, so before W: the listing names them all. Had W
+ *   lacked one, its writer would have written again, and W would not be the last. To avoid a HEAD
+ *   per tag on every update, tags are resolved only when there are more of them than index entries
+ *   of their artifactType, newest first, until that surplus is accounted for, at most
+ *   MAX_TAG_RESOLVES per update (junk tags count against it and are otherwise ignored).
+ * - Any other referrer (a reply, whose inbox tag does not name its subject; a copy, untagged):
+ *   nothing names it but the index, so the writer reads the index back after a wait at least as
+ *   long as its own read-modify-write took (a stale writer that read before our write needs about
+ *   that long to push its copy), confirms once more after twice that, and re-applies its entry on
+ *   a miss. Probabilistic: a late enough stale write can still drop it.
+ *
+ * A miss backs off with full jitter, growing with each miss, so a crowd of writers spreads out.
  */
-export async function addToReferrersIndex(repo: Repository, subjectDigest: string, entry: Descriptor, options: ReferrerPushOptions = {}): Promise<void> {
+export async function addToReferrersIndex(repo: Repository, subjectDigest: string, entry: Descriptor, options: IndexUpdateOptions = {}): Promise<void> {
   const tag = referrersTag(subjectDigest);
+  if (options.subjectUnpublished === true) {
+    await mergeAndWrite(repo, tag, [entry], 1, options);
+    return;
+  }
+  const ownTag = options.ownTag ?? '';
+  const covering = (options.referrerTags ?? []).filter((p) => p.prefix.length > 0);
+  if (covering.some((p) => ownTag.startsWith(p.prefix))) return addCheckedAgainstTags(repo, tag, subjectDigest, entry, ownTag, covering, options);
+  return addWithReadBack(repo, tag, entry, options);
+}
+
+/** Reads the index, adds what of `entries` it lacks, and writes it back when anything was added. */
+async function mergeAndWrite(repo: Repository, tag: string, entries: Descriptor[], attempt: number, options: IndexUpdateOptions): Promise<void> {
+  const current = await readReferrersIndex(repo, tag, options);
+  const present = new Set(current.manifests.map((d) => d.digest));
+  const missing = entries.filter((d) => !present.has(d.digest));
+  if (missing.length === 0) return;
+  const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [...current.manifests, ...missing] };
+  const bytes = new TextEncoder().encode(JSON.stringify(index));
+  const desc: Descriptor = { mediaType: MediaType.ImageIndex, digest: digestOf(bytes), size: bytes.length };
+  options.onIndexWrite?.(attempt);
+  await repo.pushManifest(desc, bytes, tag, options);
+}
+
+/** The tag-checked update (see addToReferrersIndex). */
+async function addCheckedAgainstTags(
+  repo: Repository,
+  tag: string,
+  subjectDigest: string,
+  entry: Descriptor,
+  ownTag: string,
+  covering: readonly ReferrerTagPrefix[],
+  options: IndexUpdateOptions,
+): Promise<void> {
+  const maxAttempts = options.maxAttempts ?? 16;
+  // What this writer puts in the index: its own entry, and the tagged referrers it found missing.
+  const wanted = new Map<string, Descriptor>([[entry.digest, entry]]);
+  // Tags resolved so far (tag → digest, null when gone), and digests that are not referrers of this subject.
+  const resolved = new Map<string, string | null>([[ownTag, entry.digest]]);
+  const junk = new Set<string>();
+  const budget = { resolves: MAX_TAG_RESOLVES };
+  let rmwMs = MIN_BACKOFF_MS;
+  let lastTransient: unknown;
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    checkAborted(options.signal);
+    try {
+      const started = Date.now();
+      await mergeAndWrite(repo, tag, [...wanted.values()], attempt, options);
+      rmwMs = Math.max(rmwMs, Date.now() - started);
+      // Both after our write: the listing names every tagged referrer whose writer wrote before us.
+      const tags = await listTagsWithPrefixes(repo, covering, options);
+      const after = await readReferrersIndex(repo, tag, options);
+      const complete = await reconcile({ repo, subjectDigest, covering, tags, after, wanted, resolved, junk, budget, options });
+      if (complete) return;
+    } catch (err) {
+      // docker-registry's filesystem store rewrites a tag's link file in place, so a read racing
+      // another writer's tag push can get a 500; that is the same collision, so back off and retry.
+      if (!isTransientRegistryError(err)) throw err;
+      lastTransient = err;
+    }
+    if (attempt === maxAttempts) break;
+    await backoff(rmwMs, attempt, options);
+  }
+  throw contended(entry, tag, maxAttempts, lastTransient);
+}
+
+interface ReconcileInput {
+  repo: Repository;
+  subjectDigest: string;
+  covering: readonly ReferrerTagPrefix[];
+  tags: string[];
+  after: ImageIndex;
+  wanted: Map<string, Descriptor>;
+  resolved: Map<string, string | null>;
+  junk: Set<string>;
+  budget: { resolves: number };
+  options: OperationOptions;
+}
+
+/**
+ * Whether `after` holds everything this writer wants in it and every tagged referrer the tags
+ * reveal; the referrers found missing are added to `wanted` for the next write.
+ */
+async function reconcile(x: ReconcileInput): Promise<boolean> {
+  const inIndex = new Set(x.after.manifests.map((d) => d.digest));
+  let complete = [...x.wanted.keys()].every((d) => inIndex.has(d));
+  for (const kind of x.covering) {
+    const kindTags = x.tags.filter((t) => t.startsWith(kind.prefix));
+    let surplus = kindTags.length - x.after.manifests.filter((d) => d.artifactType === kind.artifactType).length;
+    // Newest first (the tags name their unix time): a referrer a racing writer dropped is a recent one.
+    kindTags.sort().reverse();
+    for (const t of kindTags) {
+      if (surplus <= 0) break;
+      let digest = x.resolved.get(t);
+      if (digest === undefined) {
+        if (x.budget.resolves <= 0) break;
+        x.budget.resolves--;
+        digest = await resolveTag(x.repo, t, x.options);
+        x.resolved.set(t, digest);
+      }
+      if (digest !== null && inIndex.has(digest)) continue;
+      surplus--;
+      if (digest === null || x.junk.has(digest)) continue;
+      if (!x.wanted.has(digest)) {
+        const found = await referrerOf(x.repo, digest, x.subjectDigest, x.options);
+        if (found === undefined) {
+          x.junk.add(digest);
+          continue;
+        }
+        x.wanted.set(digest, found);
+      }
+      complete = false;
+    }
+  }
+  return complete;
+}
+
+/** The tags that start with one of the prefixes, in one listing that starts at the first of them. */
+async function listTagsWithPrefixes(repo: Repository, covering: readonly ReferrerTagPrefix[], options: OperationOptions): Promise<string[]> {
+  const prefixes = covering.map((p) => p.prefix).sort();
+  const first = prefixes[0]!;
+  const lastPrefix = prefixes.at(-1)!;
+  const out: string[] = [];
+  await repo.tags(
+    (page) => {
+      for (const t of page) {
+        if (prefixes.some((p) => t.startsWith(p))) out.push(t);
+        else if (t > lastPrefix) return false; // past every prefix: nothing of ours follows
+      }
+      return true;
+    },
+    { signal: options.signal, pageSize: 1000, last: first },
+  );
+  return out;
+}
+
+/** The digest a tag names now, or null when it is gone. */
+async function resolveTag(repo: Repository, tag: string, options: OperationOptions): Promise<string | null> {
+  try {
+    return (await repo.resolve(tag, options)).digest;
+  } catch (err) {
+    if (err instanceof NotFoundError) return null;
+    throw err;
+  }
+}
+
+/** The referrer descriptor of manifest `digest` when its `subject` is `subjectDigest`; undefined for anything else (junk). */
+async function referrerOf(repo: Repository, digest: string, subjectDigest: string, options: OperationOptions): Promise<Descriptor | undefined> {
+  let fetched;
+  try {
+    fetched = await repo.fetchManifest(digest, options);
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  }
+  let m: ImageManifest;
+  try {
+    m = readImageManifest(fetched.bytes);
+  } catch (err) {
+    if (err instanceof ManifestFormatError) return undefined;
+    throw err;
+  }
+  if (m.subject?.digest !== subjectDigest) return undefined;
+  return manifestReferrerEntry(fetched.descriptor, m);
+}
+
+/** The read-back update, for referrers no tag of theirs names (see addToReferrersIndex). */
+async function addWithReadBack(repo: Repository, tag: string, entry: Descriptor, options: IndexUpdateOptions): Promise<void> {
   const maxAttempts = options.maxAttempts ?? 16;
   const has = (index: ImageIndex) => index.manifests.some((d) => d.digest === entry.digest);
   // The slowest read-modify-write seen so far; loopback registries take a few milliseconds, a
@@ -79,45 +271,51 @@ export async function addToReferrersIndex(repo: Repository, subjectDigest: strin
     checkAborted(options.signal);
     try {
       const started = Date.now();
-      const current = await readReferrersIndex(repo, tag, options);
-      if (!has(current)) {
-        const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [...current.manifests, entry] };
-        const bytes = new TextEncoder().encode(JSON.stringify(index));
-        const desc: Descriptor = { mediaType: MediaType.ImageIndex, digest: digestOf(bytes), size: bytes.length };
-        options.onIndexWrite?.(attempt);
-        await repo.pushManifest(desc, bytes, tag, options);
-      }
-      // Nobody else knows the subject yet: nothing can replace our write, so nothing to wait for.
-      if (options.subjectUnpublished === true) return;
+      await mergeAndWrite(repo, tag, [entry], attempt, options);
       rmwMs = Math.max(rmwMs, Date.now() - started);
       // Read back once a racing writer that read before our write has had time to push its
       // copy; it replaces our index with one that lacks our entry, and the next round puts it back.
-      await sleep(jitter(rmwMs), options.signal);
+      await wait(jitter(rmwMs), options);
       if (has(await readReferrersIndex(repo, tag, options))) {
         // A single sighting can precede a late clobber (a chain of stale writers): confirm later.
-        await sleep(jitter(2 * rmwMs), options.signal);
+        await wait(jitter(2 * rmwMs), options);
         if (has(await readReferrersIndex(repo, tag, options))) return;
       }
     } catch (err) {
-      // docker-registry's filesystem store rewrites a tag's link file in place, so a read racing
-      // another writer's tag push can get a 500; that is the same collision, so back off and retry.
       if (!isTransientRegistryError(err)) throw err;
       lastTransient = err;
     }
     if (attempt === maxAttempts) break;
-    // Missed: back off with full jitter, growing with each miss, so a crowd spreads out.
-    await sleep(randomInt(0, Math.min(MAX_BACKOFF_MS, rmwMs * 2 ** Math.min(attempt, 6)) + 1), options.signal);
+    await backoff(rmwMs, attempt, options);
   }
-  throw new CommsError(`could not add ${entry.digest} to the referrers index ${tag} after ${maxAttempts} attempts (other writers kept replacing it)`, {
+  throw contended(entry, tag, maxAttempts, lastTransient);
+}
+
+function contended(entry: Descriptor, tag: string, maxAttempts: number, cause: unknown): CommsError {
+  return new CommsError(`could not add ${entry.digest} to the referrers index ${tag} after ${maxAttempts} attempts (other writers kept replacing it)`, {
     code: 'REFERRERS_INDEX_CONTENDED',
-    cause: lastTransient,
+    cause,
   });
 }
 
-/** The shortest read-back wait. */
+/** The shortest read-back wait (referrers without a tag of their own). */
 const MIN_SETTLE_MS = 50;
+/** The smallest base of the back-off after a miss. */
+const MIN_BACKOFF_MS = 20;
 /** The ceiling of the back-off after a miss. */
 const MAX_BACKOFF_MS = 5000;
+/** The most tags one index update resolves (HEAD, and GET when missing from the index). */
+export const MAX_TAG_RESOLVES = 64;
+
+async function wait(ms: number, options: IndexUpdateOptions): Promise<void> {
+  options.onBackoff?.(ms);
+  await sleep(ms, options.signal);
+}
+
+/** After a miss: full jitter, growing with each miss, so a crowd spreads out. */
+function backoff(rmwMs: number, attempt: number, options: IndexUpdateOptions): Promise<void> {
+  return wait(randomInt(0, Math.min(MAX_BACKOFF_MS, rmwMs * 2 ** Math.min(attempt, 6)) + 1), options);
+}
 
 /** Uniform in [ms, 2·ms]: never shorter than the measured window, and desynchronised. */
 function jitter(ms: number): number {
