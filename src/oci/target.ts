@@ -57,7 +57,8 @@ export interface ReferrerPushOptions extends OperationOptions {
   onIndexWrite?: ((attempt: number) => void) | undefined;
   /**
    * The subject is not published yet (no tag names it; its digest is known to this writer only),
-   * so no other writer can be updating its tag-schema index: one read and one write, no read-back.
+   * so no tag-schema index of it exists and no other writer can be updating one: one write, with
+   * no read before and no check after.
    */
   subjectUnpublished?: boolean | undefined;
   /**

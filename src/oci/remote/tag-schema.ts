@@ -73,7 +73,9 @@ export interface IndexUpdateOptions extends ReferrerPushOptions {
  * atomic; it is checked afterwards instead, in one of three ways:
  *
  * - The subject is not published yet (`subjectUnpublished`): nobody else knows its digest, so
- *   nobody else writes its index: read, write, done.
+ *   no index of it exists and nobody else writes one: one write, holding this entry, done. (Only
+ *   a second push of the very same subject bytes could find one; the bundle that write replaces
+ *   is still found through its own tag.)
  * - The referrer has its own tag under one of `referrerTags` (receipts `receipt-<hex12>-…`,
  *   bundles `bundle-<hex12>-…`), pushed before this update: after writing, the writer lists those
  *   tags and reads the index again; a tagged referrer of this subject missing from it is resolved
@@ -95,7 +97,7 @@ export interface IndexUpdateOptions extends ReferrerPushOptions {
 export async function addToReferrersIndex(repo: Repository, subjectDigest: string, entry: Descriptor, options: IndexUpdateOptions = {}): Promise<void> {
   const tag = referrersTag(subjectDigest);
   if (options.subjectUnpublished === true) {
-    await mergeAndWrite(repo, tag, [entry], 1, options);
+    await writeIndex(repo, tag, [entry], 1, options);
     return;
   }
   const ownTag = options.ownTag ?? '';
@@ -109,8 +111,11 @@ async function mergeAndWrite(repo: Repository, tag: string, entries: Descriptor[
   const current = await readReferrersIndex(repo, tag, options);
   const present = new Set(current.manifests.map((d) => d.digest));
   const missing = entries.filter((d) => !present.has(d.digest));
-  if (missing.length === 0) return;
-  const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [...current.manifests, ...missing] };
+  if (missing.length > 0) await writeIndex(repo, tag, [...current.manifests, ...missing], attempt, options);
+}
+
+async function writeIndex(repo: Repository, tag: string, manifests: Descriptor[], attempt: number, options: IndexUpdateOptions): Promise<void> {
+  const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests };
   const bytes = new TextEncoder().encode(JSON.stringify(index));
   const desc: Descriptor = { mediaType: MediaType.ImageIndex, digest: digestOf(bytes), size: bytes.length };
   options.onIndexWrite?.(attempt);
