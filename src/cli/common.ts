@@ -3,14 +3,11 @@ import { readFile } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { defaultCredentialStore } from '../oci/auth/credentials.ts';
 import { openRepository, openTarget, type OpenedTarget, type OpenOptions } from '../oci/open.ts';
-import { DEFAULT_TIMEOUT_MS } from '../oci/remote/client.ts';
-import { DEFAULT_RETRY } from '../oci/remote/retry.ts';
+import { DEFAULT_RETRY, DEFAULT_TIMEOUT_MS } from '../oci/remote/retry.ts';
 import { parseDuration } from './parse.ts';
 import type { Repository } from '../oci/target.ts';
-import { loadKeySigner } from '../trust/key-signer.ts';
-import { keylessSignerFromEnv } from '../trust/keyless-signer.ts';
+import { identityTokenSource } from '../trust/identity-token.ts';
 import type { MessageSigner } from '../trust/signer.ts';
-import { loadTrustedRoot } from '../trust/trusted-root.ts';
 import { findTrustFile, type TrustFile } from '../trust/trust-file.ts';
 import { parseTrustedKey } from '../trust/public-key.ts';
 import type { TrustPolicy } from '../trust/verify.ts';
@@ -159,15 +156,22 @@ export function withSignOptions<T>(y: Argv<T>) {
 /**
  * The signer: --key, else COMMS_KEY (a key file named in the environment), else keyless when an
  * OIDC token is available (SIGSTORE_ID_TOKEN, GitHub Actions). With none, and without --no-sign,
- * stop: never an unsigned message by surprise.
+ * stop: never an unsigned message by surprise. Each signer's modules (Sigstore's among them) are
+ * loaded only when that signer is the one chosen.
  */
 export async function resolveSigner(args: SignArgs, env: NodeJS.ProcessEnv = process.env): Promise<MessageSigner | undefined> {
   if (!args.sign) return undefined;
   const passphrase = env['COMMS_KEY_PASSPHRASE'];
   const keyPath = args.key ?? env['COMMS_KEY'];
-  if (keyPath) return loadKeySigner(keyPath, passphrase ? { passphrase } : {});
-  const keyless = keylessSignerFromEnv({ fulcioURL: args['fulcio-url'], rekorURL: args['rekor-url'], env });
-  if (keyless) return keyless;
+  if (keyPath) {
+    const { loadKeySigner } = await import('../trust/key-signer.ts');
+    return loadKeySigner(keyPath, passphrase ? { passphrase } : {});
+  }
+  const tokenSource = identityTokenSource({ env });
+  if (tokenSource !== undefined) {
+    const { createKeylessSigner } = await import('../trust/keyless-signer.ts');
+    return createKeylessSigner(tokenSource, { fulcioURL: args['fulcio-url'], rekorURL: args['rekor-url'] });
+  }
   throw new UsageError(
     'no signer available: sign with a key (--key FILE or COMMS_KEY; make one with `comms keygen`), ' +
       'sign keylessly in CI (SIGSTORE_ID_TOKEN, or GitHub Actions with `id-token: write`), ' +
@@ -256,7 +260,10 @@ export async function resolvePolicy(args: VerifyArgs, env: NodeJS.ProcessEnv = p
   if (args['certificate-identity'] !== undefined) policy.certificateIdentity = args['certificate-identity'];
   if (args['certificate-identity-regexp'] !== undefined) policy.certificateIdentityRegexp = args['certificate-identity-regexp'];
   if (args['certificate-oidc-issuer'] !== undefined) policy.certificateOidcIssuer = args['certificate-oidc-issuer'];
-  if (keyless || trusted.some((e) => e.kind === 'keyless')) policy.trustedRoot = await loadTrustedRoot({ path: args['trusted-root'] });
+  if (keyless || trusted.some((e) => e.kind === 'keyless')) {
+    const { loadTrustedRoot } = await import('../trust/trusted-root.ts');
+    policy.trustedRoot = await loadTrustedRoot({ path: args['trusted-root'] });
+  }
   return policy;
 }
 

@@ -5,7 +5,10 @@
  * 130 when Ctrl-C (SIGINT) cut work short, 141 when stdout was closed by its reader (as for a process ended by SIGPIPE).
  *
  * Start-up stays close to Node's own: `--version` loads nothing but this file, yargs is loaded
- * only to parse, and a command's module (with Sigstore, undici, …) only when that command is named.
+ * only to parse, and a command's module only when that command is named. Within a command, the
+ * heavy parts load only on the path that uses them: Sigstore's signing code when a run signs (the
+ * keyless machinery, Fulcio, Rekor and TUF, only when it signs keylessly), the verifier when it
+ * verifies, age when it encrypts or decrypts, the registry client (undici) when a mailbox is remote.
  */
 import type { Argv } from 'yargs';
 import { UsageError } from '../errors.ts';

@@ -14,7 +14,7 @@ import { mapLimit } from '../util/pool.ts';
 import { readReceiptOf, type ReadReceipts } from './read-state.ts';
 import { isVerdictOnArtifact } from './refusal.ts';
 import { TagSnapshot } from './tag-snapshot.ts';
-import { verifyMessage, type VerifiedMessage } from './verify-message.ts';
+import type { VerifiedMessage } from './verify-message.ts';
 
 export interface ListOptions {
   repository: Repository;
@@ -128,6 +128,8 @@ export async function listMessages(options: ListOptions): Promise<(ListedMessage
       };
       if (options.policy !== undefined) {
         try {
+          // The verifier (Sigstore) is loaded only when there is a policy to verify against.
+          const { verifyMessage } = await import('./verify-message.ts');
           listed.verified = await verifyMessage(repo, fetched.descriptor, fetched.bytes, {
             policy: options.policy,
             sender: info.sender,

@@ -21,7 +21,7 @@ import type { MessageInfo } from '../protocol/validate.ts';
 import { CommsError, ProtocolError, type CommsErrorOptions } from '../errors.ts';
 import { forEachLimit } from '../util/pool.ts';
 import { isPidAlive } from '../util/process.ts';
-import { decryptFileTo, type AgeIdentities } from '../trust/age.ts';
+import type { AgeIdentities } from '../trust/age.ts';
 
 export type ConflictPolicy = 'suffix' | 'fail';
 
@@ -210,6 +210,7 @@ export async function materialize(repo: Repository, info: MessageInfo, options: 
  * synced; returns its stat.
  */
 async function decryptFile(from: string, to: string, identities: AgeIdentities, signal: AbortSignal | undefined): Promise<Stats> {
+  const { decryptFileTo } = await import('../trust/age.ts');
   await decryptFileTo(from, to, identities, signal);
   const fh = await open(to, 'r+');
   try {

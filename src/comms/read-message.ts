@@ -16,11 +16,11 @@ import { readChunk } from '../protocol/chunk-reader.ts';
 import { chunkRawSize } from '../protocol/sizes.ts';
 import { parseMessageManifest, type MessageInfo } from '../protocol/validate.ts';
 import { receivedFilename } from '../protocol/filename.ts';
-import { checkTrustPolicy, type TrustPolicy } from '../trust/verify.ts';
-import { decryptBytes, type AgeIdentities } from '../trust/age.ts';
+import type { TrustPolicy } from '../trust/policy.ts';
+import type { AgeIdentities } from '../trust/age.ts';
 import { ProtocolError, UsageError, VerificationError } from '../errors.ts';
 import { forEachLimit } from '../util/pool.ts';
-import { verifyMessage, type VerifiedMessage } from './verify-message.ts';
+import type { VerifiedMessage } from './verify-message.ts';
 
 /** Default cap on a message read into memory: 16 MiB. */
 export const DEFAULT_READ_MAX_BYTES = 16 * 1024 * 1024;
@@ -85,7 +85,8 @@ export async function readMessage(repository: Repository, digest: string, option
       option: 'verify',
     });
   }
-  if (options.verify !== false) checkTrustPolicy(options.verify);
+  // The verifier (Sigstore) and age are loaded only when used.
+  if (options.verify !== false) (await import('../trust/verify.ts')).checkTrustPolicy(options.verify);
   const fetched = await repository.fetchManifest(digest, { signal: options.signal });
   if (fetched.descriptor.digest !== digest) throw new ProtocolError(`asked for ${digest}, got ${fetched.descriptor.digest}`, { code: 'DIGEST_MISMATCH' });
   const info = parseMessageManifest(fetched.bytes);
@@ -99,6 +100,7 @@ export async function readMessage(repository: Repository, digest: string, option
     unverifiedReason = 'verification was skipped';
   } else {
     try {
+      const { verifyMessage } = await import('./verify-message.ts');
       signer = await verifyMessage(repository, fetched.descriptor, fetched.bytes, { policy: options.verify, sender: info.sender, signal: options.signal });
     } catch (err) {
       if (!(err instanceof VerificationError) || options.allowUnverified !== true) throw err;
@@ -113,6 +115,7 @@ export async function readMessage(repository: Repository, digest: string, option
   if (encrypted && options.identities !== undefined && options.identities.length > 0) {
     if (info.encryption !== ENCRYPTION_AGE)
       throw new ProtocolError(`the message is encrypted with ${JSON.stringify(info.encryption)}; comms decrypts only age`, { code: 'ENCRYPTION_UNSUPPORTED' });
+    const { decryptBytes } = await import('../trust/age.ts');
     content = await decryptBytes(content, options.identities);
     decrypted = true;
     if (info.encryptedFilename !== undefined) {

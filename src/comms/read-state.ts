@@ -7,11 +7,10 @@
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { OperationOptions, Repository } from '../oci/target.ts';
 import { Annotation, ArtifactType } from '../protocol/constants.ts';
-import { senderMatches, type TrustPolicy } from '../trust/verify.ts';
+import { senderMatches, type TrustPolicy } from '../trust/policy.ts';
 import { NotFoundError, ProtocolError, VerificationError } from '../errors.ts';
 import { findReferrers } from './discover.ts';
 import type { TagSnapshot } from './tag-snapshot.ts';
-import { verifyMessage } from './verify-message.ts';
 
 /** How a receipt is recognised as mine. */
 export interface ReadReceipts {
@@ -52,6 +51,8 @@ export async function readReceiptOf(
   for (const d of mine.reverse()) {
     try {
       const receipt = await repo.fetchManifest(d.digest, { signal: options.signal });
+      // The verifier (Sigstore) is loaded only when a receipt is there to verify.
+      const { verifyMessage } = await import('./verify-message.ts');
       const verified = await verifyMessage(repo, receipt.descriptor, receipt.bytes, {
         policy: how.policy,
         sender: me,

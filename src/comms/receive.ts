@@ -11,7 +11,7 @@ import { inboxPrefix, utcDate8 } from '../protocol/tags.ts';
 import { CLOCK_SKEW_MS, isExpiredAt } from '../protocol/expiry.ts';
 import { parseMessageManifest, type MessageInfo } from '../protocol/validate.ts';
 import type { MessageSigner } from '../trust/signer.ts';
-import { checkTrustPolicy, type TrustPolicy } from '../trust/verify.ts';
+import type { TrustPolicy } from '../trust/policy.ts';
 import { CommsError, NotFoundError, ProtocolError, UsageError, VerificationError } from '../errors.ts';
 import { mapLimit } from '../util/pool.ts';
 import { ack, type AckResult } from './ack.ts';
@@ -20,12 +20,12 @@ import { prepareOutDir } from './out-dir.ts';
 import { TagSnapshot } from './tag-snapshot.ts';
 import { readReceiptOf, type ReadReceipts } from './read-state.ts';
 import { runStep, type OnStep } from './steps.ts';
-import { verifyMessage, type VerifiedMessage } from './verify-message.ts';
+import type { VerifiedMessage } from './verify-message.ts';
 import { isVerdictOnArtifact } from './refusal.ts';
 import { checkAborted } from '../util/abort.ts';
 import { ENCRYPTION_AGE } from '../protocol/constants.ts';
 import { receivedFilename } from '../protocol/filename.ts';
-import { decryptBytes, type AgeIdentities } from '../trust/age.ts';
+import type { AgeIdentities } from '../trust/age.ts';
 import { DecryptionError } from '../trust/errors.ts';
 
 /** v1.0's clock-skew allowance for --since (and for expiry). */
@@ -148,7 +148,8 @@ export async function* receiveEach(options: ReceiveOptions): AsyncGenerator<Rece
     throw new UsageError(`parallel must be a positive integer, got ${options.parallel}`, { option: 'parallel' });
   // A policy that cannot verify anything, or an --out that is not a folder, ends the run here,
   // before any request: never a refusal (and a rejected receipt) for every genuine message.
-  if (options.verify !== false) checkTrustPolicy(options.verify);
+  // The verifier (Sigstore) is loaded only when messages are verified.
+  if (options.verify !== false) (await import('../trust/verify.ts')).checkTrustPolicy(options.verify);
   await prepareOutDir(options.outDir);
 
   const scratch = await openScratch(options.outDir);
@@ -232,6 +233,7 @@ async function* receiveInto(options: ReceiveOptions, scratchDir: string): AsyncG
     try {
       if (options.verify !== false) {
         const policy = options.verify;
+        const { verifyMessage } = await import('./verify-message.ts');
         verified = await runStep(options.onStep, 'verify', { digest: c.descriptor.digest }, () =>
           verifyMessage(repo, c.descriptor, c.bytes, {
             policy,
@@ -318,6 +320,7 @@ async function decryptionOf(info: MessageInfo, identities: AgeIdentities | undef
     throw new ProtocolError(`the message is encrypted with ${JSON.stringify(info.encryption)}; comms decrypts only age`, { code: 'ENCRYPTION_UNSUPPORTED' });
   }
   if (info.encryptedFilename === undefined) return { identities, filename: info.filename.replace(/\.age$/, '') || 'file' };
+  const { decryptBytes } = await import('../trust/age.ts');
   const raw = (await decryptBytes(info.encryptedFilename, identities)).toString('utf8');
   const { name, problem } = receivedFilename(raw);
   if (name === undefined) throw new ProtocolError(`the encrypted filename ${JSON.stringify(raw)} is refused: ${problem}`, { code: 'UNSAFE_FILENAME' });

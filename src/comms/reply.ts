@@ -15,7 +15,7 @@ import { ExtensionAnnotation } from '../protocol/constants.ts';
 import { parseMessageManifest } from '../protocol/validate.ts';
 import type { TrustPolicy } from '../trust/verify.ts';
 import { UsageError, VerificationError } from '../errors.ts';
-import { ageRecipientsFor } from '../trust/age.ts';
+import { ageRecipientsFor } from '../trust/trust-file.ts';
 import { checkSigning, send, sendAuditReceipt, type SendOptions, type SendResult } from './send.ts';
 import { prepareAuditDir, writeAuditReceipt } from './audit.ts';
 import { describeVerdict, verifyArtifact, type Verdict } from './verdict.ts';

@@ -25,7 +25,8 @@ import { forEachLimit } from '../util/pool.ts';
 import { isPidAlive } from '../util/process.ts';
 import { UsageError } from '../errors.ts';
 import type { MessageSigner } from '../trust/signer.ts';
-import { ageRecipientsFor, encryptBytes, encryptFile, parseRecipient, startEncryption, type AgeRecipients } from '../trust/age.ts';
+import type { AgeRecipients } from '../trust/age.ts';
+import { ageRecipientsFor } from '../trust/trust-file.ts';
 import type { TrustFile } from '../trust/trust-file.ts';
 import type { PushedBundle } from './bundle.ts';
 import { pushArtifact } from './push-artifact.ts';
@@ -225,7 +226,8 @@ async function sendMessage(options: SendOptions): Promise<SendResult> {
   checkSigning(options, 'send');
   const sender = await resolveSender({ sender: options.sender, signer: options.signer, trust: options.trust, signal: options.signal });
 
-  const recipients = [...new Set([...(options.encryptTo?.map((r) => parseRecipient(r)) ?? []), ...trustedRecipients(options)])];
+  const given = options.encryptTo !== undefined && options.encryptTo.length > 0 ? await parseRecipients(options.encryptTo) : [];
+  const recipients = [...new Set([...given, ...trustedRecipients(options)])];
   const messageId = options.messageId ?? randomUUID();
   const opened = await openInput(options.input);
   const contentType = options.contentType ?? opened.contentType;
@@ -409,6 +411,12 @@ async function openInput(input: SendInput): Promise<OpenedInput> {
   return { source: { stream: input.stream }, filename: sanitizeFilename(input.filename), totalBytes: undefined };
 }
 
+/** `encryptTo`, each checked; the age module is loaded only for a message that is encrypted. */
+async function parseRecipients(values: AgeRecipients): Promise<string[]> {
+  const { parseRecipient } = await import('../trust/age.ts');
+  return values.map((r) => parseRecipient(r));
+}
+
 /** With `encrypt`: the recipient's age recipients from the trust file, which must name some. */
 export function trustedRecipients(options: Pick<SendOptions, 'encrypt' | 'trust' | 'recipient'>): string[] {
   if (options.encrypt !== true) return [];
@@ -429,6 +437,7 @@ export function trustedRecipients(options: Pick<SendOptions, 'encrypt' | 'trust'
  * real one goes into an annotation, encrypted to the same recipients.
  */
 async function encryptInput(input: OpenedInput, recipients: AgeRecipients, messageId: string): Promise<OpenedInput & { extra: Record<string, string> }> {
+  const { encryptBytes, encryptFile, startEncryption } = await import('../trust/age.ts');
   const enc = await startEncryption(recipients);
   const out = new PassThrough({ highWaterMark: 1024 * 1024 });
   out.write(enc.prefix);

@@ -8,10 +8,10 @@
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { OperationOptions, Repository } from '../oci/target.ts';
 import { Annotation, ArtifactType } from '../protocol/constants.ts';
-import { senderMatches, type TrustPolicy } from '../trust/verify.ts';
+import { senderMatches, type TrustPolicy } from '../trust/policy.ts';
 import { NotFoundError, ProtocolError, VerificationError } from '../errors.ts';
 import type { TagSnapshot } from './tag-snapshot.ts';
-import { verifyMessage, type VerifiedMessage } from './verify-message.ts';
+import type { VerifiedMessage } from './verify-message.ts';
 
 export type TrustStatus = 'verified' | 'unsigned' | 'invalid' | 'unchecked';
 
@@ -85,6 +85,8 @@ export async function verifyArtifact(
   const claim = claimedSender !== undefined ? { claimedSender } : {};
   if (policy === undefined) return { status: 'unchecked', verified: false, reason: 'no trust policy was given', ...claim };
   try {
+    // The verifier (Sigstore) is loaded only when there is a policy to verify against.
+    const { verifyMessage } = await import('./verify-message.ts');
     const signer = await verifyMessage(repo, descriptor, bytes, { policy, sender: claimedSender, snapshot: options.snapshot, signal: options.signal });
     const senderVerified = claimedSender !== undefined && (signer.bound || senderMatches(signer, claimedSender));
     return { status: 'verified', verified: true, identity: signer.identity, senderVerified, signer, ...claim };

@@ -1,10 +1,11 @@
 /**
  * Opens a Repository from a user's string: `oci:<path>[:tag]` → the image-layout folder,
  * anything else → a remote registry repository. The one place that chooses an implementation.
+ * The registry client (and its HTTP stack) is loaded only when a remote repository is opened.
  */
 import { OciLayout } from './layout/index.ts';
 import { parseTargetRef } from './reference.ts';
-import { openRemoteRepository, type ClientOptions } from './remote/index.ts';
+import type { ClientOptions } from './remote/index.ts';
 import type { Repository } from './target.ts';
 import { InvalidReferenceError } from '../errors.ts';
 
@@ -24,6 +25,7 @@ export async function openRepository(input: string, options: OpenOptions = {}): 
   if (ref.reference.tag !== undefined || ref.reference.digest !== undefined) {
     throw new InvalidReferenceError(`repository names a repository, without a tag or digest: ${JSON.stringify(input)}`, { option: 'repository' });
   }
+  const { openRemoteRepository } = await import('./remote/index.ts');
   return openRemoteRepository(ref.reference, options);
 }
 
@@ -53,6 +55,7 @@ export async function openTarget(input: string, options: OpenOptions = {}): Prom
     return out;
   }
   const { registry, repository, tag, digest } = ref.reference;
+  const { openRemoteRepository } = await import('./remote/index.ts');
   const out: OpenedTarget = {
     repository: await openRemoteRepository({ registry, repository }, options),
     kind: 'remote',

@@ -23,7 +23,6 @@ import {
   streamSize,
 } from './age-stream.ts';
 import { DecryptionError, KeyError } from './errors.ts';
-import type { TrustFile } from './trust-file.ts';
 
 /** The first line of every age file. */
 export const AGE_MAGIC = 'age-encryption.org/v1\n';
@@ -120,10 +119,8 @@ async function readKeyFile(p: string, what: string, code: 'AGE_RECIPIENT_INVALID
   }
 }
 
-/** The age recipients a trust file binds to `identity` (its `identity age1…` lines). */
-export function ageRecipientsFor(trust: TrustFile, identity: string): string[] {
-  return [...new Set(trust.entriesFor(identity).flatMap((e) => (e.kind === 'age' ? [e.recipient] : [])))];
-}
+// Defined beside the trust file, which needs no age code to read it.
+export { ageRecipientsFor } from './trust-file.ts';
 
 /** A new X25519 identity, with its recipient, as age-keygen makes them. */
 export async function generateAgeIdentity(): Promise<{ identity: string; recipient: string }> {

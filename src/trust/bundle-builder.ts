@@ -1,6 +1,9 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { toMessageSignatureBundle, type BundleWithMessageSignature } from '@sigstore/bundle';
-import { MessageSignatureBundleBuilder, type Artifact, type Signature } from '@sigstore/sign';
+import type { Artifact, Signature } from '@sigstore/sign';
+// The builder's own module, not the package's index: the index also loads the Fulcio, Rekor and
+// TSA clients and their HTTP stack, which a key signature without a witness never uses.
+import { MessageSignatureBundleBuilder } from '@sigstore/sign/dist/bundler/message.js';
 
 /**
  * @sigstore/sign's message-signature builder always packages a v0.2 bundle with a certificate

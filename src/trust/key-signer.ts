@@ -8,7 +8,7 @@
  */
 import { createPrivateKey, createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { RekorWitness, type Signer, type Witness } from '@sigstore/sign';
+import type { Signer, Witness } from '@sigstore/sign';
 import { CommsError, NotFoundError } from '../errors.ts';
 import { MessageBundleV03Builder } from './bundle-builder.ts';
 import { KeyError, SigningError } from './errors.ts';
@@ -55,8 +55,17 @@ export function createKeySigner(pem: string | Uint8Array, options: KeySignerOpti
       key: { $case: 'publicKey', publicKey: publicKeyPem, hint: keyId },
     }),
   };
-  const witnesses: Witness[] = options.rekorURL ? [new RekorWitness({ rekorBaseURL: options.rekorURL, majorApiVersion: 1 })] : [];
-  const builder = new MessageBundleV03Builder({ signer, witnesses });
+  const rekorURL = options.rekorURL;
+  // @sigstore/sign's Rekor client (and the HTTP stack under it) is loaded only when a witness is asked for.
+  let builder: Promise<MessageBundleV03Builder> | undefined;
+  const builderOf = async () => {
+    const witnesses: Witness[] = [];
+    if (rekorURL) {
+      const { RekorWitness } = await import('@sigstore/sign');
+      witnesses.push(new RekorWitness({ rekorBaseURL: rekorURL, majorApiVersion: 1 }));
+    }
+    return new MessageBundleV03Builder({ signer, witnesses });
+  };
   return {
     kind: 'key',
     keyId,
@@ -65,10 +74,11 @@ export function createKeySigner(pem: string | Uint8Array, options: KeySignerOpti
       return abortable(
         async () => {
           try {
-            return toSignedBundle(await builder.create({ data: Buffer.from(artifact) }));
+            builder ??= builderOf();
+            return toSignedBundle(await (await builder).create({ data: Buffer.from(artifact) }));
           } catch (err) {
             if (err instanceof CommsError) throw err;
-            throw witnesses.length > 0
+            throw rekorURL
               ? new SigningError(`recording the signature in Rekor at ${options.rekorURL} failed`, { code: 'REKOR_FAILED', cause: err })
               : new SigningError('signing with the local key failed', { code: 'SIGNING_FAILED', cause: err });
           }

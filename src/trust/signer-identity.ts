@@ -3,8 +3,14 @@
  * key), a keyless signer by the identity (email or URI) in the certificate Fulcio issued for it.
  * Read from what was signed, never from a claim.
  */
-import { X509Certificate } from '@sigstore/core';
+import { createRequire } from 'node:module';
 import type { MessageSigner, SignedBundle } from './signer.ts';
+
+/**
+ * @sigstore/core, required on first use: only a keyless signature carries a certificate, and
+ * a run that does not sign keylessly should not load it (by then the keyless signer has).
+ */
+const sigstoreCore = (): typeof import('@sigstore/core') => createRequire(import.meta.url)('@sigstore/core');
 
 export interface SignerIdentity {
   kind: MessageSigner['kind'];
@@ -24,7 +30,7 @@ export function signerIdentityOf(signer: MessageSigner, signed: SignedBundle): S
     ).verificationMaterial;
     const raw = material?.certificate?.rawBytes ?? material?.x509CertificateChain?.certificates?.[0]?.rawBytes;
     if (raw !== undefined) {
-      const san = X509Certificate.parse(Buffer.from(raw, 'base64')).subjectAltName;
+      const san = sigstoreCore().X509Certificate.parse(Buffer.from(raw, 'base64')).subjectAltName;
       if (san !== undefined) out.identity = san;
     }
   } catch {

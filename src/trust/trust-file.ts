@@ -103,6 +103,11 @@ export class TrustFile {
   }
 }
 
+/** The age recipients a trust file binds to `identity` (its `identity age1…` lines). */
+export function ageRecipientsFor(trust: TrustFile, identity: string): string[] {
+  return [...new Set(trust.entriesFor(identity).flatMap((e) => (e.kind === 'age' ? [e.recipient] : [])))];
+}
+
 /** Whether a keyless line accepts a certificate with this SAN and issuer. */
 export function keylessMatches(e: KeylessEntry, san: string, issuer: string | undefined): boolean {
   if (issuer !== e.issuer) return false;

@@ -30,54 +30,11 @@ import { parseDigest } from '../oci/digest.ts';
 import { MAX_BUNDLE_BYTES } from '../protocol/constants.ts';
 import { keyIdOf } from './key-id.ts';
 import type { TrustFile } from './trust-file.ts';
+import { senderMatches, type TrustPolicy, type VerifiedSigner, type VerifyContext } from './policy.ts';
 import { parseTrustedKey } from './public-key.ts';
 import { toTrustedRoot } from './trusted-root.ts';
 
-export interface TrustPolicy {
-  /** PEM public keys whose signatures are accepted. */
-  trustedKeys?: string[];
-  /** Exact certificate identity (SAN: email or URI) a keyless signature must carry. */
-  certificateIdentity?: string;
-  /** A regular expression the certificate identity must match (unanchored, as in cosign). */
-  certificateIdentityRegexp?: string;
-  /** Exact OIDC issuer a keyless certificate must carry; required with an identity. */
-  certificateOidcIssuer?: string;
-  /** Sigstore TrustedRoot JSON; required to verify keyless bundles (see trusted-root.ts). */
-  trustedRoot?: object | undefined;
-  /** Also require the message's claimed sender to be the verified signer (see VerifyContext, senderMatches). */
-  requireSenderMatch?: boolean;
-  /** Signers bound to identities (loadTrustFile); keyless lines need `trustedRoot` too. */
-  trust?: TrustFile;
-}
-
-export interface VerifiedSigner {
-  kind: 'key' | 'keyless';
-  /**
-   * The verified identity: the identity the trust file binds the signer to (and the artifact's
-   * sender claims); else the key id (hex sha256 of the DER public key), or the certificate SAN.
-   */
-  identity: string;
-  /** True when `identity` comes from a trust-file binding (the sender claim is then verified). */
-  bound: boolean;
-  /** Every identity the trust file binds this signer to (empty when it names none). */
-  boundTo: string[];
-  /** The OIDC issuer of a keyless certificate. */
-  issuer?: string;
-  /** The certificate SAN of a keyless signature. */
-  certificateIdentity?: string;
-  /** The key id of a key-signed bundle. */
-  keyId?: string;
-}
-
-/**
- * What the message claims about itself. When a context is passed and the policy sets
- * requireSenderMatch, the claimed sender must be present and match the verified signer; without a
- * context the sender is not checked here, and the caller applies `senderMatches` itself.
- */
-export interface VerifyContext {
-  /** The message's claimed sender (`dockercomms.sender`). */
-  sender?: string;
-}
+export { senderMatches, type TrustPolicy, type VerifiedSigner, type VerifyContext };
 
 const DIGEST_ALGORITHMS: Partial<Record<HashAlgorithm, 'sha256' | 'sha512'>> = {
   [HashAlgorithm.SHA2_256]: 'sha256',
@@ -131,27 +88,6 @@ export async function verifyMessageBundle(
     }
   }
   return verified;
-}
-
-/**
- * Whether a message's claimed sender names the verified signer:
- * - keyless: the sender equals the certificate identity (SAN) exactly; an email identity is
- *   compared without regard to case;
- * - key: the sender equals the key id (64 hex characters, any case, optionally `sha256:`-prefixed).
- *   Mapping a human name to a key is the caller's configuration, not this function's.
- * An empty sender never matches.
- */
-export function senderMatches(verified: VerifiedSigner, sender: string): boolean {
-  if (sender === '') return false;
-  if (verified.bound || verified.boundTo.length > 0) return verified.boundTo.includes(sender);
-  if (verified.kind === 'key') {
-    const id = verified.keyId ?? verified.identity;
-    const claimed = sender.toLowerCase().replace(/^sha256:/, '');
-    return /^[0-9a-f]{64}$/.test(claimed) && claimed === id.toLowerCase();
-  }
-  const san = verified.certificateIdentity ?? verified.identity;
-  if (sender === san) return true;
-  return isEmail(san) && sender.toLowerCase() === san.toLowerCase();
 }
 
 /**
@@ -415,10 +351,6 @@ function claimedIdentity(bundle: BundleWithMessageSignature): string {
 
 function describeSigner(v: VerifiedSigner): string {
   return v.kind === 'key' ? `key ${v.keyId ?? v.identity}` : `${quote(v.certificateIdentity ?? v.identity)} (issuer ${quote(v.issuer ?? '(none)')})`;
-}
-
-function isEmail(identity: string): boolean {
-  return !/^[a-z][a-z0-9+.-]*:/i.test(identity) && identity.includes('@');
 }
 
 function nonEmpty(s: string | undefined): string | undefined {

@@ -23,7 +23,7 @@ import { checkStateFileOutsideOut, defaultWatchStateFile, loadDelivered, saveDel
 import { myKeySigner, readReceiptsOf } from '../read-receipts.ts';
 import type { ConflictPolicy } from '../../comms/materialize.ts';
 import { checkOutDir } from '../../comms/out-dir.ts';
-import { loadIdentityFiles, parseIdentitiesText, type AgeIdentities } from '../../trust/age.ts';
+import type { AgeIdentities } from '../../trust/age.ts';
 
 export interface RecvArgs extends GlobalArgs, VerifyArgs, SignArgs {
   repo: string;
@@ -231,11 +231,16 @@ function reportMessage(m: ReceivedMessage, out: Output): void {
  * secrets) and COMMS_AGE_IDENTITY_FILE (a path); undefined when none is given.
  */
 export async function resolveIdentities(files: readonly string[] | undefined, env: NodeJS.ProcessEnv = process.env): Promise<AgeIdentities | undefined> {
-  const out: string[] = [...(await loadIdentityFiles(files ?? []))];
   const fromEnv = env['COMMS_AGE_IDENTITY'];
-  if (fromEnv !== undefined && fromEnv.trim() !== '') out.push(...parseIdentitiesText(fromEnv, 'COMMS_AGE_IDENTITY'));
   const fileFromEnv = env['COMMS_AGE_IDENTITY_FILE'];
-  if (fileFromEnv !== undefined && fileFromEnv !== '') out.push(...(await loadIdentityFiles([fileFromEnv])));
+  const hasEnv = fromEnv !== undefined && fromEnv.trim() !== '';
+  const hasFileFromEnv = fileFromEnv !== undefined && fileFromEnv !== '';
+  // The age module is loaded only when an identity is given.
+  if ((files ?? []).length === 0 && !hasEnv && !hasFileFromEnv) return undefined;
+  const { loadIdentityFiles, parseIdentitiesText } = await import('../../trust/age.ts');
+  const out: string[] = [...(await loadIdentityFiles(files ?? []))];
+  if (hasEnv) out.push(...parseIdentitiesText(fromEnv, 'COMMS_AGE_IDENTITY'));
+  if (hasFileFromEnv) out.push(...(await loadIdentityFiles([fileFromEnv])));
   return out.length === 0 ? undefined : [...new Set(out)];
 }
 

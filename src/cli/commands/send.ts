@@ -2,7 +2,6 @@ import { stat } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { checkSendOptions, send, trustedRecipients, type SendInput, type SendOptions } from '../../comms/send.ts';
 import { UsageError } from '../../errors.ts';
-import { resolveRecipients } from '../../trust/age.ts';
 import { resolveSender } from '../../comms/sender.ts';
 import {
   auditOptions,
@@ -122,7 +121,11 @@ export async function prepareMessage(
   checkSendOptions({ ...options, recipient });
   if ('path' in input) await checkRegularFile(input.path);
   const encryptTo = args['encrypt-to'];
-  if (encryptTo !== undefined) options.encryptTo = await resolveRecipients(encryptTo);
+  if (encryptTo !== undefined) {
+    // The age module is loaded only when the message is encrypted.
+    const { resolveRecipients } = await import('../../trust/age.ts');
+    options.encryptTo = await resolveRecipients(encryptTo);
+  }
   // The trust file is read only when it may name keys: --encrypt, or a reply (which follows an encrypted original).
   if (args.encrypt !== undefined) options.encrypt = args.encrypt;
   if (args.encrypt === true || (args.encrypt === undefined && what === 'reply')) {

@@ -15,7 +15,7 @@ import { isCertificateError, networkError } from './error-map.ts';
 import { compose, discard, type HttpRequest, type HttpResponse, type Send } from './http.ts';
 import { DEFAULT_LIST_LIMITS, type ListLimits } from './list-limits.ts';
 import { redirectLayer } from './redirect.ts';
-import { DEFAULT_RETRY, retryLayer, type RetryPolicy } from './retry.ts';
+import { DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, retryLayer, type RetryPolicy } from './retry.ts';
 import { findErrorCode } from '../../util/error-code.ts';
 import { RemoteRepository } from './repository.ts';
 import type { RepositoryClient } from './repository-client.ts';
@@ -63,7 +63,7 @@ export interface ClientOptions {
 }
 
 export const DEFAULT_MAX_CONCURRENCY = 8;
-export const DEFAULT_TIMEOUT_MS = 30_000;
+export { DEFAULT_TIMEOUT_MS };
 export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
 export const DEFAULT_MONOLITHIC_MAX_BYTES = 4 * 1024 * 1024;
 const DEFAULT_USER_AGENT = 'comms (+https://github.com/opencontainers/distribution-spec)';

@@ -57,6 +57,9 @@ const TIMEOUT_CODES: ReadonlySet<string> = new Set(['UND_ERR_CONNECT_TIMEOUT', '
  */
 export const MAX_STALLS = 2;
 
+/** How long one request may stay silent (connecting, awaiting the answer, between body bytes), by default. */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
 /** Whether `err` (or an error in its cause chain) is an idle timeout, judged by code. */
 export function isTimeoutError(err: unknown): boolean {
   return findErrorCode(err, (code) => TIMEOUT_CODES.has(code)) !== undefined;
