@@ -12,11 +12,15 @@ import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
-import { DEFAULT_MIRROR_URL, getTrustedRoot } from '@sigstore/tuf';
 import { CommsError, VerificationError } from '../errors.ts';
 import { abortable } from '../util/abort.ts';
 
-export { DEFAULT_MIRROR_URL as PUBLIC_GOOD_TUF_MIRROR };
+/**
+ * The Sigstore public-good TUF repository: @sigstore/tuf's DEFAULT_MIRROR_URL, written here so
+ * that checking a trusted root (key verification, a --trusted-root file) does not load the TUF
+ * client; the unit tests check that the two agree.
+ */
+export const PUBLIC_GOOD_TUF_MIRROR = 'https://tuf-repo-cdn.sigstore.dev';
 
 const TRUSTED_ROOT_TARGET = 'trusted_root.json';
 
@@ -67,10 +71,12 @@ export async function loadTrustedRootFile(path: string): Promise<object> {
  */
 export async function loadPublicGoodTrustedRoot(options: PublicGoodTrustedRootOptions = {}): Promise<object> {
   const cacheDir = options.cacheDir ?? defaultTufCacheDir();
-  const mirrorURL = options.mirrorURL ?? DEFAULT_MIRROR_URL;
+  const mirrorURL = options.mirrorURL ?? PUBLIC_GOOD_TUF_MIRROR;
   if (options.offline) return cachedTrustedRoot(cacheDir, mirrorURL);
   return abortable(
     async () => {
+      // The TUF client is loaded only when the root is fetched through it.
+      const { getTrustedRoot } = await import('@sigstore/tuf');
       try {
         const root = await getTrustedRoot({ cachePath: cacheDir, mirrorURL, forceCache: true });
         return TrustedRoot.toJSON(root) as object;

@@ -109,7 +109,7 @@ describe('the CLI loads signing, verification and encryption modules only when a
     assertNone(urls, KEYLESS);
   });
 
-  it('recv that verifies with --trusted-key loads the verifier', async () => {
+  it('recv that verifies with --trusted-key loads the verifier, but neither TUF nor the signing clients nor age', async () => {
     const urls = await loaded([
       'recv',
       '--trusted-key',
@@ -124,6 +124,7 @@ describe('the CLI loads signing, verification and encryption modules only when a
     ]);
     assertSome(urls, '@sigstore/verify', /\/node_modules\/@sigstore\/verify\//);
     assertSome(urls, 'the verifier', /\/src\/comms\/verify-message\.ts$/);
+    assertNone(urls, { TUF: KEYLESS['TUF']!, 'Fulcio/Rekor clients': KEYLESS['Fulcio/Rekor clients (the @sigstore/sign index)']!, age: HEAVY['age']! });
   });
 
   it('send --encrypt-to loads age', async () => {

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ExitCode, VerificationError } from '../../src/errors.ts';
-import { defaultTufCacheDir, loadPublicGoodTrustedRoot, loadTrustedRoot, loadTrustedRootFile } from '../../src/trust/trusted-root.ts';
+import { DEFAULT_MIRROR_URL } from '@sigstore/tuf';
+import { defaultTufCacheDir, loadPublicGoodTrustedRoot, loadTrustedRoot, loadTrustedRootFile, PUBLIC_GOOD_TUF_MIRROR } from '../../src/trust/trusted-root.ts';
 import { rejection } from '../support/rejection.ts';
 
 let dir: string;
@@ -92,5 +93,9 @@ describe('public-good trusted root, offline', () => {
   it('caches under $XDG_CACHE_HOME/comms/tuf, else ~/.cache/comms/tuf', () => {
     assert.equal(defaultTufCacheDir({ XDG_CACHE_HOME: '/x/cache' }), '/x/cache/comms/tuf');
     assert.match(defaultTufCacheDir({}), /\/\.cache\/comms\/tuf$/);
+  });
+
+  it('names the same public-good mirror as @sigstore/tuf (whose seed it falls back to)', () => {
+    assert.equal(PUBLIC_GOOD_TUF_MIRROR, DEFAULT_MIRROR_URL);
   });
 });
