@@ -13,7 +13,7 @@
  *     [--seed 50000] [--only tags] [--from-source]
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startRegistry } from '../test/support/registry.ts';
@@ -256,27 +256,58 @@ async function main(): Promise<void> {
   if (seedCount > 0) await seed(cli);
 }
 
-/** Pushes --seed tags, 8 at once from one curl process, into a fresh repository of each server. */
+/** Where seeding reports its rate so far (those below --seed, then --seed itself). */
+const SEED_STAGES = [10_000, 25_000, 50_000];
+
+/**
+ * Pushes --seed tags, 8 at once from one curl process, into a fresh repository of each server,
+ * in stages (up to 10,000, 25,000, 50,000 tags): the rate within each stage shows whether a push
+ * slows down as the repository grows.
+ */
 async function seed(cli: ReturnType<typeof prepareCli>): Promise<void> {
   const list = await makeManifests(path.join(OUT_DIR, `serve-seed-${seedCount}`), seedCount);
   const work = path.join(os.tmpdir(), `comms-bench-seed-${process.pid}`);
   await mkdir(work, { recursive: true });
+  const lines = (await readFile(list, 'utf8')).split('\n').filter((l) => l !== '');
+  const ends = [...SEED_STAGES.filter((n) => n < seedCount), seedCount];
+  const parts: { from: number; to: number; file: string }[] = [];
+  for (let i = 0, from = 0; i < ends.length; from = ends[i] as number, i++) {
+    const file = path.join(work, `part-${i}.txt`);
+    await writeFile(file, `${lines.slice(from, ends[i]).join('\n')}\n`);
+    parts.push({ from, to: ends[i] as number, file });
+  }
   const registry = await startRegistry({ mode: 'plain' });
   const serve = await startCommsServe(cli, path.join(work, 'serve-root'));
   const rows: string[][] = [];
   const times: Record<string, number> = {};
   try {
-    for (const [name, url] of [
-      ['docker-registry', registry.url],
-      ['comms serve', serve.url],
+    for (const [name, url, pid] of [
+      ['docker-registry', registry.url, registry.pid],
+      ['comms serve', serve.url, serve.pid],
     ] as const) {
       await pushEmptyBlob(url, 'bench/seed', work);
-      const m = await measure('bash', [CURL_TAGS, url, 'bench/seed', '8', list]);
+      let total = 0;
+      for (const part of parts) {
+        const before = await cpuOf(pid);
+        const m = await measure('bash', [CURL_TAGS, url, 'bench/seed', '8', part.file]);
+        const cpu = (await cpuOf(pid)) - before;
+        total += m.wallMs;
+        const count = part.to - part.from;
+        rows.push([
+          name,
+          `${part.from}–${part.to}`,
+          fmt.s(m.wallMs),
+          `${(count / (m.wallMs / 1000)).toFixed(0)} tags/s`,
+          `${((cpu * 1000) / count).toFixed(2)} ms`,
+          fmt.s(total),
+          loadNow(),
+        ]);
+        console.log(`  ${name}: tags ${part.from}–${part.to} in ${fmt.s(m.wallMs)}, server CPU ${cpu.toFixed(2)} s (load ${loadNow()})`);
+      }
       const check = await measure('curl', ['-fsS', `${url}/v2/bench/seed/tags/list`]);
       const listed = (JSON.parse(check.stdout) as { tags: string[] }).tags.length;
-      times[name] = m.wallMs;
-      rows.push([name, fmt.s(m.wallMs), `${(seedCount / (m.wallMs / 1000)).toFixed(0)} tags/s`, `${listed} on the first page`, loadNow()]);
-      console.log(`  seeded ${seedCount} tags into ${name} in ${fmt.s(m.wallMs)} (load ${loadNow()})`);
+      times[name] = total;
+      console.log(`  seeded ${seedCount} tags into ${name} in ${fmt.s(total)}; ${listed} tags on the first page of the list`);
     }
   } finally {
     await serve.stop();
@@ -285,7 +316,7 @@ async function seed(cli: ReturnType<typeof prepareCli>): Promise<void> {
     await rm(registry.storageDir, { recursive: true, force: true });
   }
   console.log(`\n### seeding ${seedCount} tags (8 at once, one curl process)\n`);
-  console.log(table(['server', 'wall', 'rate', 'tags/list check', 'load after'], rows));
+  console.log(table(['server', 'tags', 'wall', 'rate', 'server CPU per tag', 'total wall so far', 'load after'], rows));
   console.log(`\ntime ratio serve / registry: **${fmt.ratio((times['comms serve'] ?? NaN) / (times['docker-registry'] ?? NaN))}**`);
 }
 
