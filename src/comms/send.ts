@@ -21,7 +21,7 @@ import { buildManifest, messageAnnotations } from '../protocol/manifest.ts';
 import { inboxTag } from '../protocol/tags.ts';
 import { sanitizeFilename } from '../protocol/filename.ts';
 import { isUuid } from '../protocol/manifest.ts';
-import { forEachLimit } from '../util/pool.ts';
+import { forEachLimit, twoStageLimit } from '../util/pool.ts';
 import { isPidAlive } from '../util/process.ts';
 import { UsageError } from '../errors.ts';
 import type { MessageSigner } from '../trust/signer.ts';
@@ -292,17 +292,22 @@ async function sendMessage(options: SendOptions): Promise<SendResult> {
     const level = options.level ?? (encrypted && compression === 'gzip' ? 0 : undefined);
     const chunkOptions = { chunkBytes, compression, level, spoolDir: spoolRoot, signal: options.signal, onRead };
     if (source.file !== undefined) {
-      // A file: each worker compresses its own chunk from the file's byte range and uploads it,
-      // so compression runs on as many cores as --parallel allows, not one chunk at a time.
+      // A file: chunks are compressed from their byte ranges of the file, one per core (zlib runs
+      // on libuv's thread pool), while up to --parallel finished ones upload: the next chunks
+      // compress during the uploads instead of all workers compressing, then all uploading.
+      // More compressors than cores would only add memory (a zstd context and buffers each).
       const { file, size } = source;
       const count = totalChunks(size, chunkBytes);
-      await forEachLimit(
+      await twoStageLimit(
         Array.from({ length: count }, (_, i) => i),
-        parallel,
-        async (i) => {
-          await upload(await runStep(onStep, 'compress', { chunk: i }, () => spoolFileChunk(file, i, { ...chunkOptions, totalBytes: size })));
+        {
+          first: (i) => runStep(onStep, 'compress', { chunk: i }, () => spoolFileChunk(file, i, { ...chunkOptions, totalBytes: size })),
+          firstLimit: Math.min(parallel, os.availableParallelism()),
+          second: upload,
+          secondLimit: parallel,
+          discard: (chunk) => chunk.dispose(),
+          signal: options.signal,
         },
-        options.signal,
       );
       const after = await stat(file);
       if (after.size !== size) {

@@ -71,3 +71,68 @@ function toAsync<T>(it: Iterator<T>): AsyncIterator<T> {
     return: async (v?: unknown) => (it.return ? it.return(v) : { done: true, value: undefined }),
   } as AsyncIterator<T>;
 }
+
+export interface TwoStageOptions<T, R> {
+  /** The first stage (e.g. compress), at most `firstLimit` items at once. */
+  first: (item: T, index: number) => Promise<R>;
+  firstLimit: number;
+  /** The second stage (e.g. upload) of each first-stage result, at most `secondLimit` at once. */
+  second: (result: R, index: number) => Promise<void>;
+  secondLimit: number;
+  /** Frees a first-stage result that never reaches the second stage (after a failure). */
+  discard?: (result: R) => Promise<void>;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Runs two stages over `items` as a pipeline: a first-stage worker hands its result to the second
+ * stage and goes on with its next item, so the stages overlap instead of taking turns. A worker
+ * holding a result waits for a second-stage slot before taking its next item: at most
+ * firstLimit + secondLimit results exist at once. The first failure of either stage stops new
+ * work; what was started is awaited, then the failure is rethrown.
+ */
+export async function twoStageLimit<T, R>(items: Iterable<T> | AsyncIterable<T>, options: TwoStageOptions<T, R>): Promise<void> {
+  const { first, second, secondLimit, discard, signal } = options;
+  if (!Number.isInteger(secondLimit) || secondLimit < 1) throw new RangeError(`concurrency must be a positive integer, got ${secondLimit}`);
+  const state: { failed?: { error: unknown } } = {};
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  const running = new Set<Promise<void>>();
+  const release = (): void => {
+    active--;
+    waiting.shift()?.();
+  };
+  try {
+    await forEachLimit(
+      items,
+      options.firstLimit,
+      async (item, index) => {
+        if (state.failed !== undefined) throw state.failed.error;
+        const result = await first(item, index);
+        while (active >= secondLimit && state.failed === undefined) await new Promise<void>((resolve) => waiting.push(resolve));
+        const stopped = state.failed as { error: unknown } | undefined;
+        if (stopped !== undefined) {
+          await discard?.(result);
+          throw stopped.error;
+        }
+        active++;
+        const p: Promise<void> = second(result, index)
+          .catch((error: unknown) => {
+            state.failed ??= { error };
+            // Wake every waiting worker: they stop instead of handing over more.
+            for (const wake of waiting.splice(0)) wake();
+          })
+          .finally(() => {
+            running.delete(p);
+            release();
+          });
+        running.add(p);
+      },
+      signal,
+    );
+  } catch (error) {
+    state.failed ??= { error };
+  }
+  while (running.size > 0) await Promise.all(running);
+  if (state.failed !== undefined) throw state.failed.error;
+}

@@ -8,7 +8,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { AbortError, DigestMismatchError, ExitCode, ProtocolError } from '../../src/errors.ts';
@@ -220,6 +224,49 @@ describe('blob upload', () => {
       assert.deepEqual(methods, ['HEAD', 'POST', 'PATCH', 'GET', 'PATCH', 'PATCH', 'PATCH', 'PUT']);
       assert.equal(progress.at(-1), blob.length);
     });
+  });
+
+  it('a file stream is read in place, straight into the chunk buffer: its byte range arrives intact, the stream itself is never read', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'comms-upload-'));
+    try {
+      const file = path.join(dir, 'layer.bin');
+      const whole = randomBytes(900 * 1024);
+      await writeFile(file, whole);
+      const blob = whole.subarray(1000, 1000 + 700 * 1024);
+      const up = await uploadServer(undefined);
+      const c = client({ chunkSize: 256 * 1024, monolithicMaxBytes: 64 * 1024 });
+      await using(up.server, c, async () => {
+        const stream = createReadStream(file, { start: 1000, end: 1000 + blob.length - 1 });
+        const progress: number[] = [];
+        const result = await c.repository(`${up.server.host}/a/b`).push(blobDesc(blob), stream, { onProgress: (n) => progress.push(n) });
+        assert.equal(result.skipped, false);
+        assert.deepEqual(up.stored(), blob);
+        assert.equal(stream.bytesRead, 0, 'the upload read the file itself, not the stream');
+        assert.ok(stream.destroyed, 'the unread stream was released');
+        assert.deepEqual(progress, [256 * 1024, 512 * 1024, blob.length]);
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a file longer than its descriptor says is refused before the blob is committed (exit 4)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'comms-upload-'));
+    try {
+      const file = path.join(dir, 'layer.bin');
+      const blob = randomBytes(512 * 1024);
+      await writeFile(file, Buffer.concat([blob, Buffer.from('x')]));
+      const up = await uploadServer(undefined);
+      const c = client({ chunkSize: 256 * 1024, monolithicMaxBytes: 64 * 1024 });
+      await using(up.server, c, async () => {
+        const err = await rejection(c.repository(`${up.server.host}/a/b`).push(blobDesc(blob), createReadStream(file)), 'expected a size mismatch');
+        assert.ok(err instanceof DigestMismatchError);
+        assert.deepEqual(up.puts, [], 'no PUT ?digest= was sent');
+        assert.equal(up.server.log.at(-1)?.split(' ')[0], 'DELETE');
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('a source that does not match its digest aborts the upload: session deleted, nothing committed (exit 4)', async () => {

@@ -10,6 +10,8 @@
  * A PATCH is not idempotent: after a dropped connection the client asks the upload URL how
  * many bytes the registry kept (its Range) and sends the rest, instead of replaying it.
  */
+import { ReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { AbortError, CommsError, DigestMismatchError, ProtocolError } from '../../errors.ts';
 import type { Descriptor } from '../descriptor.ts';
@@ -235,13 +237,70 @@ async function patchChunk(io: RepoIO, state: PatchState, chunk: Uint8Array, oper
   }
 }
 
-/** Yields the source as Buffers (a Uint8Array in slices, so large ones are not copied whole). */
-async function* pieces(content: Readable | Uint8Array, slice: number): AsyncGenerator<Buffer> {
-  if (content instanceof Readable) {
-    for await (const c of content) yield typeof c === 'string' ? Buffer.from(c) : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
-    return;
+/** Reads a source into a caller's buffer: `readInto` returns how many bytes it placed, 0 at the end. */
+interface ByteSource {
+  readInto(target: Buffer, offset: number, length: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * A file stream nothing has read from yet (`createReadStream(path)`): the upload reads the file
+ * itself, straight into its chunk buffer, instead of taking the stream's 64 KiB pieces and copying
+ * them: fewer reads, no short-lived Buffers for the garbage collector.
+ */
+function unreadFileStream(content: Readable): { path: string; start: number; end: number } | undefined {
+  if (!(content instanceof ReadStream) || typeof content.path !== 'string' || content.bytesRead !== 0 || content.readableDidRead) return undefined;
+  const { start, end } = content as ReadStream & { start?: number; end?: number };
+  return { path: content.path, start: start ?? 0, end: end ?? Number.POSITIVE_INFINITY };
+}
+
+async function fileSource(stream: ReadStream, file: { path: string; start: number; end: number }): Promise<ByteSource> {
+  stream.destroy();
+  const fh = await open(file.path, 'r');
+  let pos = file.start;
+  return {
+    async readInto(target, offset, length) {
+      const n = Math.min(length, file.end + 1 - pos);
+      if (n <= 0) return 0;
+      const { bytesRead } = await fh.read(target, offset, n, pos);
+      pos += bytesRead;
+      return bytesRead;
+    },
+    close: () => fh.close(),
+  };
+}
+
+function streamSource(content: Readable | Uint8Array): ByteSource {
+  if (!(content instanceof Readable)) {
+    let pos = 0;
+    return {
+      readInto: async (target, offset, length) => {
+        const n = Math.min(length, content.length - pos);
+        target.set(content.subarray(pos, pos + n), offset);
+        pos += n;
+        return n;
+      },
+      close: async () => {},
+    };
   }
-  for (let i = 0; i < content.length; i += slice) yield Buffer.from(content.buffer, content.byteOffset + i, Math.min(slice, content.length - i));
+  const it = content[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+  let pending: Buffer | undefined;
+  return {
+    async readInto(target, offset, length) {
+      while (pending === undefined || pending.length === 0) {
+        const r = await it.next();
+        if (r.done === true) return 0;
+        const c = r.value;
+        pending = typeof c === 'string' ? Buffer.from(c) : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+      }
+      const n = pending.copy(target, offset, 0, Math.min(length, pending.length));
+      pending = pending.subarray(n);
+      return n;
+    },
+    close: async () => {
+      await it.return?.();
+    },
+  };
 }
 
 async function chunked(io: RepoIO, desc: Descriptor, content: Readable | Uint8Array, session: Session, options: PushOptions, operation: string): Promise<void> {
@@ -250,29 +309,36 @@ async function chunked(io: RepoIO, desc: Descriptor, content: Readable | Uint8Ar
   const { algorithm } = parseDigest(desc.digest);
   const hash = hasherFor(desc.digest);
   const buffer = Buffer.allocUnsafe(Math.min(chunkSize, Math.max(desc.size, 1)));
+  const larger = () => new DigestMismatchError(`${operation}: the content is larger than its descriptor's size ${desc.size}`);
   let fill = 0;
   let read = 0;
   let state: PatchState = { location: session.location, offset: 0 };
-  for await (const piece of pieces(content, chunkSize)) {
-    if (signal?.aborted) throw new AbortError(`${operation}: aborted`, { cause: signal.reason, registry: io.registry });
-    read += piece.length;
-    if (read > desc.size) throw new DigestMismatchError(`${operation}: the content is larger than its descriptor's size ${desc.size}`);
-    hash.update(piece);
-    let p = piece;
-    while (p.length > 0) {
-      const n = Math.min(buffer.length - fill, p.length);
-      p.copy(buffer, fill, 0, n);
-      fill += n;
-      p = p.subarray(n);
-      // The chunk completing the blob (nothing after it, read or unread) is held back until
-      // the digest has been checked.
-      if (fill === buffer.length && (read < desc.size || p.length > 0)) {
+  const file = content instanceof Readable ? unreadFileStream(content) : undefined;
+  const source = file !== undefined ? await fileSource(content as ReadStream, file) : streamSource(content);
+  try {
+    for (;;) {
+      if (signal?.aborted) throw new AbortError(`${operation}: aborted`, { cause: signal.reason, registry: io.registry });
+      if (fill === buffer.length) {
+        // The chunk completing the blob is held back until the digest has been checked; only the
+        // end of the source may follow it.
+        if (read >= desc.size) {
+          if ((await source.readInto(Buffer.allocUnsafe(1), 0, 1)) > 0) throw larger();
+          break;
+        }
         state = await patchChunk(io, state, buffer.subarray(0, fill), operation, signal);
         session.location = state.location;
         fill = 0;
         options.onProgress?.(state.offset);
       }
+      const n = await source.readInto(buffer, fill, buffer.length - fill);
+      if (n === 0) break;
+      hash.update(buffer.subarray(fill, fill + n));
+      fill += n;
+      read += n;
+      if (read > desc.size) throw larger();
     }
+  } finally {
+    await source.close();
   }
   if (read !== desc.size) throw new DigestMismatchError(`${operation}: the content has ${read} bytes, its descriptor says ${desc.size}`);
   const actual = digestText(algorithm, hash);
