@@ -75,7 +75,9 @@ describe('audit receipts and steps', () => {
       auditDir: audit,
       onStep: replySteps.onStep,
     });
-    assertSteps(replySteps.events, ['compress', 'upload', 'push-manifest', 'index', 'sign', 'push-bundle', 'tag', 'write-receipt']);
+    // A signed reply (it has a subject) is pushed under its tag after its bundle, and listed as a
+    // referrer by that same push (SPEC §8, §9.1).
+    assertSteps(replySteps.events, ['compress', 'upload', 'sign', 'push-bundle', 'push-manifest', 'index', 'write-receipt']);
     const ackSteps = recorder();
     const receipt = await ack({
       unsigned: true,
