@@ -74,16 +74,25 @@ const viaProcess =
   };
 
 const signer = await loadKeySigner(KEY);
-let libRequests = 0;
-const client = new RegistryClient({ onRequest: () => libRequests++ });
+let libRequests: string[] = [];
+const client = new RegistryClient({
+  onRequest: (e) =>
+    void libRequests.push(
+      `${e.method} ${new URL(e.url).pathname.replace(/\/uploads\/[^/]+$/, '/uploads/…').replace(/([0-9a-f]{12})[0-9a-f]{52}/g, '$1…')} ${e.status ?? '-'}`,
+    ),
+});
+/** The requests of each library case's last counted send, printed after the table. */
+const lastRequests = new Map<string, string[]>();
 const viaLibrary =
   (signed: boolean): Case['run'] =>
   async () => {
-    libRequests = 0;
+    libRequests = [];
     const start = performance.now();
     const repository = client.repository(`${registry.host}/lib/${signed ? 's' : 'u'}`);
-    await send({ repository, recipient: 'bob', sender: 'alice', input: { text: 'hello' }, ...(signed ? { signer } : {}) });
-    return { wallMs: performance.now() - start, requests: libRequests };
+    await send({ repository, recipient: 'bob', sender: 'alice', input: { text: 'hello' }, ...(signed ? { signer } : { unsigned: true }) });
+    const wallMs = performance.now() - start;
+    lastRequests.set(signed ? 'signed' : 'unsigned', libRequests);
+    return { wallMs, requests: libRequests.length };
   };
 
 const cases: Case[] = [
@@ -130,3 +139,5 @@ console.log(
     }),
   ),
 );
+for (const [kind, requests] of lastRequests)
+  console.log(`\nsend(), ${kind}: the requests of the last counted send, in the order they were answered\n${requests.map((r) => `    ${r}`).join('\n')}`);

@@ -29,6 +29,7 @@ import type { AgeRecipients } from '../trust/age.ts';
 import { ageRecipientsFor } from '../trust/trust-file.ts';
 import type { TrustFile } from '../trust/trust-file.ts';
 import type { PushedBundle } from './bundle.ts';
+import { pushEmptyConfig } from './empty-config.ts';
 import { pushArtifact } from './push-artifact.ts';
 import { resolveSender } from './sender.ts';
 import { AUDIT_SCHEMA, clientInfo, prepareAuditDir, writeAuditReceipt, type AuditReceipt } from './audit.ts';
@@ -251,6 +252,11 @@ async function sendMessage(options: SendOptions): Promise<SendResult> {
     progress.bytesRead += n;
     options.onProgress?.({ ...progress });
   };
+  // The shared empty config is asked for (and stored when absent) while the layers upload: the
+  // first request that needs it is the manifest PUT at the end.
+  const configReady = pushEmptyConfig(repo, { signal: options.signal });
+  // Awaited before the manifest push; when the upload fails first, its error is the one reported.
+  configReady.catch(() => {});
   const layers: Descriptor[] = [];
   let chunksSkipped = 0;
   let rawTotal = 0;
@@ -343,7 +349,16 @@ async function sendMessage(options: SendOptions): Promise<SendResult> {
   const tag = inboxTag({ recipient: options.recipient, date: createdAt, sessionId, messageId });
   // By digest, then its signature, and only then the inbox tag (SPEC §8): a receiver (a watcher
   // above all) never sees a signed message before its bundle exists.
-  const { bundle } = await pushArtifact(repo, built, { subject: options.subject, tag, signer: options.signer, now: createdAt, signal: options.signal, onStep });
+  await configReady;
+  const { bundle } = await pushArtifact(repo, built, {
+    subject: options.subject,
+    tag,
+    signer: options.signer,
+    now: createdAt,
+    signal: options.signal,
+    onStep,
+    configPresent: true,
+  });
   const result: SendResult = {
     digest: built.descriptor.digest,
     tag,

@@ -16,6 +16,7 @@ import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
+import { EMPTY_JSON_DIGEST } from '../../src/oci/mediatypes.ts';
 import { collect, spawnComms, TEST_KEY, TEST_PUB, type CliResult } from '../support/cli.ts';
 import { sha256File, writeMixedFile } from '../support/messages-data.ts';
 import { rawGetManifest } from '../support/messages-raw.ts';
@@ -28,12 +29,16 @@ const CHUNKS = 16;
 const REPO = 'interrupt/mailbox';
 const SESSION = '5f0c6a0e-2b1d-4c3e-9f8a-7b6c5d4e3f21';
 
-/** Digests of the blobs the registry has stored (`…/blobs/sha256/<xx>/<hex>/data`). */
+/**
+ * Digests of the layer blobs the registry has stored (`…/blobs/sha256/<xx>/<hex>/data`): every
+ * blob but the shared empty config, which a send stores (when absent) while its layers upload.
+ */
 async function storedBlobs(storageDir: string): Promise<Set<string>> {
   const root = join(storageDir, 'docker', 'registry', 'v2', 'blobs', 'sha256');
   const out = new Set<string>();
   for (const prefix of await readdir(root).catch(() => [] as string[])) {
     for (const hex of await readdir(join(root, prefix)).catch(() => [] as string[])) {
+      if (`sha256:${hex}` === EMPTY_JSON_DIGEST) continue;
       if (
         await stat(join(root, prefix, hex, 'data')).then(
           () => true,
