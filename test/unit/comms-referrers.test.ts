@@ -9,7 +9,7 @@ import { referrerTagsOf } from '../../src/comms/push-manifest.ts';
 import type { Descriptor } from '../../src/oci/descriptor.ts';
 import { receiptTag } from '../../src/protocol/tags.ts';
 import { digestOf } from '../../src/oci/digest.ts';
-import { NotFoundError } from '../../src/errors.ts';
+import { NotFoundError, ProtocolError } from '../../src/errors.ts';
 import { OciLayout } from '../../src/oci/layout/index.ts';
 import type { Repository } from '../../src/oci/target.ts';
 import { buildManifest } from '../../src/protocol/manifest.ts';
@@ -111,6 +111,8 @@ class MemoryRegistry {
   readonly manifests = new Map<string, { descriptor: Descriptor; bytes: Uint8Array }>();
   readonly tagged = new Map<string, string>();
   readonly calls: string[] = [];
+  /** Set: every tag listing is refused with this error (a registry that will not list). */
+  listError: Error | undefined;
 
   /** A view of the registry as one writer sees it; `beforeIndexWrite` may hold that writer's index PUT. */
   writer(name: string, beforeIndexWrite?: () => Promise<void>): Repository {
@@ -139,6 +141,7 @@ class MemoryRegistry {
       },
       async tags(visit: (page: string[]) => unknown, o: { last?: string } = {}) {
         log('LIST tags');
+        if (reg.listError !== undefined) throw reg.listError;
         await visit([...reg.tagged.keys()].sort().filter((t) => o.last === undefined || t > o.last));
       },
     } as unknown as Repository;
@@ -247,4 +250,22 @@ test('junk receipt tags are resolved once, ignored, and cost no wait', async () 
   assert.equal(sleeps, 0);
   assert.deepEqual(await indexDigests(reg, subject.descriptor), [c.descriptor.digest]);
   assert.equal(reg.callsOf('C').filter((x) => x.startsWith('HEAD ')).length, 2, 'each junk tag resolved once');
+});
+
+/**
+ * A registry that will not list the tags (here: a listing past the client's bound) cannot have the
+ * update checked against them: the receipt, already stored under its tag, is still put in the
+ * index, checked the way untagged referrers are (read back after a wait), and the push succeeds.
+ */
+test('a registry that refuses the tag listing gets the read-back instead, and the receipt push succeeds', async () => {
+  const reg = new MemoryRegistry();
+  reg.listError = new ProtocolError('list tags: still links to a next page after 1000 pages', { code: 'LIST_LIMIT' });
+  const subject = subjectOf('m4');
+  await reg.writer('setup').pushManifest(subject.descriptor, subject.bytes, 'inbox-x');
+  let sleeps = 0;
+  const c = receiptFor(subject.descriptor, 'c');
+  const result = await pushReceipt(reg.writer('C'), subject.descriptor, c, 'cccccc', () => sleeps++);
+  assert.equal(result.indexedBy, 'tag-schema');
+  assert.deepEqual(await indexDigests(reg, subject.descriptor), [c.descriptor.digest]);
+  assert.ok(sleeps >= 1, 'the read-back waited');
 });

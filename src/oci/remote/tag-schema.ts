@@ -8,7 +8,7 @@
  * found.
  */
 import { randomInt } from 'node:crypto';
-import { CommsError, NotFoundError, ProtocolError } from '../../errors.ts';
+import { AbortError, CommsError, NotFoundError, ProtocolError } from '../../errors.ts';
 import { checkAborted, sleep } from '../../util/abort.ts';
 import { referrerDescriptor, type Descriptor, type ImageIndex, type ImageManifest } from '../descriptor.ts';
 import { digestOf } from '../digest.ts';
@@ -85,7 +85,8 @@ export interface IndexUpdateOptions extends ReferrerPushOptions {
  *   lacked one, its writer would have written again, and W would not be the last. To avoid a HEAD
  *   per tag on every update, tags are resolved only when there are more of them than index entries
  *   of their artifactType, newest first, until that surplus is accounted for, at most
- *   MAX_TAG_RESOLVES per update (junk tags count against it and are otherwise ignored).
+ *   MAX_TAG_RESOLVES per update (junk tags count against it and are otherwise ignored). A registry
+ *   that will not list the tags (refused, endless, malformed) gets the read-back below instead.
  * - Any other referrer (a reply, whose inbox tag does not name its subject; a copy, untagged):
  *   nothing names it but the index, so the writer reads the index back after a wait at least as
  *   long as its own read-modify-write took (a stale writer that read before our write needs about
@@ -148,7 +149,13 @@ async function addCheckedAgainstTags(
       await mergeAndWrite(repo, tag, [...wanted.values()], attempt, options);
       rmwMs = Math.max(rmwMs, Date.now() - started);
       // Both after our write: the listing names every tagged referrer whose writer wrote before us.
-      const tags = await listTagsWithPrefixes(repo, covering, options);
+      const tags = await listTagsWithPrefixes(repo, covering, options).catch((err: unknown) => {
+        // A listing this registry will not give (refused, endless, malformed) cannot be retried
+        // into shape: check the way untagged referrers are checked instead.
+        if (err instanceof CommsError && !(err instanceof AbortError) && !isTransientRegistryError(err)) return undefined;
+        throw err;
+      });
+      if (tags === undefined) return addWithReadBack(repo, tag, entry, options);
       const after = await readReferrersIndex(repo, tag, options);
       const complete = await reconcile({ repo, subjectDigest, covering, tags, after, wanted, resolved, junk, budget, options });
       if (complete) return;
