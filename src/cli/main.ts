@@ -15,6 +15,7 @@ import { UsageError } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { createOutput, type Output } from './output.ts';
 import { closest, unknownOptions } from './unknown-options.ts';
+import { skipHelpCache } from './yargs-help-cache.ts';
 
 type Runner<A> = (args: A, out: Output, signal: AbortSignal) => Promise<number>;
 
@@ -289,6 +290,7 @@ export async function main(argv: string[]): Promise<number> {
       .scriptName('comms')
       .middleware(restoreDash)
       .usage('comms <command> [options]\n\nCarry messages and files through OCI registries (or an oci:<folder> mailbox).');
+    skipHelpCache(cli);
     for (const spec of COMMANDS) {
       const name = commandName(spec);
       cli = cli.command(
