@@ -5,6 +5,12 @@ import module from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 
+// libuv's thread pool runs zlib (a send compresses one chunk per core) and every file read and
+// write; with its default 4 threads, uploads' file reads and spool writes queue behind the
+// compressors (bench/RESULTS.md). It is sized on first use, so this runs before any file I/O;
+// an explicit UV_THREADPOOL_SIZE is kept.
+process.env.UV_THREADPOOL_SIZE ??= '8';
+
 // Node keeps the compiled code of the CLI's modules between runs, in the user's own cache folder
 // (never a shared temporary one): about a fifth less CPU for a short command. NODE_DISABLE_COMPILE_CACHE=1
 // turns it off; a folder that cannot be written only loses the saving.

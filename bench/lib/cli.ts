@@ -1,11 +1,11 @@
 /**
  * The comms CLI a benchmark runs. By default the CLI as users get it: the current working tree
  * compiled with tsconfig.build.json into bench/out/dist (a private copy, so the shared dist/ is
- * left alone) and run as plain JavaScript. `--from-source` runs src/cli/run.ts through Node's
+ * left alone) and started through a copy of bin/comms.js in bench/out/bin, with its Node flags. `--from-source` runs src/cli/run.ts through Node's
  * type stripping instead, as the tests do; that adds about 0.5 s of start-up and 30 MiB of RSS.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { argFlag, OUT_DIR, ROOT } from './common.ts';
 
@@ -25,14 +25,18 @@ export function prepareCli(): Cli {
     cwd: ROOT,
     encoding: 'utf8',
   });
-  const entry = path.join(outDir, 'cli', 'run.js');
-  if (!existsSync(entry)) throw new Error(`building the CLI failed:\n${r.stdout}${r.stderr}`);
+  if (!existsSync(path.join(outDir, 'cli', 'main.js'))) throw new Error(`building the CLI failed:\n${r.stdout}${r.stderr}`);
+  // bin/comms.js itself, beside the build as it sits beside dist/: what it sets up (the thread
+  // pool's size) applies as it does for users.
+  const entry = path.join(OUT_DIR, 'bin', 'comms.js');
+  mkdirSync(path.dirname(entry), { recursive: true });
+  copyFileSync(path.join(ROOT, 'bin', 'comms.js'), entry);
   // Type errors elsewhere in the working tree do not stop tsc from emitting; say so.
   const note = r.status === 0 ? '' : ' (tsc reported type errors in the working tree; JavaScript was emitted anyway)';
   const flags = shimNodeFlags();
   return {
     argv: [process.execPath, ...flags, entry],
-    description: `the working tree built with tsconfig.build.json into bench/out/dist, run as JavaScript with bin/comms.js's Node flags (${flags.join(' ') || 'none'})${note}`,
+    description: `the working tree built with tsconfig.build.json into bench/out/dist, run through a copy of bin/comms.js with its Node flags (${flags.join(' ') || 'none'})${note}`,
   };
 }
 
