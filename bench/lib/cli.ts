@@ -33,20 +33,26 @@ export function prepareCli(): Cli {
   copyFileSync(path.join(ROOT, 'bin', 'comms.js'), entry);
   // Type errors elsewhere in the working tree do not stop tsc from emitting; say so.
   const note = r.status === 0 ? '' : ' (tsc reported type errors in the working tree; JavaScript was emitted anyway)';
-  const flags = shimNodeFlags();
+  const { env, flags } = shebang();
+  // The shebang's environment assignments need env(1), as the shebang itself uses it.
+  const head = env.length > 0 ? ['/usr/bin/env', ...env, process.execPath] : [process.execPath];
   return {
-    argv: [process.execPath, ...flags, entry],
-    description: `the working tree built with tsconfig.build.json into bench/out/dist, run through a copy of bin/comms.js with its Node flags (${flags.join(' ') || 'none'})${note}`,
+    argv: [...head, ...flags, entry],
+    description: `the working tree built with tsconfig.build.json into bench/out/dist, run through a copy of bin/comms.js with its shebang's environment (${env.join(' ') || 'none'}) and Node flags (${flags.join(' ') || 'none'})${note}`,
   };
 }
 
-/** The Node flags bin/comms.js's shebang passes (`#!/usr/bin/env -S node <flags>`), so the bench runs what users run. */
-function shimNodeFlags(): string[] {
+/**
+ * What bin/comms.js's shebang (`#!/usr/bin/env -S [VAR=value…] node <flags>`) sets: environment
+ * assignments before `node`, Node flags after it, so the bench runs what users run.
+ */
+function shebang(): { env: string[]; flags: string[] } {
   const first = readFileSync(path.join(ROOT, 'bin', 'comms.js'), 'utf8').split('\n')[0] ?? '';
   const words = first
     .replace(/^#!\S*\s*/, '')
     .split(/\s+/)
     .filter((w) => w !== '' && w !== '-S');
   const i = words.indexOf('node');
-  return i < 0 ? [] : words.slice(i + 1);
+  if (i < 0) return { env: [], flags: [] };
+  return { env: words.slice(0, i).filter((w) => /^[A-Z_][A-Z0-9_]*=/.test(w)), flags: words.slice(i + 1) };
 }
