@@ -298,17 +298,19 @@ async function sendMessage(options: SendOptions): Promise<SendResult> {
     const level = options.level ?? (encrypted && compression === 'gzip' ? 0 : undefined);
     const chunkOptions = { chunkBytes, compression, level, spoolDir: spoolRoot, signal: options.signal, onRead };
     if (source.file !== undefined) {
-      // A file: chunks are compressed from their byte ranges of the file, one per core (zlib runs
-      // on libuv's thread pool), while up to --parallel finished ones upload: the next chunks
-      // compress during the uploads instead of all workers compressing, then all uploading.
-      // More compressors than cores would only add memory (a zstd context and buffers each).
+      // A file: chunks are compressed from their byte ranges of the file (zlib runs on libuv's
+      // thread pool) while up to --parallel finished ones upload: the next chunks compress during
+      // the uploads instead of all workers compressing, then all uploading. zstd gets one
+      // compressor per core: more only add memory (a zstd context and buffers each, over 200 MiB
+      // at 4 on 2 cores). gzip's contexts are small and its compression slow: --parallel of them
+      // keep the cores busy (bench/RESULTS.md).
       const { file, size } = source;
       const count = totalChunks(size, chunkBytes);
       await twoStageLimit(
         Array.from({ length: count }, (_, i) => i),
         {
           first: (i) => runStep(onStep, 'compress', { chunk: i }, () => spoolFileChunk(file, i, { ...chunkOptions, totalBytes: size })),
-          firstLimit: Math.min(parallel, os.availableParallelism()),
+          firstLimit: compression === 'gzip' ? parallel : Math.min(parallel, os.availableParallelism()),
           second: upload,
           secondLimit: parallel,
           discard: (chunk) => chunk.dispose(),
