@@ -57,7 +57,7 @@ export function withMessageOptions<T>(y: Argv<T>) {
     .option('compress', { choices: ['gzip', 'zstd'] as const, default: 'gzip' as const, describe: 'Layer compression' })
     .option('level', { type: 'number', describe: 'Compression level (gzip 0-9, default 6; zstd 1-19, default 3)' })
     .option('chunk-bytes', { type: 'string', default: '104857600', describe: 'Chunk size in bytes (suffixes KiB, MiB, GiB accepted)' })
-    .option('parallel', { type: 'number', default: 4, describe: 'Chunks compressed and uploaded at once' })
+    .option('parallel', { type: 'number', default: 4, describe: 'Chunks uploaded at once (the next ones compress meanwhile)' })
     .option('ttl', {
       type: 'string',
       describe: 'How long the message lives: 90s, 30m, 1h, 7d, 2w (default 7d); receivers pass it over once expired, gc deletes it',
