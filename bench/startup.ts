@@ -12,30 +12,31 @@ import { argValue, loadNow, machineInfo, measure, median, OUT_DIR, ROOT, table }
 
 const runs = Number(argValue('runs') ?? 21);
 const cli = prepareCli();
-// Through bin/comms.js itself (its Node-version check, then the CLI), next to the private dist/ copy.
-const [node, ...nodeFlags] = cli.argv.slice(0, -1);
+// Through bin/comms.js itself (its Node-version check, then the CLI), next to the private dist/ copy,
+// started as its shebang starts it (environment, then node and its flags).
+const head = cli.argv.slice(0, -1);
 mkdirSync(path.join(OUT_DIR, 'bin'), { recursive: true });
 copyFileSync(path.join(ROOT, 'bin', 'comms.js'), path.join(OUT_DIR, 'bin', 'comms.js'));
-const cliArgs = [...nodeFlags, path.join(OUT_DIR, 'bin', 'comms.js')];
+const comms = [...head, path.join(OUT_DIR, 'bin', 'comms.js')];
 
 /** Wall time, and CPU time (user + system, from GNU time), which load on the machine disturbs far less. */
-async function timeOnce(args: string[]): Promise<{ wallMs: number; cpuMs: number }> {
-  const m = await measure(node!, args);
+async function timeOnce(argv: string[]): Promise<{ wallMs: number; cpuMs: number }> {
+  const m = await measure(argv[0]!, argv.slice(1));
   return { wallMs: m.wallMs, cpuMs: m.cpuS * 1000 };
 }
 
-const cases: Array<{ name: string; args: string[] }> = [
-  { name: 'node -e 0', args: ['-e', '0'] },
-  { name: 'comms --version', args: [...cliArgs, '--version'] },
-  { name: 'comms --help', args: [...cliArgs, '--help'] },
-  { name: 'comms send --help', args: [...cliArgs, 'send', '--help'] },
+const cases: Array<{ name: string; argv: string[] }> = [
+  { name: 'node -e 0', argv: [process.execPath, '-e', '0'] },
+  { name: 'comms --version', argv: [...comms, '--version'] },
+  { name: 'comms --help', argv: [...comms, '--help'] },
+  { name: 'comms send --help', argv: [...comms, 'send', '--help'] },
 ];
 const wall = new Map<string, number[]>(cases.map((c) => [c.name, []]));
 const cpu = new Map<string, number[]>(cases.map((c) => [c.name, []]));
-for (const c of cases) await timeOnce(c.args); // warm the file cache
+for (const c of cases) await timeOnce(c.argv); // warm the file cache
 for (let i = 0; i < runs; i++) {
   for (const c of cases) {
-    const t = await timeOnce(c.args);
+    const t = await timeOnce(c.argv);
     wall.get(c.name)!.push(t.wallMs);
     cpu.get(c.name)!.push(t.cpuMs);
   }
