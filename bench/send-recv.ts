@@ -211,7 +211,7 @@ async function main(): Promise<void> {
         const profDir = path.join(OUT_DIR, `prof-${comp}`);
         await rm(profDir, { recursive: true, force: true });
         const repo = `bench/prof-${comp}`;
-        const s = await measure(node, [
+        const s = await measure(process.execPath, [
           '--cpu-prof',
           '--cpu-prof-dir',
           path.join(profDir, 'send'),
@@ -238,7 +238,7 @@ async function main(): Promise<void> {
         console.log(await summarizeProfile(path.join(profDir, 'send')));
         const outDir = path.join(work, 'prof-recv');
         await rm(outDir, { recursive: true, force: true });
-        const rcv = await measure(node, [
+        const rcv = await measure(process.execPath, [
           '--cpu-prof',
           '--cpu-prof-dir',
           path.join(profDir, 'recv'),
@@ -262,7 +262,7 @@ async function main(): Promise<void> {
         console.log('');
         console.log(await runStages({ file, comp, chunkBytes, parallel, registry, work }));
         console.log(`\npeak RSS of comms under variants (${comp}, one run each), to see what the RSS is made of:`);
-        console.log(await rssVariants(node, CLI, file, comp, registry.host, work));
+        console.log(await rssVariants(process.execPath, CLI, file, comp, registry.host, work));
       }
     }
   } finally {

@@ -127,7 +127,8 @@ async function main(): Promise<void> {
   console.log(machineInfo());
   const cli = prepareCli();
   console.log(`- comms CLI: ${cli.description}`);
-  const node = cli.argv[0]!;
+  // The comms client is a bench script run by this Node (cli.argv may start with env(1)).
+  const node = process.execPath;
   const { large, small } = onlyTags ? { large: [], small: [] } : await makeBlobs();
   const tagList = await makeManifests(path.join(OUT_DIR, `serve-manifests-${tagCount}`), tagCount);
   const work = path.join(os.tmpdir(), `comms-bench-serve-${process.pid}`);
