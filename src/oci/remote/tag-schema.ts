@@ -133,42 +133,28 @@ async function addCheckedAgainstTags(
   covering: readonly ReferrerTagPrefix[],
   options: IndexUpdateOptions,
 ): Promise<void> {
-  const maxAttempts = options.maxAttempts ?? 16;
   // What this writer puts in the index: its own entry, and the tagged referrers it found missing.
   const wanted = new Map<string, Descriptor>([[entry.digest, entry]]);
   // Tags resolved so far (tag → digest, null when gone), and digests that are not referrers of this subject.
   const resolved = new Map<string, string | null>([[ownTag, entry.digest]]);
   const junk = new Set<string>();
   const budget = { resolves: MAX_TAG_RESOLVES };
-  let rmwMs = MIN_BACKOFF_MS;
-  let lastTransient: unknown;
-  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    checkAborted(options.signal);
-    try {
-      const started = Date.now();
-      await mergeAndWrite(repo, tag, [...wanted.values()], attempt, options);
-      rmwMs = Math.max(rmwMs, Date.now() - started);
-      // Both after our write: the listing names every tagged referrer whose writer wrote before us.
-      const tags = await listTagsWithPrefixes(repo, covering, options).catch((err: unknown) => {
-        // A listing this registry will not give (refused, endless, malformed) cannot be retried
-        // into shape: check the way untagged referrers are checked instead.
-        if (err instanceof CommsError && !(err instanceof AbortError) && !isTransientRegistryError(err)) return undefined;
-        throw err;
-      });
-      if (tags === undefined) return addWithReadBack(repo, tag, entry, options);
-      const after = await readReferrersIndex(repo, tag, options);
-      const complete = await reconcile({ repo, subjectDigest, covering, tags, after, wanted, resolved, junk, budget, options });
-      if (complete) return;
-    } catch (err) {
-      // docker-registry's filesystem store rewrites a tag's link file in place, so a read racing
-      // another writer's tag push can get a 500; that is the same collision, so back off and retry.
-      if (!isTransientRegistryError(err)) throw err;
-      lastTransient = err;
+  await inRounds(repo, tag, entry, MIN_BACKOFF_MS, options, async (write) => {
+    await write([...wanted.values()]);
+    // Both after our write: the listing names every tagged referrer whose writer wrote before us.
+    const tags = await listTagsWithPrefixes(repo, covering, options).catch((err: unknown) => {
+      // A listing this registry will not give (refused, endless, malformed) cannot be retried
+      // into shape: check the way untagged referrers are checked instead.
+      if (err instanceof CommsError && !(err instanceof AbortError) && !isTransientRegistryError(err)) return undefined;
+      throw err;
+    });
+    if (tags === undefined) {
+      await addWithReadBack(repo, tag, entry, options);
+      return true;
     }
-    if (attempt === maxAttempts) break;
-    await backoff(rmwMs, attempt, options);
-  }
-  throw contended(entry, tag, maxAttempts, lastTransient);
+    const after = await readReferrersIndex(repo, tag, options);
+    return reconcile({ repo, subjectDigest, covering, tags, after, wanted, resolved, junk, budget, options });
+  });
 }
 
 interface ReconcileInput {
@@ -273,27 +259,48 @@ async function referrerOf(repo: Repository, digest: string, subjectDigest: strin
 
 /** The read-back update, for referrers no tag of theirs names (see addToReferrersIndex). */
 async function addWithReadBack(repo: Repository, tag: string, entry: Descriptor, options: IndexUpdateOptions): Promise<void> {
-  const maxAttempts = options.maxAttempts ?? 16;
   const has = (index: ImageIndex) => index.manifests.some((d) => d.digest === entry.digest);
-  // The slowest read-modify-write seen so far; loopback registries take a few milliseconds, a
-  // busy machine or a distant registry far longer.
-  let rmwMs = MIN_SETTLE_MS;
+  await inRounds(repo, tag, entry, MIN_SETTLE_MS, options, async (write, rmwMs) => {
+    await write([entry]);
+    // Read back once a racing writer that read before our write has had time to push its
+    // copy; it replaces our index with one that lacks our entry, and the next round puts it back.
+    await wait(jitter(rmwMs()), options);
+    if (!has(await readReferrersIndex(repo, tag, options))) return false;
+    // A single sighting can precede a late clobber (a chain of stale writers): confirm later.
+    await wait(jitter(2 * rmwMs()), options);
+    return has(await readReferrersIndex(repo, tag, options));
+  });
+}
+
+/**
+ * One round of an index update: it writes through `write` (which merges the given entries into
+ * the index and times that read-modify-write) and says whether the entry is now safe. `rmwMs` is the
+ * slowest read-modify-write seen so far: loopback registries take a few milliseconds, a busy
+ * machine or a distant registry far longer.
+ */
+type Round = (write: (entries: Descriptor[]) => Promise<void>, rmwMs: () => number) => Promise<boolean>;
+
+/**
+ * Runs `round` until it reports the entry safe, at most `maxAttempts` times (default 16). A miss, or
+ * a transient registry failure, backs off with full jitter sized by the slowest read-modify-write
+ * seen (at least `minMs`); after the last attempt the update is REFERRERS_INDEX_CONTENDED.
+ */
+async function inRounds(repo: Repository, tag: string, entry: Descriptor, minMs: number, options: IndexUpdateOptions, round: Round): Promise<void> {
+  const maxAttempts = options.maxAttempts ?? 16;
+  let rmwMs = minMs;
   let lastTransient: unknown;
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     checkAborted(options.signal);
-    try {
+    const write = async (entries: Descriptor[]) => {
       const started = Date.now();
-      await mergeAndWrite(repo, tag, [entry], attempt, options);
+      await mergeAndWrite(repo, tag, entries, attempt, options);
       rmwMs = Math.max(rmwMs, Date.now() - started);
-      // Read back once a racing writer that read before our write has had time to push its
-      // copy; it replaces our index with one that lacks our entry, and the next round puts it back.
-      await wait(jitter(rmwMs), options);
-      if (has(await readReferrersIndex(repo, tag, options))) {
-        // A single sighting can precede a late clobber (a chain of stale writers): confirm later.
-        await wait(jitter(2 * rmwMs), options);
-        if (has(await readReferrersIndex(repo, tag, options))) return;
-      }
+    };
+    try {
+      if (await round(write, () => rmwMs)) return;
     } catch (err) {
+      // docker-registry's filesystem store rewrites a tag's link file in place, so a read racing
+      // another writer's tag push can get a 500; that is the same collision, so back off and retry.
       if (!isTransientRegistryError(err)) throw err;
       lastTransient = err;
     }
