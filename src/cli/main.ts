@@ -283,7 +283,7 @@ export async function main(argv: string[]): Promise<number> {
     const named = new Set(argv.filter((a) => !a.startsWith('-')));
     const loaded = new Map<string, LoadedCommand>();
     await Promise.all(COMMANDS.filter((c) => named.has(commandName(c))).map(async (c) => loaded.set(commandName(c), await c.load())));
-    const { default: yargs } = await import('yargs');
+    const yargs = await (await import('./yargs-loader.ts')).loadYargs();
     // The yargs instance of the command being parsed: what the unknown-option check compares against.
     let current: Argv | undefined;
     let cli = yargs(protectDash(argv))

@@ -6,7 +6,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { Agent } from 'undici';
 import { UsageError } from '../../errors.ts';
 import type { CredentialStore } from '../auth/credentials.ts';
 import { isLoopbackHost, parseReference, registryEndpointHost, type Reference } from '../reference.ts';
@@ -20,6 +19,7 @@ import { findErrorCode } from '../../util/error-code.ts';
 import { RemoteRepository } from './repository.ts';
 import type { RepositoryClient } from './repository-client.ts';
 import { TokenCache } from './token-cache.ts';
+import { Agent } from './undici-parts.ts';
 import { undiciTransport, type RequestEvent } from './transport.ts';
 
 export type { RequestEvent } from './transport.ts';

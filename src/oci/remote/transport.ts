@@ -4,6 +4,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { redactUrl, type HttpRequest, type HttpResponse, type Send } from './http.ts';
+import { request } from './undici-parts.ts';
 
 export interface RequestEvent {
   method: string;
@@ -26,7 +27,7 @@ export function undiciTransport(dispatcher: Dispatcher, options: TransportOption
     const event = { method: req.method, url: redactUrl(req.url), attempt: req.attempt ?? 1 };
     let res: Dispatcher.ResponseData;
     try {
-      res = await dispatcher.request({
+      res = await request(dispatcher, {
         origin: req.url.origin,
         path: `${req.url.pathname}${req.url.search}`,
         method: req.method,
