@@ -343,7 +343,13 @@ async function copyGraph(options: CopyOptions): Promise<CopyResult> {
     // What refers to it: bundles and receipts always (they vouch for it); replies when recursive.
     if (all || depth === 0 || referrerOf !== undefined) {
       const recipients = options.recursive ? replyRecipientsOf(fetched.bytes) : [];
-      const referrers = await findReferrers(src, desc, { signal, snapshot: await tagsOfSource(), replyRecipients: recipients, concurrency });
+      const referrers = await findReferrers(src, desc, {
+        signal,
+        snapshot: await tagsOfSource(),
+        replies: options.recursive === true,
+        replyRecipients: recipients,
+        concurrency,
+      });
       for (const r of referrers) {
         if (r.artifactType === ArtifactType.Message && !options.recursive) continue;
         await copyManifest(r.digest, depth + 1, [], digest);

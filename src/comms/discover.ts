@@ -1,7 +1,8 @@
 /**
  * Discovery of the artifacts that refer to a message: the Referrers API (or the tag-schema index
  * the Repository falls back to), UNION the v1.0-style tags (`receipt-<hex12>-…`, `bundle-<hex12>-…`)
- * and, when asked, the inbox tags of the people a reply would be addressed to. The union is what
+ * and, when asked for replies, their `reply-<hex12>-…` tags and the inbox tags of the people a
+ * reply would be addressed to. The union is what
  * makes the tag-schema fallback lose nothing: an entry clobbered in the index by a racing writer
  * is still named by its own tag. Results are deduplicated by digest.
  */
@@ -10,7 +11,7 @@ import { MediaType } from '../oci/mediatypes.ts';
 import { ManifestFormatError, readImageManifest } from '../oci/manifest-json.ts';
 import type { OperationOptions, Repository } from '../oci/target.ts';
 import { Annotation, ArtifactType } from '../protocol/constants.ts';
-import { bundleTagPrefix, inboxPrefix, receiptTagPrefix } from '../protocol/tags.ts';
+import { bundleTagPrefix, inboxPrefix, receiptTagPrefix, replyTagPrefix } from '../protocol/tags.ts';
 import { NotFoundError, ProtocolError } from '../errors.ts';
 import { mapLimit } from '../util/pool.ts';
 import { TagSnapshot } from './tag-snapshot.ts';
@@ -19,7 +20,12 @@ export interface FindReferrersOptions extends OperationOptions {
   artifactType?: string;
   /** A tag listing shared across lookups; taken once here when absent and tags are needed. */
   snapshot?: TagSnapshot;
-  /** Also look through these recipients' inbox tags for replies whose subject is the message. */
+  /**
+   * Also look for replies through their own tags (`reply-<hex12>-…`): the union then holds every
+   * reply comms wrote, whoever it is addressed to (SPEC §9.2).
+   */
+  replies?: boolean;
+  /** Also look through these recipients' inbox tags for replies whose subject is the message (replies without a `reply-` tag). */
   replyRecipients?: string[];
   /**
    * Where to look: `auto` (default) unions the Referrers API / tag-schema index with the v1.0-style
@@ -49,6 +55,7 @@ export async function findReferrers(repo: Repository, subject: Descriptor, optio
   const prefixes: string[] = [];
   if (wanted(ArtifactType.Receipt)) prefixes.push(receiptTagPrefix(subject.digest));
   if (wanted(ArtifactType.Bundle)) prefixes.push(bundleTagPrefix(subject.digest));
+  if (wanted(ArtifactType.Message) && options.replies === true) prefixes.push(replyTagPrefix(subject.digest));
   if (wanted(ArtifactType.Message)) for (const r of options.replyRecipients ?? []) prefixes.push(inboxPrefix(r));
   if (prefixes.length === 0) return [...found.values()];
 

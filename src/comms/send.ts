@@ -18,7 +18,7 @@ import { effectiveChunkBytes } from '../protocol/sizes.ts';
 import { spoolFileChunk, writeChunks, type SpooledChunk } from '../protocol/chunk-writer.ts';
 import { totalChunks } from '../protocol/sizes.ts';
 import { buildManifest, messageAnnotations } from '../protocol/manifest.ts';
-import { inboxTag } from '../protocol/tags.ts';
+import { inboxTag, replyTag } from '../protocol/tags.ts';
 import { sanitizeFilename } from '../protocol/filename.ts';
 import { isUuid } from '../protocol/manifest.ts';
 import { forEachLimit, twoStageLimit } from '../util/pool.ts';
@@ -355,6 +355,8 @@ async function sendMessage(options: SendOptions): Promise<SendResult> {
   const { bundle } = await pushArtifact(repo, built, {
     subject: options.subject,
     tag,
+    // A reply is also tagged under the message it answers (SPEC §5, §9.1).
+    replyTag: options.subject === undefined ? undefined : replyTag(options.subject.digest, createdAt),
     signer: options.signer,
     now: createdAt,
     signal: options.signal,

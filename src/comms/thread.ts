@@ -95,7 +95,7 @@ export async function thread(repo: Repository, digest: string, options: ThreadOp
     if (depth >= maxDepth) return node;
     // Replies go back to the sender (or onward to the recipient): look in both inboxes.
     const people = [node.sender, node.recipient].filter((p): p is string => p !== undefined);
-    const refs = await findReferrers(repo, desc, { snapshot, replyRecipients: people, signal: options.signal });
+    const refs = await findReferrers(repo, desc, { snapshot, replies: true, replyRecipients: people, signal: options.signal });
     for (const r of refs) {
       if (visited.has(r.digest)) continue;
       let fetched;

@@ -106,7 +106,7 @@ async function waitFor(
   const reported = new Set<string>();
   for (;;) {
     checkAborted(options.signal);
-    const found = await findReferrers(repo, subject, { artifactType, replyRecipients, signal: options.signal });
+    const found = await findReferrers(repo, subject, { artifactType, replies: artifactType === ArtifactType.Message, replyRecipients, signal: options.signal });
     const verified: WaitedArtifact[] = [];
     const unverified: WaitedArtifact[] = [];
     // An expired reply or receipt (created_at + ttl_seconds, plus 5 minutes of skew) is not an answer.

@@ -63,11 +63,17 @@ export interface ReferrerPushOptions extends OperationOptions {
   subjectUnpublished?: boolean | undefined;
   /**
    * Where every referrer of the subject of a given artifactType has its own tag, pushed before its
-   * index update (SPEC §9.1: `receipt-<hex12>-`, `bundle-<hex12>-`). When the referrer's own tag
+   * index update (SPEC §9.1: `receipt-<hex12>-`, `bundle-<hex12>-`, `reply-<hex12>-`). When the referrer's own tag
    * starts with one of these prefixes, the index update is checked against those tags instead of
    * being read back after waits.
    */
   referrerTags?: readonly ReferrerTagPrefix[] | undefined;
+  /**
+   * The referrer's own tag under one of `referrerTags`, when it is not the `tag` it is pushed
+   * under (a reply: found by its inbox tag, checked by its `reply-<hex12>-` tag). The caller has
+   * pushed it already, before this call.
+   */
+  ownTag?: string | undefined;
   /** Called with each wait (ms) before another try, so tests (and --verbose) can count them. */
   onBackoff?: ((ms: number) => void) | undefined;
 }

@@ -99,4 +99,6 @@ export const TagPrefix = {
   Inbox: 'inbox-',
   Receipt: 'receipt-',
   Bundle: 'bundle-',
+  /** [comms extension] a reply's second tag, naming the message it answers (SPEC §5). */
+  Reply: 'reply-',
 } as const;

@@ -135,6 +135,16 @@ export function bundleTag(messageDigest: string, now: Date, rand6?: string): str
   return `${bundleTagPrefix(messageDigest)}${unixSeconds(now)}-${rand6OrNew(rand6)}`;
 }
 
+/** `reply-<hex12>-<unix seconds>-<rand6>`: a reply's own tag naming the message it answers [comms extension]. */
+export function replyTag(messageDigest: string, now: Date, rand6?: string): string {
+  return `${replyTagPrefix(messageDigest)}${unixSeconds(now)}-${rand6OrNew(rand6)}`;
+}
+
+/** Every reply tag for the message starts with this. */
+export function replyTagPrefix(messageDigest: string): string {
+  return `${TagPrefix.Reply}${hex12(messageDigest)}-`;
+}
+
 /** Every receipt tag for the message starts with this. */
 export function receiptTagPrefix(messageDigest: string): string {
   return `${TagPrefix.Receipt}${hex12(messageDigest)}-`;
@@ -146,20 +156,20 @@ export function bundleTagPrefix(messageDigest: string): string {
 }
 
 export interface ParsedArtifactTag {
-  kind: 'receipt' | 'bundle';
+  kind: 'receipt' | 'bundle' | 'reply';
   hex12: string;
   unixSeconds: number;
   rand6: string;
 }
 
 // v1.0's rand6 is hex from a UUID; accept any 6 tag characters so a foreign writer still parses.
-const ARTIFACT_TAG_RE = /^(receipt|bundle)-([0-9a-f]{12})-(0|[1-9][0-9]{0,15})-([A-Za-z0-9_.]{6})$/;
+const ARTIFACT_TAG_RE = /^(receipt|bundle|reply)-([0-9a-f]{12})-(0|[1-9][0-9]{0,15})-([A-Za-z0-9_.]{6})$/;
 
-/** Parses a receipt or bundle tag; undefined for anything else. */
+/** Parses a receipt, bundle or reply tag; undefined for anything else. */
 export function parseArtifactTag(tag: string): ParsedArtifactTag | undefined {
   const m = ARTIFACT_TAG_RE.exec(tag);
   if (m === null) return undefined;
-  const [, kind, h12, secs, r6] = m as unknown as [string, 'receipt' | 'bundle', string, string, string];
+  const [, kind, h12, secs, r6] = m as unknown as [string, ParsedArtifactTag['kind'], string, string, string];
   const n = Number(secs);
   if (!Number.isSafeInteger(n)) return undefined;
   return { kind, hex12: h12, unixSeconds: n, rand6: r6 };

@@ -5,13 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { referrersTag } from '../../src/oci/remote/referrers.ts';
 import { addToReferrersIndex, pushWithTagSchema, readReferrersIndex } from '../../src/oci/remote/tag-schema.ts';
-import { referrerTagsOf } from '../../src/comms/push-manifest.ts';
+import { pushArtifactManifest, referrerTagsOf } from '../../src/comms/push-manifest.ts';
 import type { Descriptor } from '../../src/oci/descriptor.ts';
-import { receiptTag } from '../../src/protocol/tags.ts';
+import { receiptTag, replyTag } from '../../src/protocol/tags.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { NotFoundError, ProtocolError } from '../../src/errors.ts';
 import { OciLayout } from '../../src/oci/layout/index.ts';
-import type { Repository } from '../../src/oci/target.ts';
+import type { ReferrerPushOptions, Repository } from '../../src/oci/target.ts';
 import { buildManifest } from '../../src/protocol/manifest.ts';
 import { ArtifactType } from '../../src/protocol/constants.ts';
 import { EMPTY_JSON_BYTES, EMPTY_JSON_DIGEST, MediaType } from '../../src/oci/mediatypes.ts';
@@ -118,7 +118,7 @@ class MemoryRegistry {
   writer(name: string, beforeIndexWrite?: () => Promise<void>): Repository {
     const reg = this;
     const log = (what: string) => reg.calls.push(`${name} ${what}`);
-    return {
+    const repo = {
       name: 'memory',
       async pushManifest(desc: Descriptor, bytes: Uint8Array, tag?: string) {
         if (tag?.startsWith('sha256-') && beforeIndexWrite !== undefined) await beforeIndexWrite();
@@ -144,7 +144,11 @@ class MemoryRegistry {
         if (reg.listError !== undefined) throw reg.listError;
         await visit([...reg.tagged.keys()].sort().filter((t) => o.last === undefined || t > o.last));
       },
+      pushReferrer(desc: Descriptor, bytes: Uint8Array, subject: Descriptor, tag?: string, o?: ReferrerPushOptions) {
+        return pushWithTagSchema(repo, desc, bytes, subject, tag, o);
+      },
     } as unknown as Repository;
+    return repo;
   }
 
   callsOf(name: string): string[] {
@@ -268,4 +272,76 @@ test('a registry that refuses the tag listing gets the read-back instead, and th
   assert.equal(result.indexedBy, 'tag-schema');
   assert.deepEqual(await indexDigests(reg, subject.descriptor), [c.descriptor.digest]);
   assert.ok(sleeps >= 1, 'the read-back waited');
+});
+
+const replyTo = (subject: Descriptor, who: string) =>
+  buildManifest({ artifactType: ArtifactType.Message, layers: [], subject, annotations: { 'dockercomms.sender': who } });
+
+/** A reply as send() pushes it: its `reply-` tag, then its inbox tag with the index update. */
+function pushReply(repo: Repository, subject: Descriptor, reply: { descriptor: Descriptor; bytes: Uint8Array }, rand: string) {
+  return pushArtifactManifest(repo, reply, {
+    subject,
+    tag: `inbox-${rand}`,
+    replyTag: replyTag(subject.digest, new Date(1_700_000_000_000), rand),
+    configPresent: true,
+  });
+}
+
+/**
+ * A reply has a tag naming its subject (`reply-<hex12>-…`), pushed before its inbox tag and its
+ * index update, so the update is checked against the tags like a receipt's: when nobody else
+ * writes, nothing beyond its two tags, one read-modify-write, one listing and one read.
+ */
+test('an uncontended reply push is checked against the tags, not read back: its reply- tag, its inbox tag, one read-modify-write, one listing, one read', async () => {
+  const reg = new MemoryRegistry();
+  const subject = subjectOf('question');
+  await reg.writer('setup').pushManifest(subject.descriptor, subject.bytes, 'inbox-q');
+  await pushReply(reg.writer('setup'), subject.descriptor, replyTo(subject.descriptor, 'earlier'), 'eeeeee');
+  const r = replyTo(subject.descriptor, 'r');
+  assert.equal(await pushReply(reg.writer('R'), subject.descriptor, r, 'cccccc'), 'tag-schema');
+  const rTag = replyTag(subject.descriptor.digest, new Date(1_700_000_000_000), 'cccccc');
+  assert.match(rTag, /^reply-[0-9a-f]{12}-1700000000-cccccc$/);
+  const index = referrersTag(subject.descriptor.digest);
+  // The read-back would read the index twice more after waits, and list no tags.
+  assert.deepEqual(reg.callsOf('R'), [`PUT ${rTag}`, 'PUT inbox-cccccc', `GET ${index}`, `PUT ${index}`, 'LIST tags', `GET ${index}`]);
+  assert.equal(reg.tagged.get(rTag), r.descriptor.digest);
+  assert.equal(reg.tagged.get('inbox-cccccc'), r.descriptor.digest);
+  assert.equal((await indexDigests(reg, subject.descriptor)).length, 2);
+});
+
+/**
+ * Two replies racing: B read the index before A's update and pushes its stale copy after A has
+ * finished. B's check lists the reply- tags, finds A's reply missing, resolves it and writes it
+ * back, so both replies end up in the index (the read-back with waits could not promise this).
+ */
+test("a reply dropped from the index by a stale writer is put back by that writer's tag check", async () => {
+  const reg = new MemoryRegistry();
+  const subject = subjectOf('q2');
+  await reg.writer('setup').pushManifest(subject.descriptor, subject.bytes, 'inbox-q');
+  const a = replyTo(subject.descriptor, 'a');
+  const b = replyTo(subject.descriptor, 'b');
+  let releaseB!: () => void;
+  const aDone = new Promise<void>((r) => (releaseB = r));
+  let bRead!: () => void;
+  const bHasRead = new Promise<void>((r) => (bRead = r));
+  let bWrites = 0;
+  const bPush = pushReply(
+    reg.writer('B', async () => {
+      if (bWrites++ > 0) return;
+      bRead();
+      await aDone;
+    }),
+    subject.descriptor,
+    b,
+    'bbbbbb',
+  );
+  await bHasRead;
+  assert.equal(await pushReply(reg.writer('A'), subject.descriptor, a, 'aaaaaa'), 'tag-schema');
+  releaseB();
+  assert.equal(await bPush, 'tag-schema');
+  const digests = await indexDigests(reg, subject.descriptor);
+  assert.ok(digests.includes(a.descriptor.digest), "A's reply is in the index in the end");
+  assert.ok(digests.includes(b.descriptor.digest), "B's reply is in the index in the end");
+  const aTag = replyTag(subject.descriptor.digest, new Date(1_700_000_000_000), 'aaaaaa');
+  assert.ok(reg.callsOf('B').includes(`HEAD ${aTag}`), "B resolved A's reply tag");
 });

@@ -551,7 +551,9 @@ async function waitForVerifiedReply(ctx: Context, digest: string, timeoutMs: num
   for (;;) {
     checkAborted(ctx.signal);
     const now = new Date();
-    const found = (await findReferrers(ctx.repository, subject, { artifactType: ArtifactType.Message, replyRecipients: [ctx.me], signal: ctx.signal }))
+    const found = (
+      await findReferrers(ctx.repository, subject, { artifactType: ArtifactType.Message, replies: true, replyRecipients: [ctx.me], signal: ctx.signal })
+    )
       .filter((d) => !annotationsExpired(d.annotations, now))
       .filter((d) => now.getTime() - (refused.get(d.digest) ?? now.getTime()) <= REPLY_BUNDLE_GRACE_MS)
       .sort((a, b) => (a.annotations?.[Annotation.CreatedAt] ?? '').localeCompare(b.annotations?.[Annotation.CreatedAt] ?? ''))

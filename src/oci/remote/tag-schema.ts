@@ -38,7 +38,7 @@ export async function pushWithTagSchema(
     return { ...pushed, indexedBy: 'registry' };
   }
   try {
-    await addToReferrersIndex(repo, subject.digest, referrerEntry(descriptor, bytes), { ...options, ownTag: tag });
+    await addToReferrersIndex(repo, subject.digest, referrerEntry(descriptor, bytes), { ...options, ownTag: options.ownTag ?? tag });
   } catch (err) {
     // The artifact and its own tag are stored, and discovery finds it through that tag (SPEC §9.3):
     // failing here would make a caller push it again. Report that only the tag records it.
@@ -61,11 +61,8 @@ function manifestReferrerEntry(descriptor: Descriptor, m: ImageManifest): Descri
   return referrerDescriptor(descriptor, { artifactType: m.artifactType ?? m.config?.mediaType, annotations });
 }
 
-/** What addToReferrersIndex needs beyond ReferrerPushOptions. */
-export interface IndexUpdateOptions extends ReferrerPushOptions {
-  /** The referrer's own tag, already pushed (it decides which way the update is checked). */
-  ownTag?: string | undefined;
-}
+/** What addToReferrersIndex takes: ReferrerPushOptions, whose `ownTag` (already pushed) decides which way the update is checked. */
+export type IndexUpdateOptions = ReferrerPushOptions;
 
 /**
  * Adds `entry` to the tag-schema index of `subjectDigest`, and makes sure it is not lost to a
@@ -77,8 +74,8 @@ export interface IndexUpdateOptions extends ReferrerPushOptions {
  *   a second push of the very same subject bytes could find one; the bundle that write replaces
  *   is still found through its own tag.)
  * - The referrer has its own tag under one of `referrerTags` (receipts `receipt-<hex12>-…`,
- *   bundles `bundle-<hex12>-…`), pushed before this update: after writing, the writer lists those
- *   tags and reads the index again; a tagged referrer of this subject missing from it is resolved
+ *   bundles `bundle-<hex12>-…`, replies `reply-<hex12>-…`), pushed before this update: after
+ *   writing, the writer lists those tags and reads the index again; a tagged referrer of this subject missing from it is resolved
  *   and merged in, and the write repeats. No wait on that path. Why nothing tagged is lost: take
  *   the last index write W of all; its writer lists the tags after W, and every such referrer's tag
  *   was pushed before its own writer's index write, so before W: the listing names them all. Had W
@@ -87,7 +84,7 @@ export interface IndexUpdateOptions extends ReferrerPushOptions {
  *   of their artifactType, newest first, until that surplus is accounted for, at most
  *   MAX_TAG_RESOLVES per update (junk tags count against it and are otherwise ignored). A registry
  *   that will not list the tags (refused, endless, malformed) gets the read-back below instead.
- * - Any other referrer (a reply, whose inbox tag does not name its subject; a copy, untagged):
+ * - Any other referrer (a copy, pushed untagged):
  *   nothing names it but the index, so the writer reads the index back after a wait at least as
  *   long as its own read-modify-write took (a stale writer that read before our write needs about
  *   that long to push its copy), confirms once more after twice that, and re-applies its entry on
