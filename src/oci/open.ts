@@ -1,9 +1,9 @@
 /**
  * Opens a Repository from a user's string: `oci:<path>[:tag]` → the image-layout folder,
  * anything else → a remote registry repository. The one place that chooses an implementation.
- * The registry client (and its HTTP stack) is loaded only when a remote repository is opened.
+ * Each implementation is loaded only when opened: the registry client (and its HTTP stack) for a
+ * remote repository, the layout store for a folder.
  */
-import { OciLayout } from './layout/index.ts';
 import { parseTargetRef } from './reference.ts';
 import type { ClientOptions } from './remote/index.ts';
 import type { Repository } from './target.ts';
@@ -20,6 +20,7 @@ export async function openRepository(input: string, options: OpenOptions = {}): 
     if (ref.tag !== undefined || ref.digest !== undefined) {
       throw new InvalidReferenceError(`repository names a mailbox, not a tag or digest: ${JSON.stringify(input)}`, { option: 'repository' });
     }
+    const { OciLayout } = await import('./layout/index.ts');
     return OciLayout.open(ref.path, { create: options.create ?? false });
   }
   if (ref.reference.tag !== undefined || ref.reference.digest !== undefined) {
@@ -49,6 +50,7 @@ export interface OpenedTarget {
 export async function openTarget(input: string, options: OpenOptions = {}): Promise<OpenedTarget> {
   const ref = parseTargetRef(input);
   if (ref.kind === 'layout') {
+    const { OciLayout } = await import('./layout/index.ts');
     const out: OpenedTarget = { repository: await OciLayout.open(ref.path, { create: options.create ?? false }), kind: 'layout' };
     if (ref.tag !== undefined) out.tag = ref.tag;
     if (ref.digest !== undefined) out.digest = ref.digest;

@@ -1,8 +1,8 @@
 /**
  * The registry client loads undici's Agent and `request` by themselves, not undici's whole index
  * (src/oci/remote/undici-parts.ts). They are the very ones undici exports, and in a process that
- * never loads the index (as the CLI's) they carry a real request; the registry client loads no
- * part of the index.
+ * never loads the index (as the CLI's) they carry a real request; opening a remote repository
+ * loads no part of the index, nor the layout store, nor child_process.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -19,14 +19,15 @@ const HOOK = pathToFileURL(join(import.meta.dirname, '..', 'support', 'module-lo
 const src = (...p: string[]) => pathToFileURL(join(import.meta.dirname, '..', '..', 'src', ...p)).href;
 
 // Run in a fresh process: a loopback HTTP server answers one GET made through the client's
-// transport on the Agent alone, after the registry client itself has been loaded.
+// transport on the Agent alone, after a remote repository has been opened.
 const CHILD = `
 import http from 'node:http';
 import { once } from 'node:events';
 const { Agent } = await import(${JSON.stringify(src('oci', 'remote', 'undici-parts.ts'))});
 const { undiciTransport } = await import(${JSON.stringify(src('oci', 'remote', 'transport.ts'))});
-const { RegistryClient } = await import(${JSON.stringify(src('oci', 'remote', 'index.ts'))});
-await new RegistryClient().close();
+const { openRepository } = await import(${JSON.stringify(src('oci', 'open.ts'))});
+const { defaultCredentialStore } = await import(${JSON.stringify(src('oci', 'auth', 'credentials.ts'))});
+await openRepository('127.0.0.1:9/some/mailbox', { credentials: defaultCredentialStore() });
 const server = http.createServer((req, res) => res.end('pong ' + req.url)).listen(0, '127.0.0.1');
 await once(server, 'listening');
 const agent = new Agent({ connections: 1 });
@@ -42,7 +43,7 @@ describe("undici's Agent and request, loaded by themselves", () => {
     assert.equal(typeof request, 'function');
   });
 
-  it("carry a real request in a process that never loads undici's index", async () => {
+  it("carry a real request in a process that opened a remote repository without loading undici's index, the layout store or child_process", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'comms-undici-'));
     try {
       const log = join(dir, 'modules.log');
@@ -61,6 +62,12 @@ describe("undici's Agent and request, loaded by themselves", () => {
         urls.filter((u) => /\/node_modules\/undici\/(index\.js|lib\/web\/)/.test(u)),
         [],
         "undici's index or its fetch/WebSocket modules were loaded",
+      );
+      // Nor what a remote repository does not use: the layout store, or child_process (only a
+      // docker credential helper needs it).
+      assert.deepEqual(
+        urls.filter((u) => /\/src\/oci\/layout\//.test(u) || u === 'node:child_process'),
+        [],
       );
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -3,7 +3,6 @@
  * `{"ServerURL","Username","Secret"}` on stdout). Its output may hold secrets, so no failure
  * carries its stdout, stderr or the child-process error: only the helper's name and the registry.
  */
-import { execFile } from 'node:child_process';
 import { AbortError, AuthError, ProtocolError, type ErrorCode } from '../../errors.ts';
 import { abortErrorOf } from '../../util/abort.ts';
 import type { Credential } from './credential.ts';
@@ -57,6 +56,8 @@ export function runCredentialHelper(name: string, serverURL: string, options: Cr
   const failure = (why: string, code: ErrorCode = 'CREDENTIAL_HELPER_FAILED'): AuthError =>
     new AuthError(`credential helper ${program} ${why} (registry ${registry})`, { registry, code });
 
+  // Loaded on first use: most runs find their credentials without a helper.
+  const { execFile } = process.getBuiltinModule('node:child_process');
   return new Promise((resolve, reject) => {
     const child = execFile(
       program,
@@ -126,6 +127,7 @@ export function runCredentialHelperAction(name: string, action: 'store' | 'erase
   const timeoutMs = options.timeoutMs ?? DEFAULT_HELPER_TIMEOUT_MS;
   const failure = (why: string, code: ErrorCode = 'CREDENTIAL_HELPER_FAILED'): AuthError =>
     new AuthError(`credential helper ${program} ${action} ${why} (registry ${registry})`, { registry, code });
+  const { execFile } = process.getBuiltinModule('node:child_process');
   return new Promise((resolve, reject) => {
     const child = execFile(
       program,

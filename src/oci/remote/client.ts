@@ -5,7 +5,6 @@
  * layered Send each request goes through: retry → auth → redirect → transport.
  */
 import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
 import { UsageError } from '../../errors.ts';
 import type { CredentialStore } from '../auth/credentials.ts';
 import { isLoopbackHost, parseReference, registryEndpointHost, type Reference } from '../reference.ts';
@@ -119,7 +118,8 @@ export class RegistryClient implements RepositoryClient {
         throw new UsageError(`cannot read the CA file ${options.caFile}`, { cause });
       }
       // `ca` replaces Node's trust store, so the public roots are kept beside the extra CA.
-      ca = [...rootCertificates, pem];
+      // (node:tls is loaded here, not up front: a plain-HTTP registry never needs it.)
+      ca = [...process.getBuiltinModule('node:tls').rootCertificates, pem];
     }
     this.agent = new Agent({
       connections,
