@@ -112,6 +112,27 @@ describe('the npm package', () => {
     const help = spawnSync(process.execPath, [join(installed, 'bin', 'comms.js'), '--help'], { encoding: 'utf8' });
     assert.equal(help.status, 0, help.stderr);
     assert.match(help.stdout, /comms send \[file\]/);
+    // A command that runs (yargs built from the installed copy's own yargs, no help printed).
+    const sent = spawnSync(
+      process.execPath,
+      [
+        join(installed, 'bin', 'comms.js'),
+        'send',
+        '-m',
+        'hi',
+        '--repo',
+        `oci:${join(work.path, 'cli-box')}`,
+        '--to',
+        'bob',
+        '--sender',
+        'alice',
+        '--no-sign',
+        '--json',
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(sent.status, 0, sent.stderr);
+    assert.match(sent.stdout, /"digest":"sha256:[0-9a-f]{64}"/);
   });
 
   it('imports as ESM and sends a message into an oci: folder from the installed copy', async () => {
