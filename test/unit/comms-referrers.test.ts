@@ -173,6 +173,30 @@ async function indexDigests(reg: MemoryRegistry, subject: Descriptor): Promise<s
 }
 
 /**
+ * Runs writers A and B through `push` so that B reads the (empty) index first, then waits until A
+ * has returned before writing its stale copy; returns [A's result, B's result].
+ */
+async function withStaleWriter<T>(reg: MemoryRegistry, push: (repo: Repository, who: 'A' | 'B') => Promise<T>): Promise<[T, T]> {
+  let releaseB!: () => void;
+  const aDone = new Promise<void>((r) => (releaseB = r));
+  let bRead!: () => void;
+  const bHasRead = new Promise<void>((r) => (bRead = r));
+  let bWrites = 0;
+  const bPush = push(
+    reg.writer('B', async () => {
+      if (bWrites++ > 0) return;
+      bRead();
+      await aDone;
+    }),
+    'B',
+  );
+  await bHasRead;
+  const aResult = await push(reg.writer('A'), 'A');
+  releaseB();
+  return [aResult, await bPush];
+}
+
+/**
  * The interleaving that lost a receipt on docker-registry: writer B reads the index before A's
  * update and pushes its stale copy (without A's entry) only after A has finished checking. B's
  * check afterwards lists the receipt tags, sees A's tag missing from the index, resolves it and
@@ -184,26 +208,9 @@ test('a receipt dropped from the index by a stale writer after its own writer fi
   await reg.writer('setup').pushManifest(subject.descriptor, subject.bytes, 'inbox-x');
   const a = receiptFor(subject.descriptor, 'a');
   const b = receiptFor(subject.descriptor, 'b');
-  let releaseB!: () => void;
-  const aDone = new Promise<void>((r) => (releaseB = r));
-  let bRead!: () => void;
-  const bHasRead = new Promise<void>((r) => (bRead = r));
-  let bWrites = 0;
-  // B reads the (empty) index, then waits until A has returned before writing its copy.
-  const bPush = pushReceipt(
-    reg.writer('B', async () => {
-      if (bWrites++ > 0) return;
-      bRead();
-      await aDone;
-    }),
-    subject.descriptor,
-    b,
-    'bbbbbb',
+  const [aResult, bResult] = await withStaleWriter(reg, (repo, who) =>
+    who === 'A' ? pushReceipt(repo, subject.descriptor, a, 'aaaaaa') : pushReceipt(repo, subject.descriptor, b, 'bbbbbb'),
   );
-  await bHasRead;
-  const aResult = await pushReceipt(reg.writer('A'), subject.descriptor, a, 'aaaaaa');
-  releaseB();
-  const bResult = await bPush;
   assert.equal(aResult.indexedBy, 'tag-schema');
   assert.equal(bResult.indexedBy, 'tag-schema');
   const digests = await indexDigests(reg, subject.descriptor);
@@ -320,25 +327,10 @@ test("a reply dropped from the index by a stale writer is put back by that write
   await reg.writer('setup').pushManifest(subject.descriptor, subject.bytes, 'inbox-q');
   const a = replyTo(subject.descriptor, 'a');
   const b = replyTo(subject.descriptor, 'b');
-  let releaseB!: () => void;
-  const aDone = new Promise<void>((r) => (releaseB = r));
-  let bRead!: () => void;
-  const bHasRead = new Promise<void>((r) => (bRead = r));
-  let bWrites = 0;
-  const bPush = pushReply(
-    reg.writer('B', async () => {
-      if (bWrites++ > 0) return;
-      bRead();
-      await aDone;
-    }),
-    subject.descriptor,
-    b,
-    'bbbbbb',
+  const results = await withStaleWriter(reg, (repo, who) =>
+    who === 'A' ? pushReply(repo, subject.descriptor, a, 'aaaaaa') : pushReply(repo, subject.descriptor, b, 'bbbbbb'),
   );
-  await bHasRead;
-  assert.equal(await pushReply(reg.writer('A'), subject.descriptor, a, 'aaaaaa'), 'tag-schema');
-  releaseB();
-  assert.equal(await bPush, 'tag-schema');
+  assert.deepEqual(results, ['tag-schema', 'tag-schema']);
   const digests = await indexDigests(reg, subject.descriptor);
   assert.ok(digests.includes(a.descriptor.digest), "A's reply is in the index in the end");
   assert.ok(digests.includes(b.descriptor.digest), "B's reply is in the index in the end");
