@@ -18,7 +18,7 @@ import { isManifestMediaType } from '../oci/mediatypes.ts';
 import { RemoteRepository } from '../oci/remote/repository.ts';
 import type { OperationOptions, ReferrerPushResult, Repository } from '../oci/target.ts';
 import { Annotation, ArtifactType } from '../protocol/constants.ts';
-import { bundleTagPrefix, id8, inboxPrefix, receiptTagPrefix } from '../protocol/tags.ts';
+import { bundleTagPrefix, id8, inboxPrefix, receiptTagPrefix, replyTagPrefix } from '../protocol/tags.ts';
 import { DigestMismatchError, NotFoundError, ProtocolError, UsageError } from '../errors.ts';
 import { checkAborted } from '../util/abort.ts';
 import { forEachLimit, mapLimit } from '../util/pool.ts';
@@ -278,6 +278,8 @@ async function copyGraph(options: CopyOptions): Promise<CopyResult> {
     if (about !== undefined && isDigest(about)) {
       if (parsed.artifactType === ArtifactType.Receipt) candidates.push(...snap.withPrefix(receiptTagPrefix(about)));
       if (parsed.artifactType === ArtifactType.Bundle) candidates.push(...snap.withPrefix(bundleTagPrefix(about)));
+      // A reply: its `reply-<hex12>-…` tag names the message it answers.
+      if (parsed.artifactType === ArtifactType.Message && parsed.subject !== undefined) candidates.push(...snap.withPrefix(replyTagPrefix(about)));
     }
     const resolved = await mapLimit(
       candidates,

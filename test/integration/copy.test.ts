@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ack, copy, loadKeySigner, openRepository, reply, send, thread, type MessageSigner, type Repository } from '../../src/index.ts';
+import { replyTagPrefix } from '../../src/protocol/tags.ts';
 import { runComms } from '../support/cli.ts';
 import { backendKinds, startBackend, type Backend } from '../support/referrers-backends.ts';
 import { describeRun, TEST_KEY, TEST_PUB } from '../support/cli.ts';
@@ -55,7 +56,7 @@ describe('copy', () => {
   });
 
   for (const kind of backendKinds()) {
-    it(`air-gapped hand-over, oci: folder → ${kind}: same digests, skopeo reads the bytes, recv verifies, thread finds bundle and receipt`, async () => {
+    it(`air-gapped hand-over, oci: folder → ${kind}: same digests, skopeo reads the bytes, recv verifies, thread finds bundle and receipt; --recursive brings the reply with its tags`, async () => {
       const folder = `oci:${join(dir.path, `handover-${kind}`)}`;
       const local = await openRepository(folder, { create: true });
       const { message, receipt, answer } = await seedMessage(local, signer);
@@ -110,6 +111,16 @@ describe('copy', () => {
       const again = await runComms(['copy', `${folder}@${message.digest}`, dst, '--json']);
       assert.equal(again.code, 0, describeRun(again));
       assert.equal((again.json[0] as { blobsCopied: number }).blobsCopied, 0, 'a re-run sends no blob the destination has');
+
+      // --recursive takes the reply too, with the tags that name it: its inbox tag and its reply- tag.
+      const rec = await runComms(['copy', `${folder}@${message.digest}`, backends.get(kind)!.freshRepo('copy-r'), '--recursive', '--json']);
+      assert.equal(rec.code, 0, describeRun(rec));
+      const copiedReply = (rec.json[0] as { manifests: { digest: string; tags: string[] }[] }).manifests.find((m) => m.digest === answer.digest);
+      assert.ok(copiedReply !== undefined, 'the reply is copied with --recursive');
+      const sourceTags = [...(await tagMap(local))].filter(([, d]) => d === answer.digest).map(([t]) => t);
+      assert.equal(sourceTags.length, 2, `the reply has two tags at the source: ${sourceTags.join(', ')}`);
+      assert.ok(sourceTags.some((t) => t.startsWith(replyTagPrefix(message.digest))));
+      assert.deepEqual([...copiedReply.tags].sort(), sourceTags.sort(), 'both travel with it');
     });
   }
 
