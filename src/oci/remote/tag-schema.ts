@@ -61,9 +61,6 @@ function manifestReferrerEntry(descriptor: Descriptor, m: ImageManifest): Descri
   return referrerDescriptor(descriptor, { artifactType: m.artifactType ?? m.config?.mediaType, annotations });
 }
 
-/** What addToReferrersIndex takes: ReferrerPushOptions, whose `ownTag` (already pushed) decides which way the update is checked. */
-export type IndexUpdateOptions = ReferrerPushOptions;
-
 /**
  * Adds `entry` to the tag-schema index of `subjectDigest`, and makes sure it is not lost to a
  * racing writer. The registry offers no conditional write, so the read-modify-write cannot be made
@@ -73,26 +70,27 @@ export type IndexUpdateOptions = ReferrerPushOptions;
  *   no index of it exists and nobody else writes one: one write, holding this entry, done. (Only
  *   a second push of the very same subject bytes could find one; the bundle that write replaces
  *   is still found through its own tag.)
- * - The referrer has its own tag under one of `referrerTags` (receipts `receipt-<hex12>-…`,
- *   bundles `bundle-<hex12>-…`, replies `reply-<hex12>-…`), pushed before this update: after
- *   writing, the writer lists those tags and reads the index again; a tagged referrer of this subject missing from it is resolved
- *   and merged in, and the write repeats. No wait on that path. Why nothing tagged is lost: take
- *   the last index write W of all; its writer lists the tags after W, and every such referrer's tag
- *   was pushed before its own writer's index write, so before W: the listing names them all. Had W
- *   lacked one, its writer would have written again, and W would not be the last. To avoid a HEAD
- *   per tag on every update, tags are resolved only when there are more of them than index entries
- *   of their artifactType, newest first, until that surplus is accounted for, at most
- *   MAX_TAG_RESOLVES per update (junk tags count against it and are otherwise ignored). A registry
- *   that will not list the tags (refused, endless, malformed) gets the read-back below instead.
- * - Any other referrer (a copy, pushed untagged):
- *   nothing names it but the index, so the writer reads the index back after a wait at least as
- *   long as its own read-modify-write took (a stale writer that read before our write needs about
- *   that long to push its copy), confirms once more after twice that, and re-applies its entry on
- *   a miss. Probabilistic: a late enough stale write can still drop it.
+ * - The referrer has its own tag (`ownTag`, already pushed) under one of `referrerTags`
+ *   (receipts `receipt-<hex12>-…`, bundles `bundle-<hex12>-…`, replies `reply-<hex12>-…`): after
+ *   writing, the writer lists those tags and reads the index again; a tagged referrer of this
+ *   subject missing from it is resolved and merged in, and the write repeats. No wait on that
+ *   path. Why nothing tagged is lost: take the last index write W of all; its writer lists the
+ *   tags after W, and every such referrer's tag was pushed before its own writer's index write, so
+ *   before W: the listing names them all. Had W lacked one, its writer would have written again,
+ *   and W would not be the last. To avoid a HEAD per tag on every update, tags are resolved only
+ *   when there are more of them than index entries of their artifactType, newest first, until that
+ *   surplus is accounted for, at most MAX_TAG_RESOLVES per update (junk tags count against it and
+ *   are otherwise ignored). A registry that will not list the tags (refused, endless, malformed)
+ *   gets the read-back below instead.
+ * - Any other referrer (a copy, pushed untagged): nothing names it but the index, so the writer
+ *   reads the index back after a wait at least as long as its own read-modify-write took (a stale
+ *   writer that read before our write needs about that long to push its copy), confirms once more
+ *   after twice that, and re-applies its entry on a miss. Probabilistic: a late enough stale write
+ *   can still drop it.
  *
  * A miss backs off with full jitter, growing with each miss, so a crowd of writers spreads out.
  */
-export async function addToReferrersIndex(repo: Repository, subjectDigest: string, entry: Descriptor, options: IndexUpdateOptions = {}): Promise<void> {
+export async function addToReferrersIndex(repo: Repository, subjectDigest: string, entry: Descriptor, options: ReferrerPushOptions = {}): Promise<void> {
   const tag = referrersTag(subjectDigest);
   if (options.subjectUnpublished === true) {
     await writeIndex(repo, tag, [entry], 1, options);
@@ -105,14 +103,14 @@ export async function addToReferrersIndex(repo: Repository, subjectDigest: strin
 }
 
 /** Reads the index, adds what of `entries` it lacks, and writes it back when anything was added. */
-async function mergeAndWrite(repo: Repository, tag: string, entries: Descriptor[], attempt: number, options: IndexUpdateOptions): Promise<void> {
+async function mergeAndWrite(repo: Repository, tag: string, entries: Descriptor[], attempt: number, options: ReferrerPushOptions): Promise<void> {
   const current = await readReferrersIndex(repo, tag, options);
   const present = new Set(current.manifests.map((d) => d.digest));
   const missing = entries.filter((d) => !present.has(d.digest));
   if (missing.length > 0) await writeIndex(repo, tag, [...current.manifests, ...missing], attempt, options);
 }
 
-async function writeIndex(repo: Repository, tag: string, manifests: Descriptor[], attempt: number, options: IndexUpdateOptions): Promise<void> {
+async function writeIndex(repo: Repository, tag: string, manifests: Descriptor[], attempt: number, options: ReferrerPushOptions): Promise<void> {
   const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests };
   const bytes = new TextEncoder().encode(JSON.stringify(index));
   const desc: Descriptor = { mediaType: MediaType.ImageIndex, digest: digestOf(bytes), size: bytes.length };
@@ -128,7 +126,7 @@ async function addCheckedAgainstTags(
   entry: Descriptor,
   ownTag: string,
   covering: readonly ReferrerTagPrefix[],
-  options: IndexUpdateOptions,
+  options: ReferrerPushOptions,
 ): Promise<void> {
   // What this writer puts in the index: its own entry, and the tagged referrers it found missing.
   const wanted = new Map<string, Descriptor>([[entry.digest, entry]]);
@@ -255,7 +253,7 @@ async function referrerOf(repo: Repository, digest: string, subjectDigest: strin
 }
 
 /** The read-back update, for referrers no tag of theirs names (see addToReferrersIndex). */
-async function addWithReadBack(repo: Repository, tag: string, entry: Descriptor, options: IndexUpdateOptions): Promise<void> {
+async function addWithReadBack(repo: Repository, tag: string, entry: Descriptor, options: ReferrerPushOptions): Promise<void> {
   const has = (index: ImageIndex) => index.manifests.some((d) => d.digest === entry.digest);
   await inRounds(repo, tag, entry, MIN_SETTLE_MS, options, async (write, rmwMs) => {
     await write([entry]);
@@ -282,7 +280,7 @@ type Round = (write: (entries: Descriptor[]) => Promise<void>, rmwMs: () => numb
  * a transient registry failure, backs off with full jitter sized by the slowest read-modify-write
  * seen (at least `minMs`); after the last attempt the update is REFERRERS_INDEX_CONTENDED.
  */
-async function inRounds(repo: Repository, tag: string, entry: Descriptor, minMs: number, options: IndexUpdateOptions, round: Round): Promise<void> {
+async function inRounds(repo: Repository, tag: string, entry: Descriptor, minMs: number, options: ReferrerPushOptions, round: Round): Promise<void> {
   const maxAttempts = options.maxAttempts ?? 16;
   let rmwMs = minMs;
   let lastTransient: unknown;
@@ -323,13 +321,13 @@ const MAX_BACKOFF_MS = 5000;
 /** The most tags one index update resolves (HEAD, and GET when missing from the index). */
 export const MAX_TAG_RESOLVES = 64;
 
-async function wait(ms: number, options: IndexUpdateOptions): Promise<void> {
+async function wait(ms: number, options: ReferrerPushOptions): Promise<void> {
   options.onBackoff?.(ms);
   await sleep(ms, options.signal);
 }
 
 /** After a miss: full jitter, growing with each miss, so a crowd spreads out. */
-function backoff(rmwMs: number, attempt: number, options: IndexUpdateOptions): Promise<void> {
+function backoff(rmwMs: number, attempt: number, options: ReferrerPushOptions): Promise<void> {
   return wait(randomInt(0, Math.min(MAX_BACKOFF_MS, rmwMs * 2 ** Math.min(attempt, 6)) + 1), options);
 }
 
